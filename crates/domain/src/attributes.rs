@@ -1,0 +1,113 @@
+//! Event attributes: a flat object of string, number and boolean values.
+//!
+//! Attributes feed segment analysis (device, country, ...). They are kept flat and bounded so
+//! that one client cannot blow up storage or segment cardinality with nested documents.
+
+use crate::error::ValidationError;
+use crate::names::check_length;
+use serde_json::{Map, Value};
+
+/// Attributes as received: a JSON object whose values are strings, numbers or booleans.
+pub type Attributes = Map<String, Value>;
+
+/// Most attributes on one event.
+pub const MAX_ATTRIBUTES: usize = 64;
+/// Longest attribute name, in characters.
+pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 128;
+/// Longest string attribute value, in characters.
+pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 1024;
+
+/// Checks count, names and value types and lengths; fields are named `attributes.NAME`.
+pub fn check_attributes(attributes: &Attributes) -> Result<(), ValidationError> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(ValidationError::new(
+            "attributes",
+            format!(
+                "Has {} entries; at most {MAX_ATTRIBUTES} are allowed.",
+                attributes.len()
+            ),
+        ));
+    }
+    for (name, value) in attributes {
+        // Built only on failure: this runs for every imported row.
+        let field = || format!("attributes.{name}");
+        if name.is_empty() {
+            return Err(ValidationError::new(
+                field(),
+                "Attribute names must not be empty.",
+            ));
+        }
+        if name.len() > MAX_ATTRIBUTE_NAME_CHARS {
+            check_length(&field(), name, MAX_ATTRIBUTE_NAME_CHARS)?;
+        }
+        match value {
+            Value::String(text) => {
+                if text.len() > MAX_ATTRIBUTE_VALUE_CHARS {
+                    check_length(&field(), text, MAX_ATTRIBUTE_VALUE_CHARS)?;
+                }
+            }
+            Value::Bool(_) => {}
+            Value::Number(number) => {
+                // serde_json numbers are finite, but one built from CSV text might not be.
+                if !number.as_f64().is_some_and(f64::is_finite) {
+                    return Err(ValidationError::new(field(), "Must be a finite number."));
+                }
+            }
+            Value::Null | Value::Array(_) | Value::Object(_) => {
+                return Err(ValidationError::new(
+                    field(),
+                    "Attribute values must be a string, a number or a boolean.",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attributes(value: Value) -> Attributes {
+        match value {
+            Value::Object(map) => map,
+            _ => Attributes::new(),
+        }
+    }
+
+    #[test]
+    fn flat_scalar_values_pass() {
+        let ok = attributes(json!({"device": "mobile", "age": 31, "premium": true, "score": 0.5}));
+        assert_eq!(check_attributes(&ok), Ok(()));
+    }
+
+    #[test]
+    fn nested_and_null_values_are_refused() {
+        for bad in [
+            json!({"a": null}),
+            json!({"a": [1]}),
+            json!({"a": {"b": 1}}),
+        ] {
+            let err = check_attributes(&attributes(bad)).expect_err("refused");
+            assert_eq!(err.field.as_deref(), Some("attributes.a"));
+        }
+    }
+
+    #[test]
+    fn count_and_lengths_are_bounded() {
+        let mut many = Attributes::new();
+        for index in 0..=MAX_ATTRIBUTES {
+            many.insert(format!("k{index}"), json!(1));
+        }
+        let err = check_attributes(&many).expect_err("too many");
+        assert_eq!(err.field.as_deref(), Some("attributes"));
+        let long_value = attributes(json!({"ua": "x".repeat(MAX_ATTRIBUTE_VALUE_CHARS + 1)}));
+        assert!(check_attributes(&long_value).is_err());
+        let mut long_name = Attributes::new();
+        long_name.insert("k".repeat(MAX_ATTRIBUTE_NAME_CHARS + 1), json!(1));
+        assert!(check_attributes(&long_name).is_err());
+        let empty_name = attributes(json!({"": 1}));
+        assert!(check_attributes(&empty_name).is_err());
+    }
+}

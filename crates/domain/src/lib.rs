@@ -1,0 +1,43 @@
+//! rctgate's domain: the types users write and send, and every rule about them.
+//!
+//! This crate owns the shapes of SPEC §6 (events) and §7 (metrics and experiments), the
+//! experiment lifecycle and the §5 rule on changing a running experiment, and API-key scopes.
+//! It is pure: no I/O, no clock, no database. Whatever validation needs from storage (which
+//! metrics and experiments exist) is passed in through the traits of [`catalog`], so the same
+//! rules run in the server, the CLI and the store, and are unit-tested here.
+//!
+//! Invariants the rest of the system relies on:
+//! - every failure is a [`ValidationError`] naming the field (`variants[1].weight`,
+//!   `line 17: ts`) with one sentence, or a [`Refusal`] (a lifecycle conflict, HTTP 409) with
+//!   one reason sentence;
+//! - unknown fields are errors everywhere except inside `payload` and `attributes`, so typos
+//!   are never silently ignored;
+//! - a value that passed validation is storable: strings are bounded, numbers finite, times
+//!   are UTC instants.
+
+pub mod analysis;
+pub mod attributes;
+pub mod catalog;
+pub mod error;
+pub mod event;
+pub mod event_batch;
+pub mod experiment;
+pub mod json;
+pub mod lifecycle;
+pub mod metric;
+pub mod names;
+pub mod scope;
+pub mod update_rule;
+
+pub use analysis::{Analysis, Difference, Method};
+pub use attributes::Attributes;
+pub use catalog::{ExperimentCatalog, MetricCatalog};
+pub use error::ValidationError;
+pub use event::{Event, EventRecord, EventTime, EventType, Exposure, MetricEvent};
+pub use event_batch::{parse_event_batch, BatchError, EventBatch, PositionKind};
+pub use experiment::{Experiment, Layer, MetricRoles, Variant};
+pub use json::{from_json_slice, from_json_str, from_json_value};
+pub use lifecycle::{Refusal, Status};
+pub use metric::{Direction, Metric, MetricKind};
+pub use scope::Scope;
+pub use update_rule::{check_replacement, same_definition};

@@ -1,0 +1,93 @@
+//! Rules for names and bounded text shared by experiments, metrics and events.
+//!
+//! Experiment keys and metric names end up in URLs (`/v1/experiments/{key}`), TOML table names
+//! and generated SQL, so they are restricted to a URL- and identifier-safe alphabet. Free text
+//! coming from clients (unit ids, event names) is only bounded, never restricted: whatever a
+//! model service uses as a user id must be storable.
+
+use crate::error::ValidationError;
+
+/// Longest experiment key, metric name, variant name or event name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// Checks an identifier: 1..=128 characters from `A-Z a-z 0-9 _ - .`.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "Must not be empty."));
+    }
+    let length = value.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(ValidationError::new(
+            field,
+            format!("Is {length} characters long; at most {MAX_NAME_CHARS} are allowed."),
+        ));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(ValidationError::new(
+            field,
+            format!("Contains {bad:?}; use only letters, digits, '_', '-' and '.'."),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks free text: non-empty, at most `max_chars` characters, no control characters.
+pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "Must not be empty."));
+    }
+    check_length(field, value, max_chars)?;
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "Must not contain control characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks only the length (in characters); the empty string passes.
+pub fn check_length(field: &str, value: &str, max_chars: usize) -> Result<(), ValidationError> {
+    // Byte length bounds the character count from above, so most values skip the count.
+    if value.len() > max_chars {
+        let length = value.chars().count();
+        if length > max_chars {
+            return Err(ValidationError::new(
+                field,
+                format!("Is {length} characters long; at most {max_chars} are allowed."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_accept_url_safe_names() {
+        assert!(check_identifier("key", "ranker-v7.2_b").is_ok());
+    }
+
+    #[test]
+    fn identifiers_reject_empty_long_and_odd_characters() {
+        assert!(check_identifier("key", "").is_err());
+        assert!(check_identifier("key", &"a".repeat(129)).is_err());
+        assert!(check_identifier("key", &"a".repeat(128)).is_ok());
+        let err = check_identifier("key", "a b").expect_err("space");
+        assert_eq!(err.field.as_deref(), Some("key"));
+        assert!(check_identifier("key", "a/b").is_err());
+    }
+
+    #[test]
+    fn text_is_bounded_in_characters_not_bytes() {
+        assert!(check_text("unit", &"é".repeat(10), 10).is_ok());
+        assert!(check_text("unit", &"é".repeat(11), 10).is_err());
+        assert!(check_text("unit", "", 10).is_err());
+        assert!(check_text("unit", "a\nb", 10).is_err());
+    }
+}

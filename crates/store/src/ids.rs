@@ -1,0 +1,135 @@
+//! The in-memory set of stored event ids, which makes ingestion idempotent.
+//!
+//! A primary key on `id` would make DuckDB check every insert against an ART index: 4-5x
+//! slower ingestion and a 4x larger file. Instead the store keeps a 128-bit fingerprint of
+//! every stored id in a hash set, filled from the tables when the store opens (so idempotency
+//! holds across restarts), and dedupes batches in Rust before appending them.
+//!
+//! Fingerprints are keyed SipHash-1-3 (the standard library's hasher, with random keys drawn
+//! per process) run twice with different domain tags, giving 128 bits: two distinct ids
+//! collide with probability about 2^-128 per pair (with 10^9 ids, about 10^-21 overall), and
+//! because the key is secret and per process a client cannot craft ids that collide with
+//! someone else's. The keys change on every start, which is fine: the set is rebuilt from the
+//! stored ids, never persisted. SipHash was measured against SHA-256 truncated to 128 bits and
+//! is faster on short ids (see the `import_bench` example).
+//!
+//! Memory: about 17 bytes per stored event at hashbrown's load factor, i.e. under 0.6 GB for
+//! 20M events.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+
+/// A 128-bit fingerprint of an event id.
+pub(crate) type Fingerprint = u128;
+
+/// Computes fingerprints under this process's secret keys. Cheap to clone, so fingerprints
+/// can be computed before taking the writer lock.
+#[derive(Clone)]
+pub(crate) struct Fingerprinter {
+    keys: RandomState,
+}
+
+impl Fingerprinter {
+    /// Fresh random keys.
+    pub(crate) fn new() -> Self {
+        Fingerprinter {
+            keys: RandomState::new(),
+        }
+    }
+
+    /// The fingerprint of `id`.
+    pub(crate) fn fingerprint(&self, id: &str) -> Fingerprint {
+        let half = |tag: u8| {
+            let mut hasher = self.keys.build_hasher();
+            hasher.write_u8(tag);
+            hasher.write(id.as_bytes());
+            hasher.finish()
+        };
+        (u128::from(half(0)) << 64) | u128::from(half(1))
+    }
+}
+
+/// A set of fingerprints; hashing them again would be wasted work, so it passes them through.
+pub(crate) type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<PassThrough>>;
+
+/// The ids already stored, as fingerprints.
+#[derive(Default)]
+pub(crate) struct IdSet {
+    seen: FingerprintSet,
+}
+
+impl IdSet {
+    /// Whether an id with this fingerprint is stored.
+    pub(crate) fn contains(&self, fingerprint: Fingerprint) -> bool {
+        self.seen.contains(&fingerprint)
+    }
+
+    /// Records fingerprints of ids that are now stored (call only after the commit).
+    pub(crate) fn extend(&mut self, fingerprints: impl IntoIterator<Item = Fingerprint>) {
+        self.seen.extend(fingerprints);
+    }
+
+    /// Makes room for `additional` more ids without rehashing on the way.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.seen.reserve(additional);
+    }
+
+    /// Number of stored ids.
+    pub(crate) fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// A hasher for values that are already uniformly random (fingerprints): it folds them instead
+/// of hashing them a second time.
+#[derive(Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for non-u128 keys; fold bytes so it stays a correct hasher.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = (value as u64) ^ ((value >> 64) as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_stable_within_a_set_and_distinct_across_ids() {
+        let set = Fingerprinter::new();
+        assert_eq!(set.fingerprint("e1"), set.fingerprint("e1"));
+        assert_ne!(set.fingerprint("e1"), set.fingerprint("e2"));
+        assert_ne!(set.fingerprint(""), set.fingerprint("\0"));
+    }
+
+    #[test]
+    fn no_collisions_among_many_ids() {
+        let set = Fingerprinter::new();
+        let fingerprints: HashSet<Fingerprint> = (0..200_000)
+            .map(|n| set.fingerprint(&format!("event-{n}")))
+            .collect();
+        assert_eq!(fingerprints.len(), 200_000);
+    }
+
+    #[test]
+    fn extend_then_contains() {
+        let mut set = IdSet::default();
+        let fingerprint = Fingerprinter::new().fingerprint("e1");
+        assert!(!set.contains(fingerprint));
+        set.extend([fingerprint]);
+        assert!(set.contains(fingerprint));
+        assert_eq!(set.len(), 1);
+    }
+}

@@ -1,0 +1,153 @@
+//! Scoped API keys, stored hashed.
+//!
+//! A key is `rctg_<key_id>_<secret>`: the key id is public (it appears in the audit log and in
+//! server logs, so operators can tell keys apart), the secret is 256 random bits. Only the
+//! SHA-256 of the whole key is stored. No salt is needed: with 256 bits of entropy a stolen
+//! hash cannot be reversed by guessing.
+//!
+//! Authentication runs on every request, so the hashes are cached in memory (loaded at open,
+//! updated on creation) and checking a key takes no database lock.
+
+use crate::audit::{self, Change};
+use crate::error::{StoreError, StoreResult};
+use crate::store::Store;
+use crate::time::Micros;
+use duckdb::Connection;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use rctgate_domain::Scope;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::PoisonError;
+
+/// Prefix of every key, so leaked keys are recognisable (secret scanners, logs).
+const KEY_PREFIX: &str = "rctg_";
+
+/// A freshly created key: the plaintext is shown once and never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewKey {
+    /// Public id (audit log, server logs).
+    pub key_id: String,
+    /// The key to give to the client.
+    pub key: String,
+    /// What it may do.
+    pub scope: Scope,
+}
+
+/// Who a valid key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyIdentity {
+    /// Public id.
+    pub key_id: String,
+    /// What it may do.
+    pub scope: Scope,
+}
+
+/// Key hashes (hex) to identities.
+pub(crate) struct KeyCache(HashMap<String, KeyIdentity>);
+
+impl KeyCache {
+    pub(crate) fn load(conn: &Connection) -> StoreResult<KeyCache> {
+        let mut statement = conn.prepare("SELECT key_hash, key_id, scope FROM api_keys")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut keys = HashMap::new();
+        for row in rows {
+            let (hash, key_id, scope) = row?;
+            let scope = scope
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("key {key_id} has scope {scope:?}")))?;
+            keys.insert(hash, KeyIdentity { key_id, scope });
+        }
+        Ok(KeyCache(keys))
+    }
+}
+
+fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buffer);
+    hex::encode(buffer)
+}
+
+impl Store {
+    /// Creates a key with `scope`, recorded in the audit log as made by `created_by` (a key id,
+    /// or [`audit::LOCAL_ACTOR`]). Returns the plaintext once.
+    pub fn create_key(&self, scope: Scope, created_by: &str) -> StoreResult<NewKey> {
+        let key_id = random_hex(6);
+        let key = format!("{KEY_PREFIX}{key_id}_{}", random_hex(32));
+        let hash = hash_key(&key);
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO api_keys (key_id, key_hash, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
+            duckdb::params![key_id, hash, scope.as_str(), Micros::now(), created_by],
+        )?;
+        let after = serde_json::json!({"key_id": key_id, "scope": scope});
+        audit::record(
+            &tx,
+            Change {
+                key_id: created_by,
+                action: "key.create",
+                target: &key_id,
+                before: None,
+                after: Some(&after),
+            },
+        )?;
+        tx.commit()?;
+        let identity = KeyIdentity {
+            key_id: key_id.clone(),
+            scope,
+        };
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .insert(hash, identity);
+        Ok(NewKey { key_id, key, scope })
+    }
+
+    /// Who `key` belongs to, or `None` for an unknown key.
+    pub fn authenticate(&self, key: &str) -> Option<KeyIdentity> {
+        if !key.starts_with(KEY_PREFIX) {
+            return None;
+        }
+        let hash = hash_key(key);
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .get(&hash)
+            .cloned()
+    }
+
+    /// Number of keys; `serve` creates an admin key when this is zero.
+    pub fn count_keys(&self) -> usize {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_a_recognisable_shape() {
+        assert!(random_hex(6).len() == 12);
+        assert_ne!(random_hex(32), random_hex(32));
+        assert_eq!(hash_key("a").len(), 64);
+    }
+}

@@ -1,0 +1,43 @@
+//! rctgate's embedded store: one DuckDB file holding metadata, events and the audit log.
+//!
+//! This crate owns the schema and its migrations (`schema`), API keys (stored as SHA-256
+//! hashes), the metric catalog, experiments and their lifecycle, the audit log, event
+//! ingestion and bulk import. Rules about the data come from `rctgate_domain`; this crate
+//! applies them against what is stored and makes the results durable.
+//!
+//! Invariants:
+//! - every change to keys, metrics and experiments appends an audit entry in the same
+//!   transaction; entries name the key id, never the key;
+//! - an event batch is validated completely before anything is written, then committed in one
+//!   transaction; `ingest` returns only after DuckDB's commit, which syncs the write-ahead log;
+//! - each event id is stored at most once: repeats, within a batch or of anything stored
+//!   before (also before a restart), are counted as duplicates and dropped (see `ids` for the
+//!   in-memory fingerprint set that makes this cheap without an index);
+//! - a running experiment's randomization never changes, and a stopped one never changes;
+//! - all writes are serialized through one connection; reads for analysis can use
+//!   [`Store::read_connection`].
+//!
+//! Errors are [`StoreError`]s whose [`StoreError::kind`] tells the server which status to
+//! answer (400, 404, 409, 500).
+
+mod audit;
+mod error;
+mod experiments;
+mod ids;
+mod import;
+mod ingest;
+mod keys;
+mod metrics;
+mod schema;
+mod store;
+mod summary;
+mod time;
+
+pub use audit::{AuditEntry, LOCAL_ACTOR};
+pub use error::{ErrorKind, ImportError, StoreError, StoreResult};
+pub use import::{ImportOutcome, ImportProgress, IMPORT_BATCH_ROWS};
+pub use ingest::IngestOutcome;
+pub use keys::{KeyIdentity, NewKey};
+pub use metrics::Upserted;
+pub use store::Store;
+pub use summary::EventsSummary;

@@ -1,0 +1,149 @@
+//! The [`Store`] handle: one DuckDB file, one writer, caches kept in step with it.
+
+use crate::error::StoreResult;
+use crate::ids::{Fingerprinter, IdSet};
+use crate::keys::KeyCache;
+use crate::schema;
+use duckdb::{Config, Connection};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+
+/// The embedded store. Cheap to share behind an `Arc`; every method takes `&self`.
+///
+/// All writes go through one connection behind a mutex, so they are serialized: DuckDB allows
+/// one writer per file anyway, and the in-memory id set must change in step with the commits.
+/// Work that needs no lock (parsing, validation) happens before taking it.
+pub struct Store {
+    path: Option<PathBuf>,
+    writer: Mutex<Writer>,
+    pub(crate) keys: RwLock<KeyCache>,
+    /// Fingerprints event ids; a copy of the keys the id set was built with.
+    pub(crate) fingerprinter: Fingerprinter,
+}
+
+/// What the writer lock protects.
+pub(crate) struct Writer {
+    pub conn: Connection,
+    /// Fingerprints of every stored event id; changed only after a commit succeeds.
+    pub ids: IdSet,
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it if needed, and brings its schema up to date.
+    ///
+    /// Durability: DuckDB writes each commit to its write-ahead log and syncs it (`fdatasync`)
+    /// before the commit returns; row groups a large transaction already wrote into the
+    /// database file are synced before the log refers to them. The store sets `fsync_mode` to `full` so this also holds on
+    /// macOS (F_FULLFSYNC); on Linux it is the default behaviour. Extension autoloading is
+    /// off: the store never reaches for the network.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Store> {
+        let path = path.as_ref();
+        let conn = Connection::open_with_flags(path, config()?)?;
+        Store::from_connection(conn, Some(path.to_path_buf()), schema::latest_version())
+    }
+
+    /// A store that lives in memory only (tests, experiments with the API).
+    pub fn open_in_memory() -> StoreResult<Store> {
+        let conn = Connection::open_in_memory_with_flags(config()?)?;
+        Store::from_connection(conn, None, schema::latest_version())
+    }
+
+    /// Opens a file migrated only up to `version` (tests of migrations).
+    #[cfg(test)]
+    pub(crate) fn open_at_version(path: &Path, version: u32) -> StoreResult<Store> {
+        let conn = Connection::open_with_flags(path, config()?)?;
+        Store::from_connection(conn, Some(path.to_path_buf()), version)
+    }
+
+    fn from_connection(
+        mut conn: Connection,
+        path: Option<PathBuf>,
+        version: u32,
+    ) -> StoreResult<Store> {
+        let reached = schema::migrate(&mut conn, version)?;
+        let fingerprinter = Fingerprinter::new();
+        let ids = if reached >= crate::ingest::EVENTS_SCHEMA_VERSION {
+            crate::ingest::load_ids(&conn, &fingerprinter)?
+        } else {
+            IdSet::default()
+        };
+        let keys = KeyCache::load(&conn)?;
+        Ok(Store {
+            path,
+            writer: Mutex::new(Writer { conn, ids }),
+            keys: RwLock::new(keys),
+            fingerprinter,
+        })
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> StoreResult<u32> {
+        schema::current_version(&self.writer().conn)
+    }
+
+    /// A separate connection to the same database, for long read-only queries (the analysis)
+    /// that should not hold the writer lock. It sees every committed change.
+    pub fn read_connection(&self) -> StoreResult<Connection> {
+        Ok(self.writer().conn.try_clone()?)
+    }
+
+    /// Number of events stored (distinct ids).
+    pub fn event_count(&self) -> usize {
+        self.writer().ids.len()
+    }
+
+    /// The writer. A panic while holding it cannot leave a half-applied change (DuckDB rolls
+    /// back an uncommitted transaction when it is dropped, and the id set is updated only
+    /// after commits), so a poisoned lock is safe to reuse.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn config() -> StoreResult<Config> {
+    Ok(Config::default()
+        .enable_autoload_extension(false)?
+        .with("fsync_mode", "full")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rctgate_domain::{from_json_str, parse_event_batch, Metric};
+
+    #[test]
+    fn a_version_one_file_is_migrated_on_open() -> StoreResult<()> {
+        let dir =
+            std::env::temp_dir().join(format!("rctgate-store-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("v1.duckdb");
+        let _ = std::fs::remove_file(&path);
+
+        // What a binary that only knew schema version 1 would have written.
+        let old = Store::open_at_version(&path, 1)?;
+        assert_eq!(old.schema_version()?, 1);
+        let metric: Metric = from_json_str(
+            r#"{"name": "bookings", "kind": "proportion", "event": "booking", "direction": "increase"}"#,
+        )?;
+        old.upsert_metric(&metric, "local")?;
+        drop(old);
+
+        let store = Store::open(&path)?;
+        assert_eq!(store.schema_version()?, schema::latest_version());
+        assert_eq!(store.get_metric("bookings")?, metric);
+        let batch = parse_event_batch(
+            br#"{"type": "metric", "id": "e1", "unit": "u1", "event": "booking", "ts": "2026-11-26T12:00:00Z"}"#,
+            10,
+        )
+        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        assert_eq!(store.ingest(batch)?.accepted, 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+}

@@ -1,0 +1,627 @@
+//! Tests of the store through its public API, each on its own database file.
+
+use rctgate_domain::{
+    from_json_str, parse_event_batch, EventBatch, Experiment, Metric, Scope, Status,
+};
+use rctgate_store::{ErrorKind, ImportProgress, Store, StoreError, Upserted, LOCAL_ACTOR};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "rctgate-store-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.file("test.duckdb")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn metric(name: &str) -> Metric {
+    from_json_str(&format!(
+        r#"{{"name": "{name}", "kind": "proportion", "event": "{name}", "direction": "increase"}}"#
+    ))
+    .expect("metric parses")
+}
+
+fn experiment(key: &str) -> Experiment {
+    from_json_str(&format!(
+        r#"{{"key": "{key}", "hypothesis": "It helps.",
+            "variants": [{{"name": "control", "weight": 0.5}}, {{"name": "treatment", "weight": 0.5}}],
+            "metrics": {{"primary": "bookings", "guardrails": ["cancellations"]}}}}"#
+    ))
+    .expect("experiment parses")
+}
+
+/// A store with the metrics `bookings` and `cancellations` and the draft experiment `ranker`.
+fn seeded(dir: &TempDir) -> Store {
+    let store = Store::open(dir.db()).expect("open");
+    store
+        .upsert_metric(&metric("bookings"), LOCAL_ACTOR)
+        .expect("metric");
+    store
+        .upsert_metric(&metric("cancellations"), LOCAL_ACTOR)
+        .expect("metric");
+    store
+        .create_experiment(experiment("ranker"), LOCAL_ACTOR)
+        .expect("experiment");
+    store
+}
+
+fn exposure(id: &str, unit: &str, variant: &str) -> String {
+    format!(
+        r#"{{"type": "exposure", "id": "{id}", "unit": "{unit}", "experiment": "ranker", "variant": "{variant}", "ts": "2026-11-26T12:00:00Z"}}"#
+    )
+}
+
+fn booking(id: &str, unit: &str) -> String {
+    format!(
+        r#"{{"type": "metric", "id": "{id}", "unit": "{unit}", "event": "bookings", "ts": "2026-11-26T13:00:00Z"}}"#
+    )
+}
+
+fn batch(lines: &[String]) -> EventBatch {
+    parse_event_batch(lines.join("\n").as_bytes(), 10_000).expect("batch parses")
+}
+
+fn kind(result: Result<impl std::fmt::Debug, StoreError>) -> ErrorKind {
+    result.expect_err("expected an error").kind()
+}
+
+// ---- keys ----
+
+#[test]
+fn keys_are_created_hashed_and_authenticated() {
+    let dir = TempDir::new("keys");
+    let store = Store::open(dir.db()).expect("open");
+    assert_eq!(store.count_keys(), 0);
+    let admin = store.create_key(Scope::Admin, LOCAL_ACTOR).expect("key");
+    let ingest = store.create_key(Scope::Ingest, &admin.key_id).expect("key");
+    assert_eq!(store.count_keys(), 2);
+    let who = store.authenticate(&ingest.key).expect("valid key");
+    assert_eq!(
+        (who.key_id.as_str(), who.scope),
+        (ingest.key_id.as_str(), Scope::Ingest)
+    );
+    assert!(store.authenticate("rctg_nope").is_none());
+    assert!(store.authenticate("").is_none());
+    assert!(store.authenticate(&format!("{}x", admin.key)).is_none());
+
+    // The audit log and the file hold the key id and scope, never the key.
+    let audit = store.list_audit(10).expect("audit");
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0].action, "key.create");
+    assert_eq!(audit[0].key_id, admin.key_id);
+    assert!(!serde_json::to_string(&audit)
+        .expect("json")
+        .contains(&ingest.key));
+    drop(store);
+    let bytes = std::fs::read(dir.db()).expect("db file");
+    let wal = std::fs::read(dir.file("test.duckdb.wal")).unwrap_or_default();
+    let secret = admin.key.as_bytes();
+    assert!(!bytes.windows(secret.len()).any(|window| window == secret));
+    assert!(!wal.windows(secret.len()).any(|window| window == secret));
+
+    // Keys survive a restart.
+    let store = Store::open(dir.db()).expect("reopen");
+    assert_eq!(store.count_keys(), 2);
+    assert_eq!(
+        store.authenticate(&admin.key).map(|who| who.scope),
+        Some(Scope::Admin)
+    );
+}
+
+// ---- metrics ----
+
+#[test]
+fn metrics_upsert_get_list_with_audit() {
+    let dir = TempDir::new("metrics");
+    let store = Store::open(dir.db()).expect("open");
+    let bookings = metric("bookings");
+    assert_eq!(
+        store.upsert_metric(&bookings, "k1").expect("create"),
+        Upserted::Created
+    );
+    assert_eq!(
+        store.upsert_metric(&bookings, "k1").expect("again"),
+        Upserted::Unchanged
+    );
+    let mut longer = bookings.clone();
+    longer.window_hours = 336.0;
+    assert_eq!(
+        store.upsert_metric(&longer, "k2").expect("update"),
+        Upserted::Updated
+    );
+    assert_eq!(store.get_metric("bookings").expect("get"), longer);
+    store
+        .upsert_metric(&metric("clicks"), "k1")
+        .expect("create");
+    let names: Vec<String> = store
+        .list_metrics()
+        .expect("list")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["bookings", "clicks"]);
+    assert_eq!(kind(store.get_metric("nope")), ErrorKind::NotFound);
+
+    let mut bad = metric("ratio");
+    bad.kind = rctgate_domain::MetricKind::Ratio;
+    let err = store.upsert_metric(&bad, "k1").expect_err("invalid");
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Invalid, Some("denominator_event"))
+    );
+
+    let audit = store.list_audit(10).expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(actions, ["metric.create", "metric.update", "metric.create"]);
+    let update = &audit[1];
+    assert_eq!(update.key_id, "k2");
+    assert_eq!(
+        update.before.as_ref().map(|before| &before["window_hours"]),
+        Some(&json!(168.0))
+    );
+    assert_eq!(
+        update.after.as_ref().map(|after| &after["window_hours"]),
+        Some(&json!(336.0))
+    );
+}
+
+// ---- experiments ----
+
+#[test]
+fn experiments_create_get_list_and_validate() {
+    let dir = TempDir::new("experiments");
+    let store = seeded(&dir);
+    let stored = store.get_experiment("ranker").expect("get");
+    assert_eq!(stored.status, Status::Draft);
+    assert_eq!(
+        stored.seed.as_deref(),
+        Some("ranker"),
+        "seed defaults to the key"
+    );
+    assert!(stored.created_at.is_some());
+    assert_eq!(
+        kind(store.create_experiment(experiment("ranker"), "k")),
+        ErrorKind::Conflict
+    );
+
+    let mut unknown_metric = experiment("other");
+    unknown_metric.metrics.primary = "revenue".into();
+    let err = store
+        .create_experiment(unknown_metric, "k")
+        .expect_err("invalid");
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Invalid, Some("metrics.primary"))
+    );
+
+    store
+        .create_experiment(experiment("second"), "k")
+        .expect("create");
+    let keys: Vec<String> = store
+        .list_experiments()
+        .expect("list")
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(keys, ["ranker", "second"]);
+    assert_eq!(kind(store.get_experiment("nope")), ErrorKind::NotFound);
+    assert_eq!(
+        kind(store.start_experiment("nope", "k")),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn lifecycle_and_update_rules() {
+    let dir = TempDir::new("lifecycle");
+    let store = seeded(&dir);
+
+    // A draft may change its weights; the server-owned fields are kept.
+    let mut uneven = experiment("ranker");
+    uneven.variants[0].weight = 0.8;
+    uneven.variants[1].weight = 0.2;
+    uneven.status = Status::Stopped;
+    let replaced = store
+        .replace_experiment("ranker", uneven, "k")
+        .expect("draft change");
+    assert_eq!(replaced.status, Status::Draft);
+    assert_eq!(
+        kind(store.replace_experiment("other", experiment("ranker"), "k")),
+        ErrorKind::Invalid
+    );
+
+    assert_eq!(
+        kind(store.stop_experiment("ranker", None, "k")),
+        ErrorKind::Conflict
+    );
+    let running = store.start_experiment("ranker", "k").expect("start");
+    assert_eq!(running.status, Status::Running);
+    assert!(running.started_at.is_some());
+    assert_eq!(
+        kind(store.start_experiment("ranker", "k")),
+        ErrorKind::Conflict
+    );
+
+    // Running: weights frozen, coverage only grows.
+    let mut reweighted = running.clone();
+    reweighted.variants[0].weight = 0.5;
+    reweighted.variants[1].weight = 0.5;
+    let err = store
+        .replace_experiment("ranker", reweighted, "k")
+        .expect_err("frozen");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains("weights"), "{err}");
+    let mut smaller = running.clone();
+    smaller.coverage = 0.5;
+    assert_eq!(
+        kind(store.replace_experiment("ranker", smaller.clone(), "k")),
+        ErrorKind::Conflict
+    );
+    let mut clarified = running.clone();
+    clarified.hypothesis = "It helps, measurably.".into();
+    let clarified = store
+        .replace_experiment("ranker", clarified, "k")
+        .expect("allowed change");
+    assert_eq!(clarified.status, Status::Running);
+    assert_eq!(clarified.started_at, running.started_at);
+
+    // Stop freezes results; a stopped experiment changes no more.
+    let results = json!({"decision": {"verdict": "no_ship"}});
+    let stopped = store
+        .stop_experiment("ranker", Some(&results), "k")
+        .expect("stop");
+    assert_eq!(stopped.status, Status::Stopped);
+    assert!(stopped.stopped_at.is_some());
+    assert_eq!(
+        store.frozen_results("ranker").expect("results"),
+        Some(results)
+    );
+    assert_eq!(
+        kind(store.start_experiment("ranker", "k")),
+        ErrorKind::Conflict
+    );
+    let mut late = stopped.clone();
+    late.hypothesis = "Rewritten after the fact.".into();
+    assert_eq!(
+        kind(store.replace_experiment("ranker", late, "k")),
+        ErrorKind::Conflict
+    );
+    let (same, outcome) = store
+        .apply_experiment(stopped.clone(), "k")
+        .expect("identical apply");
+    assert_eq!((same, outcome), (stopped, Upserted::Unchanged));
+
+    let actions: Vec<String> = store
+        .list_audit(100)
+        .expect("audit")
+        .into_iter()
+        .rev()
+        .map(|entry| entry.action)
+        .filter(|action| action.starts_with("experiment"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "experiment.create",
+            "experiment.replace",
+            "experiment.start",
+            "experiment.replace",
+            "experiment.stop"
+        ]
+    );
+    let stop = &store.list_audit(1).expect("audit")[0];
+    assert_eq!(
+        stop.before.as_ref().map(|before| &before["status"]),
+        Some(&json!("running"))
+    );
+    assert_eq!(
+        stop.after.as_ref().map(|after| &after["status"]),
+        Some(&json!("stopped"))
+    );
+}
+
+#[test]
+fn overlapping_layers_cannot_run_together() {
+    let dir = TempDir::new("layers");
+    let store = seeded(&dir);
+    for (key, start, end) in [("a", 0.0, 0.5), ("b", 0.4, 1.0), ("c", 0.5, 1.0)] {
+        let mut layered = experiment(key);
+        layered.layer = Some(rctgate_domain::Layer {
+            name: "search".into(),
+            start,
+            end,
+        });
+        store.create_experiment(layered, "k").expect("create");
+    }
+    store.start_experiment("a", "k").expect("start a");
+    assert_eq!(kind(store.start_experiment("b", "k")), ErrorKind::Conflict);
+    store.start_experiment("c", "k").expect("disjoint range");
+}
+
+// ---- events ----
+
+#[test]
+fn a_batch_with_one_bad_event_stores_nothing() {
+    let dir = TempDir::new("atomic");
+    let store = seeded(&dir);
+    let lines = [
+        exposure("e1", "u1", "control"),
+        booking("e2", "u1"),
+        exposure("e3", "u2", "treatment-2"),
+    ];
+    let err = store.ingest(batch(&lines)).expect_err("bad variant");
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::Invalid, Some("line 3: variant"))
+    );
+    assert_eq!(store.event_count(), 0);
+    let summary = store.events_summary("ranker").expect("summary");
+    assert_eq!(summary.exposure_events, 0);
+
+    let unknown = [exposure("e1", "u1", "control").replace("\"ranker\"", "\"nope\"")];
+    let err = store.ingest(batch(&unknown)).expect_err("bad experiment");
+    assert_eq!(err.field(), Some("line 1: experiment"));
+    let bad_ts = [booking("e1", "u1").replace("2026-11-26T13:00:00Z", "26/11/2026")];
+    assert_eq!(
+        store.ingest(batch(&bad_ts)).expect_err("bad ts").field(),
+        Some("line 1: ts")
+    );
+}
+
+#[test]
+fn ids_are_idempotent_within_across_batches_and_restarts() {
+    let dir = TempDir::new("idempotent");
+    let store = seeded(&dir);
+    let first = [
+        exposure("e1", "u1", "control"),
+        exposure("e1", "u1", "control"),
+        booking("e2", "u1"),
+    ];
+    let outcome = store.ingest(batch(&first)).expect("ingest");
+    assert_eq!((outcome.accepted, outcome.duplicates), (2, 1));
+    let second = [booking("e2", "u1"), exposure("e3", "u2", "treatment")];
+    let outcome = store.ingest(batch(&second)).expect("ingest");
+    assert_eq!((outcome.accepted, outcome.duplicates), (1, 1));
+    drop(store);
+
+    let store = Store::open(dir.db()).expect("reopen");
+    assert_eq!(store.event_count(), 3);
+    let outcome = store.ingest(batch(&first)).expect("ingest after restart");
+    assert_eq!((outcome.accepted, outcome.duplicates), (0, 3));
+    let summary = store.events_summary("ranker").expect("summary");
+    assert_eq!(summary.exposure_events, 2);
+    assert_eq!(summary.metric_events.get("bookings"), Some(&1));
+}
+
+#[test]
+fn summary_has_the_spec_shape() {
+    let dir = TempDir::new("summary");
+    let store = seeded(&dir);
+    let lines = [
+        exposure("e1", "u1", "control"),
+        exposure("e2", "u1", "control"),
+        exposure("e3", "u2", "treatment"),
+        booking("e4", "u1"),
+        booking("e5", "u9"),
+    ];
+    store.ingest(batch(&lines)).expect("ingest");
+    let summary =
+        serde_json::to_value(store.events_summary("ranker").expect("summary")).expect("json");
+    assert_eq!(
+        summary,
+        json!({
+            "exposures": {"control": 1, "treatment": 1},
+            "exposure_events": 3,
+            "metric_events": {"bookings": 1},
+            "last_event_ts": "2026-11-26T13:00:00Z"
+        })
+    );
+    store
+        .create_experiment(experiment("empty"), "k")
+        .expect("create");
+    let empty =
+        serde_json::to_value(store.events_summary("empty").expect("summary")).expect("json");
+    assert_eq!(empty["exposures"], json!({"control": 0, "treatment": 0}));
+    assert_eq!(empty["last_event_ts"], json!(null));
+    assert_eq!(kind(store.events_summary("nope")), ErrorKind::NotFound);
+}
+
+// ---- import ----
+
+const CSV: &str = "type,id,unit,experiment,variant,ts,triggered,event,value,device
+exposure,c1,u1,ranker,control,2026-11-26T12:00:00Z,true,,,mobile
+exposure,c2,u2,ranker,treatment,2026-11-26T12:00:01Z,false,,,desktop
+metric,c3,u1,,,2026-11-26T12:30:00Z,,bookings,1.0,
+metric,c4,u2,,,2026-11-26T12:31:00Z,,bookings,,
+";
+
+fn import(store: &Store, path: &Path) -> Result<rctgate_store::ImportOutcome, StoreError> {
+    let mut last = ImportProgress::default();
+    let outcome = store.import_file(path, &mut |progress| last = progress)?;
+    assert_eq!(last.rows_done, outcome.rows);
+    Ok(outcome)
+}
+
+#[test]
+fn csv_import_is_validated_and_idempotent() {
+    let dir = TempDir::new("csv");
+    let store = seeded(&dir);
+    let path = dir.file("events.csv");
+    std::fs::write(&path, CSV).expect("write csv");
+    let outcome = import(&store, &path).expect("import");
+    assert_eq!(
+        (outcome.rows, outcome.accepted, outcome.duplicates),
+        (4, 4, 0)
+    );
+    let summary = store.events_summary("ranker").expect("summary");
+    assert_eq!(summary.exposures.get("treatment"), Some(&1));
+    assert_eq!(summary.metric_events.get("bookings"), Some(&2));
+    let again = import(&store, &path).expect("re-import");
+    assert_eq!((again.accepted, again.duplicates), (0, 4));
+
+    let bad = dir.file("bad.csv");
+    std::fs::write(
+        &bad,
+        CSV.replace("c4,u2,,,2026-11-26T12:31:00Z", "c5,u2,,,not-a-time"),
+    )
+    .expect("write");
+    let err = import(&store, &bad).expect_err("bad row");
+    let StoreError::Import(err) = err else {
+        panic!("expected an import error, got {err}");
+    };
+    assert_eq!((err.row, err.field.as_deref()), (Some(4), Some("ts")));
+    assert!(err.to_string().contains("bad.csv"), "{err}");
+    assert_eq!(
+        store.event_count(),
+        4,
+        "nothing of the failed batch is stored"
+    );
+
+    let ragged = dir.file("ragged.csv");
+    std::fs::write(
+        &ragged,
+        "type,id,unit,ts\nmetric,x,u,2026-11-26T12:00:00Z,extra\n",
+    )
+    .expect("write");
+    let err = import(&store, &ragged).expect_err("ragged");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().contains("row 1"), "{err}");
+}
+
+#[test]
+fn ndjson_import_names_the_line() {
+    let dir = TempDir::new("ndjson");
+    let store = seeded(&dir);
+    let path = dir.file("events.ndjson");
+    let lines = [
+        exposure("n1", "u1", "control"),
+        String::new(),
+        booking("n2", "u1"),
+    ];
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let outcome = import(&store, &path).expect("import");
+    assert_eq!((outcome.rows, outcome.accepted), (2, 2));
+
+    let bad = dir.file("bad.jsonl");
+    let lines = [
+        booking("n3", "u1"),
+        booking("n4", "u1").replace("\"event\"", "\"evnt\""),
+    ];
+    std::fs::write(&bad, lines.join("\n")).expect("write");
+    let StoreError::Import(err) = import(&store, &bad).expect_err("typo") else {
+        panic!("expected an import error");
+    };
+    assert_eq!((err.row, err.field.as_deref()), (Some(2), Some("evnt")));
+    assert_eq!(store.event_count(), 2);
+
+    let missing = import(&store, &dir.file("missing.ndjson")).expect_err("missing");
+    assert!(missing.to_string().contains("missing.ndjson"), "{missing}");
+    let unknown = import(&store, &dir.file("events.xlsx")).expect_err("format");
+    assert_eq!(unknown.kind(), ErrorKind::Invalid);
+}
+
+#[test]
+fn parquet_import_reads_typed_columns() {
+    let dir = TempDir::new("parquet");
+    let store = seeded(&dir);
+    let path = dir.file("events.parquet");
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    conn.execute_batch(&format!(
+        "COPY (
+            SELECT
+                CASE WHEN i % 2 = 0 THEN 'exposure' ELSE 'metric' END AS type,
+                'p' || i AS id,
+                'u' || (i // 2) AS unit,
+                CASE WHEN i % 2 = 0 THEN 'ranker' END AS experiment,
+                CASE WHEN i % 2 = 0 THEN (CASE WHEN i % 4 = 0 THEN 'control' ELSE 'treatment' END) END AS variant,
+                TIMESTAMP '2026-11-26 12:00:00' + INTERVAL (i) SECOND AS ts,
+                CASE WHEN i % 2 = 0 THEN i % 3 = 0 END AS triggered,
+                CASE WHEN i % 2 = 1 THEN 'bookings' END AS event,
+                CASE WHEN i % 2 = 1 THEN i * 1.5 END AS value,
+                i % 7 AS bucket
+            FROM range(1000) t(i)
+        ) TO '{}' (FORMAT parquet)",
+        path.display()
+    ))
+    .expect("write parquet");
+    let mut progress = Vec::new();
+    let outcome = store
+        .import_file(&path, &mut |step| progress.push(step))
+        .expect("import");
+    assert_eq!(
+        (outcome.rows, outcome.accepted, outcome.duplicates),
+        (1000, 1000, 0)
+    );
+    assert_eq!(progress.last().and_then(|step| step.total_rows), Some(1000));
+    let summary = store.events_summary("ranker").expect("summary");
+    assert_eq!(summary.exposure_events, 500);
+    assert_eq!(summary.exposures.get("control"), Some(&250));
+    assert_eq!(summary.metric_events.get("bookings"), Some(&500));
+    assert_eq!(
+        summary
+            .last_event_ts
+            .map(rctgate_domain::event::format_ts)
+            .as_deref(),
+        Some("2026-11-26T12:16:39Z")
+    );
+
+    // Typed attributes stay typed; the timestamp is exact.
+    let stored: (String, i64) = store
+        .read_connection()
+        .expect("reader")
+        .query_row(
+            "SELECT attributes, epoch_us(ts) FROM exposures WHERE id = 'p4'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("row");
+    assert_eq!(stored.0, r#"{"bucket":4}"#);
+    assert_eq!(stored.1, 1_795_694_404_000_000);
+
+    let again = import(&store, &path).expect("re-import");
+    assert_eq!((again.accepted, again.duplicates), (0, 1000));
+
+    let bad = dir.file("bad.parquet");
+    conn.execute_batch(&format!(
+        "COPY (SELECT 'exposure' AS type, 'q' || i AS id, 'u' AS unit, 'ranker' AS experiment,
+                      CASE WHEN i = 41 THEN 'nope' ELSE 'control' END AS variant,
+                      '2026-11-26T12:00:00Z' AS ts
+               FROM range(100) t(i)) TO '{}' (FORMAT parquet)",
+        bad.display()
+    ))
+    .expect("write parquet");
+    let StoreError::Import(err) = import(&store, &bad).expect_err("bad variant") else {
+        panic!("expected an import error");
+    };
+    assert_eq!((err.row, err.field.as_deref()), (Some(42), Some("variant")));
+    assert_eq!(store.event_count(), 1000);
+
+    let not_parquet = dir.file("fake.parquet");
+    std::fs::write(&not_parquet, "hello").expect("write");
+    assert_eq!(kind(import(&store, &not_parquet)), ErrorKind::Invalid);
+}
