@@ -13,9 +13,7 @@ use rctgate_assign::{Assigner, ExperimentConfig, Layer};
 const UNITS: usize = 4096;
 
 fn short_ids() -> Vec<String> {
-    (0..UNITS)
-        .map(|i| format!("user-{:010}", i * 7919))
-        .collect()
+    (0..UNITS).map(|i| format!("user-{:010}", i * 7919)).collect()
 }
 
 fn uuid_ids() -> Vec<String> {

@@ -419,11 +419,7 @@ impl From<BucketRange> for (f64, f64) {
 /// * `coverage` is clamped to `[0, 1]` (pass `1.0` where GrowthBook's is undefined);
 /// * `weights` fall back to equal weights when `None`, of the wrong length, or not adding
 ///   up to 1 ± 0.01 (see [`weights_are_usable`]).
-pub fn get_bucket_ranges(
-    num_variations: usize,
-    coverage: f64,
-    weights: Option<&[f64]>,
-) -> Vec<BucketRange> {
+pub fn get_bucket_ranges(num_variations: usize, coverage: f64, weights: Option<&[f64]>) -> Vec<BucketRange> {
     // `clamp` keeps NaN as NaN, as GrowthBook's `< 0` / `> 1` tests do.
     let coverage = coverage.clamp(0.0, 1.0);
     let weights = effective_weights(num_variations, weights);
@@ -1012,10 +1008,7 @@ mod tests {
         assert_eq!(hash("a", "b", 3), None);
         let mut c = ExperimentConfig::new("e", 2);
         c.hash_version = Some(3);
-        assert_eq!(
-            Assigner::new(&c).err(),
-            Some(ConfigError::UnknownHashVersion(3))
-        );
+        assert_eq!(Assigner::new(&c).err(), Some(ConfigError::UnknownHashVersion(3)));
     }
 
     #[test]
@@ -1079,19 +1072,13 @@ mod tests {
         );
         let mut c = ExperimentConfig::new("e", 2);
         c.coverage = Some(f64::NAN);
-        assert_eq!(
-            Assigner::new(&c).err(),
-            Some(ConfigError::NonFiniteCoverage)
-        );
+        assert_eq!(Assigner::new(&c).err(), Some(ConfigError::NonFiniteCoverage));
         let mut c = ExperimentConfig::new("e", 2);
         c.weights = Some(vec![f64::INFINITY, 0.5]);
         assert_eq!(Assigner::new(&c).err(), Some(ConfigError::NonFiniteWeight));
         let mut c = ExperimentConfig::new("e", 2);
         c.layer = Some(Layer::new("l", 0.0, f64::NAN));
-        assert_eq!(
-            Assigner::new(&c).err(),
-            Some(ConfigError::NonFiniteLayerBound)
-        );
+        assert_eq!(Assigner::new(&c).err(), Some(ConfigError::NonFiniteLayerBound));
     }
 
     #[test]

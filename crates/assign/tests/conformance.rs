@@ -18,8 +18,8 @@ const TOLERANCE: f64 = 1e-6;
 fn cases() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/conformance/growthbook-assignment-cases.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -105,9 +105,7 @@ fn check_choose_variation(cases: &[Value]) -> usize {
         let what = format!("chooseVariation {c}");
         let n = num(&c[1], &what);
         let got = choose_variation(n, &ranges(&c[2], &what));
-        let want = c[3]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{what}: bad expected"));
+        let want = c[3].as_i64().unwrap_or_else(|| panic!("{what}: bad expected"));
         let want = usize::try_from(want).ok();
         assert_eq!(got, want, "{what}");
     }
@@ -120,15 +118,8 @@ fn check_in_namespace(cases: &[Value]) -> usize {
         let what = format!("inNamespace {c}");
         let unit = text(&c[1], &what);
         let ns = &c[2];
-        let got = in_namespace(
-            unit,
-            text(&ns[0], &what),
-            num(&ns[1], &what),
-            num(&ns[2], &what),
-        );
-        let want = c[3]
-            .as_bool()
-            .unwrap_or_else(|| panic!("{what}: bad expected"));
+        let got = in_namespace(unit, text(&ns[0], &what), num(&ns[1], &what), num(&ns[2], &what));
+        let want = c[3].as_bool().unwrap_or_else(|| panic!("{what}: bad expected"));
         assert_eq!(got, want, "{what}");
     }
     cases.len()
@@ -167,10 +158,7 @@ fn growthbook_conformance() {
             "chooseVariation",
             check_choose_variation(section(&all, "chooseVariation")),
         ),
-        (
-            "inNamespace",
-            check_in_namespace(section(&all, "inNamespace")),
-        ),
+        ("inNamespace", check_in_namespace(section(&all, "inNamespace"))),
         (
             "getEqualWeights",
             check_equal_weights(section(&all, "getEqualWeights")),

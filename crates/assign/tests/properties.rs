@@ -90,10 +90,7 @@ fn unit_keeps_its_arm_when_coverage_grows() {
         }
     }
     // Not vacuous: plenty of units were in at the lower coverage, and some joined.
-    assert!(
-        kept > 10_000 && joined > 1_000,
-        "kept {kept}, joined {joined}"
-    );
+    assert!(kept > 10_000 && joined > 1_000, "kept {kept}, joined {joined}");
 }
 
 /// Observed share within 5 standard errors of `p` over `n` draws.
@@ -188,10 +185,7 @@ fn layer_slices_are_respected_and_exclusive() {
                     assert_eq!(d.reason, Reason::NotInLayer);
                 }
             }
-            assert!(
-                included <= 1,
-                "{unit:?} is in {included} slices of {layer_name}"
-            );
+            assert!(included <= 1, "{unit:?} is in {included} slices of {layer_name}");
             if full_partition {
                 assert_eq!(included, 1, "{unit:?} is in no slice of a full partition");
             }

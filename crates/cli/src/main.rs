@@ -5,6 +5,8 @@
 //! input or any other error, reported as one sentence on stderr.
 
 mod commands;
+mod remote_import;
+mod target;
 
 use std::process::ExitCode;
 
@@ -24,6 +26,18 @@ enum Command {
     Stats(commands::stats::Args),
     /// Sample size for a minimum detectable effect, or the effect a sample can detect.
     Power(commands::power::Args),
+    /// The HTTP API on one DuckDB file.
+    Serve(commands::serve::Args),
+    /// API keys.
+    #[command(subcommand)]
+    Keys(commands::keys::Command),
+    /// Creates or updates the metrics and experiments of a TOML file.
+    Apply(commands::apply::Args),
+    /// Experiments: list, show, start, stop.
+    #[command(subcommand)]
+    Experiment(commands::experiment::Command),
+    /// Bulk events from CSV, NDJSON or Parquet.
+    Import(commands::import::Args),
 }
 
 /// A failure to report: one sentence, and the exit code.
@@ -51,9 +65,21 @@ impl From<rctgate_stats::InputError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr (RUST_LOG tunes them); stdout stays for results.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     let outcome = match cli.command {
         Command::Stats(args) => commands::stats::run(args),
         Command::Power(args) => commands::power::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Keys(command) => commands::keys::run(command),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Experiment(command) => commands::experiment::run(command),
+        Command::Import(args) => commands::import::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -120,10 +120,7 @@ impl Analysis {
             ));
         }
         if !(self.guardrail_margin.is_finite() && self.guardrail_margin >= 0.0) {
-            return Err(ValidationError::new(
-                "guardrail_margin",
-                "Must be a number >= 0.",
-            ));
+            return Err(ValidationError::new("guardrail_margin", "Must be a number >= 0."));
         }
         if !(self.sequential_tuning.is_finite() && self.sequential_tuning > 0.0) {
             return Err(ValidationError::new(
@@ -196,10 +193,7 @@ mod tests {
             guardrail_margin: -0.01,
             ..Analysis::default()
         };
-        assert_eq!(
-            field_of(&negative_margin).as_deref(),
-            Some("guardrail_margin")
-        );
+        assert_eq!(field_of(&negative_margin).as_deref(), Some("guardrail_margin"));
         let zero_tuning = Analysis {
             sequential_tuning: 0.0,
             ..Analysis::default()

@@ -17,51 +17,76 @@ pub const MAX_ATTRIBUTE_NAME_CHARS: usize = 128;
 /// Longest string attribute value, in characters.
 pub const MAX_ATTRIBUTE_VALUE_CHARS: usize = 1024;
 
+/// One attribute value, borrowed: what every input path reduces attributes to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttributeValue<'a> {
+    /// A string.
+    Text(&'a str),
+    /// A floating-point number (must be finite).
+    Number(f64),
+    /// An integer.
+    Integer(i64),
+    /// A boolean.
+    Bool(bool),
+}
+
 /// Checks count, names and value types and lengths; fields are named `attributes.NAME`.
 pub fn check_attributes(attributes: &Attributes) -> Result<(), ValidationError> {
-    if attributes.len() > MAX_ATTRIBUTES {
-        return Err(ValidationError::new(
-            "attributes",
-            format!(
-                "Has {} entries; at most {MAX_ATTRIBUTES} are allowed.",
-                attributes.len()
-            ),
-        ));
-    }
+    check_attribute_count(attributes.len())?;
     for (name, value) in attributes {
-        // Built only on failure: this runs for every imported row.
-        let field = || format!("attributes.{name}");
-        if name.is_empty() {
-            return Err(ValidationError::new(
-                field(),
-                "Attribute names must not be empty.",
-            ));
-        }
-        if name.len() > MAX_ATTRIBUTE_NAME_CHARS {
-            check_length(&field(), name, MAX_ATTRIBUTE_NAME_CHARS)?;
-        }
-        match value {
-            Value::String(text) => {
-                if text.len() > MAX_ATTRIBUTE_VALUE_CHARS {
-                    check_length(&field(), text, MAX_ATTRIBUTE_VALUE_CHARS)?;
-                }
-            }
-            Value::Bool(_) => {}
-            Value::Number(number) => {
-                // serde_json numbers are finite, but one built from CSV text might not be.
-                if !number.as_f64().is_some_and(f64::is_finite) {
-                    return Err(ValidationError::new(field(), "Must be a finite number."));
-                }
-            }
+        let value = match value {
+            Value::String(text) => AttributeValue::Text(text),
+            Value::Bool(flag) => AttributeValue::Bool(*flag),
+            Value::Number(number) => match number.as_i64() {
+                Some(integer) => AttributeValue::Integer(integer),
+                // serde_json numbers are finite; an out-of-range one reads as NaN and fails.
+                None => AttributeValue::Number(number.as_f64().unwrap_or(f64::NAN)),
+            },
             Value::Null | Value::Array(_) | Value::Object(_) => {
                 return Err(ValidationError::new(
-                    field(),
+                    format!("attributes.{name}"),
                     "Attribute values must be a string, a number or a boolean.",
                 ))
             }
-        }
+        };
+        check_attribute(name, value)?;
     }
     Ok(())
+}
+
+/// Checks the number of attributes of one event.
+pub fn check_attribute_count(count: usize) -> Result<(), ValidationError> {
+    if count > MAX_ATTRIBUTES {
+        return Err(ValidationError::new(
+            "attributes",
+            format!("Has {count} entries; at most {MAX_ATTRIBUTES} are allowed."),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one attribute's name and value.
+pub fn check_attribute(name: &str, value: AttributeValue<'_>) -> Result<(), ValidationError> {
+    // Built only on failure: this runs for every imported row.
+    let field = || format!("attributes.{name}");
+    if name.is_empty() {
+        return Err(ValidationError::new(
+            field(),
+            "Attribute names must not be empty.",
+        ));
+    }
+    if name.len() > MAX_ATTRIBUTE_NAME_CHARS {
+        check_length(&field(), name, MAX_ATTRIBUTE_NAME_CHARS)?;
+    }
+    match value {
+        AttributeValue::Text(text) if text.len() > MAX_ATTRIBUTE_VALUE_CHARS => {
+            check_length(&field(), text, MAX_ATTRIBUTE_VALUE_CHARS)
+        }
+        AttributeValue::Number(number) if !number.is_finite() => {
+            Err(ValidationError::new(field(), "Must be a finite number."))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -84,11 +109,7 @@ mod tests {
 
     #[test]
     fn nested_and_null_values_are_refused() {
-        for bad in [
-            json!({"a": null}),
-            json!({"a": [1]}),
-            json!({"a": {"b": 1}}),
-        ] {
+        for bad in [json!({"a": null}), json!({"a": [1]}), json!({"a": {"b": 1}})] {
             let err = check_attributes(&attributes(bad)).expect_err("refused");
             assert_eq!(err.field.as_deref(), Some("attributes.a"));
         }
@@ -109,5 +130,7 @@ mod tests {
         assert!(check_attributes(&long_name).is_err());
         let empty_name = attributes(json!({"": 1}));
         assert!(check_attributes(&empty_name).is_err());
+        assert!(check_attribute("x", AttributeValue::Number(f64::NAN)).is_err());
+        assert!(check_attribute("x", AttributeValue::Integer(i64::MIN)).is_ok());
     }
 }

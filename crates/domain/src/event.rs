@@ -17,7 +17,7 @@
 use crate::attributes::{check_attributes, Attributes};
 use crate::catalog::ExperimentCatalog;
 use crate::error::ValidationError;
-use crate::names::{check_text, MAX_NAME_CHARS};
+use crate::event_fields::{check_exposure_target, parse_time, EventFields, TimeField};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -195,95 +195,64 @@ impl Event {
     }
 
     /// Checks what needs stored state: an exposure's experiment and variant must exist.
-    pub fn check_references(
-        &self,
-        experiments: &impl ExperimentCatalog,
-    ) -> Result<(), ValidationError> {
-        let Event::Exposure(exposure) = self else {
-            return Ok(());
-        };
-        let Some(variants) = experiments.variants_of(&exposure.experiment) else {
-            return Err(ValidationError::new(
-                "experiment",
-                format!("No experiment named {:?} exists.", exposure.experiment),
-            ));
-        };
-        if !variants.iter().any(|name| name == &exposure.variant) {
-            return Err(ValidationError::new(
-                "variant",
-                format!(
-                    "Experiment {:?} has no variant {:?}; it has {}.",
-                    exposure.experiment,
-                    exposure.variant,
-                    variants.join(", ")
-                ),
-            ));
+    pub fn check_references(&self, experiments: &impl ExperimentCatalog) -> Result<(), ValidationError> {
+        match self {
+            Event::Exposure(exposure) => {
+                check_exposure_target(&exposure.experiment, &exposure.variant, experiments)
+            }
+            Event::Metric(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
 impl EventRecord {
+    /// The record's fields, borrowed, for checking.
+    pub fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            event_type: self.event_type,
+            id: &self.id,
+            unit: &self.unit,
+            ts: match &self.ts {
+                EventTime::Text(text) => TimeField::Text(text),
+                EventTime::At(at) => TimeField::At(*at),
+            },
+            experiment: self.experiment.as_deref(),
+            variant: self.variant.as_deref(),
+            triggered: self.triggered,
+            model_output: self.model_output,
+            latency_ms: self.latency_ms,
+            event: self.event.as_deref(),
+            value: self.value,
+        }
+    }
+
     /// Every check that needs no stored state, and the conversion to an [`Event`].
     pub fn into_event(self) -> Result<Event, ValidationError> {
-        check_text("id", &self.id, MAX_ID_CHARS)?;
-        check_text("unit", &self.unit, MAX_UNIT_CHARS)?;
-        let ts = parse_ts(&self.ts)?;
+        let checked = self.fields().check()?;
         let attributes = self.attributes.unwrap_or_default();
         check_attributes(&attributes)?;
-        match self.event_type {
-            EventType::Exposure => {
-                refuse_field("event", self.event.is_some(), EventType::Exposure)?;
-                refuse_field("value", self.value.is_some(), EventType::Exposure)?;
-                let experiment = require("experiment", self.experiment)?;
-                check_text("experiment", &experiment, MAX_NAME_CHARS)?;
-                let variant = require("variant", self.variant)?;
-                check_text("variant", &variant, MAX_NAME_CHARS)?;
-                if let Some(output) = self.model_output {
-                    check_finite("model_output", output)?;
-                }
-                if let Some(latency) = self.latency_ms {
-                    check_finite("latency_ms", latency)?;
-                    if latency < 0.0 {
-                        return Err(ValidationError::new("latency_ms", "Must not be negative."));
-                    }
-                }
-                Ok(Event::Exposure(Exposure {
-                    id: self.id,
-                    unit: self.unit,
-                    experiment,
-                    variant,
-                    ts,
-                    triggered: self.triggered,
-                    model_output: self.model_output,
-                    latency_ms: self.latency_ms,
-                    attributes,
-                }))
-            }
-            EventType::Metric => {
-                for (field, present) in [
-                    ("experiment", self.experiment.is_some()),
-                    ("variant", self.variant.is_some()),
-                    ("triggered", self.triggered.is_some()),
-                    ("model_output", self.model_output.is_some()),
-                    ("latency_ms", self.latency_ms.is_some()),
-                ] {
-                    refuse_field(field, present, EventType::Metric)?;
-                }
-                let event = require("event", self.event)?;
-                check_text("event", &event, MAX_NAME_CHARS)?;
-                let value = self.value.unwrap_or(DEFAULT_METRIC_VALUE);
-                check_finite("value", value)?;
-                Ok(Event::Metric(MetricEvent {
-                    id: self.id,
-                    unit: self.unit,
-                    event,
-                    value,
-                    ts,
-                    attributes,
-                }))
-            }
-        }
+        // `check` proved the type's required fields present; the defaults are unreachable.
+        Ok(match self.event_type {
+            EventType::Exposure => Event::Exposure(Exposure {
+                id: self.id,
+                unit: self.unit,
+                experiment: self.experiment.unwrap_or_default(),
+                variant: self.variant.unwrap_or_default(),
+                ts: checked.ts,
+                triggered: self.triggered,
+                model_output: self.model_output,
+                latency_ms: self.latency_ms,
+                attributes,
+            }),
+            EventType::Metric => Event::Metric(MetricEvent {
+                id: self.id,
+                unit: self.unit,
+                event: self.event.unwrap_or_default(),
+                value: checked.value,
+                ts: checked.ts,
+                attributes,
+            }),
+        })
     }
 
     /// Full validation: [`EventRecord::into_event`] then [`Event::check_references`].
@@ -294,58 +263,11 @@ impl EventRecord {
     }
 }
 
-fn require(field: &str, value: Option<String>) -> Result<String, ValidationError> {
-    value.ok_or_else(|| ValidationError::new(field, format!("Is required; add {field}.")))
-}
-
-fn refuse_field(field: &str, present: bool, event_type: EventType) -> Result<(), ValidationError> {
-    if !present {
-        return Ok(());
-    }
-    let owner = match event_type {
-        EventType::Exposure => "metric events",
-        EventType::Metric => "exposures",
-    };
-    Err(ValidationError::new(
-        field,
-        format!(
-            "{field} belongs to {owner}, not to {} events.",
-            event_type.as_str()
-        ),
-    ))
-}
-
-fn check_finite(field: &str, value: f64) -> Result<(), ValidationError> {
-    if value.is_finite() {
-        Ok(())
-    } else {
-        Err(ValidationError::new(field, "Must be a finite number."))
-    }
-}
-
-/// Parses an event time; only RFC 3339 text is accepted (`2026-11-26T12:00:00Z`, with an
-/// offset or `Z`), so that a time is never silently read in some local zone.
+/// Parses an event time; see [`parse_time`].
 pub fn parse_ts(ts: &EventTime) -> Result<DateTime<Utc>, ValidationError> {
     match ts {
+        EventTime::Text(text) => parse_time(TimeField::Text(text)),
         EventTime::At(at) => Ok(*at),
-        EventTime::Text(text) => DateTime::parse_from_rfc3339(text)
-            .map(|at| at.with_timezone(&Utc))
-            .map_err(|_| {
-                ValidationError::new(
-                    "ts",
-                    format!(
-                        "{:?} is not an RFC 3339 time; write it like 2026-11-26T12:00:00Z.",
-                        truncate(text, 64)
-                    ),
-                )
-            }),
-    }
-}
-
-fn truncate(text: &str, max_chars: usize) -> &str {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => &text[..end],
-        None => text,
     }
 }
 
@@ -362,6 +284,7 @@ fn serialize_ts<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::O
 mod tests {
     use super::*;
     use crate::json::from_json_str;
+    use crate::names::MAX_NAME_CHARS;
     use std::collections::HashMap;
 
     const EXPOSURE: &str = r#"{"type": "exposure", "id": "e1", "unit": "u42", "experiment": "ranker-v7",
@@ -381,17 +304,12 @@ mod tests {
     }
 
     fn field_of(record: EventRecord) -> Option<String> {
-        record
-            .validate(&experiments())
-            .err()
-            .and_then(|err| err.field)
+        record.validate(&experiments()).err().and_then(|err| err.field)
     }
 
     #[test]
     fn spec_examples_validate() {
-        let exposure = record(EXPOSURE)
-            .validate(&experiments())
-            .expect("valid exposure");
+        let exposure = record(EXPOSURE).validate(&experiments()).expect("valid exposure");
         let Event::Exposure(exposure) = exposure else {
             panic!("expected an exposure");
         };
@@ -401,9 +319,7 @@ mod tests {
             exposure.attributes.get("device"),
             Some(&serde_json::json!("mobile"))
         );
-        let metric = record(METRIC)
-            .validate(&experiments())
-            .expect("valid metric");
+        let metric = record(METRIC).validate(&experiments()).expect("valid metric");
         assert_eq!(metric.id(), "e2");
         assert_eq!(format_ts(metric.ts()), "2026-11-26T11:05:00Z");
     }
@@ -514,10 +430,7 @@ mod tests {
     #[test]
     fn attributes_are_checked() {
         let text = EXPOSURE.replace(r#"{"device": "mobile"}"#, r#"{"device": {"os": "ios"}}"#);
-        assert_eq!(
-            field_of(record(&text)).as_deref(),
-            Some("attributes.device")
-        );
+        assert_eq!(field_of(record(&text)).as_deref(), Some("attributes.device"));
     }
 
     #[test]
@@ -528,8 +441,8 @@ mod tests {
         let bad_type = METRIC.replace("\"metric\"", "\"click\"");
         let err = from_json_str::<EventRecord>(&bad_type).expect_err("type");
         assert_eq!(err.field.as_deref(), Some("type"));
-        let err = from_json_str::<EventRecord>(r#"{"type": "metric", "unit": "u", "ts": "x"}"#)
-            .expect_err("id");
+        let err =
+            from_json_str::<EventRecord>(r#"{"type": "metric", "unit": "u", "ts": "x"}"#).expect_err("id");
         assert_eq!(err.field.as_deref(), Some("id"));
     }
 

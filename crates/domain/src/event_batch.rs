@@ -75,11 +75,7 @@ impl EventBatch {
 
     /// The label of the `index`-th record (0-based), e.g. `line 17`.
     pub fn position(&self, index: usize) -> String {
-        let number = self
-            .positions
-            .get(index)
-            .copied()
-            .unwrap_or(index as u64 + 1);
+        let number = self.positions.get(index).copied().unwrap_or(index as u64 + 1);
         let word = match self.kind {
             PositionKind::Line => "line",
             PositionKind::Event => "event",
@@ -159,7 +155,8 @@ fn parse_ndjson(body: &[u8], max_events: usize) -> Result<EventBatch, BatchError
 mod tests {
     use super::*;
 
-    const METRIC: &str = r#"{"type": "metric", "id": "e2", "unit": "u42", "event": "booking", "ts": "2026-11-26T12:00:00Z"}"#;
+    const METRIC: &str =
+        r#"{"type": "metric", "id": "e2", "unit": "u42", "event": "booking", "ts": "2026-11-26T12:00:00Z"}"#;
 
     fn invalid(result: Result<EventBatch, BatchError>) -> ValidationError {
         match result {

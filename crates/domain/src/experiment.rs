@@ -145,10 +145,7 @@ impl Experiment {
 
     /// Variant names in order, control first.
     pub fn variant_names(&self) -> Vec<String> {
-        self.variants
-            .iter()
-            .map(|variant| variant.name.clone())
-            .collect()
+        self.variants.iter().map(|variant| variant.name.clone()).collect()
     }
 
     /// Checks every field rule; `metrics` says which metric names exist.
@@ -178,9 +175,7 @@ impl Experiment {
         }
         self.validate_variants()?;
         self.validate_metric_roles(metrics)?;
-        self.analysis
-            .validate()
-            .map_err(|err| err.inside("analysis"))
+        self.analysis.validate().map_err(|err| err.inside("analysis"))
     }
 
     fn validate_variants(&self) -> Result<(), ValidationError> {
@@ -233,7 +228,9 @@ impl Experiment {
             if !seen.insert(name) {
                 return Err(ValidationError::new(
                     field,
-                    format!("Metric {name:?} already has a role in this experiment; a metric takes one role."),
+                    format!(
+                        "Metric {name:?} already has a role in this experiment; a metric takes one role."
+                    ),
                 ));
             }
         }
@@ -298,10 +295,7 @@ pub(crate) mod tests {
     }
 
     fn field_of(experiment: &Experiment) -> Option<String> {
-        experiment
-            .validate(&catalog())
-            .err()
-            .and_then(|err| err.field)
+        experiment.validate(&catalog()).err().and_then(|err| err.field)
     }
 
     #[test]
@@ -365,11 +359,7 @@ pub(crate) mod tests {
                 start,
                 end,
             });
-            assert_eq!(
-                field_of(&experiment).as_deref(),
-                Some(field),
-                "{start}..{end}"
-            );
+            assert_eq!(field_of(&experiment).as_deref(), Some(field), "{start}..{end}");
         }
         let mut experiment = example();
         experiment.layer = Some(Layer {
@@ -426,16 +416,10 @@ pub(crate) mod tests {
         assert_eq!(field_of(&experiment).as_deref(), Some("metrics.primary"));
         let mut experiment = example();
         experiment.metrics.guardrails.push("nope".into());
-        assert_eq!(
-            field_of(&experiment).as_deref(),
-            Some("metrics.guardrails[1]")
-        );
+        assert_eq!(field_of(&experiment).as_deref(), Some("metrics.guardrails[1]"));
         let mut experiment = example();
         experiment.metrics.secondary.push("bookings".into());
-        assert_eq!(
-            field_of(&experiment).as_deref(),
-            Some("metrics.secondary[0]")
-        );
+        assert_eq!(field_of(&experiment).as_deref(), Some("metrics.secondary[0]"));
     }
 
     #[test]
@@ -450,12 +434,10 @@ pub(crate) mod tests {
         let with_typo = SPEC_EXAMPLE.replace("\"coverage\"", "\"coverge\"");
         let err = from_json_str::<Experiment>(&with_typo).expect_err("typo");
         assert_eq!(err.field.as_deref(), Some("coverge"));
-        let nested_typo =
-            SPEC_EXAMPLE.replace("\"model_version\": \"v6\"", "\"modelversion\": \"v6\"");
+        let nested_typo = SPEC_EXAMPLE.replace("\"model_version\": \"v6\"", "\"modelversion\": \"v6\"");
         let err = from_json_str::<Experiment>(&nested_typo).expect_err("typo");
         assert_eq!(err.field.as_deref(), Some("variants[0].modelversion"));
-        let free_payload =
-            SPEC_EXAMPLE.replace("{\"m\": \"v6\"}", "{\"anything\": [1, {\"x\": null}]}");
+        let free_payload = SPEC_EXAMPLE.replace("{\"m\": \"v6\"}", "{\"anything\": [1, {\"x\": null}]}");
         assert!(from_json_str::<Experiment>(&free_payload).is_ok());
     }
 

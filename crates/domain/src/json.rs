@@ -23,9 +23,7 @@ pub fn from_json_str<T: DeserializeOwned>(text: &str) -> Result<T, ValidationErr
 }
 
 /// Decodes an already parsed JSON value as a `T`, naming the failing field.
-pub fn from_json_value<T: DeserializeOwned>(
-    value: serde_json::Value,
-) -> Result<T, ValidationError> {
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {
     serde_path_to_error::deserialize(value).map_err(path_error)
 }
 
@@ -94,9 +92,8 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_nested_field() {
-        let err =
-            from_json_str::<Outer>(r#"{"name":"a","variants":[{"weight":1},{"weight":"x"}]}"#)
-                .expect_err("string weight");
+        let err = from_json_str::<Outer>(r#"{"name":"a","variants":[{"weight":1},{"weight":"x"}]}"#)
+            .expect_err("string weight");
         assert_eq!(err.field.as_deref(), Some("variants[1].weight"));
         assert!(err.message.starts_with("Invalid type"), "{}", err.message);
     }
@@ -111,8 +108,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named() {
-        let err = from_json_str::<Outer>(r#"{"name":"a","variants":[],"colour":1}"#)
-            .expect_err("unknown");
+        let err = from_json_str::<Outer>(r#"{"name":"a","variants":[],"colour":1}"#).expect_err("unknown");
         assert_eq!(err.field.as_deref(), Some("colour"));
         assert!(err.message.contains("unknown field") || err.message.contains("Unknown field"));
     }

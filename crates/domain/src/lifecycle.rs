@@ -41,9 +41,7 @@ impl Status {
     pub fn start(self, key: &str) -> Result<Status, Refusal> {
         match self {
             Status::Draft => Ok(Status::Running),
-            Status::Running => Err(Refusal::new(format!(
-                "Experiment {key} is already running."
-            ))),
+            Status::Running => Err(Refusal::new(format!("Experiment {key} is already running."))),
             Status::Stopped => Err(Refusal::new(format!(
                 "Experiment {key} is stopped and cannot run again; create a new experiment instead."
             ))),
@@ -57,9 +55,7 @@ impl Status {
             Status::Draft => Err(Refusal::new(format!(
                 "Experiment {key} has not started, so it cannot stop."
             ))),
-            Status::Stopped => Err(Refusal::new(format!(
-                "Experiment {key} is already stopped."
-            ))),
+            Status::Stopped => Err(Refusal::new(format!("Experiment {key} is already stopped."))),
         }
     }
 }

@@ -138,10 +138,9 @@ mod tests {
 
     #[test]
     fn window_defaults_to_one_week() {
-        let metric: Metric = from_json_str(
-            r#"{"name": "m", "kind": "count", "event": "e", "direction": "decrease"}"#,
-        )
-        .expect("parses");
+        let metric: Metric =
+            from_json_str(r#"{"name": "m", "kind": "count", "event": "e", "direction": "decrease"}"#)
+                .expect("parses");
         assert_eq!(metric.window_hours, 168.0);
         assert_eq!(metric.validate(), Ok(()));
     }
@@ -195,10 +194,9 @@ mod tests {
         )
         .expect_err("typo");
         assert_eq!(err.field.as_deref(), Some("windw_hours"));
-        let err = from_json_str::<Metric>(
-            r#"{"name": "m", "kind": "sum", "event": "e", "direction": "increase"}"#,
-        )
-        .expect_err("kind");
+        let err =
+            from_json_str::<Metric>(r#"{"name": "m", "kind": "sum", "event": "e", "direction": "increase"}"#)
+                .expect_err("kind");
         assert_eq!(err.field.as_deref(), Some("kind"));
         let err = from_json_str::<Metric>(r#"{"name": "m", "kind": "count", "event": "e"}"#)
             .expect_err("direction");

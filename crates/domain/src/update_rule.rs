@@ -119,9 +119,7 @@ mod tests {
     }
 
     fn reason(stored: &Experiment, proposed: &Experiment) -> String {
-        check_replacement(stored, proposed)
-            .expect_err("refused")
-            .reason
+        check_replacement(stored, proposed).expect_err("refused").reason
     }
 
     #[test]

@@ -1,1 +1,74 @@
+//! `rctgate serve`: the HTTP API over the store (SPEC §4).
+//!
+//! Handlers are small: they authenticate ([`auth::Caller`]), check the scope,
+//! hand the work to `rctgate-store` on a blocking thread (DuckDB calls block),
+//! and map its errors to SPEC §4's `{"error", "field"}` bodies ([`ApiError`]).
+//! State is passed explicitly as [`AppState`]; nothing is global.
+//!
+//! Durability: an ingest answers 200 only after the store's commit returned,
+//! and shutdown (SIGTERM, Ctrl-C) stops accepting connections, lets in-flight
+//! requests finish, then returns, so nothing acknowledged is lost and nothing
+//! is half-written.
 
+mod auth;
+mod error;
+mod routes;
+mod state;
+mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use rctgate_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use state::{AppState, Limits};
+pub use telemetry::Telemetry;
+
+/// The whole HTTP API as a router over `state`.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Binds `addr`; returns the listener and the address actually bound (port 0
+/// picks a free port, which tests use).
+pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+pub async fn serve(listener: TcpListener, store: Arc<Store>, limits: Limits) -> std::io::Result<()> {
+    let state = AppState::new(store, limits);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        // If the handler cannot be installed, only SIGTERM stops the server.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -45,12 +45,8 @@ impl Undefined {
     /// One sentence for people, carried in results as `reason`.
     pub fn reason(self) -> &'static str {
         match self {
-            Undefined::ZeroControlMean => {
-                "the control mean is zero, so a relative effect is undefined"
-            }
-            Undefined::ZeroVariance => {
-                "an arm has zero variance, so no interval or test is possible"
-            }
+            Undefined::ZeroControlMean => "the control mean is zero, so a relative effect is undefined",
+            Undefined::ZeroVariance => "an arm has zero variance, so no interval or test is possible",
             Undefined::NoUnits => "an arm has no units",
             Undefined::NotFinite => "the sums are too large to give finite figures",
         }
@@ -85,9 +81,7 @@ impl Contrast {
         let theta = pooled_theta(control, treatment);
         let control = estimate(control, theta);
         let treatment = estimate(treatment, theta);
-        if difference == Difference::Relative
-            && (control.mean == 0.0 || control.unadjusted_mean == 0.0)
-        {
+        if difference == Difference::Relative && (control.mean == 0.0 || control.unadjusted_mean == 0.0) {
             return Err(Undefined::ZeroControlMean);
         }
         if control.n == 0.0 || treatment.n == 0.0 {

@@ -83,10 +83,9 @@ impl Design {
                 "baseline",
                 "baseline must be a conversion rate strictly between 0 and 1 for a proportion.",
             )),
-            Baseline::Mean { mean, .. } if !mean.is_finite() => Err(InputError::new(
-                "baseline",
-                "baseline must be a finite number.",
-            )),
+            Baseline::Mean { mean, .. } if !mean.is_finite() => {
+                Err(InputError::new("baseline", "baseline must be a finite number."))
+            }
             Baseline::Mean { sd, .. } if !(sd > 0.0 && sd.is_finite()) => Err(InputError::new(
                 "sd",
                 "sd must be a positive, finite standard deviation for a mean metric.",
@@ -116,10 +115,7 @@ impl Design {
     pub fn sample_size(&self, delta: f64) -> Result<SampleSize, InputError> {
         self.validate()?;
         if !(delta > 0.0 && delta.is_finite()) {
-            return Err(InputError::new(
-                "mde",
-                "mde must be a positive, finite effect.",
-            ));
+            return Err(InputError::new("mde", "mde must be a positive, finite effect."));
         }
         let variances = match self.baseline {
             Baseline::Proportion { rate } => {
@@ -127,9 +123,7 @@ impl Design {
                 if treated >= 1.0 {
                     return Err(InputError::new(
                         "mde",
-                        format!(
-                            "mde moves the rate from {rate} to {treated}, which is not below 1."
-                        ),
+                        format!("mde moves the rate from {rate} to {treated}, which is not below 1."),
                     ));
                 }
                 rate * (1.0 - rate) + treated * (1.0 - treated)
@@ -145,21 +139,14 @@ impl Design {
         }
         let per_arm = exact.ceil() as u64;
         let (total, days) = self.totals(per_arm);
-        Ok(SampleSize {
-            per_arm,
-            total,
-            days,
-        })
+        Ok(SampleSize { per_arm, total, days })
     }
 
     /// The absolute effect detectable with `per_arm` units in every arm.
     pub fn detectable_effect(&self, per_arm: u64) -> Result<DetectableEffect, InputError> {
         self.validate()?;
         if per_arm < 2 {
-            return Err(InputError::new(
-                "per_arm",
-                "per-arm must be at least 2 units.",
-            ));
+            return Err(InputError::new("per_arm", "per-arm must be at least 2 units."));
         }
         let n = per_arm as f64;
         let k = self.z_squared();

@@ -129,10 +129,7 @@ fn explain_parse_error(json: &str) -> InputError {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if !(inner.is_syntax() || inner.is_eof() || path == ".") {
-                return InputError::new(
-                    path.clone(),
-                    format!("Field `{path}` is invalid: {inner}."),
-                );
+                return InputError::new(path.clone(), format!("Field `{path}` is invalid: {inner}."));
             }
             inner
         }
@@ -180,14 +177,11 @@ impl StatsRequest {
     }
 
     fn compare(&self, control: &SufficientStats, treatment: &SufficientStats) -> ComparisonResult {
-        let inference =
-            Contrast::new(control, treatment, self.difference).map(|c| match self.method {
-                Method::Frequentist => frequentist::welch_test(&c, self.alpha, self.alternative),
-                Method::Sequential => {
-                    sequential::confidence_sequence(&c, self.alpha, self.sequential_tuning)
-                }
-                Method::Bayesian => bayesian::posterior(&c, self.alpha, self.metric.direction),
-            });
+        let inference = Contrast::new(control, treatment, self.difference).map(|c| match self.method {
+            Method::Frequentist => frequentist::welch_test(&c, self.alpha, self.alternative),
+            Method::Sequential => sequential::confidence_sequence(&c, self.alpha, self.sequential_tuning),
+            Method::Bayesian => bayesian::posterior(&c, self.alpha, self.metric.direction),
+        });
         match inference.and_then(all_finite) {
             Ok(i) => ComparisonResult {
                 effect: Some(i.effect),
@@ -274,10 +268,7 @@ impl StatsRequest {
                     format!("{} must not be empty.", field()),
                 ));
             }
-            if self.variants[..i]
-                .iter()
-                .any(|earlier| earlier.name == v.name)
-            {
+            if self.variants[..i].iter().any(|earlier| earlier.name == v.name) {
                 return Err(InputError::new(
                     field(),
                     format!(
@@ -383,9 +374,7 @@ impl ArmReader<'_> {
         let sum = self.non_negative(name, sum)?;
         if sum > n || sum.fract() != 0.0 {
             return Err(self.error(name, |f| {
-                format!(
-                    "{f} counts converted units, so it must be a whole number no larger than n."
-                )
+                format!("{f} counts converted units, so it must be a whole number no larger than n.")
             }));
         }
         Ok(Moments::binary(n, sum))
@@ -403,22 +392,13 @@ impl ArmReader<'_> {
         let sum = self.finite(names.0, sum)?;
         let sum_squares = self.required(names.1, squares, why)?;
         let sum_squares = self.non_negative(names.1, sum_squares)?;
-        self.consistent(
-            names.1,
-            Moments {
-                n,
-                sum,
-                sum_squares,
-            },
-        )
+        self.consistent(names.1, Moments { n, sum, sum_squares })
     }
 
     fn stats(&self) -> Result<SufficientStats, InputError> {
         let v = self.v;
         if v.n < 2 {
-            return Err(self.error("n", |f| {
-                format!("{f} must be at least 2 units (got {}).", v.n)
-            }));
+            return Err(self.error("n", |f| format!("{f} must be at least 2 units (got {}).", v.n)));
         }
         let n = v.n as f64;
         let sum = self.finite("sum", v.sum)?;
@@ -435,13 +415,7 @@ impl ArmReader<'_> {
                 let why = "for a ratio metric";
                 let num = self.moments(("sum", "sum_squares"), sum, v.sum_squares, n, why)?;
                 let den_sum = self.required("den_sum", v.den_sum, why)?;
-                let den = self.moments(
-                    ("den_sum", "den_sum_squares"),
-                    den_sum,
-                    v.den_sum_squares,
-                    n,
-                    why,
-                )?;
+                let den = self.moments(("den_sum", "den_sum_squares"), den_sum, v.den_sum_squares, n, why)?;
                 let product = self.required("num_den_sum_product", v.num_den_sum_product, why)?;
                 let num_den_sum_product =
                     self.consistent_product("num_den_sum_product", &num, &den, product)?;
@@ -459,17 +433,12 @@ impl ArmReader<'_> {
         let pre_sum = self.required("pre_sum", v.pre_sum, why)?;
         let pre = match scale {
             Scale::Proportion => self.proportion("pre_sum", pre_sum, n)?,
-            Scale::Mean => self.moments(
-                ("pre_sum", "pre_sum_squares"),
-                pre_sum,
-                v.pre_sum_squares,
-                n,
-                why,
-            )?,
+            Scale::Mean => {
+                self.moments(("pre_sum", "pre_sum_squares"), pre_sum, v.pre_sum_squares, n, why)?
+            }
         };
         let product = self.required("post_pre_sum_product", v.post_pre_sum_product, why)?;
-        let post_pre_sum_product =
-            self.consistent_product("post_pre_sum_product", &value, &pre, product)?;
+        let post_pre_sum_product = self.consistent_product("post_pre_sum_product", &value, &pre, product)?;
         Ok(SufficientStats::Cuped {
             scale,
             post: value,

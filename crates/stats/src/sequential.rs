@@ -22,8 +22,8 @@ pub fn confidence_sequence(contrast: &Contrast, alpha: f64, tuning: f64) -> Infe
     let rho = rho(alpha, tuning);
     let nr2 = n * rho * rho;
     let s2 = contrast.variance * n;
-    let width = s2.sqrt()
-        * (2.0 * (nr2 + 1.0) * ((nr2 + 1.0).sqrt() / alpha).ln() / (n * rho).powi(2)).sqrt();
+    let width =
+        s2.sqrt() * (2.0 * (nr2 + 1.0) * ((nr2 + 1.0).sqrt() / alpha).ln() / (n * rho).powi(2)).sqrt();
     let effect = contrast.effect;
     // The e-value in log space: it overflows f64 for large effects.
     let st2 = effect * effect * n / contrast.variance;

@@ -158,10 +158,8 @@ fn check_response(r: &StatsResponse, input: &str) {
 }
 
 fn golden_requests() -> Vec<Value> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference/golden/stats.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/reference/golden/stats.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let golden: Value = serde_json::from_str(&text).expect("the golden file is valid JSON");
     let mut seen = std::collections::HashSet::new();
     golden["cases"]
@@ -173,10 +171,7 @@ fn golden_requests() -> Vec<Value> {
         .filter(|input| {
             seen.insert(format!(
                 "{} {} {} {}",
-                input["metric"]["kind"],
-                input["metric"]["cuped"],
-                input["method"],
-                input["alternative"]
+                input["metric"]["kind"], input["metric"]["cuped"], input["method"], input["alternative"]
             ))
         })
         .collect()
@@ -220,15 +215,8 @@ fn hand_requests() -> Vec<Value> {
 }
 
 fn valid_requests() -> Vec<String> {
-    let requests: Vec<Value> = golden_requests()
-        .into_iter()
-        .chain(hand_requests())
-        .collect();
-    assert!(
-        requests.len() >= 12,
-        "only {} seed requests",
-        requests.len()
-    );
+    let requests: Vec<Value> = golden_requests().into_iter().chain(hand_requests()).collect();
+    assert!(requests.len() >= 12, "only {} seed requests", requests.len());
     let mut texts: Vec<String> = requests.iter().map(Value::to_string).collect();
     // Two pretty-printed ones: whitespace gives truncation more places to stop.
     for r in requests.iter().take(2) {
@@ -240,8 +228,8 @@ fn valid_requests() -> Vec<String> {
 #[test]
 fn the_seed_requests_are_accepted() {
     for text in valid_requests() {
-        let result = panic::catch_unwind(|| request::run(&text))
-            .unwrap_or_else(|_| panic!("panicked on:\n{text}"));
+        let result =
+            panic::catch_unwind(|| request::run(&text)).unwrap_or_else(|_| panic!("panicked on:\n{text}"));
         match result {
             Ok(r) => check_response(&r, &text),
             Err(e) => panic!("a valid request was refused: {e} ({}):\n{text}", e.field),
@@ -330,9 +318,7 @@ fn number_spans(text: &str) -> Vec<(usize, usize)> {
             i += 1;
         } else if b == b'-' || b.is_ascii_digit() {
             let start = i;
-            while i < bytes.len()
-                && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-            {
+            while i < bytes.len() && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
                 i += 1;
             }
             spans.push((start, i));
@@ -555,10 +541,7 @@ fn mutate_value(v: &mut Value, rng: &mut ChaCha8Rng) {
 fn random_tree_mutations_are_handled() {
     const SEED: u64 = 0xf022_0002;
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-    let requests: Vec<Value> = golden_requests()
-        .into_iter()
-        .chain(hand_requests())
-        .collect();
+    let requests: Vec<Value> = golden_requests().into_iter().chain(hand_requests()).collect();
     let (mut runs, mut accepted) = (0, 0);
     for _ in 0..30_000 {
         let mut v = requests.choose(&mut rng).cloned().unwrap_or(Value::Null);
@@ -599,9 +582,7 @@ fn random_sum(rng: &mut ChaCha8Rng, n: u64) -> f64 {
 /// A structurally valid request whose numbers range over every magnitude:
 /// the math, not the parser, is under test here.
 fn random_request(rng: &mut ChaCha8Rng) -> Value {
-    let kind = *["proportion", "mean", "ratio"]
-        .choose(rng)
-        .unwrap_or(&"mean");
+    let kind = *["proportion", "mean", "ratio"].choose(rng).unwrap_or(&"mean");
     let method = *["frequentist", "sequential", "bayesian"]
         .choose(rng)
         .unwrap_or(&"bayesian");
@@ -672,9 +653,7 @@ fn random_request(rng: &mut ChaCha8Rng) -> Value {
         r["sequential_tuning"] = json!(10f64.powi(rng.gen_range(-300..300)) * rng.gen::<f64>());
     }
     if rng.gen_bool(0.5) {
-        let weights: Vec<f64> = (0..arms)
-            .map(|_| 10f64.powi(rng.gen_range(-300..300)))
-            .collect();
+        let weights: Vec<f64> = (0..arms).map(|_| 10f64.powi(rng.gen_range(-300..300))).collect();
         r["expected_weights"] = json!(weights);
     }
     r
@@ -689,9 +668,7 @@ fn well_formed_requests_with_extreme_numbers_are_handled() {
         accepted += u32::from(check(&random_request(&mut rng).to_string()));
         runs += 1;
     }
-    eprintln!(
-        "{runs} well-formed extreme requests (seed {SEED:#x}): no panic, {accepted} accepted"
-    );
+    eprintln!("{runs} well-formed extreme requests (seed {SEED:#x}): no panic, {accepted} accepted");
 }
 
 // --- Each class of bad input names its field. ---
@@ -727,8 +704,8 @@ fn cuped_base() -> Value {
 /// Runs `v` expecting an error on `field`; returns the message.
 fn refused(v: &Value, field: &str) -> String {
     let text = v.to_string();
-    let result = panic::catch_unwind(|| request::run(&text))
-        .unwrap_or_else(|_| panic!("panicked on:\n{text}"));
+    let result =
+        panic::catch_unwind(|| request::run(&text)).unwrap_or_else(|_| panic!("panicked on:\n{text}"));
     let e = match result {
         Ok(r) => panic!("accepted, expected an error on {field}: {r:?}\n{text}"),
         Err(e) => e,
@@ -871,10 +848,7 @@ fn missing_ratio_fields_are_refused() {
         (0, "sum_squares"),
     ] {
         let mut v = ratio_base();
-        v["variants"][arm]
-            .as_object_mut()
-            .expect("an object")
-            .remove(key);
+        v["variants"][arm].as_object_mut().expect("an object").remove(key);
         let m = refused(&v, &format!("variants[{arm}].{key}"));
         assert!(m.contains("ratio"), "{m}");
     }
@@ -888,10 +862,7 @@ fn missing_cuped_fields_are_refused() {
         (1, "post_pre_sum_product"),
     ] {
         let mut v = cuped_base();
-        v["variants"][arm]
-            .as_object_mut()
-            .expect("an object")
-            .remove(key);
+        v["variants"][arm].as_object_mut().expect("an object").remove(key);
         let m = refused(&v, &format!("variants[{arm}].{key}"));
         assert!(m.contains("cuped"), "{m}");
     }
@@ -928,10 +899,7 @@ fn a_relative_effect_over_a_zero_control_mean_is_null_with_a_reason() {
         let c = r.variants[1].comparison.as_ref().expect("a comparison");
         assert_eq!(c.effect, None, "{method}");
         let reason = c.reason.as_deref().unwrap_or_default();
-        assert!(
-            reason.contains("control mean is zero"),
-            "{method}: {reason}"
-        );
+        assert!(reason.contains("control mean is zero"), "{method}: {reason}");
         // The absolute effect is well defined.
         v["difference"] = json!("absolute");
         let r = accepted(&v);
@@ -942,10 +910,7 @@ fn a_relative_effect_over_a_zero_control_mean_is_null_with_a_reason() {
     let mut v = proportion_base();
     v["variants"][0]["sum"] = json!(0);
     let r = accepted(&v);
-    assert_eq!(
-        r.variants[1].comparison.as_ref().and_then(|c| c.effect),
-        None
-    );
+    assert_eq!(r.variants[1].comparison.as_ref().and_then(|c| c.effect), None);
     let mut v = cuped_base();
     v["variants"][0]["sum"] = json!(0);
     v["variants"][0]["post_pre_sum_product"] = json!(0);

@@ -23,9 +23,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, ChiSquared, Distribution, LogNormal, Normal};
-use rctgate_stats::request::{
-    ComparisonResult, Kind, Method, MetricSpec, StatsRequest, VariantInput,
-};
+use rctgate_stats::request::{ComparisonResult, Kind, Method, MetricSpec, StatsRequest, VariantInput};
 use rctgate_stats::{Alternative, Difference, Direction};
 
 const ALPHA: f64 = 0.05;
@@ -98,9 +96,9 @@ fn compare(
         expected_weights: None,
         variants: vec![control.input("control"), treatment.input("treatment")],
     };
-    let response = request.analyse().unwrap_or_else(|e| {
-        panic!("a simulated request was refused: {e} ({control:?} vs {treatment:?})")
-    });
+    let response = request
+        .analyse()
+        .unwrap_or_else(|e| panic!("a simulated request was refused: {e} ({control:?} vs {treatment:?})"));
     let comparison = response.variants[1]
         .comparison
         .clone()
@@ -138,9 +136,7 @@ fn sequential_rejects(c: &ComparisonResult) -> bool {
 /// The Bayesian "positive": the 1 - alpha credible interval excludes zero,
 /// that is the chance to win lies outside [alpha/2, 1 - alpha/2].
 fn bayesian_rejects(c: &ComparisonResult) -> bool {
-    let p = c
-        .chance_to_win
-        .expect("bayesian results have a chance to win");
+    let p = c.chance_to_win.expect("bayesian results have a chance to win");
     !(ALPHA / 2.0..=1.0 - ALPHA / 2.0).contains(&p)
 }
 
@@ -184,11 +180,7 @@ fn normal_arm(rng: &mut ChaCha8Rng, n: u64, mu: f64, sigma: f64) -> Arm {
     let mean = Normal::new(mu, sigma / nf.sqrt())
         .expect("a valid normal")
         .sample(rng);
-    let deviations = sigma
-        * sigma
-        * ChiSquared::new(nf - 1.0)
-            .expect("a valid chi-square")
-            .sample(rng);
+    let deviations = sigma * sigma * ChiSquared::new(nf - 1.0).expect("a valid chi-square").sample(rng);
     Arm {
         n,
         sum: nf * mean,
@@ -243,11 +235,9 @@ fn assert_aa(label: &str, rates: &AaRates, seed: u64) {
     rates
         .bayesian
         .assert_within(&format!("A/A {label}, bayesian"), FPR_BAND, seed);
-    rates.sequential.assert_within(
-        &format!("A/A {label}, sequential (one look)"),
-        (0.0, ALPHA),
-        seed,
-    );
+    rates
+        .sequential
+        .assert_within(&format!("A/A {label}, sequential (one look)"), (0.0, ALPHA), seed);
 }
 
 #[test]
@@ -304,11 +294,7 @@ fn aa_false_positive_rate_skewed_mean() {
             units_arm(&mut rng, n, &revenue, 1.0),
         )
     });
-    assert_aa(
-        &format!("mean lognormal(0, 1) n={n}/arm, Relative"),
-        &rates,
-        SEED,
-    );
+    assert_aa(&format!("mean lognormal(0, 1) n={n}/arm, Relative"), &rates, SEED);
 }
 
 /// n units drawn from `dist`, each multiplied by `lift`, summed.
@@ -330,12 +316,7 @@ fn units_arm(rng: &mut ChaCha8Rng, n: u64, dist: &impl Distribution<f64>, lift: 
 /// Peeking: 20 equally spaced looks at one A/A trial. The sequential test
 /// rejects at any look no more often than alpha; repeated fixed-horizon
 /// t-tests on the same data reject far more often (Armitage et al., 1969).
-fn peeking(
-    kind: Kind,
-    trials: u32,
-    seed: u64,
-    mut block: impl FnMut(&mut ChaCha8Rng) -> (Arm, Arm),
-) {
+fn peeking(kind: Kind, trials: u32, seed: u64, mut block: impl FnMut(&mut ChaCha8Rng) -> (Arm, Arm)) {
     const LOOKS: usize = 20;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut naive = Rate::default();
@@ -445,9 +426,7 @@ fn relative_ci_coverage_proportion() {
         coverage.add(covers(&c, truth));
     }
     coverage.assert_within(
-        &format!(
-            "coverage of the 95% relative CI, proportion {p_control} -> {p_treatment}, n={n}/arm"
-        ),
+        &format!("coverage of the 95% relative CI, proportion {p_control} -> {p_treatment}, n={n}/arm"),
         COVERAGE_BAND,
         SEED,
     );
@@ -546,28 +525,13 @@ fn cuped_narrows_the_interval_without_moving_it() {
         cuped_effects.push(cuped.effect.unwrap_or(f64::NAN));
     }
     let label = format!("CUPED corr≈0.77, effect {truth} relative, n={n}/arm");
-    plain_coverage.assert_within(
-        &format!("{label}: coverage without CUPED"),
-        COVERAGE_BAND,
-        SEED,
-    );
-    cuped_coverage.assert_within(
-        &format!("{label}: coverage with CUPED"),
-        COVERAGE_BAND,
-        SEED,
-    );
-    narrower.assert_within(
-        &format!("{label}: CUPED interval narrower"),
-        (0.99, 1.0),
-        SEED,
-    );
+    plain_coverage.assert_within(&format!("{label}: coverage without CUPED"), COVERAGE_BAND, SEED);
+    cuped_coverage.assert_within(&format!("{label}: coverage with CUPED"), COVERAGE_BAND, SEED);
+    narrower.assert_within(&format!("{label}: CUPED interval narrower"), (0.99, 1.0), SEED);
     let ratio = cuped_width / plain_width;
     // sqrt(1 - corr²) ≈ 0.64 is the theoretical ratio of widths.
     eprintln!("{label}: mean width ratio CUPED / plain = {ratio:.3}");
-    assert!(
-        (0.55..0.72).contains(&ratio),
-        "width ratio {ratio} (seed {SEED})"
-    );
+    assert!((0.55..0.72).contains(&ratio), "width ratio {ratio} (seed {SEED})");
     for (what, effects) in [("plain", &plain_effects), ("CUPED", &cuped_effects)] {
         let (mean, se) = mean_and_se(effects);
         eprintln!("{label}: mean {what} estimate {mean:.5} ± {se:.5} (truth {truth})");
@@ -638,16 +602,8 @@ fn cuped_proportion_keeps_coverage_and_narrows() {
         narrower.add(width(&cuped) < width(&plain));
     }
     let label = format!("CUPED proportion {control_rate} x{lift}, n={n}/arm");
-    coverage.assert_within(
-        &format!("{label}: coverage with CUPED"),
-        COVERAGE_BAND,
-        SEED,
-    );
-    narrower.assert_within(
-        &format!("{label}: CUPED interval narrower"),
-        (0.99, 1.0),
-        SEED,
-    );
+    coverage.assert_within(&format!("{label}: coverage with CUPED"), COVERAGE_BAND, SEED);
+    narrower.assert_within(&format!("{label}: CUPED interval narrower"), (0.99, 1.0), SEED);
 }
 
 fn mean_and_se(xs: &[f64]) -> (f64, f64) {

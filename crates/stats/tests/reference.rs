@@ -17,16 +17,12 @@ fn golden(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/reference/golden")
         .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).expect("golden files are valid JSON")
 }
 
 fn cases(name: &str) -> Vec<Value> {
-    let cases = golden(name)["cases"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let cases = golden(name)["cases"].as_array().cloned().unwrap_or_default();
     assert!(!cases.is_empty(), "{name} has no cases");
     cases
 }
@@ -46,10 +42,9 @@ impl Checker<'_> {
         match (actual, expected.as_f64()) {
             (None, None) => {}
             (Some(a), Some(e)) if close(a, e, floor) => {}
-            (a, _) => self.failures.push(format!(
-                "{}: {what}: got {a:?}, expected {expected}",
-                self.id
-            )),
+            (a, _) => self
+                .failures
+                .push(format!("{}: {what}: got {a:?}, expected {expected}", self.id)),
         }
     }
 }
@@ -129,12 +124,7 @@ fn stats_match_gbstats() {
             };
             c.num("ci_high", got.ci_high, &ci_high, floor);
             c.num("p_value", got.p_value, &want["p_value"], 1e-14);
-            c.num(
-                "chance_to_win",
-                got.chance_to_win,
-                &want["chance_to_win"],
-                1e-14,
-            );
+            c.num("chance_to_win", got.chance_to_win, &want["chance_to_win"], 1e-14);
             c.num("risk", got.risk, &want["risk"], floor);
         }
         failures.extend(c.failures);
@@ -157,9 +147,7 @@ fn power_matches_scipy() {
         let a = &case["args"];
         let f = |k: &str| a[k].as_f64().unwrap_or(f64::NAN);
         let baseline = match a["kind"].as_str() {
-            Some("proportion") => Baseline::Proportion {
-                rate: f("baseline"),
-            },
+            Some("proportion") => Baseline::Proportion { rate: f("baseline") },
             _ => Baseline::Mean {
                 mean: f("baseline"),
                 sd: f("sd"),
@@ -188,9 +176,7 @@ fn power_matches_scipy() {
             );
         } else {
             let delta = design.absolute_delta(f("mde"), a["relative"].as_bool().unwrap_or(false));
-            let got = design
-                .sample_size(delta)
-                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            let got = design.sample_size(delta).unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(Some(got.per_arm), want["per_arm"].as_u64(), "{id}");
             assert_eq!(Some(got.total), want["total"].as_u64(), "{id}");
             assert_eq!(got.days, want["days"].as_u64(), "{id}");
@@ -209,10 +195,7 @@ fn adjustments_match_statsmodels() {
     for case in cases("adjust.json") {
         let id = case["id"].as_str().unwrap_or("?");
         let p = floats(&case["p_values"]);
-        for (name, got) in [
-            ("holm", adjust::holm(&p)),
-            ("bh", adjust::benjamini_hochberg(&p)),
-        ] {
+        for (name, got) in [("holm", adjust::holm(&p)), ("bh", adjust::benjamini_hochberg(&p))] {
             let want = floats(&case[name]);
             assert_eq!(got.len(), want.len(), "{id} {name}");
             for (g, w) in got.iter().zip(&want) {

@@ -102,8 +102,7 @@ fn list(conn: &Connection, limit: usize) -> StoreResult<Vec<AuditEntry>> {
 
 fn parse_json(text: Option<String>) -> StoreResult<Option<Value>> {
     text.map(|text| {
-        serde_json::from_str(&text)
-            .map_err(|err| StoreError::Corrupt(format!("audit log JSON: {err}")))
+        serde_json::from_str(&text).map_err(|err| StoreError::Corrupt(format!("audit log JSON: {err}")))
     })
     .transpose()
 }

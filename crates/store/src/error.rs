@@ -54,6 +54,12 @@ pub enum StoreError {
     /// DuckDB failed.
     #[error("Database error: {0}")]
     Database(#[from] duckdb::Error),
+    /// The database could not be opened.
+    #[error("Cannot open the database: {0}")]
+    Open(String),
+    /// DuckDB refused appended events.
+    #[error("Cannot store events: {0}")]
+    Append(String),
     /// Stored data could not be decoded (a bug or a hand-edited database).
     #[error("Stored data is corrupt: {0}")]
     Corrupt(String),
@@ -71,6 +77,8 @@ impl StoreError {
             StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::NewerSchema { .. }
             | StoreError::Database(_)
+            | StoreError::Open(_)
+            | StoreError::Append(_)
             | StoreError::Corrupt(_)
             | StoreError::Io(_) => ErrorKind::Internal,
         }

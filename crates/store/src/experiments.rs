@@ -18,11 +18,7 @@ use std::collections::HashMap;
 
 impl Store {
     /// Creates `experiment` as a draft; a conflict if the key exists.
-    pub fn create_experiment(
-        &self,
-        experiment: Experiment,
-        key_id: &str,
-    ) -> StoreResult<Experiment> {
+    pub fn create_experiment(&self, experiment: Experiment, key_id: &str) -> StoreResult<Experiment> {
         let mut writer = self.writer();
         let tx = writer.conn.transaction()?;
         if load(&tx, &experiment.key)?.is_some() {
@@ -109,10 +105,7 @@ impl Store {
     ) -> StoreResult<(Experiment, Upserted)> {
         let existing = load(&self.writer().conn, &experiment.key)?;
         match existing {
-            None => Ok((
-                self.create_experiment(experiment, key_id)?,
-                Upserted::Created,
-            )),
+            None => Ok((self.create_experiment(experiment, key_id)?, Upserted::Created)),
             Some(stored) => {
                 let key = stored.key.clone();
                 let unchanged = {
@@ -193,17 +186,14 @@ impl Store {
             .optional()?;
         let text = row.ok_or_else(|| not_found(key))?;
         text.map(|text| {
-            serde_json::from_str(&text)
-                .map_err(|err| StoreError::Corrupt(format!("frozen results: {err}")))
+            serde_json::from_str(&text).map_err(|err| StoreError::Corrupt(format!("frozen results: {err}")))
         })
         .transpose()
     }
 }
 
 /// Experiment keys to variant names, for validating exposures.
-pub(crate) fn variants_by_experiment(
-    conn: &Connection,
-) -> StoreResult<HashMap<String, Vec<String>>> {
+pub(crate) fn variants_by_experiment(conn: &Connection) -> StoreResult<HashMap<String, Vec<String>>> {
     Ok(list(conn)?
         .into_iter()
         .map(|experiment| {
@@ -269,18 +259,15 @@ fn check_layer_is_free(conn: &Connection, starting: &Experiment) -> StoreResult<
 
 fn load(conn: &Connection, key: &str) -> StoreResult<Option<Experiment>> {
     let definition: Option<String> = conn
-        .query_row(
-            "SELECT definition FROM experiments WHERE key = ?",
-            [key],
-            |row| row.get(0),
-        )
+        .query_row("SELECT definition FROM experiments WHERE key = ?", [key], |row| {
+            row.get(0)
+        })
         .optional()?;
     definition.as_deref().map(parse).transpose()
 }
 
 fn list(conn: &Connection) -> StoreResult<Vec<Experiment>> {
-    let mut statement =
-        conn.prepare("SELECT definition FROM experiments ORDER BY created_at, key")?;
+    let mut statement = conn.prepare("SELECT definition FROM experiments ORDER BY created_at, key")?;
     let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
     let mut experiments = Vec::new();
     for row in rows {
@@ -302,6 +289,5 @@ fn parse(definition: &str) -> StoreResult<Experiment> {
 }
 
 fn to_json(experiment: &Experiment) -> StoreResult<Value> {
-    serde_json::to_value(experiment)
-        .map_err(|err| StoreError::Corrupt(format!("experiment to JSON: {err}")))
+    serde_json::to_value(experiment).map_err(|err| StoreError::Corrupt(format!("experiment to JSON: {err}")))
 }

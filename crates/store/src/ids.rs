@@ -50,7 +50,7 @@ impl Fingerprinter {
 }
 
 /// A set of fingerprints; hashing them again would be wasted work, so it passes them through.
-pub(crate) type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<PassThrough>>;
+type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<PassThrough>>;
 
 /// The ids already stored, as fingerprints.
 #[derive(Default)]
@@ -59,14 +59,21 @@ pub(crate) struct IdSet {
 }
 
 impl IdSet {
-    /// Whether an id with this fingerprint is stored.
-    pub(crate) fn contains(&self, fingerprint: Fingerprint) -> bool {
-        self.seen.contains(&fingerprint)
-    }
-
-    /// Records fingerprints of ids that are now stored (call only after the commit).
+    /// Records fingerprints of stored ids.
     pub(crate) fn extend(&mut self, fingerprints: impl IntoIterator<Item = Fingerprint>) {
         self.seen.extend(fingerprints);
+    }
+
+    /// Records one fingerprint; `false` if it was there already.
+    pub(crate) fn insert(&mut self, fingerprint: Fingerprint) -> bool {
+        self.seen.insert(fingerprint)
+    }
+
+    /// Forgets fingerprints (of a transaction that rolled back).
+    pub(crate) fn remove_all(&mut self, fingerprints: &[Fingerprint]) {
+        for fingerprint in fingerprints {
+            self.seen.remove(fingerprint);
+        }
     }
 
     /// Makes room for `additional` more ids without rehashing on the way.
@@ -124,12 +131,15 @@ mod tests {
     }
 
     #[test]
-    fn extend_then_contains() {
+    fn insert_reports_repeats_and_remove_all_undoes() {
         let mut set = IdSet::default();
-        let fingerprint = Fingerprinter::new().fingerprint("e1");
-        assert!(!set.contains(fingerprint));
-        set.extend([fingerprint]);
-        assert!(set.contains(fingerprint));
-        assert_eq!(set.len(), 1);
+        let fingerprinter = Fingerprinter::new();
+        let (first, second) = (fingerprinter.fingerprint("e1"), fingerprinter.fingerprint("e2"));
+        set.extend([first]);
+        assert!(!set.insert(first));
+        assert!(set.insert(second));
+        assert_eq!(set.len(), 2);
+        set.remove_all(&[second]);
+        assert!(set.insert(second));
     }
 }

@@ -5,22 +5,21 @@
 //!    lock: one invalid event rejects the batch and nothing is written;
 //! 2. under the writer lock, deduplication against the in-memory id set (see `ids`) and
 //!    within the batch: the first event with an id is kept, later ones count as duplicates;
-//! 3. one transaction appending the kept events with DuckDB's appender, then commit, which
-//!    syncs DuckDB's write-ahead log. Only after the commit succeeds are the new ids added to
-//!    the set; if anything fails the transaction rolls back and the set is unchanged, so a
-//!    retry of the same batch is neither lost nor double-counted.
+//! 3. one transaction ([`EventTransaction`]) appending the kept events as DuckDB data chunks
+//!    (prepared before taking the lock, see `rows`), then commit, which syncs DuckDB's
+//!    write-ahead log. If anything fails the transaction rolls back and its ids leave the set
+//!    again, all under the same lock, so the set always equals the committed ids once the
+//!    lock is released: a retry of the batch is neither lost nor double-counted.
 
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{Fingerprint, FingerprintSet, Fingerprinter, IdSet};
-use crate::store::Store;
-use crate::time::Micros;
+use crate::ids::{Fingerprint, Fingerprinter, IdSet};
+use crate::rows::EventRows;
+use crate::store::{Store, Writer};
 use duckdb::arrow::array::{Array, StringArray};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::DataType;
-use duckdb::{Appender, Connection};
-use rctgate_domain::{
-    Event, EventBatch, EventRecord, ExperimentCatalog, Exposure, MetricEvent, ValidationError,
-};
+use duckdb::Connection;
+use rctgate_domain::{Event, EventBatch, EventRecord, ExperimentCatalog, ValidationError};
 use serde::Serialize;
 
 /// The schema version that created the event tables.
@@ -33,13 +32,6 @@ pub struct IngestOutcome {
     pub accepted: u64,
     /// Events whose id was already stored, or repeated earlier in the batch.
     pub duplicates: u64,
-}
-
-impl IngestOutcome {
-    pub(crate) fn add(&mut self, other: IngestOutcome) {
-        self.accepted += other.accepted;
-        self.duplicates += other.duplicates;
-    }
 }
 
 impl Store {
@@ -68,40 +60,93 @@ impl Store {
     }
 
     /// Experiment keys and their variants, as exposures are validated against them.
-    pub(crate) fn experiment_catalog(
-        &self,
-    ) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
+    pub(crate) fn experiment_catalog(&self) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
         crate::experiments::variants_by_experiment(&self.writer().conn)
     }
 
     /// Dedupes and appends validated events in one transaction.
     pub(crate) fn insert_events(&self, events: Vec<Event>) -> StoreResult<IngestOutcome> {
-        let total = events.len() as u64;
-        let fingerprints: Vec<Fingerprint> = events
-            .iter()
-            .map(|event| self.fingerprinter.fingerprint(event.id()))
-            .collect();
+        let rows = EventRows::from_events(&events, &self.fingerprinter)?;
+        drop(events);
         let mut writer = self.writer();
-        let writer = &mut *writer;
-        let mut fresh = FingerprintSet::default();
-        fresh.reserve(events.len());
-        let mut kept = Vec::with_capacity(events.len());
-        for (event, fingerprint) in events.into_iter().zip(fingerprints) {
-            if !writer.ids.contains(fingerprint) && fresh.insert(fingerprint) {
-                kept.push(event);
+        let mut transaction = EventTransaction::begin(&mut writer)?;
+        let outcome = transaction.append(&rows)?;
+        transaction.commit()?;
+        Ok(outcome)
+    }
+}
+
+/// An open transaction appending events, holding the writer (so nothing else reads or writes
+/// the id set meanwhile). Ids it appends go into the id set at once, which makes repeats
+/// within the transaction duplicates too, and are taken out again if the transaction does not
+/// commit: after a rollback the set holds exactly the committed ids, as before.
+pub(crate) struct EventTransaction<'w> {
+    writer: &'w mut Writer,
+    /// Fingerprints added to the id set by this transaction, to undo on rollback.
+    added: Vec<Fingerprint>,
+    open: bool,
+}
+
+impl<'w> EventTransaction<'w> {
+    pub(crate) fn begin(writer: &'w mut Writer) -> StoreResult<Self> {
+        writer.events.execute("BEGIN TRANSACTION")?;
+        Ok(EventTransaction {
+            writer,
+            added: Vec::new(),
+            open: true,
+        })
+    }
+
+    /// Appends the events whose ids are neither stored nor already appended in this
+    /// transaction.
+    pub(crate) fn append(&mut self, rows: &EventRows) -> StoreResult<IngestOutcome> {
+        self.writer.ids.reserve(rows.len());
+        let mut keep = Vec::with_capacity(rows.len());
+        for fingerprint in rows.fingerprints() {
+            let new = self.writer.ids.insert(fingerprint);
+            if new {
+                self.added.push(fingerprint);
             }
+            keep.push(new);
         }
-        let accepted = kept.len() as u64;
+        let accepted = keep.iter().filter(|keep| **keep).count();
         if accepted > 0 {
-            let tx = writer.conn.transaction()?;
-            append_events(&tx, &kept)?;
-            tx.commit()?;
-            writer.ids.extend(fresh);
+            let mut exposures = self.writer.events.appender("exposures")?;
+            let mut metric_events = self.writer.events.appender("metric_events")?;
+            rows.append(&keep, &mut exposures, &mut metric_events)?;
+            exposures.flush()?;
+            metric_events.flush()?;
         }
         Ok(IngestOutcome {
-            accepted,
-            duplicates: total - accepted,
+            accepted: accepted as u64,
+            duplicates: (rows.len() - accepted) as u64,
         })
+    }
+
+    /// Events appended so far.
+    pub(crate) fn len(&self) -> usize {
+        self.added.len()
+    }
+
+    /// Commits durably; the appended ids stay in the id set only if that succeeds.
+    pub(crate) fn commit(mut self) -> StoreResult<()> {
+        if let Err(err) = self.writer.events.execute("COMMIT") {
+            // Leave `open` set: dropping `self` rolls back (DuckDB ends a transaction whose
+            // commit failed; the ROLLBACK makes sure) and takes the ids out again.
+            return Err(err);
+        }
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for EventTransaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing to report to: the error that caused the early drop is on its way up.
+            let _ = self.writer.events.execute("ROLLBACK");
+            self.writer.ids.remove_all(&self.added);
+        }
     }
 }
 
@@ -117,57 +162,6 @@ pub(crate) fn validate_records(
         .collect()
 }
 
-fn append_events(conn: &Connection, events: &[Event]) -> StoreResult<()> {
-    let mut exposures = conn.appender("exposures")?;
-    let mut metric_events = conn.appender("metric_events")?;
-    for event in events {
-        match event {
-            Event::Exposure(exposure) => append_exposure(&mut exposures, exposure)?,
-            Event::Metric(metric) => append_metric(&mut metric_events, metric)?,
-        }
-    }
-    exposures.flush()?;
-    metric_events.flush()?;
-    Ok(())
-}
-
-fn append_exposure(appender: &mut Appender<'_>, exposure: &Exposure) -> StoreResult<()> {
-    appender.append_row(duckdb::params![
-        exposure.id,
-        exposure.experiment,
-        exposure.variant,
-        exposure.unit,
-        Micros::of(exposure.ts),
-        exposure.triggered,
-        exposure.model_output,
-        exposure.latency_ms,
-        attributes_text(&exposure.attributes)?,
-    ])?;
-    Ok(())
-}
-
-fn append_metric(appender: &mut Appender<'_>, metric: &MetricEvent) -> StoreResult<()> {
-    appender.append_row(duckdb::params![
-        metric.id,
-        metric.event,
-        metric.unit,
-        Micros::of(metric.ts),
-        metric.value,
-        attributes_text(&metric.attributes)?,
-    ])?;
-    Ok(())
-}
-
-/// Canonical JSON of the attributes (serde_json maps keep keys sorted), NULL when empty.
-fn attributes_text(attributes: &rctgate_domain::Attributes) -> StoreResult<Option<String>> {
-    if attributes.is_empty() {
-        return Ok(None);
-    }
-    serde_json::to_string(attributes)
-        .map(Some)
-        .map_err(|err| StoreError::Corrupt(format!("attributes to JSON: {err}")))
-}
-
 /// Fills an id set from both event tables, streaming so that memory holds fingerprints only.
 pub(crate) fn load_ids(conn: &Connection, fingerprinter: &Fingerprinter) -> StoreResult<IdSet> {
     let count: i64 = conn.query_row(
@@ -177,8 +171,7 @@ pub(crate) fn load_ids(conn: &Connection, fingerprinter: &Fingerprinter) -> Stor
     )?;
     let mut ids = IdSet::default();
     ids.reserve(usize::try_from(count).unwrap_or(0));
-    let mut statement =
-        conn.prepare("SELECT id FROM exposures UNION ALL SELECT id FROM metric_events")?;
+    let mut statement = conn.prepare("SELECT id FROM exposures UNION ALL SELECT id FROM metric_events")?;
     for batch in statement.stream_arrow([])? {
         let batch = batch?;
         let column = cast(batch.column(0), &DataType::Utf8)

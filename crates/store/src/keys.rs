@@ -132,11 +132,7 @@ impl Store {
 
     /// Number of keys; `serve` creates an admin key when this is zero.
     pub fn count_keys(&self) -> usize {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .len()
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).0.len()
     }
 }
 

@@ -28,6 +28,8 @@ mod import;
 mod ingest;
 mod keys;
 mod metrics;
+mod native;
+mod rows;
 mod schema;
 mod store;
 mod summary;
@@ -35,9 +37,11 @@ mod time;
 
 pub use audit::{AuditEntry, LOCAL_ACTOR};
 pub use error::{ErrorKind, ImportError, StoreError, StoreResult};
-pub use import::{ImportOutcome, ImportProgress, IMPORT_BATCH_ROWS};
+pub use import::{
+    read_event_file, ImportOutcome, ImportProgress, RawEvents, IMPORT_BATCH_ROWS, IMPORT_CHUNK_ROWS,
+};
 pub use ingest::IngestOutcome;
 pub use keys::{KeyIdentity, NewKey};
 pub use metrics::Upserted;
-pub use store::Store;
+pub use store::{ReadConnection, Store};
 pub use summary::EventsSummary;

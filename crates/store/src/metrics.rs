@@ -105,21 +105,17 @@ pub(crate) fn names(conn: &Connection) -> StoreResult<HashSet<String>> {
 
 fn load(conn: &Connection, name: &str) -> StoreResult<Option<Metric>> {
     let definition: Option<String> = conn
-        .query_row(
-            "SELECT definition FROM metrics WHERE name = ?",
-            [name],
-            |row| row.get(0),
-        )
+        .query_row("SELECT definition FROM metrics WHERE name = ?", [name], |row| {
+            row.get(0)
+        })
         .optional()?;
     definition.as_deref().map(parse).transpose()
 }
 
 fn parse(definition: &str) -> StoreResult<Metric> {
-    serde_json::from_str(definition)
-        .map_err(|err| StoreError::Corrupt(format!("metric definition: {err}")))
+    serde_json::from_str(definition).map_err(|err| StoreError::Corrupt(format!("metric definition: {err}")))
 }
 
 fn to_json(metric: &Metric) -> StoreResult<serde_json::Value> {
-    serde_json::to_value(metric)
-        .map_err(|err| StoreError::Corrupt(format!("metric to JSON: {err}")))
+    serde_json::to_value(metric).map_err(|err| StoreError::Corrupt(format!("metric to JSON: {err}")))
 }

@@ -117,9 +117,7 @@ pub(crate) fn current_version(conn: &Connection) -> StoreResult<u32> {
          );",
     )?;
     let version: Option<i64> =
-        conn.query_row("SELECT max(version) FROM schema_version", [], |row| {
-            row.get(0)
-        })?;
+        conn.query_row("SELECT max(version) FROM schema_version", [], |row| row.get(0))?;
     Ok(version.map_or(0, |version| version as u32))
 }
 

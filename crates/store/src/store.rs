@@ -3,10 +3,12 @@
 use crate::error::StoreResult;
 use crate::ids::{Fingerprinter, IdSet};
 use crate::keys::KeyCache;
+use crate::native::{NativeConnection, NativeDatabase};
 use crate::schema;
-use duckdb::{Config, Connection};
+use duckdb::Connection;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// The embedded store. Cheap to share behind an `Arc`; every method takes `&self`.
 ///
@@ -15,17 +17,38 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 /// Work that needs no lock (parsing, validation) happens before taking it.
 pub struct Store {
     path: Option<PathBuf>,
-    writer: Mutex<Writer>,
+    /// Boxed to keep `Store` small to move (a connection is a few hundred bytes).
+    writer: Box<Mutex<Writer>>,
     pub(crate) keys: RwLock<KeyCache>,
     /// Fingerprints event ids; a copy of the keys the id set was built with.
     pub(crate) fingerprinter: Fingerprinter,
+    /// Declared last so that it is dropped after the connections above.
+    database: Arc<NativeDatabase>,
 }
 
 /// What the writer lock protects.
 pub(crate) struct Writer {
+    /// Metadata reads and writes (duckdb-rs).
     pub conn: Connection,
+    /// Event appends (DuckDB's C API; see `native`).
+    pub events: NativeConnection,
     /// Fingerprints of every stored event id; changed only after a commit succeeds.
     pub ids: IdSet,
+}
+
+/// A connection for reading, which keeps the database open while it lives. Do not keep a
+/// `try_clone` of it beyond its own life: the clone does not keep the database handle open.
+pub struct ReadConnection {
+    conn: Connection,
+    _database: Arc<NativeDatabase>,
+}
+
+impl Deref for ReadConnection {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
 }
 
 impl Store {
@@ -33,33 +56,29 @@ impl Store {
     ///
     /// Durability: DuckDB writes each commit to its write-ahead log and syncs it (`fdatasync`)
     /// before the commit returns; row groups a large transaction already wrote into the
-    /// database file are synced before the log refers to them. The store sets `fsync_mode` to `full` so this also holds on
-    /// macOS (F_FULLFSYNC); on Linux it is the default behaviour. Extension autoloading is
-    /// off: the store never reaches for the network.
+    /// database file are synced before the log refers to them. The store sets `fsync_mode` to
+    /// `full` so this also holds on macOS (F_FULLFSYNC); on Linux it is the default
+    /// behaviour. Extension autoloading is off: the store never reaches for the network.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Store> {
-        let path = path.as_ref();
-        let conn = Connection::open_with_flags(path, config()?)?;
-        Store::from_connection(conn, Some(path.to_path_buf()), schema::latest_version())
+        Store::open_with(Some(path.as_ref()), schema::latest_version())
     }
 
     /// A store that lives in memory only (tests, experiments with the API).
     pub fn open_in_memory() -> StoreResult<Store> {
-        let conn = Connection::open_in_memory_with_flags(config()?)?;
-        Store::from_connection(conn, None, schema::latest_version())
+        Store::open_with(None, schema::latest_version())
     }
 
     /// Opens a file migrated only up to `version` (tests of migrations).
     #[cfg(test)]
     pub(crate) fn open_at_version(path: &Path, version: u32) -> StoreResult<Store> {
-        let conn = Connection::open_with_flags(path, config()?)?;
-        Store::from_connection(conn, Some(path.to_path_buf()), version)
+        Store::open_with(Some(path), version)
     }
 
-    fn from_connection(
-        mut conn: Connection,
-        path: Option<PathBuf>,
-        version: u32,
-    ) -> StoreResult<Store> {
+    fn open_with(path: Option<&Path>, version: u32) -> StoreResult<Store> {
+        let database = NativeDatabase::open(path, SETTINGS)?;
+        let mut conn = database.connection()?;
+        let events = database.native_connection()?;
+        let path = path.map(Path::to_path_buf);
         let reached = schema::migrate(&mut conn, version)?;
         let fingerprinter = Fingerprinter::new();
         let ids = if reached >= crate::ingest::EVENTS_SCHEMA_VERSION {
@@ -70,9 +89,10 @@ impl Store {
         let keys = KeyCache::load(&conn)?;
         Ok(Store {
             path,
-            writer: Mutex::new(Writer { conn, ids }),
+            writer: Box::new(Mutex::new(Writer { conn, events, ids })),
             keys: RwLock::new(keys),
             fingerprinter,
+            database,
         })
     }
 
@@ -88,8 +108,11 @@ impl Store {
 
     /// A separate connection to the same database, for long read-only queries (the analysis)
     /// that should not hold the writer lock. It sees every committed change.
-    pub fn read_connection(&self) -> StoreResult<Connection> {
-        Ok(self.writer().conn.try_clone()?)
+    pub fn read_connection(&self) -> StoreResult<ReadConnection> {
+        Ok(ReadConnection {
+            conn: self.database.connection()?,
+            _database: Arc::clone(&self.database),
+        })
     }
 
     /// Number of events stored (distinct ids).
@@ -105,21 +128,23 @@ impl Store {
     }
 }
 
-fn config() -> StoreResult<Config> {
-    Ok(Config::default()
-        .enable_autoload_extension(false)?
-        .with("fsync_mode", "full")?)
-}
+/// DuckDB settings: durable commits everywhere (`full` adds F_FULLFSYNC on macOS; on Linux it
+/// is the default fdatasync), and no extension downloads.
+const SETTINGS: &[(&str, &str)] = &[
+    ("fsync_mode", "full"),
+    ("autoload_known_extensions", "false"),
+    ("autoinstall_known_extensions", "false"),
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::StoreError;
     use rctgate_domain::{from_json_str, parse_event_batch, Metric};
 
     #[test]
     fn a_version_one_file_is_migrated_on_open() -> StoreResult<()> {
-        let dir =
-            std::env::temp_dir().join(format!("rctgate-store-migrate-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("rctgate-store-migrate-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("v1.duckdb");
         let _ = std::fs::remove_file(&path);

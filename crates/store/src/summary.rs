@@ -49,9 +49,7 @@ impl Store {
         let mut statement = conn.prepare(
             "SELECT variant, count(DISTINCT unit) FROM exposures WHERE experiment = ? GROUP BY variant",
         )?;
-        let rows = statement.query_map([key], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?;
+        let rows = statement.query_map([key], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
         for row in rows {
             let (variant, units) = row?;
             exposures.insert(variant, count(units)?);
@@ -80,10 +78,7 @@ impl Store {
             metric_events.insert(event, count(events)?);
             last_metric = last_metric.max(last);
         }
-        let last_event_ts = last_exposure
-            .max(last_metric)
-            .map(from_micros)
-            .transpose()?;
+        let last_event_ts = last_exposure.max(last_metric).map(from_micros).transpose()?;
         Ok(EventsSummary {
             exposures,
             exposure_events: count(exposure_events)?,

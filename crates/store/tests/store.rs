@@ -1,8 +1,6 @@
 //! Tests of the store through its public API, each on its own database file.
 
-use rctgate_domain::{
-    from_json_str, parse_event_batch, EventBatch, Experiment, Metric, Scope, Status,
-};
+use rctgate_domain::{from_json_str, parse_event_batch, EventBatch, Experiment, Metric, Scope, Status};
 use rctgate_store::{ErrorKind, ImportProgress, Store, StoreError, Upserted, LOCAL_ACTOR};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -16,10 +14,7 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_nanos())
             .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "rctgate-store-{name}-{}-{nanos}",
-            std::process::id()
-        ));
+        let path = std::env::temp_dir().join(format!("rctgate-store-{name}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path).expect("temp dir");
         TempDir(path)
     }
@@ -114,9 +109,7 @@ fn keys_are_created_hashed_and_authenticated() {
     assert_eq!(audit.len(), 2);
     assert_eq!(audit[0].action, "key.create");
     assert_eq!(audit[0].key_id, admin.key_id);
-    assert!(!serde_json::to_string(&audit)
-        .expect("json")
-        .contains(&ingest.key));
+    assert!(!serde_json::to_string(&audit).expect("json").contains(&ingest.key));
     drop(store);
     let bytes = std::fs::read(dir.db()).expect("db file");
     let wal = std::fs::read(dir.file("test.duckdb.wal")).unwrap_or_default();
@@ -155,9 +148,7 @@ fn metrics_upsert_get_list_with_audit() {
         Upserted::Updated
     );
     assert_eq!(store.get_metric("bookings").expect("get"), longer);
-    store
-        .upsert_metric(&metric("clicks"), "k1")
-        .expect("create");
+    store.upsert_metric(&metric("clicks"), "k1").expect("create");
     let names: Vec<String> = store
         .list_metrics()
         .expect("list")
@@ -198,11 +189,7 @@ fn experiments_create_get_list_and_validate() {
     let store = seeded(&dir);
     let stored = store.get_experiment("ranker").expect("get");
     assert_eq!(stored.status, Status::Draft);
-    assert_eq!(
-        stored.seed.as_deref(),
-        Some("ranker"),
-        "seed defaults to the key"
-    );
+    assert_eq!(stored.seed.as_deref(), Some("ranker"), "seed defaults to the key");
     assert!(stored.created_at.is_some());
     assert_eq!(
         kind(store.create_experiment(experiment("ranker"), "k")),
@@ -211,9 +198,7 @@ fn experiments_create_get_list_and_validate() {
 
     let mut unknown_metric = experiment("other");
     unknown_metric.metrics.primary = "revenue".into();
-    let err = store
-        .create_experiment(unknown_metric, "k")
-        .expect_err("invalid");
+    let err = store.create_experiment(unknown_metric, "k").expect_err("invalid");
     assert_eq!(
         (err.kind(), err.field()),
         (ErrorKind::Invalid, Some("metrics.primary"))
@@ -230,10 +215,7 @@ fn experiments_create_get_list_and_validate() {
         .collect();
     assert_eq!(keys, ["ranker", "second"]);
     assert_eq!(kind(store.get_experiment("nope")), ErrorKind::NotFound);
-    assert_eq!(
-        kind(store.start_experiment("nope", "k")),
-        ErrorKind::NotFound
-    );
+    assert_eq!(kind(store.start_experiment("nope", "k")), ErrorKind::NotFound);
 }
 
 #[test]
@@ -262,10 +244,7 @@ fn lifecycle_and_update_rules() {
     let running = store.start_experiment("ranker", "k").expect("start");
     assert_eq!(running.status, Status::Running);
     assert!(running.started_at.is_some());
-    assert_eq!(
-        kind(store.start_experiment("ranker", "k")),
-        ErrorKind::Conflict
-    );
+    assert_eq!(kind(store.start_experiment("ranker", "k")), ErrorKind::Conflict);
 
     // Running: weights frozen, coverage only grows.
     let mut reweighted = running.clone();
@@ -297,14 +276,8 @@ fn lifecycle_and_update_rules() {
         .expect("stop");
     assert_eq!(stopped.status, Status::Stopped);
     assert!(stopped.stopped_at.is_some());
-    assert_eq!(
-        store.frozen_results("ranker").expect("results"),
-        Some(results)
-    );
-    assert_eq!(
-        kind(store.start_experiment("ranker", "k")),
-        ErrorKind::Conflict
-    );
+    assert_eq!(store.frozen_results("ranker").expect("results"), Some(results));
+    assert_eq!(kind(store.start_experiment("ranker", "k")), ErrorKind::Conflict);
     let mut late = stopped.clone();
     late.hypothesis = "Rewritten after the fact.".into();
     assert_eq!(
@@ -430,8 +403,7 @@ fn summary_has_the_spec_shape() {
         booking("e5", "u9"),
     ];
     store.ingest(batch(&lines)).expect("ingest");
-    let summary =
-        serde_json::to_value(store.events_summary("ranker").expect("summary")).expect("json");
+    let summary = serde_json::to_value(store.events_summary("ranker").expect("summary")).expect("json");
     assert_eq!(
         summary,
         json!({
@@ -441,11 +413,8 @@ fn summary_has_the_spec_shape() {
             "last_event_ts": "2026-11-26T13:00:00Z"
         })
     );
-    store
-        .create_experiment(experiment("empty"), "k")
-        .expect("create");
-    let empty =
-        serde_json::to_value(store.events_summary("empty").expect("summary")).expect("json");
+    store.create_experiment(experiment("empty"), "k").expect("create");
+    let empty = serde_json::to_value(store.events_summary("empty").expect("summary")).expect("json");
     assert_eq!(empty["exposures"], json!({"control": 0, "treatment": 0}));
     assert_eq!(empty["last_event_ts"], json!(null));
     assert_eq!(kind(store.events_summary("nope")), ErrorKind::NotFound);
@@ -474,10 +443,7 @@ fn csv_import_is_validated_and_idempotent() {
     let path = dir.file("events.csv");
     std::fs::write(&path, CSV).expect("write csv");
     let outcome = import(&store, &path).expect("import");
-    assert_eq!(
-        (outcome.rows, outcome.accepted, outcome.duplicates),
-        (4, 4, 0)
-    );
+    assert_eq!((outcome.rows, outcome.accepted, outcome.duplicates), (4, 4, 0));
     let summary = store.events_summary("ranker").expect("summary");
     assert_eq!(summary.exposures.get("treatment"), Some(&1));
     assert_eq!(summary.metric_events.get("bookings"), Some(&2));
@@ -496,11 +462,7 @@ fn csv_import_is_validated_and_idempotent() {
     };
     assert_eq!((err.row, err.field.as_deref()), (Some(4), Some("ts")));
     assert!(err.to_string().contains("bad.csv"), "{err}");
-    assert_eq!(
-        store.event_count(),
-        4,
-        "nothing of the failed batch is stored"
-    );
+    assert_eq!(store.event_count(), 4, "nothing of the failed batch is stored");
 
     let ragged = dir.file("ragged.csv");
     std::fs::write(
@@ -624,4 +586,145 @@ fn parquet_import_reads_typed_columns() {
     let not_parquet = dir.file("fake.parquet");
     std::fs::write(&not_parquet, "hello").expect("write");
     assert_eq!(kind(import(&store, &not_parquet)), ErrorKind::Invalid);
+}
+
+#[test]
+fn stored_rows_keep_every_field_even_when_a_chunk_is_rebuilt() {
+    let dir = TempDir::new("fields");
+    let store = seeded(&dir);
+    store.ingest(batch(&[booking("m1", "u1")])).expect("first");
+    // m1 is stored already, so the metric chunk of this batch is rebuilt without it.
+    let lines = [
+        booking("m1", "u1"),
+        r#"{"type": "metric", "id": "m2", "unit": "u2", "event": "revenue", "value": 12.5, "ts": "2026-11-26T13:00:00.123456+01:00", "attributes": {"b": 2, "a": "x\"y"}}"#.to_string(),
+        r#"{"type": "exposure", "id": "x1", "unit": "u2", "experiment": "ranker", "variant": "treatment", "ts": "2026-11-26T12:00:00Z", "triggered": false, "model_output": 0.25, "latency_ms": 3.5}"#.to_string(),
+        exposure("x2", "u3", "control"),
+    ];
+    let outcome = store.ingest(batch(&lines)).expect("second");
+    assert_eq!((outcome.accepted, outcome.duplicates), (3, 1));
+    let reader = store.read_connection().expect("reader");
+    let metric: (String, f64, i64, Option<String>) = reader
+        .query_row(
+            "SELECT event, value, epoch_us(ts), attributes FROM metric_events WHERE id = 'm2'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .expect("m2");
+    assert_eq!(metric.0, "revenue");
+    assert_eq!(metric.1, 12.5);
+    assert_eq!(
+        metric.2, 1_795_694_400_123_456,
+        "converted to UTC, microseconds kept"
+    );
+    assert_eq!(metric.3.as_deref(), Some(r#"{"a":"x\"y","b":2}"#));
+    let exposures: Vec<(String, Option<bool>, Option<f64>, Option<f64>, Option<String>)> = reader
+        .prepare("SELECT id, triggered, model_output, latency_ms, attributes FROM exposures ORDER BY id")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                })?
+                .collect()
+        })
+        .expect("exposures");
+    assert_eq!(
+        exposures,
+        vec![
+            ("x1".to_string(), Some(false), Some(0.25), Some(3.5), None),
+            ("x2".to_string(), None, None, None, None),
+        ]
+    );
+    let count: i64 = reader
+        .query_row("SELECT count(*) FROM metric_events WHERE id = 'm1'", [], |row| {
+            row.get(0)
+        })
+        .expect("count");
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn concurrent_batches_store_each_id_once() {
+    let dir = TempDir::new("concurrent");
+    let store = std::sync::Arc::new(seeded(&dir));
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut accepted = 0;
+                for round in 0..5 {
+                    // Every thread sends ids 0..300 in a different order: most are duplicates.
+                    let lines: Vec<String> = (0..300)
+                        .map(|n| (n * 7 + thread * 13 + round * 31) % 300)
+                        .map(|n| booking(&format!("c{n}"), "u1"))
+                        .collect();
+                    accepted += store
+                        .ingest(batch(&lines))
+                        .map(|outcome| outcome.accepted)
+                        .unwrap_or(0);
+                }
+                accepted
+            })
+        })
+        .collect();
+    let accepted: u64 = threads.into_iter().map(|thread| thread.join().unwrap_or(0)).sum();
+    assert_eq!(accepted, 300);
+    assert_eq!(store.event_count(), 300);
+}
+
+#[test]
+fn a_bad_row_late_in_a_large_file_stores_nothing_of_its_batch() {
+    let dir = TempDir::new("large");
+    let store = seeded(&dir);
+    let path = dir.file("large.parquet");
+    let rows = rctgate_store::IMPORT_CHUNK_ROWS * 2 + 1000;
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    conn.execute_batch(&format!(
+        "COPY (SELECT 'metric' AS type, 'l' || i AS id, 'u' || (i % 97) AS unit,
+                      CASE WHEN i = {bad} THEN 'not a time' ELSE '2026-11-26T12:00:00Z' END AS ts,
+                      'bookings' AS event
+               FROM range({rows}) t(i)) TO '{}' (FORMAT parquet)",
+        path.display(),
+        bad = rows - 10,
+    ))
+    .expect("write parquet");
+    let StoreError::Import(err) = import(&store, &path).expect_err("bad ts") else {
+        panic!("expected an import error");
+    };
+    assert_eq!(
+        (err.row, err.field.as_deref()),
+        (Some(rows as u64 - 9), Some("ts"))
+    );
+    assert_eq!(
+        store.event_count(),
+        0,
+        "earlier chunks of the same batch were rolled back"
+    );
+    let reader = store.read_connection().expect("reader");
+    let stored: i64 = reader
+        .query_row("SELECT count(*) FROM metric_events", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(stored, 0);
+}
+
+#[test]
+fn in_memory_stores_work_like_files() {
+    let store = Store::open_in_memory().expect("open");
+    assert_eq!(store.path(), None);
+    store
+        .upsert_metric(&metric("bookings"), LOCAL_ACTOR)
+        .expect("metric");
+    store
+        .upsert_metric(&metric("cancellations"), LOCAL_ACTOR)
+        .expect("metric");
+    store
+        .create_experiment(experiment("ranker"), LOCAL_ACTOR)
+        .expect("experiment");
+    let outcome = store
+        .ingest(batch(&[exposure("e1", "u1", "control"), booking("e2", "u1")]))
+        .expect("ingest");
+    assert_eq!(outcome.accepted, 2);
+    assert_eq!(
+        store.events_summary("ranker").expect("summary").exposure_events,
+        1
+    );
 }

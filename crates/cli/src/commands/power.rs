@@ -49,15 +49,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), Failure> {
     let baseline = match args.kind {
-        Kind::Proportion => Baseline::Proportion {
-            rate: args.baseline,
-        },
+        Kind::Proportion => Baseline::Proportion { rate: args.baseline },
         Kind::Mean => Baseline::Mean {
             mean: args.baseline,
             sd: args.sd.ok_or_else(|| {
-                Failure::input(
-                    "--sd is required with --kind mean: give the per-unit standard deviation.",
-                )
+                Failure::input("--sd is required with --kind mean: give the per-unit standard deviation.")
             })?,
         },
     };
@@ -69,9 +65,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         daily_units: args.daily_units,
     };
     match (args.mde, args.per_arm) {
-        (Some(mde), _) => {
-            print_json(&design.sample_size(design.absolute_delta(mde, args.relative))?)
-        }
+        (Some(mde), _) => print_json(&design.sample_size(design.absolute_delta(mde, args.relative))?),
         (None, Some(per_arm)) => print_json(&design.detectable_effect(per_arm)?),
         (None, None) => Err(Failure::input(
             "give --mde for a sample size, or --per-arm for a detectable effect.",

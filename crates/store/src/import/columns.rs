@@ -1,4 +1,5 @@
-//! Tabular rows (CSV, Parquet) to [`EventRecord`]s, by column name (SPEC §6 schema).
+//! Tabular rows (CSV, Parquet) read by column name (SPEC §6 schema): as [`EventFields`]
+//! borrowed from the reader's buffers (the import's fast path), or as owned [`EventRecord`]s.
 //!
 //! Known columns: `type, id, unit, experiment, variant, ts, triggered, event, value,
 //! model_output, latency_ms`, and `attributes` holding a JSON object as text. Every other
@@ -6,8 +7,9 @@
 //! fields. CSV cells are text, so CSV attributes are strings; typed Parquet columns keep
 //! their numbers and booleans.
 
-use rctgate_domain::attributes::Attributes;
-use rctgate_domain::{EventRecord, EventTime, EventType, ValidationError};
+use rctgate_domain::{
+    AttributeValue, Attributes, EventFields, EventRecord, EventTime, EventType, TimeField, ValidationError,
+};
 use serde_json::{Number, Value};
 
 /// One cell, borrowed from the reader's buffer.
@@ -73,6 +75,10 @@ const REQUIRED: [&str; 4] = ["type", "id", "unit", "ts"];
 pub(crate) struct Columns {
     names: Vec<String>,
     roles: Vec<Role>,
+    /// Attribute columns, sorted by name, so attributes serialize in canonical order.
+    attribute_columns: Vec<usize>,
+    /// The `attributes` column, if any.
+    json_column: Option<usize>,
 }
 
 impl Columns {
@@ -91,13 +97,18 @@ impl Columns {
                 return Err(format!("The header has the column {name:?} twice."));
             }
         }
-        let roles = names.iter().map(|name| Role::of(name)).collect();
-        Ok(Columns { names, roles })
-    }
-
-    /// Column names, in file order.
-    pub(crate) fn names(&self) -> &[String] {
-        &self.names
+        let roles: Vec<Role> = names.iter().map(|name| Role::of(name)).collect();
+        let mut attribute_columns: Vec<usize> = (0..names.len())
+            .filter(|index| roles[*index] == Role::Attribute)
+            .collect();
+        attribute_columns.sort_by(|a, b| names[*a].cmp(&names[*b]));
+        let json_column = roles.iter().position(|role| *role == Role::AttributesJson);
+        Ok(Columns {
+            names,
+            roles,
+            attribute_columns,
+            json_column,
+        })
     }
 
     /// Column roles, in file order.
@@ -105,20 +116,27 @@ impl Columns {
         &self.roles
     }
 
-    /// Builds the record of one row; `cell(i)` is the row's cell in column `i`.
-    pub(crate) fn record<'a>(
+    /// Whether attributes also come from an `attributes` JSON column, which needs the owned
+    /// [`Columns::record`] path.
+    pub(crate) fn has_json_attributes(&self) -> bool {
+        self.json_column.is_some()
+    }
+
+    /// The event fields of one row, borrowed from its cells; `cell(i)` is the row's cell in
+    /// column `i`.
+    pub(crate) fn fields<'a>(
         &self,
-        cell: impl Fn(usize) -> Cell<'a>,
-    ) -> Result<EventRecord, ValidationError> {
+        cell: &dyn Fn(usize) -> Cell<'a>,
+    ) -> Result<EventFields<'a>, ValidationError> {
         let mut event_type = None;
         let mut id = None;
         let mut unit = None;
         let mut ts = None;
-        let mut record = EventRecord {
+        let mut fields = EventFields {
             event_type: EventType::Metric,
-            id: String::new(),
-            unit: String::new(),
-            ts: EventTime::Text(String::new()),
+            id: "",
+            unit: "",
+            ts: TimeField::Text(""),
             experiment: None,
             variant: None,
             triggered: None,
@@ -126,9 +144,7 @@ impl Columns {
             latency_ms: None,
             event: None,
             value: None,
-            attributes: None,
         };
-        let mut attributes = Attributes::new();
         for (index, (name, role)) in self.names.iter().zip(&self.roles).enumerate() {
             let value = cell(index);
             if value == Cell::Null {
@@ -136,30 +152,76 @@ impl Columns {
             }
             match role {
                 Role::Type => event_type = Some(parse_type(value)?),
-                Role::Id => id = Some(text(value)),
-                Role::Unit => unit = Some(text(value)),
-                Role::Experiment => record.experiment = Some(text(value)),
-                Role::Variant => record.variant = Some(text(value)),
-                Role::Event => record.event = Some(text(value)),
+                Role::Id => id = Some(text(name, value)?),
+                Role::Unit => unit = Some(text(name, value)?),
+                Role::Experiment => fields.experiment = Some(text(name, value)?),
+                Role::Variant => fields.variant = Some(text(name, value)?),
+                Role::Event => fields.event = Some(text(name, value)?),
                 Role::Ts => ts = Some(parse_ts(value)?),
-                Role::Triggered => record.triggered = Some(parse_bool(name, value)?),
-                Role::Value => record.value = Some(parse_number(name, value)?),
-                Role::ModelOutput => record.model_output = Some(parse_number(name, value)?),
-                Role::LatencyMs => record.latency_ms = Some(parse_number(name, value)?),
-                Role::AttributesJson => attributes.extend(parse_attributes_json(name, value)?),
-                Role::Attribute => {
-                    attributes.insert(name.clone(), attribute_value(name, value)?);
-                }
+                Role::Triggered => fields.triggered = Some(parse_bool(name, value)?),
+                Role::Value => fields.value = Some(parse_number(name, value)?),
+                Role::ModelOutput => fields.model_output = Some(parse_number(name, value)?),
+                Role::LatencyMs => fields.latency_ms = Some(parse_number(name, value)?),
+                Role::AttributesJson | Role::Attribute => {}
             }
         }
-        record.event_type = event_type.ok_or_else(|| required("type"))?;
-        record.id = id.ok_or_else(|| required("id"))?;
-        record.unit = unit.ok_or_else(|| required("unit"))?;
-        record.ts = ts.ok_or_else(|| required("ts"))?;
-        if !attributes.is_empty() {
-            record.attributes = Some(attributes);
+        fields.event_type = event_type.ok_or_else(|| required("type"))?;
+        fields.id = id.ok_or_else(|| required("id"))?;
+        fields.unit = unit.ok_or_else(|| required("unit"))?;
+        fields.ts = ts.ok_or_else(|| required("ts"))?;
+        Ok(fields)
+    }
+
+    /// The row's attributes from attribute columns (not the `attributes` JSON column), sorted
+    /// by name; empty cells are absent.
+    pub(crate) fn attributes<'s, 'a: 's>(
+        &'s self,
+        cell: &'s dyn Fn(usize) -> Cell<'a>,
+    ) -> impl Iterator<Item = (&'s str, AttributeValue<'a>)> + 's {
+        self.attribute_columns.iter().filter_map(move |index| {
+            let value = match cell(*index) {
+                Cell::Null => return None,
+                Cell::Text(text) => AttributeValue::Text(text),
+                Cell::Float(number) => AttributeValue::Number(number),
+                Cell::Int(number) | Cell::Micros(number) => AttributeValue::Integer(number),
+                Cell::Bool(flag) => AttributeValue::Bool(flag),
+            };
+            Some((self.names[*index].as_str(), value))
+        })
+    }
+
+    /// Builds the owned record of one row (for the `attributes` JSON column, and for reading
+    /// a file without storing it).
+    pub(crate) fn record<'a>(
+        &self,
+        cell: &dyn Fn(usize) -> Cell<'a>,
+    ) -> Result<EventRecord, ValidationError> {
+        let fields = self.fields(cell)?;
+        let mut attributes = Attributes::new();
+        if let Some(index) = self.json_column {
+            let column = &self.names[index];
+            attributes.extend(parse_attributes_json(column, cell(index))?);
         }
-        Ok(record)
+        for (name, value) in self.attributes(cell) {
+            attributes.insert(name.to_string(), attribute_json(name, value)?);
+        }
+        Ok(EventRecord {
+            event_type: fields.event_type,
+            id: fields.id.to_string(),
+            unit: fields.unit.to_string(),
+            ts: match fields.ts {
+                TimeField::Text(text) => EventTime::Text(text.to_string()),
+                TimeField::At(at) => EventTime::At(at),
+            },
+            experiment: fields.experiment.map(str::to_string),
+            variant: fields.variant.map(str::to_string),
+            triggered: fields.triggered,
+            model_output: fields.model_output,
+            latency_ms: fields.latency_ms,
+            event: fields.event.map(str::to_string),
+            value: fields.value,
+            attributes: (!attributes.is_empty()).then_some(attributes),
+        })
     }
 }
 
@@ -167,15 +229,12 @@ fn required(field: &str) -> ValidationError {
     ValidationError::new(field, "Is empty; every event needs one.")
 }
 
-/// A text field's value; typed cells are written out (a numeric id column is still an id).
-fn text(cell: Cell<'_>) -> String {
+/// A text field's value. Readers select text columns as text, so another cell type is a
+/// reader bug reported as a bad cell rather than a panic.
+fn text<'a>(name: &str, cell: Cell<'a>) -> Result<&'a str, ValidationError> {
     match cell {
-        Cell::Text(text) => text.to_string(),
-        Cell::Float(number) => number.to_string(),
-        Cell::Int(number) => number.to_string(),
-        Cell::Bool(flag) => flag.to_string(),
-        Cell::Micros(micros) => micros.to_string(),
-        Cell::Null => String::new(),
+        Cell::Text(text) => Ok(text),
+        other => Err(not_a(name, "text", other)),
     }
 }
 
@@ -190,11 +249,11 @@ fn parse_type(cell: Cell<'_>) -> Result<EventType, ValidationError> {
     }
 }
 
-fn parse_ts(cell: Cell<'_>) -> Result<EventTime, ValidationError> {
+fn parse_ts(cell: Cell<'_>) -> Result<TimeField<'_>, ValidationError> {
     match cell {
-        Cell::Text(text) => Ok(EventTime::Text(text.to_string())),
+        Cell::Text(text) => Ok(TimeField::Text(text)),
         Cell::Micros(micros) => chrono::DateTime::from_timestamp_micros(micros)
-            .map(EventTime::At)
+            .map(TimeField::At)
             .ok_or_else(|| ValidationError::new("ts", "The timestamp is out of range.")),
         other => Err(ValidationError::new(
             "ts",
@@ -234,6 +293,7 @@ fn parse_number(name: &str, cell: Cell<'_>) -> Result<f64, ValidationError> {
 
 fn parse_attributes_json(name: &str, cell: Cell<'_>) -> Result<Attributes, ValidationError> {
     match cell {
+        Cell::Null => Ok(Attributes::new()),
         Cell::Text(text) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => Ok(map),
             _ => Err(not_a(name, "JSON object", cell)),
@@ -242,22 +302,15 @@ fn parse_attributes_json(name: &str, cell: Cell<'_>) -> Result<Attributes, Valid
     }
 }
 
-fn attribute_value(name: &str, cell: Cell<'_>) -> Result<Value, ValidationError> {
-    let field = format!("attributes.{name}");
-    match cell {
-        Cell::Text(text) => Ok(Value::String(text.to_string())),
-        Cell::Bool(flag) => Ok(Value::Bool(flag)),
-        Cell::Int(number) => Ok(Value::Number(number.into())),
-        Cell::Float(number) => Number::from_f64(number)
+fn attribute_json(name: &str, value: AttributeValue<'_>) -> Result<Value, ValidationError> {
+    Ok(match value {
+        AttributeValue::Text(text) => Value::String(text.to_string()),
+        AttributeValue::Bool(flag) => Value::Bool(flag),
+        AttributeValue::Integer(number) => Value::Number(number.into()),
+        AttributeValue::Number(number) => Number::from_f64(number)
             .map(Value::Number)
-            .ok_or_else(|| ValidationError::new(field, "Must be a finite number.")),
-        Cell::Micros(micros) => Ok(Value::String(
-            chrono::DateTime::from_timestamp_micros(micros)
-                .map(rctgate_domain::event::format_ts)
-                .unwrap_or_else(|| micros.to_string()),
-        )),
-        Cell::Null => Ok(Value::Null),
-    }
+            .ok_or_else(|| ValidationError::new(format!("attributes.{name}"), "Must be a finite number."))?,
+    })
 }
 
 fn not_a(name: &str, what: &str, cell: Cell<'_>) -> ValidationError {
@@ -280,8 +333,7 @@ mod tests {
     use super::*;
 
     fn columns(names: &[&str]) -> Columns {
-        Columns::from_names(names.iter().map(|name| name.to_string()).collect())
-            .expect("valid header")
+        Columns::from_names(names.iter().map(|name| name.to_string()).collect()).expect("valid header")
     }
 
     fn text_row<'a>(cells: &'a [&'a str]) -> impl Fn(usize) -> Cell<'a> + 'a {
@@ -294,9 +346,7 @@ mod tests {
     #[test]
     fn header_needs_the_required_columns_once() {
         assert!(Columns::from_names(vec!["type".into(), "id".into(), "unit".into()]).is_err());
-        let twice = ["type", "id", "unit", "ts", "id"]
-            .map(String::from)
-            .to_vec();
+        let twice = ["type", "id", "unit", "ts", "id"].map(String::from).to_vec();
         assert!(Columns::from_names(twice).is_err());
     }
 
@@ -326,7 +376,7 @@ mod tests {
             "",
             "mobile",
         ];
-        let record = header.record(text_row(&cells)).expect("valid row");
+        let record = header.record(&text_row(&cells)).expect("valid row");
         assert_eq!(record.event_type, EventType::Exposure);
         assert_eq!(record.triggered, Some(true));
         assert_eq!(record.event, None);
@@ -348,7 +398,7 @@ mod tests {
             " 2.5",
             "",
         ];
-        let record = header.record(text_row(&cells)).expect("valid row");
+        let record = header.record(&text_row(&cells)).expect("valid row");
         assert_eq!(record.value, Some(2.5));
         assert_eq!(record.attributes, None);
     }
@@ -357,7 +407,7 @@ mod tests {
     fn bad_cells_name_their_column() {
         let header = columns(&["type", "id", "unit", "ts", "value", "triggered"]);
         let err = header
-            .record(text_row(&[
+            .record(&text_row(&[
                 "metric",
                 "e",
                 "u",
@@ -368,7 +418,7 @@ mod tests {
             .expect_err("bad value");
         assert_eq!(err.field.as_deref(), Some("value"));
         let err = header
-            .record(text_row(&[
+            .record(&text_row(&[
                 "metric",
                 "e",
                 "u",
@@ -379,34 +429,18 @@ mod tests {
             .expect_err("bad flag");
         assert_eq!(err.field.as_deref(), Some("triggered"));
         let err = header
-            .record(text_row(&[
-                "click",
-                "e",
-                "u",
-                "2026-11-26T12:00:00Z",
-                "",
-                "",
-            ]))
+            .record(&text_row(&["click", "e", "u", "2026-11-26T12:00:00Z", "", ""]))
             .expect_err("bad type");
         assert_eq!(err.field.as_deref(), Some("type"));
         let err = header
-            .record(text_row(&[
-                "metric",
-                "e",
-                "",
-                "2026-11-26T12:00:00Z",
-                "",
-                "",
-            ]))
+            .record(&text_row(&["metric", "e", "", "2026-11-26T12:00:00Z", "", ""]))
             .expect_err("no unit");
         assert_eq!(err.field.as_deref(), Some("unit"));
     }
 
     #[test]
     fn typed_cells_keep_their_types() {
-        let header = columns(&[
-            "type", "id", "unit", "ts", "event", "value", "age", "premium",
-        ]);
+        let header = columns(&["type", "id", "unit", "ts", "event", "value", "age", "premium"]);
         let cells = [
             Cell::Text("metric"),
             Cell::Text("e"),
@@ -417,7 +451,7 @@ mod tests {
             Cell::Int(31),
             Cell::Bool(false),
         ];
-        let record = header.record(|index| cells[index]).expect("valid row");
+        let record = header.record(&|index| cells[index]).expect("valid row");
         assert!(matches!(record.ts, EventTime::At(_)));
         assert_eq!(record.value, Some(3.0));
         let attributes = record.attributes.expect("attributes");
@@ -436,10 +470,10 @@ mod tests {
             "booking",
             r#"{"device":"mobile"}"#,
         ];
-        let record = header.record(text_row(&cells)).expect("valid row");
+        let record = header.record(&text_row(&cells)).expect("valid row");
         assert!(record.attributes.is_some());
         let cells = ["metric", "e", "u", "2026-11-26T12:00:00Z", "booking", "[1]"];
-        let err = header.record(text_row(&cells)).expect_err("not an object");
+        let err = header.record(&text_row(&cells)).expect_err("not an object");
         assert_eq!(err.field.as_deref(), Some("attributes"));
     }
 }

@@ -1,22 +1,19 @@
 //! NDJSON import (one event object per line, blank lines skipped, errors name the line), and
 //! JSON-array files (read whole, errors name the element): the bodies `POST /v1/events` takes.
 
-use super::{RawBatch, Sink, IMPORT_BATCH_ROWS};
+use super::sink::{Chunker, RowSink};
 use crate::error::ImportError;
 use rctgate_domain::{from_json_slice, parse_event_batch, BatchError, EventRecord};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-/// Reads `path` and hands batches to `sink` until the file ends or `sink` says stop.
-pub(super) fn read(path: &Path, sink: &mut Sink<'_>) -> Result<(), ImportError> {
-    let file = File::open(path)
-        .map_err(|err| ImportError::file(path, format!("Cannot read the file: {err}.")))?;
+/// Reads `path` into `sink` until the file ends or `sink` says stop.
+pub(super) fn read(path: &Path, sink: &mut dyn RowSink) -> Result<(), ImportError> {
+    let file = File::open(path).map_err(|err| cannot_read(path, &err))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let starts_with_bracket = {
-        let buffer = reader
-            .fill_buf()
-            .map_err(|err| ImportError::file(path, format!("Cannot read the file: {err}.")))?;
+        let buffer = reader.fill_buf().map_err(|err| cannot_read(path, &err))?;
         buffer.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[')
     };
     if starts_with_bracket {
@@ -26,38 +23,33 @@ pub(super) fn read(path: &Path, sink: &mut Sink<'_>) -> Result<(), ImportError> 
     }
 }
 
-fn read_lines(
-    path: &Path,
-    mut reader: BufReader<File>,
-    sink: &mut Sink<'_>,
-) -> Result<(), ImportError> {
+fn cannot_read(path: &Path, err: &std::io::Error) -> ImportError {
+    ImportError::file(path, format!("Cannot read the file: {err}."))
+}
+
+fn read_lines(path: &Path, mut reader: BufReader<File>, sink: &mut dyn RowSink) -> Result<(), ImportError> {
     let mut line = Vec::new();
     let mut line_number = 0u64;
     let mut bytes_done = 0u64;
-    let mut batch = new_batch();
+    let mut chunker = Chunker::new();
     loop {
         line.clear();
         let read = reader
             .read_until(b'\n', &mut line)
-            .map_err(|err| ImportError::file(path, format!("Cannot read the file: {err}.")))?;
-        let more = read > 0;
-        if more {
-            line_number += 1;
-            bytes_done += read as u64;
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                let record: EventRecord = from_json_slice(&line)
-                    .map_err(|err| ImportError::at_row(path, line_number, err))?;
-                batch.records.push(record);
-                batch.rows.push(line_number);
-            }
+            .map_err(|err| cannot_read(path, &err))?;
+        if read == 0 {
+            chunker.finish(sink, Some(bytes_done));
+            return Ok(());
         }
-        if batch.records.len() == IMPORT_BATCH_ROWS || (!more && !batch.records.is_empty()) {
-            batch.bytes_done = Some(bytes_done);
-            if !sink(std::mem::replace(&mut batch, new_batch())) {
-                return Ok(());
-            }
+        line_number += 1;
+        bytes_done += read as u64;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
         }
-        if !more {
+        let record: EventRecord =
+            from_json_slice(&line).map_err(|err| ImportError::at_row(path, line_number, err))?;
+        sink.record(line_number, record)?;
+        if !chunker.after_row(sink, || Some(bytes_done)) {
             return Ok(());
         }
     }
@@ -65,15 +57,11 @@ fn read_lines(
 
 /// A JSON array is parsed whole (serde cannot stream array elements); NDJSON is the format
 /// for large files.
-fn read_array(
-    path: &Path,
-    mut reader: BufReader<File>,
-    sink: &mut Sink<'_>,
-) -> Result<(), ImportError> {
+fn read_array(path: &Path, mut reader: BufReader<File>, sink: &mut dyn RowSink) -> Result<(), ImportError> {
     let mut body = Vec::new();
     reader
         .read_to_end(&mut body)
-        .map_err(|err| ImportError::file(path, format!("Cannot read the file: {err}.")))?;
+        .map_err(|err| cannot_read(path, &err))?;
     let total_bytes = body.len() as u64;
     let parsed = parse_event_batch(&body, usize::MAX).map_err(|err| match err {
         BatchError::Invalid(err) => ImportError {
@@ -84,27 +72,13 @@ fn read_array(
         },
         BatchError::TooManyEvents { .. } => ImportError::file(path, err.to_string()),
     })?;
-    let mut rows = parsed.positions.into_iter();
-    let mut records = parsed.records.into_iter().peekable();
-    while records.peek().is_some() {
-        let batch_records: Vec<EventRecord> = records.by_ref().take(IMPORT_BATCH_ROWS).collect();
-        let batch_rows: Vec<u64> = rows.by_ref().take(batch_records.len()).collect();
-        let batch = RawBatch {
-            records: batch_records,
-            rows: batch_rows,
-            bytes_done: Some(total_bytes),
-        };
-        if !sink(batch) {
-            break;
+    let mut chunker = Chunker::new();
+    for (record, number) in parsed.records.into_iter().zip(parsed.positions) {
+        sink.record(number, record)?;
+        if !chunker.after_row(sink, || Some(total_bytes)) {
+            return Ok(());
         }
     }
+    chunker.finish(sink, Some(total_bytes));
     Ok(())
-}
-
-fn new_batch() -> RawBatch {
-    RawBatch {
-        records: Vec::with_capacity(IMPORT_BATCH_ROWS),
-        rows: Vec::with_capacity(IMPORT_BATCH_ROWS),
-        bytes_done: None,
-    }
 }

@@ -6,7 +6,7 @@
 //! insertion order by default).
 
 use super::columns::{Cell, Columns, Role};
-use super::{RawBatch, Sink, IMPORT_BATCH_ROWS};
+use super::sink::{Chunker, RowSink};
 use crate::error::ImportError;
 use duckdb::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use duckdb::arrow::compute::cast;
@@ -24,8 +24,8 @@ pub(super) fn row_count(conn: &Connection, path: &Path) -> Result<u64, ImportErr
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
-/// Reads `path` and hands batches to `sink` until the file ends or `sink` says stop.
-pub(super) fn read(conn: &Connection, path: &Path, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+/// Reads `path` into `sink` until the file ends or `sink` says stop.
+pub(super) fn read(conn: &Connection, path: &Path, sink: &mut dyn RowSink) -> Result<(), ImportError> {
     let source = sql_string(path)?;
     let described = describe(conn, &source).map_err(|err| not_parquet(path, &err))?;
     let names: Vec<String> = described.iter().map(|(name, _)| name.clone()).collect();
@@ -46,37 +46,20 @@ pub(super) fn read(conn: &Connection, path: &Path, sink: &mut Sink<'_>) -> Resul
         .stream_arrow([])
         .map_err(|err| not_parquet(path, &err))?;
     let mut row_number = 0u64;
-    let mut batch = new_batch();
-    for chunk in stream {
-        let chunk = chunk.map_err(|err| not_parquet(path, &err))?;
-        let arrays =
-            typed_columns(&chunk, &kinds).map_err(|message| ImportError::file(path, message))?;
-        for row in 0..chunk.num_rows() {
+    let mut chunker = Chunker::new();
+    for batch in stream {
+        let batch = batch.map_err(|err| not_parquet(path, &err))?;
+        let arrays = typed_columns(&batch, &kinds).map_err(|message| ImportError::file(path, message))?;
+        for row in 0..batch.num_rows() {
             row_number += 1;
-            let record = columns
-                .record(|index| arrays[index].cell(row))
-                .map_err(|err| ImportError::at_row(path, row_number, err))?;
-            batch.records.push(record);
-            batch.rows.push(row_number);
-        }
-        if batch.records.len() >= IMPORT_BATCH_ROWS
-            && !sink(std::mem::replace(&mut batch, new_batch()))
-        {
-            return Ok(());
+            sink.row(row_number, &columns, &|index| arrays[index].cell(row))?;
+            if !chunker.after_row(sink, || None) {
+                return Ok(());
+            }
         }
     }
-    if !batch.records.is_empty() {
-        sink(batch);
-    }
+    chunker.finish(sink, None);
     Ok(())
-}
-
-fn new_batch() -> RawBatch {
-    RawBatch {
-        records: Vec::with_capacity(IMPORT_BATCH_ROWS + 2048),
-        rows: Vec::with_capacity(IMPORT_BATCH_ROWS + 2048),
-        bytes_done: None,
-    }
 }
 
 /// How a column is selected and read.
@@ -104,12 +87,9 @@ impl Kind {
         match role {
             Role::Ts if is_timestamp => Kind::Micros,
             Role::Triggered | Role::Attribute if sql_type == "BOOLEAN" => Kind::Bool,
-            Role::Value | Role::ModelOutput | Role::LatencyMs if is_integer || is_float => {
-                Kind::Float
-            }
+            Role::Value | Role::ModelOutput | Role::LatencyMs if is_integer || is_float => Kind::Float,
             Role::Attribute if is_integer => Kind::Int,
             Role::Attribute if is_float => Kind::Float,
-            Role::Attribute if is_timestamp => Kind::Micros,
             _ => Kind::Text,
         }
     }
@@ -210,9 +190,7 @@ fn typed_columns(chunk: &RecordBatch, kinds: &[Kind]) -> Result<Vec<TypedColumn>
 /// Column names and DuckDB types of the file.
 fn describe(conn: &Connection, source: &str) -> duckdb::Result<Vec<(String, String)>> {
     let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM read_parquet({source})"))?;
-    let rows = statement.query_map([], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-    })?;
+    let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
     rows.collect()
 }
 

@@ -1,0 +1,232 @@
+//! Where a data command acts: a database file (`--db`) or a running server
+//! (`--server URL`, with the key in `RCTGATE_API_KEY`).
+//!
+//! DuckDB lets one process write a file at a time, so while `rctgate serve`
+//! runs, commands must go through `--server`; the error says so.
+
+use std::path::PathBuf;
+
+use rctgate_domain::{Experiment, Metric};
+use rctgate_store::{Store, LOCAL_ACTOR};
+use serde_json::Value;
+
+use crate::Failure;
+
+/// `--db PATH | --server URL`; neither means `--db rctgate.duckdb`.
+#[derive(clap::Args, Clone)]
+pub struct TargetArgs {
+    /// The database file to act on directly.
+    #[arg(long, conflicts_with = "server")]
+    db: Option<PathBuf>,
+    /// A running rctgate server, e.g. http://127.0.0.1:8080 (key in RCTGATE_API_KEY).
+    #[arg(long)]
+    server: Option<String>,
+}
+
+pub enum Target {
+    Local(Store),
+    Remote(Client),
+}
+
+impl TargetArgs {
+    pub fn open(&self) -> Result<Target, Failure> {
+        match &self.server {
+            Some(url) => Ok(Target::Remote(Client::from_env(url)?)),
+            None => {
+                let db = self.db.clone().unwrap_or_else(|| PathBuf::from("rctgate.duckdb"));
+                Ok(Target::Local(crate::commands::open_store(&db)?))
+            }
+        }
+    }
+}
+
+fn to_value<T: serde::Serialize>(value: T) -> Result<Value, Failure> {
+    serde_json::to_value(value).map_err(|e| Failure::input(format!("could not encode the result: {e}")))
+}
+
+fn store_failure(e: rctgate_store::StoreError) -> Failure {
+    Failure::input(e.to_string())
+}
+
+impl Target {
+    pub fn list_experiments(&self) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.list_experiments().map_err(store_failure)?),
+            Target::Remote(client) => client.call("GET", "/v1/experiments", None),
+        }
+    }
+
+    pub fn show_experiment(&self, key: &str) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.get_experiment(key).map_err(store_failure)?),
+            Target::Remote(client) => client.call("GET", &format!("/v1/experiments/{}", encode(key)), None),
+        }
+    }
+
+    pub fn start_experiment(&self, key: &str) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => {
+                to_value(store.start_experiment(key, LOCAL_ACTOR).map_err(store_failure)?)
+            }
+            Target::Remote(client) => {
+                client.call("POST", &format!("/v1/experiments/{}/start", encode(key)), None)
+            }
+        }
+    }
+
+    pub fn stop_experiment(&self, key: &str) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(
+                store
+                    .stop_experiment(key, None, LOCAL_ACTOR)
+                    .map_err(store_failure)?,
+            ),
+            Target::Remote(client) => {
+                client.call("POST", &format!("/v1/experiments/{}/stop", encode(key)), None)
+            }
+        }
+    }
+
+    /// Creates or replaces a metric; returns what happened.
+    pub fn upsert_metric(&self, metric: &Metric) -> Result<String, Failure> {
+        match self {
+            Target::Local(store) => {
+                let outcome = store.upsert_metric(metric, LOCAL_ACTOR).map_err(store_failure)?;
+                Ok(to_value(outcome)?.as_str().unwrap_or_default().to_string())
+            }
+            Target::Remote(client) => {
+                let answer = client.call("POST", "/v1/metrics", Some(&to_value(metric)?))?;
+                Ok(answer["outcome"].as_str().unwrap_or_default().to_string())
+            }
+        }
+    }
+
+    /// Creates an experiment, or replaces it when it exists.
+    pub fn apply_experiment(&self, experiment: Experiment) -> Result<String, Failure> {
+        match self {
+            Target::Local(store) => {
+                let (_, outcome) = store
+                    .apply_experiment(experiment, LOCAL_ACTOR)
+                    .map_err(store_failure)?;
+                Ok(to_value(outcome)?.as_str().unwrap_or_default().to_string())
+            }
+            Target::Remote(client) => {
+                let path = format!("/v1/experiments/{}", encode(&experiment.key));
+                let body = to_value(&experiment)?;
+                match client.call_status("GET", &path, None)? {
+                    (404, _) => {
+                        client.call("POST", "/v1/experiments", Some(&body))?;
+                        Ok("created".into())
+                    }
+                    _ => {
+                        client.call("PUT", &path, Some(&body))?;
+                        Ok("updated".into())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Percent-encodes a path segment (keys are identifiers, but be safe).
+fn encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A small blocking HTTP client for the rctgate API.
+pub struct Client {
+    base: String,
+    key: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn from_env(url: &str) -> Result<Self, Failure> {
+        let key = std::env::var("RCTGATE_API_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| {
+                Failure::input("RCTGATE_API_KEY is not set: export the API key to use --server.")
+            })?;
+        let config = ureq::Agent::config_builder().http_status_as_error(false).build();
+        Ok(Self {
+            base: url.trim_end_matches('/').to_string(),
+            key,
+            agent: ureq::Agent::new_with_config(config),
+        })
+    }
+
+    /// Calls the API; a non-2xx answer becomes a failure with the server's sentence.
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+        let (status, value) = self.call_status(method, path, body)?;
+        if (200..300).contains(&status) {
+            Ok(value)
+        } else {
+            let message = value["error"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            Err(Failure::input(format!("the server answered {status}: {message}")))
+        }
+    }
+
+    /// Calls the API and returns the status with the decoded body.
+    pub fn call_status(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Failure> {
+        self.send_raw(
+            method,
+            path,
+            body.map(|b| ("application/json", b.to_string().into_bytes())),
+        )
+    }
+
+    /// Sends raw bytes with a content type.
+    pub fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<(u16, Value), Failure> {
+        let url = format!("{}{}", self.base, path);
+        let auth = format!("Bearer {}", self.key);
+        let unreachable = |e: ureq::Error| Failure::input(format!("cannot reach {}: {e}", self.base));
+        let response = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            (_, Some((content_type, bytes))) => {
+                let request = match method {
+                    "PUT" => self.agent.put(&url),
+                    _ => self.agent.post(&url),
+                };
+                request
+                    .header("Authorization", &auth)
+                    .header("Content-Type", content_type)
+                    .send(&bytes[..])
+            }
+            (_, None) => {
+                let request = match method {
+                    "PUT" => self.agent.put(&url),
+                    _ => self.agent.post(&url),
+                };
+                request.header("Authorization", &auth).send_empty()
+            }
+        }
+        .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let text = response
+            .into_body()
+            .read_to_string()
+            .map_err(|e| Failure::input(format!("could not read the server's answer: {e}")))?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+}

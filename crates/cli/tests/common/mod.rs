@@ -1,0 +1,256 @@
+//! Test harness: runs the real `rctgate` binary and talks to it over HTTP on
+//! loopback, the way users and CI pipelines do.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rctgate");
+
+/// A fresh directory under the system temp dir, unique per call.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("rctgate-test-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Runs `rctgate ARGS` to completion.
+pub fn rctgate(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run rctgate")
+}
+
+/// Runs `rctgate ARGS` with environment variables.
+pub fn rctgate_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run rctgate")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `rctgate keys create --scope SCOPE --db DB`; the key is stdout's last line.
+pub fn create_key(db: &Path, scope: &str) -> String {
+    let out = rctgate(&["keys", "create", "--scope", scope, "--db", path(db)]);
+    assert!(out.status.success(), "keys create: {}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .last()
+        .expect("a key line")
+        .trim()
+        .to_string()
+}
+
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A running `rctgate serve` on a free loopback port.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    /// The admin key printed on first start, if this start printed one.
+    pub first_key: Option<String>,
+    pub stdout_lines: Vec<String>,
+}
+
+impl Server {
+    pub fn start(db: &Path) -> Server {
+        Self::start_with(db, &[])
+    }
+
+    pub fn start_with(db: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--db", path(db), "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn rctgate serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = Vec::new();
+        let mut first_key = None;
+        let url = loop {
+            let line = match lines.next() {
+                Some(Ok(line)) => line,
+                _ => panic!("serve exited before listening; stdout: {seen:?}"),
+            };
+            if line.starts_with("rctg_") {
+                first_key = Some(line.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("rctgate listening on ") {
+                let url = url.trim().to_string();
+                seen.push(line);
+                break url;
+            }
+            seen.push(line);
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            url,
+            first_key,
+            stdout_lines: seen,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a graceful exit; returns whether it exited 0.
+    pub fn terminate(mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        false
+    }
+
+    pub fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        http(method, &format!("{}{path}", self.url), key, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build();
+    ureq::Agent::new_with_config(config)
+}
+
+/// One HTTP call; returns the status and the body as JSON (or as a string).
+pub fn http(method: &str, url: &str, key: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let agent = agent();
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let result = match method {
+        "GET" => {
+            let mut request = agent.get(url);
+            if let Some(a) = &auth {
+                request = request.header("Authorization", a);
+            }
+            request.call()
+        }
+        _ => {
+            let mut request = match method {
+                "PUT" => agent.put(url),
+                _ => agent.post(url),
+            };
+            if let Some(a) = &auth {
+                request = request.header("Authorization", a);
+            }
+            match body {
+                Some(b) => request.header("Content-Type", "application/json").send(b),
+                None => request.send_empty(),
+            }
+        }
+    };
+    let response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.into_body().read_to_string().unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+pub const METRICS_TOML: &str = r#"
+[metrics.bookings]
+kind = "proportion"
+event = "booking"
+window_hours = 168
+direction = "increase"
+
+[metrics.clicks]
+kind = "count"
+event = "click"
+window_hours = 168
+direction = "increase"
+"#;
+
+/// A minimal experiment body for the API.
+pub fn experiment_json(key: &str) -> String {
+    serde_json::json!({
+        "key": key,
+        "hypothesis": "v7 ranks hotels people book",
+        "variants": [
+            {"name": "control", "weight": 0.5, "payload": {"model": "v6"}},
+            {"name": "treatment", "weight": 0.5, "payload": {"model": "v7"}}
+        ],
+        "metrics": {"primary": "bookings", "proxies": ["clicks"]},
+        "coverage": 0.5
+    })
+    .to_string()
+}
+
+pub fn metric_json(name: &str, event: &str) -> String {
+    serde_json::json!({"name": name, "kind": "proportion", "event": event, "window_hours": 168,
+                       "direction": "increase"})
+    .to_string()
+}
+
+/// NDJSON exposure events `first..first+n` of `experiment`.
+pub fn exposures(experiment: &str, first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| {
+            let variant = if i % 2 == 0 { "control" } else { "treatment" };
+            format!(
+                r#"{{"type":"exposure","id":"x{i}","unit":"u{i}","experiment":"{experiment}","variant":"{variant}","ts":"2026-11-26T12:00:00Z"}}"#
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Like [`http`], but a transport failure (server gone) is `None`, not a panic.
+pub fn try_http(method: &str, url: &str, key: &str, body: &str) -> Option<(u16, Value)> {
+    let agent = agent();
+    let request = match method {
+        "PUT" => agent.put(url),
+        _ => agent.post(url),
+    };
+    let response = request
+        .header("Authorization", format!("Bearer {key}"))
+        .send(body)
+        .ok()?;
+    let status = response.status().as_u16();
+    let text = response.into_body().read_to_string().ok()?;
+    Some((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}

@@ -1,0 +1,90 @@
+//! `/v1/experiments`: create, replace, read, start and stop (SPEC §4, §5, §7).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rctgate_domain::{from_json_slice, Experiment, Scope};
+
+use crate::auth::Caller;
+use crate::error::body;
+use crate::{ApiError, AppState};
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Experiment>>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(state.blocking(|store| store.list_experiments()).await?))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Experiment>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(
+        state.blocking(move |store| store.get_experiment(&key)).await?,
+    ))
+}
+
+/// Creates a draft; 409 when the key exists.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Experiment>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let experiment: Experiment = from_json_slice(&body(payload)?)?;
+    let key_id = caller.key_id().to_string();
+    let created = state
+        .blocking(move |store| store.create_experiment(experiment, &key_id))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Replaces an experiment; 409 when it would reshuffle a running one.
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    payload: Result<Bytes, BytesRejection>,
+) -> Result<Json<Experiment>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let experiment: Experiment = from_json_slice(&body(payload)?)?;
+    let key_id = caller.key_id().to_string();
+    Ok(Json(
+        state
+            .blocking(move |store| store.replace_experiment(&key, experiment, &key_id))
+            .await?,
+    ))
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Experiment>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let key_id = caller.key_id().to_string();
+    Ok(Json(
+        state
+            .blocking(move |store| store.start_experiment(&key, &key_id))
+            .await?,
+    ))
+}
+
+/// Stops a running experiment. Freezing the final scorecard with it comes
+/// with the analysis (issue 5); until then nothing is frozen.
+pub async fn stop(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Experiment>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let key_id = caller.key_id().to_string();
+    Ok(Json(
+        state
+            .blocking(move |store| store.stop_experiment(&key, None, &key_id))
+            .await?,
+    ))
+}

@@ -1,0 +1,26 @@
+//! Liveness, Prometheus metrics, and the JSON 404 for unknown paths.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+
+use crate::{ApiError, AppState};
+
+/// Liveness: touches no database, so it answers while the store is busy.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.telemetry.render(),
+    )
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "No such endpoint; see SPEC §4 for the API.",
+    )
+}

@@ -1,0 +1,58 @@
+//! The routes, one module per resource.
+
+mod audit;
+mod catalog;
+mod events;
+mod experiments;
+mod health;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::prometheus))
+        .route("/v1/metrics", get(catalog::list).post(catalog::upsert))
+        .route(
+            "/v1/experiments",
+            get(experiments::list).post(experiments::create),
+        )
+        .route(
+            "/v1/experiments/{key}",
+            get(experiments::show).put(experiments::replace),
+        )
+        .route("/v1/experiments/{key}/start", post(experiments::start))
+        .route("/v1/experiments/{key}/stop", post(experiments::stop))
+        .route("/v1/events", post(events::ingest))
+        .route("/v1/events/summary", get(events::summary))
+        .route("/v1/audit", get(audit::list))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .with_state(state)
+}
+
+/// Counts every request by its route template (not the raw path, which would
+/// make one series per experiment key) and status, with its latency.
+async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .telemetry
+        .record_request(&route, response.status().as_u16(), started.elapsed());
+    response
+}

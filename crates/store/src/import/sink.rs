@@ -1,0 +1,80 @@
+//! How readers hand rows over: the [`RowSink`] trait, and the dispatch from a file's format
+//! to its reader.
+//!
+//! Readers call [`RowSink::row`] (CSV, Parquet: cells borrowed from the reader's buffer) or
+//! [`RowSink::record`] (NDJSON: parsed records) once per data row, and [`RowSink::flush`]
+//! after every [`IMPORT_CHUNK_ROWS`] rows and at the end. Borrowed cells must be used during
+//! the call; that is what lets the import validate and copy them without allocating per row.
+
+use super::columns::{Cell, Columns};
+use super::{csv_file, json_file, parquet_file, Format, IMPORT_CHUNK_ROWS};
+use crate::error::ImportError;
+use duckdb::Connection;
+use rctgate_domain::EventRecord;
+use std::path::Path;
+
+/// Receives the rows of a file.
+pub(crate) trait RowSink {
+    /// One tabular row; `cell(i)` is its cell in column `i`. `number` is the 1-based data row.
+    fn row<'c>(
+        &mut self,
+        number: u64,
+        columns: &Columns,
+        cell: &dyn Fn(usize) -> Cell<'c>,
+    ) -> Result<(), ImportError>;
+
+    /// One parsed record; `number` is its line (NDJSON) or element (JSON array).
+    fn record(&mut self, number: u64, record: EventRecord) -> Result<(), ImportError>;
+
+    /// Ends a chunk; `bytes_done` is how far a text file has been read. Returns `false` to
+    /// stop reading (the import failed elsewhere).
+    fn flush(&mut self, bytes_done: Option<u64>) -> bool;
+}
+
+/// Counts rows and flushes the sink every [`IMPORT_CHUNK_ROWS`].
+pub(crate) struct Chunker {
+    in_chunk: usize,
+}
+
+impl Chunker {
+    pub(crate) fn new() -> Chunker {
+        Chunker { in_chunk: 0 }
+    }
+
+    /// Call after each row; returns `false` when the sink said stop.
+    pub(crate) fn after_row(
+        &mut self,
+        sink: &mut dyn RowSink,
+        bytes_done: impl FnOnce() -> Option<u64>,
+    ) -> bool {
+        self.in_chunk += 1;
+        if self.in_chunk < IMPORT_CHUNK_ROWS {
+            return true;
+        }
+        self.in_chunk = 0;
+        sink.flush(bytes_done())
+    }
+
+    /// Call at the end of the file.
+    pub(crate) fn finish(&mut self, sink: &mut dyn RowSink, bytes_done: Option<u64>) {
+        if self.in_chunk > 0 {
+            self.in_chunk = 0;
+            sink.flush(bytes_done);
+        }
+    }
+}
+
+/// Reads `path` in `format` into `sink`; Parquet needs a DuckDB connection to read with.
+pub(crate) fn read_file(
+    path: &Path,
+    format: Format,
+    parquet_reader: Option<&Connection>,
+    sink: &mut dyn RowSink,
+) -> Result<(), ImportError> {
+    match (format, parquet_reader) {
+        (Format::Csv, _) => csv_file::read(path, sink),
+        (Format::Json, _) => json_file::read(path, sink),
+        (Format::Parquet, Some(conn)) => parquet_file::read(conn, path, sink),
+        (Format::Parquet, None) => Err(ImportError::file(path, "No connection to read Parquet with.")),
+    }
+}

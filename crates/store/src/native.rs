@@ -1,0 +1,258 @@
+//! The few DuckDB C API calls that duckdb-rs does not wrap, for appending whole data chunks.
+//!
+//! duckdb-rs appends row by row (one C call per value, several allocations per row); DuckDB's
+//! `duckdb_append_data_chunk` takes 2,048 rows at once, and the chunk can be filled on another
+//! thread. Measured on 1M events: the writer thread's CPU time fell from about 1.5 s to
+//! 0.9 s, and the writer is what bounds import speed. duckdb-rs keeps its connection handle
+//! private, so the store opens the database itself ([`NativeDatabase`]) and gives duckdb-rs a
+//! connection to it with `Connection::open_from_raw`.
+//!
+//! Ownership: a [`NativeDatabase`] is shared (`Arc`) by every connection made from it and is
+//! closed when the last one is dropped. DuckDB itself keeps the database alive while any
+//! connection exists, so closing the handle early would be safe for queries, but duckdb-rs's
+//! `try_clone` reconnects through the handle, hence the `Arc`.
+
+use crate::error::{StoreError, StoreResult};
+use duckdb::core::DataChunkHandle;
+use duckdb::ffi;
+use std::ffi::{c_char, CStr, CString};
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+/// An open DuckDB database.
+pub(crate) struct NativeDatabase {
+    raw: ffi::duckdb_database,
+}
+
+// SAFETY: a DuckDB database handle may be used from any thread; DuckDB synchronizes access to
+// the database internally, and the handle itself is only read after opening.
+unsafe impl Send for NativeDatabase {}
+// SAFETY: as above; `&NativeDatabase` only hands the pointer to thread-safe C API calls.
+unsafe impl Sync for NativeDatabase {}
+
+impl NativeDatabase {
+    /// Opens (or creates) the database at `path`, in memory when `None`, with `settings`.
+    pub(crate) fn open(path: Option<&Path>, settings: &[(&str, &str)]) -> StoreResult<Arc<NativeDatabase>> {
+        let path = match path {
+            Some(path) => path
+                .to_str()
+                .ok_or_else(|| StoreError::Corrupt(format!("{} is not a UTF-8 path", path.display())))?,
+            None => ":memory:",
+        };
+        let path = c_string(path)?;
+        let config = Config::new(settings)?;
+        let mut raw: ffi::duckdb_database = std::ptr::null_mut();
+        let mut error: *mut c_char = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; `error` is freed below if set.
+        let state = unsafe { ffi::duckdb_open_ext(path.as_ptr(), &mut raw, config.raw, &mut error) };
+        if state != ffi::DuckDBSuccess {
+            let message = take_c_string(error);
+            // SAFETY: a failed open may still have allocated a handle; closing null is a no-op.
+            unsafe { ffi::duckdb_close(&mut raw) };
+            return Err(StoreError::Open(message));
+        }
+        Ok(Arc::new(NativeDatabase { raw }))
+    }
+
+    /// A duckdb-rs connection to this database.
+    pub(crate) fn connection(self: &Arc<Self>) -> StoreResult<duckdb::Connection> {
+        // SAFETY: `raw` is an open database; the caller keeps `self` alive (see `Store`) for as
+        // long as the connection and its clones may reconnect through the handle.
+        Ok(unsafe { duckdb::Connection::open_from_raw(self.raw) }?)
+    }
+
+    /// A connection for appending data chunks.
+    pub(crate) fn native_connection(self: &Arc<Self>) -> StoreResult<NativeConnection> {
+        let mut raw: ffi::duckdb_connection = std::ptr::null_mut();
+        // SAFETY: `self.raw` is an open database and `raw` a valid out pointer.
+        let state = unsafe { ffi::duckdb_connect(self.raw, &mut raw) };
+        if state != ffi::DuckDBSuccess {
+            return Err(StoreError::Open("cannot connect to the database".into()));
+        }
+        Ok(NativeConnection {
+            raw,
+            _database: Arc::clone(self),
+        })
+    }
+}
+
+impl Drop for NativeDatabase {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from `duckdb_open_ext` and is closed exactly once.
+        unsafe { ffi::duckdb_close(&mut self.raw) };
+    }
+}
+
+/// A connection used by one thread at a time (the store's writer).
+pub(crate) struct NativeConnection {
+    raw: ffi::duckdb_connection,
+    _database: Arc<NativeDatabase>,
+}
+
+// SAFETY: a DuckDB connection may move between threads; it is never used by two at once
+// (`&mut self` or the store's writer lock guard every use).
+unsafe impl Send for NativeConnection {}
+
+impl NativeConnection {
+    /// Runs statements that return nothing (`BEGIN`, `COMMIT`, `ROLLBACK`).
+    pub(crate) fn execute(&mut self, sql: &str) -> StoreResult<()> {
+        let sql = c_string(sql)?;
+        // SAFETY: zeroed is the documented initial state of an out-parameter result.
+        let mut result: ffi::duckdb_result = unsafe { std::mem::zeroed() };
+        // SAFETY: `self.raw` is connected; `result` is destroyed right after.
+        let state = unsafe { ffi::duckdb_query(self.raw, sql.as_ptr(), &mut result) };
+        let outcome = if state == ffi::DuckDBSuccess {
+            Ok(())
+        } else {
+            // SAFETY: the error string belongs to `result` and is copied before it is destroyed.
+            let message = unsafe { borrowed_c_string(ffi::duckdb_result_error(&mut result)) };
+            Err(StoreError::Append(message))
+        };
+        // SAFETY: `result` was filled by `duckdb_query` and is destroyed once.
+        unsafe { ffi::duckdb_destroy_result(&mut result) };
+        outcome
+    }
+
+    /// An appender to `table`.
+    pub(crate) fn appender(&self, table: &str) -> StoreResult<NativeAppender<'_>> {
+        let table = c_string(table)?;
+        let mut raw: ffi::duckdb_appender = std::ptr::null_mut();
+        // SAFETY: valid connection and strings; a null schema means the default schema.
+        let state =
+            unsafe { ffi::duckdb_appender_create(self.raw, std::ptr::null(), table.as_ptr(), &mut raw) };
+        let appender = NativeAppender {
+            raw,
+            _connection: PhantomData,
+        };
+        if state != ffi::DuckDBSuccess {
+            return Err(StoreError::Append(appender.error()));
+        }
+        Ok(appender)
+    }
+}
+
+impl Drop for NativeConnection {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from `duckdb_connect` and is disconnected exactly once.
+        unsafe { ffi::duckdb_disconnect(&mut self.raw) };
+    }
+}
+
+/// Appends data chunks to one table, inside the connection's current transaction.
+pub(crate) struct NativeAppender<'c> {
+    raw: ffi::duckdb_appender,
+    _connection: PhantomData<&'c NativeConnection>,
+}
+
+impl NativeAppender<'_> {
+    /// Appends every row of `chunk`; its column types must be the table's.
+    pub(crate) fn append(&mut self, chunk: &DataChunkHandle) -> StoreResult<()> {
+        // SAFETY: `raw` is a live appender; DuckDB copies the chunk's rows.
+        let state = unsafe { ffi::duckdb_append_data_chunk(self.raw, chunk.get_ptr()) };
+        if state != ffi::DuckDBSuccess {
+            return Err(StoreError::Append(self.error()));
+        }
+        Ok(())
+    }
+
+    /// Hands buffered rows to the transaction; constraint errors surface here.
+    pub(crate) fn flush(&mut self) -> StoreResult<()> {
+        // SAFETY: `raw` is a live appender.
+        let state = unsafe { ffi::duckdb_appender_flush(self.raw) };
+        if state != ffi::DuckDBSuccess {
+            return Err(StoreError::Append(self.error()));
+        }
+        Ok(())
+    }
+
+    fn error(&self) -> String {
+        if self.raw.is_null() {
+            return "cannot create an appender".into();
+        }
+        // SAFETY: `raw` is a live appender; the error data is copied, then destroyed.
+        unsafe {
+            let mut data = ffi::duckdb_appender_error_data(self.raw);
+            let message = borrowed_c_string(ffi::duckdb_error_data_message(data));
+            ffi::duckdb_destroy_error_data(&mut data);
+            message
+        }
+    }
+}
+
+impl Drop for NativeAppender<'_> {
+    fn drop(&mut self) {
+        // SAFETY: destroying flushes nothing we rely on (callers flush and check first) and
+        // frees the appender exactly once; a null appender is ignored by DuckDB.
+        unsafe { ffi::duckdb_appender_destroy(&mut self.raw) };
+    }
+}
+
+/// A data chunk filled on one thread and appended on another.
+pub(crate) struct SendChunk(pub DataChunkHandle);
+
+// SAFETY: a data chunk is memory owned by its handle, tied to no connection or thread; it is
+// moved, never shared.
+unsafe impl Send for SendChunk {}
+
+/// DuckDB configuration for opening.
+struct Config {
+    raw: ffi::duckdb_config,
+}
+
+impl Config {
+    fn new(settings: &[(&str, &str)]) -> StoreResult<Config> {
+        let mut config = Config {
+            raw: std::ptr::null_mut(),
+        };
+        // SAFETY: valid out pointer; destroyed in `Drop`.
+        if unsafe { ffi::duckdb_create_config(&mut config.raw) } != ffi::DuckDBSuccess {
+            return Err(StoreError::Open("cannot create a DuckDB configuration".into()));
+        }
+        for (name, value) in settings {
+            let (name_c, value_c) = (c_string(name)?, c_string(value)?);
+            // SAFETY: valid config and strings, copied by DuckDB.
+            let state = unsafe { ffi::duckdb_set_config(config.raw, name_c.as_ptr(), value_c.as_ptr()) };
+            if state != ffi::DuckDBSuccess {
+                return Err(StoreError::Open(format!("cannot set {name} = {value}")));
+            }
+        }
+        Ok(config)
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        // SAFETY: created by `duckdb_create_config`, destroyed once.
+        unsafe { ffi::duckdb_destroy_config(&mut self.raw) };
+    }
+}
+
+fn c_string(text: &str) -> StoreResult<CString> {
+    CString::new(text).map_err(|_| StoreError::Corrupt(format!("{text:?} contains a NUL byte")))
+}
+
+/// Copies a C string DuckDB still owns.
+///
+/// # Safety
+/// `ptr` must be null or point to a NUL-terminated string valid for this call.
+unsafe fn borrowed_c_string(ptr: *const c_char) -> String {
+    if ptr.is_null() {
+        return "unknown DuckDB error".into();
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+}
+
+/// Copies and frees a C string DuckDB allocated for us.
+fn take_c_string(ptr: *mut c_char) -> String {
+    if ptr.is_null() {
+        return "unknown DuckDB error".into();
+    }
+    // SAFETY: DuckDB returned a NUL-terminated string that we own and free once.
+    unsafe {
+        let message = borrowed_c_string(ptr);
+        ffi::duckdb_free(ptr.cast());
+        message
+    }
+}
