@@ -120,7 +120,7 @@ impl Store {
         }
         let catalog = self.experiment_catalog()?;
         let reader_conn = match format {
-            Format::Parquet => Some(self.read_connection()?),
+            Format::Parquet => Some(parquet_file::reader().map_err(StoreError::Import)?),
             _ => None,
         };
         let total_rows = match &reader_conn {
@@ -137,7 +137,9 @@ impl Store {
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut sink = ValidatingSink::new(path, &catalog, &fingerprinter, sender);
-                let read = sink::read_file(path, format, reader_conn.as_deref(), &mut sink);
+                let t = std::time::Instant::now();
+                let read = sink::read_file(path, format, reader_conn.as_ref(), &mut sink);
+                eprintln!("reader done after {:?}", t.elapsed());
                 sink.finish(read);
             });
             self.insert_batches(receiver, &mut progress, on_progress)
@@ -160,21 +162,29 @@ impl Store {
         loop {
             let mut transaction = EventTransaction::begin(&mut writer)?;
             let mut ended = true;
+            let mut wait = std::time::Instant::now();
             for chunk in chunks.by_ref() {
+                let waited = wait.elapsed();
+                let t = std::time::Instant::now();
                 let chunk = chunk.map_err(StoreError::Import)?;
                 let appended = transaction.append(&chunk.rows)?;
+                eprintln!("waited {waited:?} appended {:?}", t.elapsed());
+                wait = std::time::Instant::now();
                 outcome.rows += chunk.row_count;
                 outcome.accepted += appended.accepted;
                 outcome.duplicates += appended.duplicates;
                 progress.rows_done = outcome.rows;
                 progress.bytes_done = chunk.bytes_done;
                 on_progress(*progress);
-                if transaction.len() >= IMPORT_BATCH_ROWS {
+                let limit: usize = std::env::var("BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(IMPORT_BATCH_ROWS);
+                if transaction.len() >= limit {
                     ended = false;
                     break;
                 }
             }
+            let t = std::time::Instant::now();
             transaction.commit()?;
+            eprintln!("commit {:?}", t.elapsed());
             if ended {
                 return Ok(outcome);
             }

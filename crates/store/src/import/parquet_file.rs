@@ -15,6 +15,26 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 use std::path::Path;
 
+/// A DuckDB instance of its own for reading Parquet, in memory and single-threaded.
+///
+/// Reading needs nothing from the store's database, and a separate instance keeps the read
+/// on the reader thread: with worker threads, DuckDB's streaming results hand every 2,048-row
+/// chunk between threads, which cost more (lock traffic, rescheduling) than decoding the
+/// chunk on the thread that consumes it, and the store's writer needs the other core.
+pub(crate) fn reader() -> Result<Connection, ImportError> {
+    let config = duckdb::Config::default()
+        .threads(1)
+        .and_then(|config| config.enable_autoload_extension(false));
+    config
+        .and_then(Connection::open_in_memory_with_flags)
+        .map_err(|err| ImportError {
+            file: std::path::PathBuf::new(),
+            row: None,
+            field: None,
+            message: format!("Cannot start the Parquet reader: {err}."),
+        })
+}
+
 /// Number of rows, from the file's metadata.
 pub(super) fn row_count(conn: &Connection, path: &Path) -> Result<u64, ImportError> {
     let sql = format!("SELECT count(*) FROM read_parquet({})", sql_string(path)?);
