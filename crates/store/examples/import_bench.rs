@@ -34,7 +34,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let parquet = dir.join("events.parquet");
     let mode = args.next();
     if mode.is_some() {
-        for name in ["ceiling.duckdb", "ceiling.duckdb.wal", "store.duckdb", "store.duckdb.wal"] {
+        for name in [
+            "ceiling.duckdb",
+            "ceiling.duckdb.wal",
+            "store.duckdb",
+            "store.duckdb.wal",
+        ] {
             let _ = std::fs::remove_file(dir.join(name));
         }
     }

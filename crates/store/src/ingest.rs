@@ -130,11 +130,9 @@ impl<'w> EventTransaction<'w> {
 
     /// Commits durably; the appended ids stay in the id set only if that succeeds.
     pub(crate) fn commit(mut self) -> StoreResult<()> {
-        if let Err(err) = self.writer.events.execute("COMMIT") {
-            // Leave `open` set: dropping `self` rolls back (DuckDB ends a transaction whose
-            // commit failed; the ROLLBACK makes sure) and takes the ids out again.
-            return Err(err);
-        }
+        // On failure `open` stays set: dropping `self` rolls back (DuckDB ends a transaction
+        // whose commit failed; the ROLLBACK makes sure) and takes the ids out again.
+        self.writer.events.execute("COMMIT")?;
         self.open = false;
         Ok(())
     }

@@ -588,6 +588,9 @@ fn parquet_import_reads_typed_columns() {
     assert_eq!(kind(import(&store, &not_parquet)), ErrorKind::Invalid);
 }
 
+/// id, triggered, model_output, latency_ms, attributes of a stored exposure.
+type StoredExposure = (String, Option<bool>, Option<f64>, Option<f64>, Option<String>);
+
 #[test]
 fn stored_rows_keep_every_field_even_when_a_chunk_is_rebuilt() {
     let dir = TempDir::new("fields");
@@ -617,7 +620,7 @@ fn stored_rows_keep_every_field_even_when_a_chunk_is_rebuilt() {
         "converted to UTC, microseconds kept"
     );
     assert_eq!(metric.3.as_deref(), Some(r#"{"a":"x\"y","b":2}"#));
-    let exposures: Vec<(String, Option<bool>, Option<f64>, Option<f64>, Option<String>)> = reader
+    let exposures: Vec<StoredExposure> = reader
         .prepare("SELECT id, triggered, model_output, latency_ms, attributes FROM exposures ORDER BY id")
         .and_then(|mut statement| {
             statement

@@ -35,11 +35,16 @@ use validating_sink::ValidatingSink;
 /// Rows read and validated at a time, and handed to the inserting thread.
 pub const IMPORT_CHUNK_ROWS: usize = 50_000;
 
+/// Validated chunks that may wait for the writer.
+const IN_FLIGHT_CHUNKS: usize = 4;
+
 /// Accepted events per transaction. A transaction this large lets DuckDB write whole
 /// compressed row groups (122,880 rows) straight into the file, as its own bulk
 /// `INSERT ... SELECT` does, instead of logging every row to the write-ahead log and
-/// compressing it again at the next checkpoint: about 2x faster, and a tidier file.
-/// DuckDB writes full row groups out as they fill, so memory stays bounded.
+/// compressing it again at the next checkpoint. Measured on 1M events against 50,000-event
+/// transactions: the file shrank from 28 MB to 16 MB (the ceiling's is 14 MB) and commits and
+/// checkpoints stopped dominating. DuckDB writes full row groups out as they fill, so memory
+/// stays bounded.
 pub const IMPORT_BATCH_ROWS: usize = 1_000_000;
 
 /// Where an import is, reported after each committed batch.
@@ -120,7 +125,7 @@ impl Store {
         }
         let catalog = self.experiment_catalog()?;
         let reader_conn = match format {
-            Format::Parquet => Some(parquet_file::reader().map_err(StoreError::Import)?),
+            Format::Parquet => Some(parquet_file::reader(path).map_err(StoreError::Import)?),
             _ => None,
         };
         let total_rows = match &reader_conn {
@@ -132,14 +137,14 @@ impl Store {
             total_bytes: (format != Format::Parquet).then_some(metadata.len()),
             ..ImportProgress::default()
         };
-        let (sender, receiver) = sync_channel::<Result<ValidChunk, ImportError>>(1);
+        // A few chunks of slack let reading go on while the writer waits for DuckDB to write a
+        // row group out or to commit.
+        let (sender, receiver) = sync_channel::<Result<ValidChunk, ImportError>>(IN_FLIGHT_CHUNKS);
         let fingerprinter = self.fingerprinter.clone();
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut sink = ValidatingSink::new(path, &catalog, &fingerprinter, sender);
-                let t = std::time::Instant::now();
                 let read = sink::read_file(path, format, reader_conn.as_ref(), &mut sink);
-                eprintln!("reader done after {:?}", t.elapsed());
                 sink.finish(read);
             });
             self.insert_batches(receiver, &mut progress, on_progress)
@@ -162,29 +167,21 @@ impl Store {
         loop {
             let mut transaction = EventTransaction::begin(&mut writer)?;
             let mut ended = true;
-            let mut wait = std::time::Instant::now();
             for chunk in chunks.by_ref() {
-                let waited = wait.elapsed();
-                let t = std::time::Instant::now();
                 let chunk = chunk.map_err(StoreError::Import)?;
                 let appended = transaction.append(&chunk.rows)?;
-                eprintln!("waited {waited:?} appended {:?}", t.elapsed());
-                wait = std::time::Instant::now();
                 outcome.rows += chunk.row_count;
                 outcome.accepted += appended.accepted;
                 outcome.duplicates += appended.duplicates;
                 progress.rows_done = outcome.rows;
                 progress.bytes_done = chunk.bytes_done;
                 on_progress(*progress);
-                let limit: usize = std::env::var("BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(IMPORT_BATCH_ROWS);
-                if transaction.len() >= limit {
+                if transaction.len() >= IMPORT_BATCH_ROWS {
                     ended = false;
                     break;
                 }
             }
-            let t = std::time::Instant::now();
             transaction.commit()?;
-            eprintln!("commit {:?}", t.elapsed());
             if ended {
                 return Ok(outcome);
             }

@@ -21,18 +21,12 @@ use std::path::Path;
 /// on the reader thread: with worker threads, DuckDB's streaming results hand every 2,048-row
 /// chunk between threads, which cost more (lock traffic, rescheduling) than decoding the
 /// chunk on the thread that consumes it, and the store's writer needs the other core.
-pub(crate) fn reader() -> Result<Connection, ImportError> {
-    let config = duckdb::Config::default()
+pub(crate) fn reader(path: &Path) -> Result<Connection, ImportError> {
+    duckdb::Config::default()
         .threads(1)
-        .and_then(|config| config.enable_autoload_extension(false));
-    config
+        .and_then(|config| config.enable_autoload_extension(false))
         .and_then(Connection::open_in_memory_with_flags)
-        .map_err(|err| ImportError {
-            file: std::path::PathBuf::new(),
-            row: None,
-            field: None,
-            message: format!("Cannot start the Parquet reader: {err}."),
-        })
+        .map_err(|err| ImportError::file(path, format!("Cannot start the Parquet reader: {err}.")))
 }
 
 /// Number of rows, from the file's metadata.

@@ -33,10 +33,7 @@ pub fn read_event_file(path: &Path, on_batch: &mut dyn FnMut(RawEvents) -> bool)
     }
     // DuckDB reads Parquet; an in-memory database touches no file but this one.
     let conn = match format {
-        Format::Parquet => Some(
-            duckdb::Connection::open_in_memory()
-                .map_err(|err| ImportError::file(path, format!("Cannot start the Parquet reader: {err}.")))?,
-        ),
+        Format::Parquet => Some(super::parquet_file::reader(path)?),
         _ => None,
     };
     let total_rows = match &conn {
