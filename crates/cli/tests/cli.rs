@@ -253,6 +253,31 @@ fn apply_experiment_commands_and_import_on_a_file() {
         stdout(&out),
         stderr(&out)
     );
+    // Parquet, written by DuckDB as a warehouse export would be.
+    let parquet = dir.join("events.parquet");
+    let conn = duckdb::Connection::open_in_memory().expect("duckdb");
+    conn.execute_batch(&format!(
+        "COPY (SELECT 'exposure' AS type, 'p' || i AS id, 'u' || i AS unit, 'ranker-v7' AS experiment, \
+         CASE WHEN i % 2 = 0 THEN 'control' ELSE 'treatment' END AS variant, \
+         TIMESTAMP '2026-11-20 10:00:00' + i * INTERVAL 1 SECOND AS ts, true AS triggered, \
+         NULL::VARCHAR AS event, NULL::DOUBLE AS value, 'desktop' AS device \
+         FROM range(300) t(i)) TO '{}' (FORMAT parquet)",
+        path(&parquet)
+    ))
+    .expect("write parquet");
+    let out = rctgate(&["import", path(&parquet), "--db", path(&db)]);
+    assert!(
+        stdout(&out).contains("300 rows, 300 accepted, 0 duplicates"),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = rctgate(&["import", path(&parquet), "--db", path(&db)]);
+    assert!(
+        stdout(&out).contains("300 rows, 0 accepted, 300 duplicates"),
+        "{}",
+        stdout(&out)
+    );
     // A bad row: exit 2 naming the file and the row.
     let bad = dir.join("bad.ndjson");
     let mut lines: Vec<String> = exposures("ranker-v7", 2000, 5)
