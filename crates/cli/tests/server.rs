@@ -139,6 +139,10 @@ fn auth_matrix() {
         (&f.admin, "GET", "/v1/audit", None, 200),
         (&f.admin, "POST", "/v1/events", Some("[]"), 200),
         (&f.admin, "GET", "/v1/experiments", None, 200),
+        (&f.assign, "POST", "/v1/decide", Some(r#"{"unit": "u1"}"#), 200),
+        (&f.admin, "POST", "/v1/decide", Some(r#"{"unit": "u1"}"#), 200),
+        (&f.read, "POST", "/v1/decide", Some(r#"{"unit": "u1"}"#), 403),
+        (&f.ingest, "POST", "/v1/decide", Some(r#"{"unit": "u1"}"#), 403),
     ];
     for (key, method, path, body, expected) in cases {
         let (status, answer) = s.call(method, path, Some(key), *body);

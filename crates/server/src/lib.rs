@@ -10,6 +10,7 @@
 //! requests finish, then returns, so nothing acknowledged is lost and nothing
 //! is half-written.
 
+mod assignment;
 mod auth;
 mod error;
 mod routes;
@@ -42,7 +43,7 @@ pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
 
 /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub async fn serve(listener: TcpListener, store: Arc<Store>, limits: Limits) -> std::io::Result<()> {
-    let state = AppState::new(store, limits);
+    let state = AppState::new(store, limits).map_err(|e| std::io::Error::other(e.to_string()))?;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rctgate_store::Store;
 
+use crate::assignment::{Assignments, ExposureQueue};
 use crate::telemetry::Telemetry;
 
 /// Bounds on what one request may carry (SPEC §6: 413 past them).
@@ -13,6 +14,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Events in one `POST /v1/events` batch.
     pub max_batch_events: usize,
+    /// Exposures from `/v1/decide` waiting to be written.
+    pub exposure_queue: usize,
 }
 
 impl Default for Limits {
@@ -20,6 +23,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_events: 50_000,
+            exposure_queue: 100_000,
         }
     }
 }
@@ -30,15 +34,30 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub telemetry: Arc<Telemetry>,
     pub limits: Limits,
+    pub assignments: Arc<Assignments>,
+    pub exposures: Arc<ExposureQueue>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<Store>, limits: Limits) -> Self {
-        Self {
+    /// Loads the running experiments and starts the exposure writer; call
+    /// inside the tokio runtime.
+    pub fn new(store: Arc<Store>, limits: Limits) -> Result<Self, rctgate_store::StoreError> {
+        let assignments = Arc::new(Assignments::default());
+        assignments.reload(&store)?;
+        let exposures = Arc::new(ExposureQueue::start(store.clone(), limits.exposure_queue));
+        Ok(Self {
             store,
             telemetry: Arc::new(Telemetry::default()),
             limits,
-        }
+            assignments,
+            exposures,
+        })
+    }
+
+    /// Rebuilds the assignment snapshot after an experiment changed.
+    pub async fn reload_assignments(&self) -> Result<(), crate::ApiError> {
+        let assignments = self.assignments.clone();
+        self.blocking(move |store| assignments.reload(store)).await
     }
 
     /// Runs a store call on the blocking pool: DuckDB calls block, and the

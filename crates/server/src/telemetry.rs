@@ -62,8 +62,8 @@ impl Telemetry {
         self.events_rejected.fetch_add(events, Ordering::Relaxed);
     }
 
-    /// The exposition text.
-    pub fn render(&self) -> String {
+    /// The exposition text; `exposures` adds the `/v1/decide` queue's counters.
+    pub fn render(&self, exposures: &crate::assignment::ExposureQueue) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail; the results are ignored.
         let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
@@ -124,6 +124,21 @@ impl Telemetry {
                 "rctgate_events_rejected_total",
                 "Events in rejected batches.",
                 &self.events_rejected,
+            ),
+            (
+                "rctgate_exposures_written_total",
+                "Exposures from /v1/decide stored.",
+                &*exposures.written,
+            ),
+            (
+                "rctgate_exposures_dropped_total",
+                "Exposures from /v1/decide refused: queue full.",
+                &exposures.dropped,
+            ),
+            (
+                "rctgate_exposures_failed_total",
+                "Exposures from /v1/decide whose write failed.",
+                &*exposures.failed,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");

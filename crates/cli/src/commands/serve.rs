@@ -23,6 +23,10 @@ pub struct Args {
     /// Most events accepted in one `POST /v1/events` batch (more: 413).
     #[arg(long, default_value_t = Limits::default().max_batch_events)]
     max_batch_events: usize,
+    /// Exposures from /v1/decide that may wait to be written; when full,
+    /// responses and /metrics count them as dropped.
+    #[arg(long, default_value_t = Limits::default().exposure_queue)]
+    exposure_queue: usize,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -45,6 +49,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
         max_batch_events: args.max_batch_events,
+        exposure_queue: args.exposure_queue,
     };
     runtime.block_on(serve(store, &args.addr, limits))
 }

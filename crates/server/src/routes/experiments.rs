@@ -39,7 +39,7 @@ pub async fn create(
     let created = state
         .blocking(move |store| store.create_experiment(experiment, &key_id))
         .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, changed(&state, created).await?))
 }
 
 /// Replaces an experiment; 409 when it would reshuffle a running one.
@@ -52,11 +52,10 @@ pub async fn replace(
     caller.require(Scope::Admin)?;
     let experiment: Experiment = from_json_slice(&body(payload)?)?;
     let key_id = caller.key_id().to_string();
-    Ok(Json(
-        state
-            .blocking(move |store| store.replace_experiment(&key, experiment, &key_id))
-            .await?,
-    ))
+    let replaced = state
+        .blocking(move |store| store.replace_experiment(&key, experiment, &key_id))
+        .await?;
+    changed(&state, replaced).await
 }
 
 pub async fn start(
@@ -66,11 +65,10 @@ pub async fn start(
 ) -> Result<Json<Experiment>, ApiError> {
     caller.require(Scope::Admin)?;
     let key_id = caller.key_id().to_string();
-    Ok(Json(
-        state
-            .blocking(move |store| store.start_experiment(&key, &key_id))
-            .await?,
-    ))
+    let started = state
+        .blocking(move |store| store.start_experiment(&key, &key_id))
+        .await?;
+    changed(&state, started).await
 }
 
 /// Stops a running experiment. Freezing the final scorecard with it comes
@@ -82,9 +80,14 @@ pub async fn stop(
 ) -> Result<Json<Experiment>, ApiError> {
     caller.require(Scope::Admin)?;
     let key_id = caller.key_id().to_string();
-    Ok(Json(
-        state
-            .blocking(move |store| store.stop_experiment(&key, None, &key_id))
-            .await?,
-    ))
+    let stopped = state
+        .blocking(move |store| store.stop_experiment(&key, None, &key_id))
+        .await?;
+    changed(&state, stopped).await
+}
+
+/// Answers with the changed experiment once assignment sees the change.
+async fn changed(state: &AppState, experiment: Experiment) -> Result<Json<Experiment>, ApiError> {
+    state.reload_assignments().await?;
+    Ok(Json(experiment))
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod catalog;
+mod decide;
 mod events;
 mod experiments;
 mod health;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/experiments/{key}/start", post(experiments::start))
         .route("/v1/experiments/{key}/stop", post(experiments::stop))
+        .route("/v1/decide", post(decide::decide))
         .route("/v1/events", post(events::ingest))
         .route("/v1/events/summary", get(events::summary))
         .route("/v1/audit", get(audit::list))

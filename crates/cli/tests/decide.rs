@@ -1,0 +1,185 @@
+//! `POST /v1/decide` over HTTP: GrowthBook-compatible buckets, control's
+//! payload outside coverage, exposures logged through the durable path, and
+//! a unit keeps its arm when coverage grows.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rctgate_assign::{decide, ExperimentConfig};
+use serde_json::{json, Value};
+
+fn setup(name: &str) -> (Server, String, String) {
+    let db = temp_dir(name).join("rctgate.duckdb");
+    let admin = create_key(&db, "admin");
+    let assign = create_key(&db, "assign");
+    let server = Server::start(&db);
+    let a = Some(admin.as_str());
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/v1/metrics",
+                a,
+                Some(&metric_json("bookings", "booking"))
+            )
+            .0,
+        201
+    );
+    assert_eq!(
+        server
+            .call("POST", "/v1/metrics", a, Some(&metric_json("clicks", "click")))
+            .0,
+        201
+    );
+    assert_eq!(
+        server
+            .call("POST", "/v1/experiments", a, Some(&experiment_json("ranker-v7")))
+            .0,
+        201
+    );
+    (server, admin, assign)
+}
+
+fn decide_one(server: &Server, key: &str, unit: &str, expose: bool) -> Value {
+    let body = json!({"unit": unit, "experiments": ["ranker-v7"], "expose": expose}).to_string();
+    let (status, answer) = server.call("POST", "/v1/decide", Some(key), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    answer["assignments"][0].clone()
+}
+
+#[test]
+fn decide_matches_growthbook_buckets_and_logs_exposures() {
+    let (server, admin, assign) = setup("decide");
+    // Not running yet: no assignments at all.
+    let (status, answer) = server.call("POST", "/v1/decide", Some(&assign), Some(r#"{"unit": "u1"}"#));
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["assignments"].as_array().map(Vec::len),
+        Some(0),
+        "{answer}"
+    );
+    assert_eq!(
+        server
+            .call("POST", "/v1/experiments/ranker-v7/start", Some(&admin), None)
+            .0,
+        200
+    );
+
+    let mut config = ExperimentConfig::new("ranker-v7", 2);
+    config.weights = Some(vec![0.5, 0.5]);
+    config.coverage = Some(0.5);
+    let mut in_experiment = 0;
+    let mut arms = Vec::new();
+    for i in 0..400 {
+        let unit = if i % 7 == 0 {
+            format!("ユーザー{i}")
+        } else {
+            format!("user-{i}")
+        };
+        let got = decide_one(&server, &assign, &unit, true);
+        let want = decide(&config, &unit).expect("valid config");
+        assert_eq!(
+            got["in_experiment"].as_bool(),
+            Some(want.in_experiment()),
+            "{unit}: {got}"
+        );
+        let index = want.variant.unwrap_or(0);
+        assert_eq!(got["variant_index"].as_u64(), Some(index as u64), "{unit}");
+        let name = ["control", "treatment"][index];
+        assert_eq!(got["variant"].as_str(), Some(name));
+        assert_eq!(
+            got["payload"]["model"].as_str(),
+            Some(["v6", "v7"][index]),
+            "control's payload when out"
+        );
+        if want.in_experiment() {
+            in_experiment += 1;
+        }
+        arms.push((unit, got));
+    }
+    assert!(
+        in_experiment > 150 && in_experiment < 250,
+        "coverage 0.5: {in_experiment} of 400"
+    );
+    // Exposures arrive through the durable path: one per in-experiment decision.
+    let started = Instant::now();
+    loop {
+        let (_, summary) = server.call(
+            "GET",
+            "/v1/events/summary?experiment=ranker-v7",
+            Some(&admin),
+            None,
+        );
+        let stored = summary["exposure_events"].as_u64().unwrap_or(0);
+        if stored == in_experiment || started.elapsed() > Duration::from_secs(20) {
+            assert_eq!(stored, in_experiment, "{summary}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, metrics) = server.call("GET", "/metrics", None, None);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    assert!(
+        metrics.contains(&format!("rctgate_exposures_written_total {in_experiment}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("rctgate_exposures_dropped_total 0"), "{metrics}");
+
+    // Coverage grows while running: every unit that was in keeps its arm.
+    let (_, mut experiment) = server.call("GET", "/v1/experiments/ranker-v7", Some(&admin), None);
+    experiment["coverage"] = 1.0.into();
+    let (status, body) = server.call(
+        "PUT",
+        "/v1/experiments/ranker-v7",
+        Some(&admin),
+        Some(&experiment.to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut now_in = 0;
+    for (unit, before) in &arms {
+        let after = decide_one(&server, &assign, unit, false);
+        assert_eq!(
+            after["in_experiment"].as_bool(),
+            Some(true),
+            "coverage 1: everyone is in"
+        );
+        if before["in_experiment"].as_bool() == Some(true) {
+            assert_eq!(after["variant"], before["variant"], "{unit} kept its arm");
+            now_in += 1;
+        }
+    }
+    assert_eq!(now_in, in_experiment);
+
+    // Errors: an unknown experiment, a missing unit, the wrong scope.
+    let (status, body) = server.call(
+        "POST",
+        "/v1/decide",
+        Some(&assign),
+        Some(r#"{"unit": "u1", "experiments": ["nope"]}"#),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["field"].as_str(), Some("experiments[0]"));
+    let (status, body) = server.call(
+        "POST",
+        "/v1/decide",
+        Some(&assign),
+        Some(r#"{"experiments": []}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"].as_str(), Some("unit"), "{body}");
+    // Stopped: no longer assigned.
+    assert_eq!(
+        server
+            .call("POST", "/v1/experiments/ranker-v7/stop", Some(&admin), None)
+            .0,
+        200
+    );
+    let (_, answer) = server.call("POST", "/v1/decide", Some(&assign), Some(r#"{"unit": "u1"}"#));
+    assert_eq!(
+        answer["assignments"].as_array().map(Vec::len),
+        Some(0),
+        "{answer}"
+    );
+}
