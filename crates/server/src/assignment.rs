@@ -85,6 +85,8 @@ impl RunningExperiment {
 pub struct Snapshot {
     experiments: Vec<RunningExperiment>,
     by_key: HashMap<String, usize>,
+    /// Changes with every replacement; part of OFREP's bulk ETag.
+    pub generation: u64,
 }
 
 impl Snapshot {
@@ -99,7 +101,11 @@ impl Snapshot {
             .enumerate()
             .map(|(i, e)| (e.key.clone(), i))
             .collect();
-        Self { experiments, by_key }
+        Self {
+            experiments,
+            by_key,
+            generation: 0,
+        }
     }
 
     pub fn all(&self) -> &[RunningExperiment] {
@@ -120,8 +126,10 @@ impl Assignments {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn replace(&self, snapshot: Snapshot) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+    pub fn replace(&self, mut snapshot: Snapshot) {
+        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        snapshot.generation = current.generation + 1;
+        *current = Arc::new(snapshot);
     }
 
     /// Rebuilds from the store's experiments.

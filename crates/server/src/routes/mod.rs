@@ -6,6 +6,7 @@ mod decide;
 mod events;
 mod experiments;
 mod health;
+mod ofrep;
 
 use std::time::Instant;
 
@@ -34,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/experiments/{key}/start", post(experiments::start))
         .route("/v1/experiments/{key}/stop", post(experiments::stop))
         .route("/v1/decide", post(decide::decide))
+        .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep::evaluate_one))
+        .route("/ofrep/v1/evaluate/flags", post(ofrep::evaluate_all))
         .route("/v1/events", post(events::ingest))
         .route("/v1/events/summary", get(events::summary))
         .route("/v1/audit", get(audit::list))
