@@ -21,48 +21,53 @@ use crate::auth::Caller;
 use crate::error::body;
 use crate::{ApiError, AppState};
 
-/// An OFREP evaluation failure body.
-fn failure(status: StatusCode, key: Option<&str>, code: &str, details: String) -> Response {
-    let mut body = json!({"errorCode": code, "errorDetails": details});
-    if let Some(key) = key {
-        body["key"] = key.into();
-    }
-    (status, Json(body)).into_response()
+/// An OFREP evaluation failure: its status, error code and details.
+struct Failure {
+    status: StatusCode,
+    code: &'static str,
+    details: String,
 }
 
-/// The evaluation context and its targeting key, or the OFREP error.
-fn context(payload: &[u8], key: Option<&str>) -> Result<(String, Map<String, Value>), Response> {
-    let parsed: Value = serde_json::from_slice(payload).map_err(|e| {
-        failure(
-            StatusCode::BAD_REQUEST,
-            key,
-            "PARSE_ERROR",
-            format!("The request is not valid JSON: {e}."),
-        )
-    })?;
+impl Failure {
+    fn bad_request(code: &'static str, details: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            details: details.into(),
+        }
+    }
+
+    /// The body of the spec's `evaluationFailure`; `key` for single flags.
+    fn respond(self, key: Option<&str>) -> Response {
+        let mut body = json!({"errorCode": self.code, "errorDetails": self.details});
+        if let Some(key) = key {
+            body["key"] = key.into();
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The evaluation context and its targeting key (the unit).
+fn context(payload: &[u8]) -> Result<(String, Map<String, Value>), Failure> {
+    let parsed: Value = serde_json::from_slice(payload)
+        .map_err(|e| Failure::bad_request("PARSE_ERROR", format!("The request is not valid JSON: {e}.")))?;
     let Some(Value::Object(context)) = parsed.get("context").cloned() else {
-        return Err(failure(
-            StatusCode::BAD_REQUEST,
-            key,
+        return Err(Failure::bad_request(
             "INVALID_CONTEXT",
-            "The request needs a `context` object.".into(),
+            "The request needs a `context` object.",
         ));
     };
     match context.get("targetingKey") {
         Some(Value::String(unit)) if !unit.is_empty() && unit.chars().count() <= 256 => {
             Ok((unit.clone(), context))
         }
-        Some(Value::String(unit)) if !unit.is_empty() => Err(failure(
-            StatusCode::BAD_REQUEST,
-            key,
+        Some(Value::String(unit)) if !unit.is_empty() => Err(Failure::bad_request(
             "INVALID_CONTEXT",
-            "context.targetingKey is longer than 256 characters.".into(),
+            "context.targetingKey is longer than 256 characters.",
         )),
-        _ => Err(failure(
-            StatusCode::BAD_REQUEST,
-            key,
+        _ => Err(Failure::bad_request(
             "TARGETING_KEY_MISSING",
-            "context.targetingKey is required: it is the unit that is assigned.".into(),
+            "context.targetingKey is required: it is the unit that is assigned.",
         )),
     }
 }
@@ -90,19 +95,19 @@ pub async fn evaluate_one(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
     let bytes = body(payload)?;
-    let (unit, _) = match context(&bytes, Some(&key)) {
+    let (unit, _) = match context(&bytes) {
         Ok(parsed) => parsed,
-        Err(response) => return Ok(response),
+        Err(failure) => return Ok(failure.respond(Some(&key))),
     };
     let snapshot = state.assignments.current();
     let Some(experiment) = snapshot.get(&key) else {
         let details = format!("Flag '{key}' was not found: no running experiment has this key.");
-        return Ok(failure(
-            StatusCode::NOT_FOUND,
-            Some(&key),
-            "FLAG_NOT_FOUND",
+        let failure = Failure {
+            status: StatusCode::NOT_FOUND,
+            code: "FLAG_NOT_FOUND",
             details,
-        ));
+        };
+        return Ok(failure.respond(Some(&key)));
     };
     Ok(Json(evaluate(&state, experiment, &unit)).into_response())
 }
@@ -121,9 +126,9 @@ pub async fn evaluate_all(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
     let bytes = body(payload)?;
-    let (unit, context) = match context(&bytes, None) {
+    let (unit, context) = match context(&bytes) {
         Ok(parsed) => parsed,
-        Err(response) => return Ok(response),
+        Err(failure) => return Ok(failure.respond(None)),
     };
     let snapshot = state.assignments.current();
     // The flags for a context change only when the running experiments do.
