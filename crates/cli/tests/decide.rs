@@ -183,3 +183,68 @@ fn decide_matches_growthbook_buckets_and_logs_exposures() {
         "{answer}"
     );
 }
+
+#[test]
+fn forced_units_get_their_arm_without_exposures() {
+    let db = temp_dir("forced").join("rctgate.duckdb");
+    let admin = create_key(&db, "admin");
+    let server = Server::start(&db);
+    let a = Some(admin.as_str());
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/v1/metrics",
+                a,
+                Some(&metric_json("bookings", "booking"))
+            )
+            .0,
+        201
+    );
+    assert_eq!(
+        server
+            .call("POST", "/v1/metrics", a, Some(&metric_json("clicks", "click")))
+            .0,
+        201
+    );
+    let mut experiment: Value = serde_json::from_str(&experiment_json("qa-trial")).expect("json");
+    experiment["forced"] = json!({"qa-bob": "nope"});
+    let (status, body) = server.call("POST", "/v1/experiments", a, Some(&experiment.to_string()));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"].as_str(), Some("forced.qa-bob"), "{body}");
+    // Pin testers to both arms; coverage 0.5 would leave some of them out otherwise.
+    let testers: Vec<String> = (0..20).map(|i| format!("qa-{i}")).collect();
+    let pins: serde_json::Map<String, Value> = testers
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.clone(), json!(["control", "treatment"][i % 2])))
+        .collect();
+    experiment["forced"] = Value::Object(pins);
+    assert_eq!(
+        server
+            .call("POST", "/v1/experiments", a, Some(&experiment.to_string()))
+            .0,
+        201
+    );
+    assert_eq!(
+        server.call("POST", "/v1/experiments/qa-trial/start", a, None).0,
+        200
+    );
+    for (i, unit) in testers.iter().enumerate() {
+        let body = json!({"unit": unit}).to_string();
+        let (status, answer) = server.call("POST", "/v1/decide", a, Some(&body));
+        assert_eq!(status, 200, "{answer}");
+        let got = &answer["assignments"][0];
+        assert_eq!(
+            got["variant"].as_str(),
+            Some(["control", "treatment"][i % 2]),
+            "{unit}: {got}"
+        );
+        assert_eq!(got["in_experiment"].as_bool(), Some(true));
+        assert_eq!(
+            answer["exposures_queued"].as_u64(),
+            Some(0),
+            "QA traffic is not an exposure"
+        );
+    }
+}

@@ -47,6 +47,11 @@ pub struct Experiment {
     /// Analysis settings.
     #[serde(default)]
     pub analysis: Analysis,
+    /// QA: units pinned to a variant (unit → variant name), served that arm
+    /// whatever the hash says. Their decisions log no exposure, so QA traffic
+    /// never enters the analysis.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub forced: std::collections::BTreeMap<String, String>,
     /// Lifecycle state (server-owned).
     #[serde(default)]
     pub status: Status,
@@ -60,6 +65,9 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<DateTime<Utc>>,
 }
+
+/// QA pins are for a handful of testers, not a population.
+pub const MAX_FORCED_UNITS: usize = 1_000;
 
 fn full_coverage() -> f64 {
     1.0
@@ -174,8 +182,29 @@ impl Experiment {
             layer.validate().map_err(|err| err.inside("layer"))?;
         }
         self.validate_variants()?;
+        self.validate_forced()?;
         self.validate_metric_roles(metrics)?;
         self.analysis.validate().map_err(|err| err.inside("analysis"))
+    }
+
+    fn validate_forced(&self) -> Result<(), ValidationError> {
+        if self.forced.len() > MAX_FORCED_UNITS {
+            return Err(ValidationError::new(
+                "forced",
+                format!("At most {MAX_FORCED_UNITS} units can be pinned for QA."),
+            ));
+        }
+        for (unit, variant) in &self.forced {
+            let field = format!("forced.{unit}");
+            check_text(&field, unit, MAX_NAME_CHARS)?;
+            if !self.variants.iter().any(|v| &v.name == variant) {
+                return Err(ValidationError::new(
+                    field,
+                    format!("Names variant {variant:?}, which this experiment does not have."),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_variants(&self) -> Result<(), ValidationError> {

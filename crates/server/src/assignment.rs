@@ -31,7 +31,16 @@ pub struct Decision<'a> {
     pub variant: &'a str,
     pub variant_index: usize,
     pub in_experiment: bool,
+    /// Pinned for QA: served its arm, but no exposure is logged.
+    pub forced: bool,
     pub payload: &'a Value,
+}
+
+impl Decision<'_> {
+    /// Whether this decision is an exposure worth logging.
+    pub fn exposes(&self) -> bool {
+        self.in_experiment && !self.forced
+    }
 }
 
 impl RunningExperiment {
@@ -44,6 +53,14 @@ impl RunningExperiment {
             .layer
             .as_ref()
             .map(|l| Layer::new(l.name.clone(), l.start, l.end));
+        config.forced = experiment
+            .forced
+            .iter()
+            .filter_map(|(unit, name)| {
+                let index = experiment.variants.iter().position(|v| &v.name == name)?;
+                Some((unit.clone(), index))
+            })
+            .collect();
         let assigner = match Assigner::new(&config) {
             Ok(assigner) => assigner,
             Err(err) => {
@@ -75,6 +92,7 @@ impl RunningExperiment {
             variant: name,
             variant_index: index.unwrap_or(0),
             in_experiment: index.is_some(),
+            forced: decision.reason == rctgate_assign::Reason::Forced,
             payload,
         }
     }

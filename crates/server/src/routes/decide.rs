@@ -91,7 +91,7 @@ pub async fn decide(
     let mut assignments = Vec::with_capacity(chosen.len());
     for experiment in chosen {
         let decision = experiment.decide(&request.unit);
-        if request.expose && decision.in_experiment {
+        if request.expose && decision.exposes() {
             if state
                 .exposures
                 .offer(exposure(&decision, &request.unit, request.attributes.as_ref()))
