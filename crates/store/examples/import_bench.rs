@@ -10,6 +10,9 @@
 //!   duplicates), then the time to reopen (reloading the id set);
 //! - file sizes after a checkpoint, and this process's peak resident memory;
 //! - the cost of the two id fingerprint candidates (SipHash-1-3 x2 vs SHA-256 truncated).
+//!
+//! Mode `generate` only writes `DIR/events.parquet`, and mode `ceiling` only times the
+//! ceiling on it; `bench/run-store-bench.sh` uses both around the real `rctgate` binary.
 
 use rctgate_domain::{from_json_str, Experiment, Metric, Scope};
 use rctgate_store::{Store, LOCAL_ACTOR};
@@ -48,6 +51,18 @@ fn main() -> Result<(), Box<dyn Error>> {
             let rate = ceiling(&dir.join("ceiling.duckdb"), &parquet, rows)?;
             println!("peak resident memory: {} MB", peak_rss_mb());
             println!("rows_per_second {rate}");
+            return Ok(());
+        }
+        Some("generate") => {
+            // Only the file, for drivers (bench/run-store-bench.sh) that time other programs on it.
+            let started = Instant::now();
+            generate(&parquet, rows)?;
+            println!(
+                "generated {rows} rows in {:.1}s ({} MB): {}",
+                started.elapsed().as_secs_f64(),
+                mb(&parquet),
+                parquet.display()
+            );
             return Ok(());
         }
         Some("import-only") => {
