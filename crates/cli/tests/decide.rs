@@ -10,38 +10,6 @@ use common::*;
 use rctgate_assign::{decide, ExperimentConfig};
 use serde_json::{json, Value};
 
-fn setup(name: &str) -> (Server, String, String) {
-    let db = temp_dir(name).join("rctgate.duckdb");
-    let admin = create_key(&db, "admin");
-    let assign = create_key(&db, "assign");
-    let server = Server::start(&db);
-    let a = Some(admin.as_str());
-    assert_eq!(
-        server
-            .call(
-                "POST",
-                "/v1/metrics",
-                a,
-                Some(&metric_json("bookings", "booking"))
-            )
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .call("POST", "/v1/metrics", a, Some(&metric_json("clicks", "click")))
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .call("POST", "/v1/experiments", a, Some(&experiment_json("ranker-v7")))
-            .0,
-        201
-    );
-    (server, admin, assign)
-}
-
 fn decide_one(server: &Server, key: &str, unit: &str, expose: bool) -> Value {
     let body = json!({"unit": unit, "experiments": ["ranker-v7"], "expose": expose}).to_string();
     let (status, answer) = server.call("POST", "/v1/decide", Some(key), Some(&body));
@@ -51,7 +19,12 @@ fn decide_one(server: &Server, key: &str, unit: &str, expose: bool) -> Value {
 
 #[test]
 fn decide_matches_growthbook_buckets_and_logs_exposures() {
-    let (server, admin, assign) = setup("decide");
+    let Trial {
+        server,
+        admin,
+        assign,
+        ..
+    } = trial("decide", &experiment_value("ranker-v7"), false);
     // Not running yet: no assignments at all.
     let (status, answer) = server.call("POST", "/v1/decide", Some(&assign), Some(r#"{"unit": "u1"}"#));
     assert_eq!(status, 200);
@@ -186,28 +159,9 @@ fn decide_matches_growthbook_buckets_and_logs_exposures() {
 
 #[test]
 fn forced_units_get_their_arm_without_exposures() {
-    let db = temp_dir("forced").join("rctgate.duckdb");
-    let admin = create_key(&db, "admin");
-    let server = Server::start(&db);
+    let Trial { server, admin, .. } = trial("forced", &experiment_value("other"), false);
     let a = Some(admin.as_str());
-    assert_eq!(
-        server
-            .call(
-                "POST",
-                "/v1/metrics",
-                a,
-                Some(&metric_json("bookings", "booking"))
-            )
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .call("POST", "/v1/metrics", a, Some(&metric_json("clicks", "click")))
-            .0,
-        201
-    );
-    let mut experiment: Value = serde_json::from_str(&experiment_json("qa-trial")).expect("json");
+    let mut experiment = experiment_value("qa-trial");
     experiment["forced"] = json!({"qa-bob": "nope"});
     let (status, body) = server.call("POST", "/v1/experiments", a, Some(&experiment.to_string()));
     assert_eq!(status, 400, "{body}");

@@ -42,43 +42,13 @@ fn stream(url: String, key: String, acked: Arc<AtomicUsize>) -> Streamed {
     }
 }
 
-fn setup(name: &str) -> (std::path::PathBuf, String, Server) {
-    let db = temp_dir(name).join("rctgate.duckdb");
-    let admin = create_key(&db, "admin");
-    let server = Server::start(&db);
-    let a = Some(admin.as_str());
-    assert_eq!(
-        server
-            .call(
-                "POST",
-                "/v1/metrics",
-                a,
-                Some(&metric_json("bookings", "booking"))
-            )
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .call("POST", "/v1/metrics", a, Some(&metric_json("clicks", "click")))
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .call("POST", "/v1/experiments", a, Some(&experiment_json("durable")))
-            .0,
-        201
-    );
-    assert_eq!(
-        server.call("POST", "/v1/experiments/durable/start", a, None).0,
-        200
-    );
-    (db, admin, server)
-}
-
 fn kill_while_streaming(name: &str, graceful: bool) {
-    let (db, key, server) = setup(name);
+    let Trial {
+        server,
+        db,
+        admin: key,
+        ..
+    } = trial(name, &experiment_value("durable"), true);
     let acked = Arc::new(AtomicUsize::new(0));
     let client = {
         let (url, key, acked) = (server.url.clone(), key.clone(), acked.clone());

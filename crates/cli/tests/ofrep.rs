@@ -6,42 +6,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-fn setup(name: &str) -> (Server, String, String) {
-    let db = temp_dir(name).join("rctgate.duckdb");
-    let admin = create_key(&db, "admin");
-    let assign = create_key(&db, "assign");
-    let server = Server::start(&db);
-    let a = Some(admin.as_str());
-    assert_eq!(
-        server
-            .call(
-                "POST",
-                "/v1/metrics",
-                a,
-                Some(&metric_json("bookings", "booking"))
-            )
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .call("POST", "/v1/metrics", a, Some(&metric_json("clicks", "click")))
-            .0,
-        201
-    );
-    assert_eq!(
-        server
-            .call("POST", "/v1/experiments", a, Some(&experiment_json("ranker-v7")))
-            .0,
-        201
-    );
-    assert_eq!(
-        server.call("POST", "/v1/experiments/ranker-v7/start", a, None).0,
-        200
-    );
-    (server, admin, assign)
-}
-
 fn raw(
     server: &Server,
     path: &str,
@@ -71,7 +35,7 @@ fn raw(
 
 #[test]
 fn single_flag_evaluation_agrees_with_decide() {
-    let (server, _admin, assign) = setup("ofrep-single");
+    let Trial { server, assign, .. } = trial("ofrep-single", &experiment_value("ranker-v7"), true);
     let key = Some(assign.as_str());
     let mut reasons = std::collections::HashSet::new();
     for i in 0..100 {
@@ -133,7 +97,12 @@ fn single_flag_evaluation_agrees_with_decide() {
 
 #[test]
 fn bulk_evaluation_with_etag() {
-    let (server, admin, assign) = setup("ofrep-bulk");
+    let Trial {
+        server,
+        admin,
+        assign,
+        ..
+    } = trial("ofrep-bulk", &experiment_value("ranker-v7"), true);
     let body = r#"{"context": {"targetingKey": "user-7"}}"#;
     let (status, etag, text) = raw(&server, "/ofrep/v1/evaluate/flags", &assign, body, None);
     assert_eq!(status, 200, "{text}");

@@ -254,3 +254,43 @@ pub fn try_http(method: &str, url: &str, key: &str, body: &str) -> Option<(u16, 
     let text = response.into_body().read_to_string().ok()?;
     Some((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
 }
+
+/// A server on a fresh database with an admin and an assign key, the two
+/// catalog metrics (`bookings`, `clicks`) and `experiment` created, and
+/// started when `start` is set.
+pub struct Trial {
+    pub server: Server,
+    pub db: PathBuf,
+    pub admin: String,
+    pub assign: String,
+}
+
+pub fn trial(name: &str, experiment: &Value, start: bool) -> Trial {
+    let db = temp_dir(name).join("rctgate.duckdb");
+    let admin = create_key(&db, "admin");
+    let assign = create_key(&db, "assign");
+    let server = Server::start(&db);
+    let a = Some(admin.as_str());
+    for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
+        let (status, body) = server.call("POST", "/v1/metrics", a, Some(&metric_json(metric, event)));
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = server.call("POST", "/v1/experiments", a, Some(&experiment.to_string()));
+    assert_eq!(status, 201, "{body}");
+    if start {
+        let key = experiment["key"].as_str().unwrap_or_default();
+        let (status, body) = server.call("POST", &format!("/v1/experiments/{key}/start"), a, None);
+        assert_eq!(status, 200, "{body}");
+    }
+    Trial {
+        server,
+        db,
+        admin,
+        assign,
+    }
+}
+
+/// [`experiment_json`] as a value, to adjust before [`trial`].
+pub fn experiment_value(key: &str) -> Value {
+    serde_json::from_str(&experiment_json(key)).expect("valid JSON")
+}
