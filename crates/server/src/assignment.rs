@@ -23,6 +23,35 @@ pub struct RunningExperiment {
     assigner: Assigner,
     /// Variant names and payloads, control first.
     variants: Vec<(String, Value)>,
+    /// `/v1/decide`'s JSON for each variant when in the experiment, rendered
+    /// once per snapshot: deciding all of many experiments then costs a hash
+    /// and a copy each, not a payload clone and its serialization.
+    rendered_in: Vec<String>,
+    /// The same for a unit outside the experiment (control, `in_experiment: false`).
+    rendered_out: String,
+}
+
+/// One assignment as `/v1/decide` answers it (SPEC §4).
+#[derive(serde::Serialize)]
+struct RenderedAssignment<'a> {
+    experiment: &'a str,
+    variant: &'a str,
+    variant_index: usize,
+    in_experiment: bool,
+    payload: &'a Value,
+}
+
+fn render(key: &str, variants: &[(String, Value)], index: usize, in_experiment: bool) -> String {
+    let (variant, payload) = &variants[index];
+    let assignment = RenderedAssignment {
+        experiment: key,
+        variant,
+        variant_index: index,
+        in_experiment,
+        payload,
+    };
+    // Serializing strings and JSON values into a String cannot fail.
+    serde_json::to_string(&assignment).unwrap_or_default()
 }
 
 /// What one unit gets in one experiment.
@@ -34,6 +63,8 @@ pub struct Decision<'a> {
     /// Pinned for QA: served its arm, but no exposure is logged.
     pub forced: bool,
     pub payload: &'a Value,
+    /// This decision as `/v1/decide` JSON.
+    pub rendered: &'a str,
 }
 
 impl Decision<'_> {
@@ -69,16 +100,33 @@ impl RunningExperiment {
                 return None;
             }
         };
-        let variants = experiment
+        let variants: Vec<(String, Value)> = experiment
             .variants
             .iter()
             .map(|v| (v.name.clone(), v.payload.clone()))
             .collect();
+        let key = experiment.key.clone();
+        let rendered_in = (0..variants.len())
+            .map(|i| render(&key, &variants, i, true))
+            .collect();
+        let rendered_out = render(&key, &variants, 0, false);
         Some(Self {
-            key: experiment.key.clone(),
+            key,
             assigner,
             variants,
+            rendered_in,
+            rendered_out,
         })
+    }
+
+    /// The longest rendered decision, to size a response.
+    pub fn rendered_len(&self) -> usize {
+        self.rendered_in
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .max(self.rendered_out.len())
     }
 
     /// A unit outside coverage or its layer range gets control's payload and
@@ -94,6 +142,10 @@ impl RunningExperiment {
             in_experiment: index.is_some(),
             forced: decision.reason == rctgate_assign::Reason::Forced,
             payload,
+            rendered: match index {
+                Some(i) => &self.rendered_in[i],
+                None => &self.rendered_out,
+            },
         }
     }
 }

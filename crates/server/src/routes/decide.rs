@@ -5,12 +5,11 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use rctgate_domain::attributes::check_attributes;
 use rctgate_domain::{from_json_slice, Attributes, Scope};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::assignment::exposure;
 use crate::auth::Caller;
@@ -33,24 +32,6 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Serialize)]
-pub struct Assignment {
-    experiment: String,
-    variant: String,
-    variant_index: usize,
-    in_experiment: bool,
-    payload: Value,
-}
-
-#[derive(Serialize)]
-pub struct DecideResponse {
-    assignments: Vec<Assignment>,
-    /// Exposures queued for writing.
-    exposures_queued: u64,
-    /// Exposures refused because the queue was full: not logged.
-    exposures_dropped: u64,
-}
-
 /// Units longer than this are refused (they could not be stored either).
 const MAX_UNIT_CHARS: usize = 256;
 
@@ -58,7 +39,7 @@ pub async fn decide(
     State(state): State<AppState>,
     caller: Caller,
     payload: Result<Bytes, BytesRejection>,
-) -> Result<Json<DecideResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
     let request: DecideRequest = from_json_slice(&body(payload)?)?;
     if request.unit.is_empty() || request.unit.chars().count() > MAX_UNIT_CHARS {
@@ -88,7 +69,9 @@ pub async fn decide(
             .collect::<Result<_, _>>()?,
     };
     let (mut queued, mut dropped) = (0, 0);
-    let mut assignments = Vec::with_capacity(chosen.len());
+    // The response is assembled from each variant's pre-rendered JSON.
+    let mut out = String::with_capacity(64 + chosen.iter().map(|e| e.rendered_len()).sum::<usize>());
+    out.push_str("{\"assignments\":[");
     for experiment in chosen {
         let decision = experiment.decide(&request.unit);
         if request.expose && decision.exposes() {
@@ -101,17 +84,13 @@ pub async fn decide(
                 dropped += 1;
             }
         }
-        assignments.push(Assignment {
-            experiment: decision.experiment.to_string(),
-            variant: decision.variant.to_string(),
-            variant_index: decision.variant_index,
-            in_experiment: decision.in_experiment,
-            payload: decision.payload.clone(),
-        });
+        if !out.ends_with('[') {
+            out.push(',');
+        }
+        out.push_str(decision.rendered);
     }
-    Ok(Json(DecideResponse {
-        assignments,
-        exposures_queued: queued,
-        exposures_dropped: dropped,
-    }))
+    out.push_str(&format!(
+        "],\"exposures_queued\":{queued},\"exposures_dropped\":{dropped}}}"
+    ));
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
