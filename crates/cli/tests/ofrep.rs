@@ -142,3 +142,47 @@ fn bulk_evaluation_with_etag() {
     assert_eq!(status, 400);
     assert!(text.contains("TARGETING_KEY_MISSING"), "{text}");
 }
+
+#[test]
+fn evaluations_log_exposures_unless_the_experiment_says_not_to() {
+    let exposures_after_evaluating = |name: &str, ofrep_exposures: Option<bool>| -> u64 {
+        let mut experiment = experiment_value("ranker-v7");
+        experiment["coverage"] = 1.0.into();
+        if let Some(on) = ofrep_exposures {
+            experiment["ofrep_exposures"] = on.into();
+        }
+        let Trial {
+            server,
+            admin,
+            assign,
+            ..
+        } = trial(name, &experiment, true);
+        for i in 0..20 {
+            let body = json!({"context": {"targetingKey": format!("user-{i}")}}).to_string();
+            let (status, _) = server.call(
+                "POST",
+                "/ofrep/v1/evaluate/flags/ranker-v7",
+                Some(&assign),
+                Some(&body),
+            );
+            assert_eq!(status, 200);
+        }
+        // The exposure writer is asynchronous: wait until it is idle.
+        let started = std::time::Instant::now();
+        loop {
+            let (_, summary) = server.call(
+                "GET",
+                "/v1/events/summary?experiment=ranker-v7",
+                Some(&admin),
+                None,
+            );
+            let stored = summary["exposure_events"].as_u64().unwrap_or(0);
+            if stored == 20 || started.elapsed() > std::time::Duration::from_secs(3) {
+                return stored;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    assert_eq!(exposures_after_evaluating("ofrep-expose-default", None), 20);
+    assert_eq!(exposures_after_evaluating("ofrep-expose-off", Some(false)), 0);
+}

@@ -52,6 +52,11 @@ pub struct Experiment {
     /// never enters the analysis.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub forced: std::collections::BTreeMap<String, String>,
+    /// Whether OpenFeature (OFREP) evaluations log exposures, as `/v1/decide`
+    /// does. Off for flags evaluated where the result is not shown to the
+    /// unit (a prefetch, a cache warm-up). Defaults to on.
+    #[serde(default = "exposes_by_default", skip_serializing_if = "is_true")]
+    pub ofrep_exposures: bool,
     /// Lifecycle state (server-owned).
     #[serde(default)]
     pub status: Status,
@@ -68,6 +73,14 @@ pub struct Experiment {
 
 /// QA pins are for a handful of testers, not a population.
 pub const MAX_FORCED_UNITS: usize = 1_000;
+
+fn exposes_by_default() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
 
 fn full_coverage() -> f64 {
     1.0

@@ -29,6 +29,8 @@ pub struct RunningExperiment {
     rendered_in: Vec<String>,
     /// The same for a unit outside the experiment (control, `in_experiment: false`).
     rendered_out: String,
+    /// Whether OFREP evaluations log exposures.
+    pub ofrep_exposures: bool,
 }
 
 /// One assignment as `/v1/decide` answers it (SPEC §4).
@@ -116,6 +118,7 @@ impl RunningExperiment {
             variants,
             rendered_in,
             rendered_out,
+            ofrep_exposures: experiment.ofrep_exposures,
         })
     }
 

@@ -75,7 +75,7 @@ fn context(payload: &[u8]) -> Result<(String, Map<String, Value>), Failure> {
 /// Evaluates one flag for `unit`, queueing the exposure.
 fn evaluate(state: &AppState, experiment: &RunningExperiment, unit: &str) -> Value {
     let decision = experiment.decide(unit);
-    if decision.exposes() {
+    if experiment.ofrep_exposures && decision.exposes() {
         state.exposures.offer(exposure(&decision, unit, None));
     }
     json!({
