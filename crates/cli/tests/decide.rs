@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rctgate_assign::{decide, ExperimentConfig};
@@ -77,21 +77,14 @@ fn decide_matches_growthbook_buckets_and_logs_exposures() {
         "coverage 0.5: {in_experiment} of 400"
     );
     // Exposures arrive through the durable path: one per in-experiment decision.
-    let started = Instant::now();
-    loop {
-        let (_, summary) = server.call(
-            "GET",
-            "/v1/events/summary?experiment=ranker-v7",
-            Some(&admin),
-            None,
-        );
-        let stored = summary["exposure_events"].as_u64().unwrap_or(0);
-        if stored == in_experiment || started.elapsed() > Duration::from_secs(20) {
-            assert_eq!(stored, in_experiment, "{summary}");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let stored = wait_for_exposures(
+        &server,
+        &admin,
+        "ranker-v7",
+        in_experiment,
+        Duration::from_secs(20),
+    );
+    assert_eq!(stored, in_experiment);
     let (_, metrics) = server.call("GET", "/metrics", None, None);
     let metrics = metrics.as_str().unwrap_or_default().to_string();
     assert!(

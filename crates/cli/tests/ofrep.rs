@@ -168,20 +168,13 @@ fn evaluations_log_exposures_unless_the_experiment_says_not_to() {
             assert_eq!(status, 200);
         }
         // The exposure writer is asynchronous: wait until it is idle.
-        let started = std::time::Instant::now();
-        loop {
-            let (_, summary) = server.call(
-                "GET",
-                "/v1/events/summary?experiment=ranker-v7",
-                Some(&admin),
-                None,
-            );
-            let stored = summary["exposure_events"].as_u64().unwrap_or(0);
-            if stored == 20 || started.elapsed() > std::time::Duration::from_secs(3) {
-                return stored;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for_exposures(
+            &server,
+            &admin,
+            "ranker-v7",
+            20,
+            std::time::Duration::from_secs(3),
+        )
     };
     assert_eq!(exposures_after_evaluating("ofrep-expose-default", None), 20);
     assert_eq!(exposures_after_evaluating("ofrep-expose-off", Some(false)), 0);

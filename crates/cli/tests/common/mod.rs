@@ -294,3 +294,25 @@ pub fn trial(name: &str, experiment: &Value, start: bool) -> Trial {
 pub fn experiment_value(key: &str) -> Value {
     serde_json::from_str(&experiment_json(key)).expect("valid JSON")
 }
+
+/// Polls the events summary until `experiment` has `expected` stored
+/// exposures or `timeout` passes; returns the last count. Exposures from
+/// `/v1/decide` and OFREP are written asynchronously.
+pub fn wait_for_exposures(
+    server: &Server,
+    key: &str,
+    experiment: &str,
+    expected: u64,
+    timeout: Duration,
+) -> u64 {
+    let started = std::time::Instant::now();
+    let path = format!("/v1/events/summary?experiment={experiment}");
+    loop {
+        let (_, summary) = server.call("GET", &path, Some(key), None);
+        let stored = summary["exposure_events"].as_u64().unwrap_or(0);
+        if stored == expected || started.elapsed() > timeout {
+            return stored;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
