@@ -76,11 +76,7 @@ impl Target {
 
     pub fn stop_experiment(&self, key: &str) -> Result<Value, Failure> {
         match self {
-            Target::Local(store) => to_value(
-                store
-                    .stop_experiment(key, None, LOCAL_ACTOR)
-                    .map_err(store_failure)?,
-            ),
+            Target::Local(store) => to_value(store.stop_experiment(key, LOCAL_ACTOR).map_err(store_failure)?),
             Target::Remote(client) => {
                 client.call("POST", &format!("/v1/experiments/{}/stop", encode(key)), None)
             }

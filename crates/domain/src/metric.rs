@@ -101,6 +101,12 @@ impl Metric {
                 "Must be a positive number of days; leave it out to disable CUPED.",
             ));
         }
+        if self.cuped_days.is_some() && self.kind == MetricKind::Ratio {
+            return Err(ValidationError::new(
+                "cuped_days",
+                "CUPED is not available for ratio metrics; leave cuped_days out.",
+            ));
+        }
         if let Some(description) = &self.description {
             crate::names::check_length("description", description, MAX_DESCRIPTION_CHARS)?;
         }
@@ -172,6 +178,16 @@ mod tests {
         let mut metric = bookings();
         metric.cuped_days = Some(0);
         assert_eq!(field_of(&metric).as_deref(), Some("cuped_days"));
+    }
+
+    #[test]
+    fn ratio_metrics_refuse_cuped() {
+        let mut metric = bookings();
+        metric.kind = MetricKind::Ratio;
+        metric.denominator_event = Some("session".into());
+        assert_eq!(field_of(&metric).as_deref(), Some("cuped_days"));
+        metric.cuped_days = None;
+        assert_eq!(metric.validate(), Ok(()));
     }
 
     #[test]

@@ -148,27 +148,48 @@ impl Store {
         Ok(started)
     }
 
-    /// Stops a running experiment: it becomes `stopped`, records `stopped_at`, and keeps
-    /// `frozen_results` (the final scorecard and verdict) if given.
-    pub fn stop_experiment(
-        &self,
-        key: &str,
-        frozen_results: Option<&Value>,
-        key_id: &str,
-    ) -> StoreResult<Experiment> {
-        let mut writer = self.writer();
-        let tx = writer.conn.transaction()?;
-        let stored = load(&tx, key)?.ok_or_else(|| not_found(key))?;
+    /// Stops a running experiment: it becomes `stopped`, records `stopped_at`, and freezes
+    /// the final scorecard and verdict (SPEC §4), computed over the exposures up to the stop.
+    ///
+    /// The analysis runs before the writer lock is taken, so ingestion continues meanwhile;
+    /// the stop then commits only if the experiment is still the one analysed. A scorecard
+    /// that cannot be computed (a metric deleted from the catalog) never prevents a stop: the
+    /// frozen result is then an `invalid` verdict saying why. The frozen scorecard is
+    /// recorded in the audit log (`experiment.results_frozen`) and never changes afterwards.
+    pub fn stop_experiment(&self, key: &str, key_id: &str) -> StoreResult<Experiment> {
+        let stored = self.get_experiment(key)?;
         let mut stopped = stored.clone();
         stopped.status = stored.status.stop(key)?;
-        stopped.stopped_at = Some(now());
-        write_change(&tx, &stored, &stopped, "experiment.stop", key_id)?;
-        if let Some(results) = frozen_results {
-            tx.execute(
-                "UPDATE experiments SET frozen_results = ? WHERE key = ?",
-                duckdb::params![results.to_string(), key],
-            )?;
+        let stopped_at = now();
+        stopped.stopped_at = Some(stopped_at);
+        let results = match self.analyze_experiment(&stopped, stopped_at, None) {
+            Ok(card) => serde_json::to_value(&card)
+                .map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))?,
+            Err(err) => unanalysable(key, &err),
+        };
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        let current = load(&tx, key)?.ok_or_else(|| not_found(key))?;
+        if current != stored {
+            return Err(StoreError::conflict(format!(
+                "Experiment {key} changed while it was being stopped; stop it again."
+            )));
         }
+        write_change(&tx, &stored, &stopped, "experiment.stop", key_id)?;
+        tx.execute(
+            "UPDATE experiments SET frozen_results = ? WHERE key = ?",
+            duckdb::params![results.to_string(), key],
+        )?;
+        audit::record(
+            &tx,
+            Change {
+                key_id,
+                action: "experiment.results_frozen",
+                target: key,
+                before: None,
+                after: Some(&results),
+            },
+        )?;
         tx.commit()?;
         Ok(stopped)
     }
@@ -274,6 +295,17 @@ fn list(conn: &Connection) -> StoreResult<Vec<Experiment>> {
         experiments.push(parse(&row?)?);
     }
     Ok(experiments)
+}
+
+/// The frozen result of an experiment whose scorecard could not be computed.
+fn unanalysable(key: &str, err: &StoreError) -> Value {
+    let reason = format!("The final scorecard could not be computed: {err}");
+    serde_json::json!({
+        "experiment": key,
+        "error": reason,
+        "decision": {"verdict": "invalid", "reasons": [reason]},
+        "diagnostics": [],
+    })
 }
 
 fn not_found(key: &str) -> StoreError {

@@ -25,6 +25,7 @@
 //! Errors are [`StoreError`]s whose [`StoreError::kind`] tells the server which status to
 //! answer (400, 404, 409, 500).
 
+mod analysis;
 mod audit;
 mod error;
 mod experiments;

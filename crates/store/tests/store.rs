@@ -237,10 +237,7 @@ fn lifecycle_and_update_rules() {
         ErrorKind::Invalid
     );
 
-    assert_eq!(
-        kind(store.stop_experiment("ranker", None, "k")),
-        ErrorKind::Conflict
-    );
+    assert_eq!(kind(store.stop_experiment("ranker", "k")), ErrorKind::Conflict);
     let running = store.start_experiment("ranker", "k").expect("start");
     assert_eq!(running.status, Status::Running);
     assert!(running.started_at.is_some());
@@ -270,13 +267,21 @@ fn lifecycle_and_update_rules() {
     assert_eq!(clarified.started_at, running.started_at);
 
     // Stop freezes results; a stopped experiment changes no more.
-    let results = json!({"decision": {"verdict": "no_ship"}});
-    let stopped = store
-        .stop_experiment("ranker", Some(&results), "k")
-        .expect("stop");
+    // No exposures were logged, so the frozen verdict is `invalid` and says why.
+    let stopped = store.stop_experiment("ranker", "k").expect("stop");
     assert_eq!(stopped.status, Status::Stopped);
     assert!(stopped.stopped_at.is_some());
-    assert_eq!(store.frozen_results("ranker").expect("results"), Some(results));
+    let frozen = store
+        .frozen_results("ranker")
+        .expect("results")
+        .expect("frozen on stop");
+    assert_eq!(frozen["decision"]["verdict"], "invalid", "{frozen}");
+    assert!(
+        frozen["decision"]["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("No units")),
+        "{frozen}"
+    );
     assert_eq!(kind(store.start_experiment("ranker", "k")), ErrorKind::Conflict);
     let mut late = stopped.clone();
     late.hypothesis = "Rewritten after the fact.".into();
@@ -304,10 +309,13 @@ fn lifecycle_and_update_rules() {
             "experiment.replace",
             "experiment.start",
             "experiment.replace",
-            "experiment.stop"
+            "experiment.stop",
+            "experiment.results_frozen"
         ]
     );
-    let stop = &store.list_audit(1).expect("audit")[0];
+    let frozen_entry = &store.list_audit(1).expect("audit")[0];
+    assert_eq!(frozen_entry.after.as_ref(), Some(&frozen));
+    let stop = &store.list_audit(2).expect("audit")[1];
     assert_eq!(
         stop.before.as_ref().map(|before| &before["status"]),
         Some(&json!("running"))

@@ -81,7 +81,7 @@ pub async fn stop(
     caller.require(Scope::Admin)?;
     let key_id = caller.key_id().to_string();
     let stopped = state
-        .blocking(move |store| store.stop_experiment(&key, None, &key_id))
+        .blocking(move |store| store.stop_experiment(&key, &key_id))
         .await?;
     changed(&state, stopped).await
 }

@@ -1,0 +1,105 @@
+//! The few SQL spellings that differ between engines.
+//!
+//! The plan (`plan.rs`) writes standard SQL (CTEs, `GROUP BY`, `CASE`, window functions) and
+//! asks a [`Dialect`] for everything else: literals, time arithmetic, day truncation,
+//! reading one attribute out of the stored attribute text, and filtered aggregates. A
+//! warehouse or Spark dialect implements this trait; the plan and the statistics stay as
+//! they are.
+
+/// How one engine spells the non-portable pieces of the analysis SQL.
+pub trait Dialect {
+    /// A string literal holding `text` exactly.
+    fn string_literal(&self, text: &str) -> String;
+
+    /// A timestamp literal for `micros` microseconds since the Unix epoch, UTC.
+    fn timestamp_literal(&self, micros: i64) -> String;
+
+    /// `expr` (a timestamp) moved by `micros` microseconds (negative: earlier).
+    fn add_micros(&self, expr: &str, micros: i64) -> String;
+
+    /// The UTC day of timestamp `expr`, as a timestamp at midnight.
+    fn day_of(&self, expr: &str) -> String;
+
+    /// `expr` (a timestamp) as microseconds since the Unix epoch (a 64-bit integer).
+    fn epoch_micros(&self, expr: &str) -> String;
+
+    /// The raw JSON token of attribute `name` in `column`, which holds canonical JSON text (a
+    /// flat object, keys sorted, no whitespace); NULL or an empty string when absent. `name`
+    /// is an identifier (letters, digits, `_`, `-`, `.`), so it needs no escaping.
+    fn attribute_token(&self, column: &str, name: &str) -> String;
+
+    /// The value of `value` on the row where `order` is smallest, among rows where `filter`
+    /// holds (all rows when `None`).
+    fn arg_min(&self, value: &str, order: &str, filter: Option<&str>) -> String;
+
+    /// The smallest `value` among rows where `filter` holds (all rows when `None`).
+    fn min_where(&self, value: &str, filter: Option<&str>) -> String;
+}
+
+/// DuckDB, the embedded default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DuckDb;
+
+impl Dialect for DuckDb {
+    fn string_literal(&self, text: &str) -> String {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+
+    fn timestamp_literal(&self, micros: i64) -> String {
+        format!("make_timestamp({micros}::BIGINT)")
+    }
+
+    fn add_micros(&self, expr: &str, micros: i64) -> String {
+        if micros >= 0 {
+            format!("({expr} + to_microseconds({micros}::BIGINT))")
+        } else {
+            format!("({expr} - to_microseconds({}::BIGINT))", micros.unsigned_abs())
+        }
+    }
+
+    fn day_of(&self, expr: &str) -> String {
+        format!("date_trunc('day', {expr})")
+    }
+
+    fn epoch_micros(&self, expr: &str) -> String {
+        format!("epoch_us({expr})")
+    }
+
+    fn attribute_token(&self, column: &str, name: &str) -> String {
+        // A string value is a JSON string with escapes; anything else runs to the next
+        // comma or brace (attributes are flat: numbers, booleans).
+        let name = name.replace('.', r"\.");
+        let pattern = format!(r#""{name}":("(?:[^"\\]|\\.)*"|[^,}}]*)"#);
+        format!("regexp_extract({column}, {}, 1)", self.string_literal(&pattern))
+    }
+
+    fn arg_min(&self, value: &str, order: &str, filter: Option<&str>) -> String {
+        match filter {
+            Some(filter) => format!("arg_min({value}, {order}) FILTER (WHERE {filter})"),
+            None => format!("arg_min({value}, {order})"),
+        }
+    }
+
+    fn min_where(&self, value: &str, filter: Option<&str>) -> String {
+        match filter {
+            Some(filter) => format!("min({value}) FILTER (WHERE {filter})"),
+            None => format!("min({value})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_doubled_in_string_literals() {
+        assert_eq!(DuckDb.string_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn negative_offsets_subtract() {
+        assert_eq!(DuckDb.add_micros("t0", -5), "(t0 - to_microseconds(5::BIGINT))");
+        assert_eq!(DuckDb.add_micros("t0", 5), "(t0 + to_microseconds(5::BIGINT))");
+    }
+}

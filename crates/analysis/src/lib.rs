@@ -1,0 +1,23 @@
+//! From an experiment to its scorecard and verdict (SPEC §7, §9). Pure: no I/O, no clock.
+//!
+//! The flow, with the I/O in the store:
+//! 1. [`Plan`] turns an experiment and its metrics into SQL ([`Plan::scorecard_sql`],
+//!    [`Plan::daily_sql`]) through a [`Dialect`], so only per-arm sums leave the engine;
+//! 2. the store runs it and hands back [`ArmSums`] and [`DailySums`] rows;
+//! 3. [`scorecard::build`] runs each metric through the stats crate, adjusts p-values (Holm),
+//!    checks SRM and guardrails, and applies the [`policy`];
+//! 4. [`render`] prints the scorecard for a terminal or as one HTML file.
+
+pub mod dialect;
+pub mod format;
+pub mod plan;
+pub mod policy;
+pub mod render;
+pub mod scorecard;
+pub mod sums;
+
+pub use dialect::{Dialect, DuckDb};
+pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};
+pub use policy::{Decision, Diagnostic, Severity, Verdict};
+pub use scorecard::{build, Inputs, Scorecard};
+pub use sums::{ArmSums, DailySums, MetricSums, SegmentKey};

@@ -1,0 +1,427 @@
+//! The default decision policy (SPEC §9) and the diagnostics.
+//!
+//! - `invalid`: no exposures, a variant without units, SRM (p < 0.001), or a primary metric
+//!   that cannot be estimated: nothing else can be trusted.
+//! - `keep_running` until `analysis.min_days` have passed, whatever the figures say.
+//! - `ship`: a treatment whose primary metric's interval excludes zero on the good side, with
+//!   no guardrail worse than its margin, once the planned units are reached (no plan: at any
+//!   time; the sequential default keeps that valid). With several winners, the largest effect.
+//! - `no_ship`: every treatment is significantly bad on the primary or breaches a guardrail,
+//!   or the planned units were reached without a win.
+//! - otherwise `keep_running`.
+//!
+//! The primary's decision uses its unadjusted interval: it is the one pre-registered
+//! decision metric, and Holm's adjustment is there for reading the secondary metrics.
+//! Proxy metrics never decide; a proxy significantly better while the primary is not adds
+//! the `proxy_over_optimization` diagnostic.
+
+use crate::format;
+use crate::plan::Role;
+use crate::scorecard::{MetricResult, Scorecard};
+use chrono::{DateTime, Utc};
+use rctgate_domain::{Difference, Direction, Experiment};
+use serde::{Deserialize, Serialize};
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A treatment won; promote it.
+    Ship,
+    /// Do not promote any treatment.
+    NoShip,
+    /// Not enough evidence yet.
+    KeepRunning,
+    /// The data cannot be trusted.
+    Invalid,
+}
+
+impl Verdict {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ship => "ship",
+            Verdict::NoShip => "no_ship",
+            Verdict::KeepRunning => "keep_running",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// The verdict with its reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// What to do.
+    pub verdict: Verdict,
+    /// The treatment to ship (for `ship`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Sentences naming metrics and numbers.
+    pub reasons: Vec<String>,
+}
+
+impl Decision {
+    /// A placeholder before the policy ran.
+    pub(crate) fn pending() -> Decision {
+        Decision {
+            verdict: Verdict::KeepRunning,
+            variant: None,
+            reasons: Vec::new(),
+        }
+    }
+
+    fn new(verdict: Verdict, variant: Option<String>, reasons: Vec<String>) -> Decision {
+        Decision {
+            verdict,
+            variant,
+            reasons,
+        }
+    }
+}
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Read before deciding.
+    Warning,
+    /// The results are not trustworthy or a rule is broken.
+    Error,
+}
+
+/// Something noticed about the data or the results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// A stable name: `srm`, `multiple_variants`, `proxy_over_optimization`,
+    /// `guardrail_breached`, `guardrail_worse`, `metric_error`, `no_metric_events`.
+    pub kind: String,
+    /// How bad.
+    pub severity: Severity,
+    /// One or two sentences with the numbers.
+    pub message: String,
+}
+
+impl Diagnostic {
+    fn new(kind: &str, severity: Severity, message: String) -> Diagnostic {
+        Diagnostic {
+            kind: kind.to_string(),
+            severity,
+            message,
+        }
+    }
+}
+
+/// Whether a treatment's metric moved, judged by its interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Movement {
+    Better,
+    Worse,
+    Inconclusive,
+    Unknown,
+}
+
+fn movement(metric: &MetricResult, treatment: usize) -> Movement {
+    let Some(comparison) = metric.variants.get(treatment).and_then(|row| row.comparison()) else {
+        return Movement::Unknown;
+    };
+    let (Some(low), Some(high)) = (comparison.ci_low, comparison.ci_high) else {
+        return Movement::Unknown;
+    };
+    let (up, down) = (low > 0.0, high < 0.0);
+    match (metric.direction, up, down) {
+        (Direction::Increase, true, _) | (Direction::Decrease, _, true) => Movement::Better,
+        (Direction::Increase, _, true) | (Direction::Decrease, true, _) => Movement::Worse,
+        _ => Movement::Inconclusive,
+    }
+}
+
+/// "bookings: treatment +3.2% [+1.1%, +5.3%], p = 0.003".
+fn describe(metric: &MetricResult, treatment: usize, difference: Difference) -> String {
+    let Some(row) = metric.variants.get(treatment) else {
+        return metric.name.clone();
+    };
+    let Some(comparison) = row.comparison() else {
+        return format!("{}: {} not estimated", metric.name, row.result.name);
+    };
+    let Some(effect) = comparison.effect else {
+        let why = comparison.reason.as_deref().unwrap_or("not estimable");
+        return format!("{}: {} not estimated ({why})", metric.name, row.result.name);
+    };
+    let mut text = format!(
+        "{}: {} {}",
+        metric.name,
+        row.result.name,
+        format::effect_with_interval(effect, comparison.ci_low, comparison.ci_high, difference)
+    );
+    if let Some(p) = comparison.p_value {
+        text.push_str(&format!(", {}", format::p_value(p)));
+    } else if let Some(chance) = comparison.chance_to_win {
+        text.push_str(&format!(", chance to win {:.1}%", chance * 100.0));
+    }
+    text
+}
+
+/// The verdict and diagnostics for a scorecard.
+pub fn decide(
+    card: &Scorecard,
+    experiment: &Experiment,
+    as_of: DateTime<Utc>,
+) -> (Decision, Vec<Diagnostic>) {
+    let difference = card.difference;
+    let mut diagnostics = data_diagnostics(card);
+    let total = card.units.total();
+    let treatments = 1..card.units.0.len();
+    let role = |role: Role| card.metrics.iter().filter(move |metric| metric.role == role);
+
+    // Guardrails, per treatment.
+    let mut breaches: Vec<Vec<String>> = vec![Vec::new(); card.units.0.len()];
+    for metric in role(Role::Guardrail) {
+        for check in &metric.guardrail {
+            let Some(t) = card.units.0.iter().position(|(name, _)| *name == check.variant) else {
+                continue;
+            };
+            let text = describe(metric, t, difference);
+            if check.breached {
+                let sentence = format!(
+                    "Guardrail {text} is worse than its margin of {} (analysis.guardrail_margin).",
+                    format::effect(check.margin, difference).trim_start_matches('+')
+                );
+                diagnostics.push(Diagnostic::new(
+                    "guardrail_breached",
+                    Severity::Error,
+                    sentence.clone(),
+                ));
+                breaches[t].push(sentence);
+            } else if movement(metric, t) == Movement::Worse {
+                diagnostics.push(Diagnostic::new(
+                    "guardrail_worse",
+                    Severity::Warning,
+                    format!("Guardrail {text} is significantly worse, though within its margin."),
+                ));
+            }
+        }
+    }
+
+    // Proxies against the primary.
+    let primary = card.metrics.iter().find(|metric| metric.role == Role::Primary);
+    if let Some(primary) = primary {
+        for proxy in role(Role::Proxy) {
+            for t in treatments.clone() {
+                if movement(proxy, t) == Movement::Better && movement(primary, t) != Movement::Better {
+                    diagnostics.push(Diagnostic::new(
+                        "proxy_over_optimization",
+                        Severity::Warning,
+                        format!(
+                            "Proxy {} improved significantly while the primary did not ({}): \
+                             the model may be optimizing a proxy that does not move the business.",
+                            describe(proxy, t, difference),
+                            describe(primary, t, difference)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    // Invalid data first: nothing below can be trusted without it.
+    let mut invalid = Vec::new();
+    if total == 0 {
+        invalid.push(format!(
+            "No units were exposed between {} and {}; check that exposures are logged for experiment {}.",
+            card.window.start.as_deref().unwrap_or("the first exposure"),
+            card.window.end,
+            card.experiment
+        ));
+    } else {
+        for (name, n) in &card.units.0 {
+            if *n == 0 {
+                invalid.push(format!(
+                    "Variant {name} has no units; assignment or exposure logging is broken."
+                ));
+            }
+        }
+        if invalid.is_empty() && !card.srm.ok {
+            invalid.push(srm_sentence(card));
+        }
+    }
+    let Some(primary) = primary else {
+        invalid.push("The experiment has no primary metric.".to_string());
+        return (Decision::new(Verdict::Invalid, None, invalid), diagnostics);
+    };
+    if invalid.is_empty() {
+        if let Some(error) = &primary.error {
+            invalid.push(format!(
+                "The primary metric {} cannot be estimated: {error}",
+                primary.name
+            ));
+        }
+    }
+    if !invalid.is_empty() {
+        return (Decision::new(Verdict::Invalid, None, invalid), diagnostics);
+    }
+
+    let analysis = &experiment.analysis;
+    let started = experiment.analysis.start.or(experiment.started_at);
+    let days = started.map_or(0.0, |start| (as_of - start).num_seconds() as f64 / 86_400.0);
+    if let Some(min_days) = analysis.min_days {
+        if days < f64::from(min_days) {
+            let mut reasons = vec![format!(
+                "Day {} of at least {min_days} (analysis.min_days): no decision before then.",
+                days.floor() as i64 + 1
+            )];
+            reasons.extend(treatments.map(|t| describe(primary, t, difference)));
+            return (Decision::new(Verdict::KeepRunning, None, reasons), diagnostics);
+        }
+    }
+    let reached = analysis.planned_units.is_none_or(|planned| total >= planned);
+    let progress = analysis.planned_units.map(|planned| {
+        format!(
+            "{} of the planned {} units ({:.0}%)",
+            format::count(total),
+            format::count(planned),
+            100.0 * total as f64 / planned as f64
+        )
+    });
+
+    let winners: Vec<usize> = treatments
+        .clone()
+        .filter(|&t| movement(primary, t) == Movement::Better && breaches[t].is_empty())
+        .collect();
+    let best = winners.iter().copied().max_by(|&a, &b| {
+        let gain = |t: usize| {
+            let effect = primary.variants[t]
+                .comparison()
+                .and_then(|c| c.effect)
+                .unwrap_or(0.0);
+            if primary.direction == Direction::Increase {
+                effect
+            } else {
+                -effect
+            }
+        };
+        gain(a).total_cmp(&gain(b))
+    });
+    if let Some(t) = best {
+        let name = card.units.0[t].0.clone();
+        let verdict_text = format!(
+            "The primary metric is significantly better: {}.",
+            describe(primary, t, difference)
+        );
+        if reached {
+            let mut reasons = vec![verdict_text];
+            let guardrails = role(Role::Guardrail).count();
+            if guardrails > 0 {
+                reasons.push(format!(
+                    "No guardrail of {guardrails} is worse than its margin for {name}."
+                ));
+            }
+            if let Some(progress) = progress {
+                reasons.push(format!("The planned sample is reached: {progress}."));
+            }
+            return (Decision::new(Verdict::Ship, Some(name), reasons), diagnostics);
+        }
+        let reasons = vec![
+            verdict_text,
+            format!(
+                "Keep running until the planned sample: {} so far.",
+                progress.unwrap_or_default()
+            ),
+        ];
+        return (Decision::new(Verdict::KeepRunning, None, reasons), diagnostics);
+    }
+
+    let harmed: Vec<Vec<String>> = treatments
+        .clone()
+        .map(|t| {
+            let mut why = breaches[t].clone();
+            if movement(primary, t) == Movement::Worse {
+                why.insert(
+                    0,
+                    format!(
+                        "The primary metric is significantly worse: {}.",
+                        describe(primary, t, difference)
+                    ),
+                );
+            }
+            why
+        })
+        .collect();
+    if harmed.iter().all(|why| !why.is_empty()) {
+        return (Decision::new(Verdict::NoShip, None, harmed.concat()), diagnostics);
+    }
+    if reached && analysis.planned_units.is_some() {
+        let mut reasons = vec![format!(
+            "The planned sample ended without a significant win on the primary metric: {}.",
+            progress.unwrap_or_default()
+        )];
+        reasons.extend(treatments.map(|t| describe(primary, t, difference)));
+        reasons.extend(harmed.concat());
+        return (Decision::new(Verdict::NoShip, None, reasons), diagnostics);
+    }
+    let mut reasons: Vec<String> = treatments
+        .map(|t| format!("{}, not significant yet.", describe(primary, t, difference)))
+        .collect();
+    if let Some(progress) = progress {
+        reasons.push(format!("{progress}: keep running."));
+    }
+    reasons.extend(harmed.concat());
+    (Decision::new(Verdict::KeepRunning, None, reasons), diagnostics)
+}
+
+fn srm_sentence(card: &Scorecard) -> String {
+    let units: Vec<String> = card
+        .units
+        .0
+        .iter()
+        .map(|(name, n)| format!("{name} {}", format::count(*n)))
+        .collect();
+    format!(
+        "Sample ratio mismatch: units {} do not match the weights (chi-square {}); assignment or \
+         exposure logging is broken, so no effect can be trusted.",
+        units.join(", "),
+        format::p_value(card.srm.p_value)
+    )
+}
+
+/// Diagnostics about the data, independent of the verdict.
+fn data_diagnostics(card: &Scorecard) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    if !card.srm.ok {
+        diagnostics.push(Diagnostic::new("srm", Severity::Error, srm_sentence(card)));
+    }
+    if card.excluded_units > 0 {
+        let exposed = card.units.total() + card.excluded_units;
+        diagnostics.push(Diagnostic::new(
+            "multiple_variants",
+            Severity::Warning,
+            format!(
+                "{} units ({:.2}% of exposed units) were exposed to more than one variant and are \
+                 excluded; check that every service assigns with the same seed.",
+                format::count(card.excluded_units),
+                100.0 * card.excluded_units as f64 / exposed as f64
+            ),
+        ));
+    }
+    for metric in &card.metrics {
+        if let Some(error) = &metric.error {
+            diagnostics.push(Diagnostic::new(
+                "metric_error",
+                Severity::Warning,
+                format!("Metric {} could not be analysed: {error}", metric.name),
+            ));
+        } else if card.units.total() > 0 && metric.variants.iter().all(|row| row.result.mean == 0.0) {
+            diagnostics.push(Diagnostic::new(
+                "no_metric_events",
+                Severity::Warning,
+                format!(
+                    "Metric {} is zero in every variant: no matching event fell in any unit's window; \
+                     check the event name and that outcome events are sent.",
+                    metric.name
+                ),
+            ));
+        }
+    }
+    diagnostics
+}

@@ -1,0 +1,409 @@
+//! The scorecard against an independent computation.
+//!
+//! `rctgate-simulate` generates a trial with known effects and every awkward case at once:
+//! events on the window's edges and after it, a CUPED pre-period, ratio and count metrics,
+//! per-metric windows, repeated exposures, untriggered units, units in two variants,
+//! exposures after the analysis end. The events go through the store's real ingestion; the
+//! scorecard comes from the generated SQL. The reference below recomputes every unit's value
+//! in plain Rust from the generated events, sums per variant, and runs the stats crate; the
+//! two must agree at 1e-6.
+
+use chrono::{DateTime, Duration, Utc};
+use rctgate_domain::{from_json_value, parse_event_batch, Experiment, Metric, MetricKind};
+use rctgate_simulate::{Scenario, SimAttribute, SimEvent, SimMetric};
+use rctgate_stats::request::{Kind, Method, MetricSpec, StatsRequest, VariantInput};
+use rctgate_store::{Store, LOCAL_ACTOR};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+const TOLERANCE: f64 = 1e-6;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn sim_metric(event: &str, rate: f64, lifts: [f64; 3], window_hours: f64, pre_days: u32) -> SimMetric {
+    SimMetric {
+        event: event.into(),
+        rate,
+        lifts: lifts.to_vec(),
+        value: None,
+        window_hours,
+        pre_days,
+        late_share: 0.2,
+    }
+}
+
+fn scenario() -> Scenario {
+    let mut revenue = sim_metric("revenue", 0.6, [1.0, 1.1, 0.95], 168.0, 14);
+    revenue.value = Some((3.0, 0.8));
+    let mut s = Scenario::two_arms(
+        "trial",
+        4000,
+        at("2026-10-01T00:00:00Z"),
+        vec![
+            sim_metric("booking", 0.4, [1.0, 1.25, 1.0], 168.0, 14),
+            revenue,
+            sim_metric("session", 2.0, [1.0, 1.0, 1.05], 72.0, 0),
+            sim_metric("click", 3.0, [1.0, 1.3, 1.3], 24.0, 0),
+            sim_metric("cancel", 0.1, [1.0, 1.0, 1.4], 168.0, 0),
+        ],
+    );
+    s.variants = vec![
+        ("control".into(), 0.4),
+        ("fast".into(), 0.3),
+        ("slow".into(), 0.3),
+    ];
+    s.repeat_exposures = 2;
+    s.triggered_share = 0.7;
+    s.two_variant_share = 0.03;
+    s.edge_events = true;
+    s.attribute = Some(SimAttribute {
+        name: "device".into(),
+        values: vec![
+            ("mobile".into(), 0.6),
+            ("desktop".into(), 0.3),
+            ("tablet".into(), 0.1),
+        ],
+    });
+    s
+}
+
+fn metrics() -> Vec<Metric> {
+    [
+        json!({"name": "bookings", "kind": "proportion", "event": "booking", "window_hours": 168,
+               "direction": "increase", "cuped_days": 14}),
+        json!({"name": "revenue", "kind": "mean", "event": "revenue", "window_hours": 168,
+               "direction": "increase", "cuped_days": 14}),
+        json!({"name": "revenue_per_session", "kind": "ratio", "event": "revenue",
+               "denominator_event": "session", "window_hours": 72, "direction": "increase"}),
+        json!({"name": "clicks", "kind": "count", "event": "click", "window_hours": 24,
+               "direction": "increase"}),
+        json!({"name": "cancellations", "kind": "proportion", "event": "cancel", "window_hours": 168,
+               "direction": "decrease"}),
+    ]
+    .into_iter()
+    .map(|value| from_json_value(value).expect("metric"))
+    .collect()
+}
+
+fn experiment(triggered_only: bool) -> Experiment {
+    from_json_value(json!({
+        "key": "trial", "hypothesis": "Faster ranking sells more.",
+        "variants": [{"name": "control", "weight": 0.4}, {"name": "fast", "weight": 0.3},
+                     {"name": "slow", "weight": 0.3}],
+        "metrics": {"primary": "bookings", "guardrails": ["cancellations"], "proxies": ["clicks"],
+                    "secondary": ["revenue", "revenue_per_session"]},
+        "analysis": {"method": "frequentist", "triggered_only": triggered_only,
+                     "start": "2026-10-01T00:00:00Z", "end": "2026-10-11T00:00:00Z"}
+    }))
+    .expect("experiment")
+}
+
+/// A store holding the scenario's events and the draft experiment.
+fn loaded(events: &[SimEvent]) -> Store {
+    let store = Store::open_in_memory().expect("store");
+    for metric in metrics() {
+        store.upsert_metric(&metric, LOCAL_ACTOR).expect("metric");
+    }
+    store
+        .create_experiment(experiment(false), LOCAL_ACTOR)
+        .expect("experiment");
+    for chunk in events.chunks(20_000) {
+        let body: String = chunk
+            .iter()
+            .map(|e| e.to_json("trial").to_string() + "\n")
+            .collect();
+        let batch = parse_event_batch(body.as_bytes(), 50_000).expect("valid events");
+        store.ingest(batch).expect("ingest");
+    }
+    store
+}
+
+/// What the reference knows of one unit.
+#[derive(Default)]
+struct UnitView {
+    variants: BTreeSet<String>,
+    t0: Option<DateTime<Utc>>,
+    device: Option<String>,
+    events: Vec<(String, DateTime<Utc>, f64)>,
+}
+
+/// Every unit's exposures inside the window and all its metric events.
+fn units(events: &[SimEvent], triggered_only: bool) -> BTreeMap<String, UnitView> {
+    let (start, end) = (at("2026-10-01T00:00:00Z"), at("2026-10-11T00:00:00Z"));
+    let mut units: BTreeMap<String, UnitView> = BTreeMap::new();
+    for event in events {
+        match event {
+            SimEvent::Exposure {
+                unit,
+                variant,
+                ts,
+                triggered,
+                attributes,
+                ..
+            } => {
+                if *ts < start || *ts >= end {
+                    continue;
+                }
+                let view = units.entry(unit.clone()).or_default();
+                view.variants.insert(variant.clone());
+                if (*triggered || !triggered_only) && view.t0.is_none_or(|t0| *ts < t0) {
+                    view.t0 = Some(*ts);
+                    view.device = attributes
+                        .iter()
+                        .find(|(k, _)| k == "device")
+                        .map(|(_, v)| v.clone());
+                }
+            }
+            SimEvent::Metric {
+                unit,
+                event,
+                ts,
+                value,
+                ..
+            } => {
+                units
+                    .entry(unit.clone())
+                    .or_default()
+                    .events
+                    .push((event.clone(), *ts, value.unwrap_or(1.0)))
+            }
+        }
+    }
+    units.retain(|_, view| view.t0.is_some());
+    units
+}
+
+/// One unit's value of `metric` over `[from, to)` relative to t0.
+fn value(view: &UnitView, event: &str, kind: MetricKind, from: Duration, to: Duration) -> f64 {
+    let t0 = view.t0.expect("included units have t0");
+    let inside: Vec<f64> = view
+        .events
+        .iter()
+        .filter(|(name, ts, _)| name == event && *ts >= t0 + from && *ts < t0 + to)
+        .map(|(_, _, value)| *value)
+        .collect();
+    match kind {
+        MetricKind::Proportion => f64::from(u8::from(!inside.is_empty())),
+        MetricKind::Count => inside.len() as f64,
+        MetricKind::Mean | MetricKind::Ratio => inside.iter().sum(),
+    }
+}
+
+/// The reference sums of `metric` per variant, over units passing `keep`.
+fn reference_request(
+    units: &BTreeMap<String, UnitView>,
+    metric: &Metric,
+    keep: impl Fn(&UnitView) -> bool,
+) -> StatsRequest {
+    let window = Duration::microseconds((metric.window_hours * 3.6e9).round() as i64);
+    let zero = Duration::zero();
+    let variants = ["control", "fast", "slow"].map(|name| {
+        let mut input = VariantInput {
+            name: name.to_string(),
+            n: 0,
+            sum: 0.0,
+            sum_squares: Some(0.0),
+            den_sum: None,
+            den_sum_squares: None,
+            num_den_sum_product: None,
+            pre_sum: None,
+            pre_sum_squares: None,
+            post_pre_sum_product: None,
+        };
+        for view in units
+            .values()
+            .filter(|v| v.variants.len() == 1 && v.variants.contains(name) && keep(v))
+        {
+            let y = value(view, &metric.event, metric.kind, zero, window);
+            input.n += 1;
+            input.sum += y;
+            *input.sum_squares.get_or_insert(0.0) += y * y;
+            if let Some(denominator) = &metric.denominator_event {
+                let d = value(view, denominator, MetricKind::Mean, zero, window);
+                *input.den_sum.get_or_insert(0.0) += d;
+                *input.den_sum_squares.get_or_insert(0.0) += d * d;
+                *input.num_den_sum_product.get_or_insert(0.0) += y * d;
+            }
+            if let Some(days) = metric.cuped_days {
+                let x = value(
+                    view,
+                    &metric.event,
+                    metric.kind,
+                    -Duration::days(i64::from(days)),
+                    zero,
+                );
+                *input.pre_sum.get_or_insert(0.0) += x;
+                *input.pre_sum_squares.get_or_insert(0.0) += x * x;
+                *input.post_pre_sum_product.get_or_insert(0.0) += y * x;
+            }
+        }
+        input
+    });
+    StatsRequest {
+        metric: MetricSpec {
+            kind: match metric.kind {
+                MetricKind::Proportion => Kind::Proportion,
+                MetricKind::Mean | MetricKind::Count => Kind::Mean,
+                MetricKind::Ratio => Kind::Ratio,
+            },
+            cuped: metric.cuped_days.is_some(),
+            direction: Default::default(),
+        },
+        method: Method::Frequentist,
+        difference: Default::default(),
+        alternative: Default::default(),
+        alpha: 0.05,
+        sequential_tuning: 5000.0,
+        expected_weights: Some(vec![0.4, 0.3, 0.3]),
+        variants: variants.to_vec(),
+    }
+}
+
+fn close(actual: &Value, expected: Option<f64>, what: &str) {
+    match (actual.as_f64(), expected) {
+        (None, None) => {}
+        (Some(a), Some(e)) => assert!(
+            (a - e).abs() <= TOLERANCE * e.abs().max(1e-6),
+            "{what}: scorecard {a} vs reference {e}"
+        ),
+        (a, e) => panic!("{what}: scorecard {a:?} vs reference {e:?}"),
+    }
+}
+
+/// Compares a scorecard's metric rows with the reference, metric by metric.
+fn assert_matches(
+    card_metrics: &Value,
+    units: &BTreeMap<String, UnitView>,
+    keep: impl Fn(&UnitView) -> bool + Copy,
+) {
+    for metric in metrics() {
+        let row = card_metrics
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["name"] == metric.name.as_str()))
+            .unwrap_or_else(|| panic!("{} in the scorecard", metric.name));
+        let reference = reference_request(units, &metric, keep)
+            .analyse()
+            .expect("reference analyses");
+        for (i, expected) in reference.variants.iter().enumerate() {
+            let actual = &row["variants"][i];
+            let what = |field: &str| format!("{} {} {field}", metric.name, expected.name);
+            assert_eq!(actual["name"], expected.name.as_str());
+            assert_eq!(actual["n"].as_u64(), Some(expected.n), "{}", what("n"));
+            close(&actual["mean"], Some(expected.mean), &what("mean"));
+            close(&actual["variance"], Some(expected.variance), &what("variance"));
+            if let Some(c) = &expected.comparison {
+                close(&actual["effect"], c.effect, &what("effect"));
+                close(&actual["ci_low"], c.ci_low, &what("ci_low"));
+                close(&actual["ci_high"], c.ci_high, &what("ci_high"));
+                close(&actual["p_value"], c.p_value, &what("p_value"));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_scorecard_equals_an_independent_computation() {
+    let scenario = scenario();
+    let events: Vec<SimEvent> = rctgate_simulate::events(&scenario).collect();
+    let store = loaded(&events);
+
+    for triggered_only in [false, true] {
+        if triggered_only {
+            store
+                .replace_experiment("trial", experiment(true), LOCAL_ACTOR)
+                .expect("draft accepts new analysis settings");
+        }
+        let card = serde_json::to_value(store.analyze("trial", None).expect("analyze")).expect("json");
+        let units = units(&events, triggered_only);
+        let excluded = units.values().filter(|v| v.variants.len() > 1).count() as u64;
+        assert!(excluded > 0, "the scenario has units in two variants");
+        assert_eq!(card["excluded_units"].as_u64(), Some(excluded));
+        assert_matches(&card["metrics"], &units, |_| true);
+
+        // Units per variant and SRM against the weights.
+        let counts: Vec<f64> = ["control", "fast", "slow"]
+            .iter()
+            .map(|name| {
+                units
+                    .values()
+                    .filter(|v| v.variants.len() == 1 && v.variants.contains(*name))
+                    .count() as f64
+            })
+            .collect();
+        for (name, n) in ["control", "fast", "slow"].iter().zip(&counts) {
+            assert_eq!(card["units"][name].as_f64(), Some(*n));
+        }
+        close(
+            &card["srm"]["p_value"],
+            Some(rctgate_stats::srm::srm_p_value(&counts, &[0.4, 0.3, 0.3])),
+            "srm",
+        );
+
+        // Holm over the primary and secondary metrics and both treatments.
+        let family: Vec<f64> = card["metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .filter(|m| m["role"] == "primary" || m["role"] == "secondary")
+            .flat_map(|m| {
+                m["variants"].as_array().expect("rows")[1..]
+                    .iter()
+                    .map(|row| row["p_value"].as_f64().expect("p"))
+            })
+            .collect();
+        assert_eq!(family.len(), 6);
+        let adjusted = rctgate_stats::adjust::holm(&family);
+        let reported: Vec<f64> = card["metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .filter(|m| m["role"] == "primary" || m["role"] == "secondary")
+            .flat_map(|m| {
+                m["variants"].as_array().expect("rows")[1..]
+                    .iter()
+                    .map(|row| row["p_value_adjusted"].as_f64().expect("adjusted"))
+            })
+            .collect();
+        assert_eq!(reported, adjusted);
+
+        // The cumulative series ends where the scorecard is (every event is in the past).
+        let last = card["cumulative"]
+            .as_array()
+            .and_then(|points| points.last())
+            .expect("series")
+            .clone();
+        let primary_fast = &card["metrics"][0]["variants"][1];
+        close(
+            &last["effects"][0]["effect"],
+            primary_fast["effect"].as_f64(),
+            "cumulative effect",
+        );
+        close(
+            &last["effects"][0]["ci_low"],
+            primary_fast["ci_low"].as_f64(),
+            "cumulative ci_low",
+        );
+        assert_eq!(
+            last["units"].as_u64(),
+            Some(counts.iter().sum::<f64>() as u64),
+            "the series' last point counts every unit"
+        );
+    }
+
+    // Segments: the mobile segment equals the reference over mobile units only.
+    let card = serde_json::to_value(store.analyze("trial", Some("device")).expect("segments")).expect("json");
+    let units = units(&events, true);
+    let segments = card["segments"]["values"].as_array().expect("segment values");
+    let labels: Vec<&str> = segments.iter().filter_map(|s| s["value"].as_str()).collect();
+    assert_eq!(labels, ["mobile", "desktop", "tablet"]);
+    assert_matches(&segments[0]["metrics"], &units, |v| {
+        v.device.as_deref() == Some("mobile")
+    });
+    assert_matches(&segments[2]["metrics"], &units, |v| {
+        v.device.as_deref() == Some("tablet")
+    });
+}
