@@ -18,7 +18,7 @@
 use crate::dialect::Dialect;
 use chrono::{DateTime, Utc};
 use rctgate_domain::{Experiment, Metric, MetricKind, ValidationError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Segment values shown by name; the rest are pooled as "(other)".
 pub const TOP_SEGMENTS: usize = 20;
@@ -28,7 +28,7 @@ pub const TOP_SEGMENTS: usize = 20;
 pub const COLUMNS_PER_METRIC: usize = 8;
 
 /// A metric's role in the experiment (SPEC §7 `metrics`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Decides `ship`.

@@ -10,15 +10,16 @@ use chrono::{DateTime, Utc};
 use rctgate_domain::{Difference, Direction, Experiment, Method, MetricKind};
 use rctgate_stats::request::{self, ComparisonResult, StatsRequest, VariantInput, VariantResult};
 use rctgate_stats::{adjust, srm, Alternative};
+use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
 /// SRM is flagged below this p-value (SPEC §8).
 pub const SRM_THRESHOLD: f64 = 0.001;
 
 /// The whole scorecard.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scorecard {
     /// Experiment key.
     pub experiment: String,
@@ -49,12 +50,12 @@ pub struct Scorecard {
     /// The primary metric's effect as of the end of each day.
     pub cumulative: Vec<CumulativePoint>,
     /// The same metrics per segment, when a segment was asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<Segments>,
 }
 
 /// The exposure window, as text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WindowView {
     /// First exposure time counted; `null`: from the first exposure.
     pub start: Option<String>,
@@ -73,6 +74,26 @@ impl UnitCounts {
     }
 }
 
+impl<'de> Deserialize<'de> for UnitCounts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = UnitCounts;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of units per variant")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UnitCounts, A::Error> {
+                let mut counts = Vec::new();
+                while let Some(entry) = map.next_entry::<String, u64>()? {
+                    counts.push(entry);
+                }
+                Ok(UnitCounts(counts))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
+}
+
 impl Serialize for UnitCounts {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
@@ -84,7 +105,7 @@ impl Serialize for UnitCounts {
 }
 
 /// The SRM check.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Srm {
     /// Pearson chi-square p-value of units per variant against the weights.
     pub p_value: f64,
@@ -95,7 +116,7 @@ pub struct Srm {
 }
 
 /// One metric's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricResult {
     /// Metric name.
     pub name: String,
@@ -111,24 +132,33 @@ pub struct MetricResult {
     /// `p_value_adjusted`).
     pub variants: Vec<VariantRow>,
     /// Guardrails only: the one-sided check against the margin, per treatment.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guardrail: Vec<GuardrailCheck>,
     /// Why the metric could not be analysed, when it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// A SPEC §8 variant row plus the Holm-adjusted p-value (treatments only; `null` for
 /// guardrails and proxies, which are not part of the adjusted family, and for Bayesian
 /// results, which have no p-value).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VariantRow {
     /// The §8 row.
     #[serde(flatten)]
     pub result: VariantResult,
     /// Holm-adjusted p-value.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub p_value_adjusted: Option<Option<f64>>,
+}
+
+/// A field that is present (even as `null`) reads as `Some`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(deserializer).map(Some)
 }
 
 impl VariantRow {
@@ -139,7 +169,7 @@ impl VariantRow {
 }
 
 /// Whether a guardrail is worse than its margin for one treatment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GuardrailCheck {
     /// The treatment.
     pub variant: String,
@@ -153,7 +183,7 @@ pub struct GuardrailCheck {
 }
 
 /// The primary metric as of the end of one day.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CumulativePoint {
     /// The day (UTC), `YYYY-MM-DD`.
     pub date: String,
@@ -164,7 +194,7 @@ pub struct CumulativePoint {
 }
 
 /// One treatment at one point of the series.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CumulativeEffect {
     /// The treatment.
     pub variant: String,
@@ -177,7 +207,7 @@ pub struct CumulativeEffect {
 }
 
 /// The scorecard split by an exposure attribute.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Segments {
     /// The attribute.
     pub attribute: String,
@@ -186,7 +216,7 @@ pub struct Segments {
 }
 
 /// One segment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentResult {
     /// The attribute value, "(none)" or "(other)".
     pub value: String,

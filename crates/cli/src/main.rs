@@ -38,6 +38,8 @@ enum Command {
     Experiment(commands::experiment::Command),
     /// Bulk events from CSV, NDJSON or Parquet.
     Import(commands::import::Args),
+    /// The scorecard and verdict of an experiment.
+    Analyze(commands::analyze::Args),
 }
 
 /// A failure to report: one sentence, and the exit code.
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::apply::run(args),
         Command::Experiment(command) => commands::experiment::run(command),
         Command::Import(args) => commands::import::run(args),
+        Command::Analyze(args) => commands::analyze::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,6 +83,20 @@ impl Target {
         }
     }
 
+    /// The scorecard (frozen for a stopped experiment), optionally split by a segment.
+    pub fn results(&self, key: &str, segment: Option<&str>) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => store.results(key, segment).map_err(store_failure),
+            Target::Remote(client) => {
+                let mut path = format!("/v1/experiments/{}/results", encode(key));
+                if let Some(segment) = segment {
+                    path.push_str(&format!("?segment={}", encode(segment)));
+                }
+                client.call("GET", &path, None)
+            }
+        }
+    }
+
     /// Creates or replaces a metric; returns what happened.
     pub fn upsert_metric(&self, metric: &Metric) -> Result<String, Failure> {
         match self {

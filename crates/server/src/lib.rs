@@ -13,6 +13,7 @@
 mod assignment;
 mod auth;
 mod error;
+mod results;
 mod routes;
 mod state;
 mod telemetry;

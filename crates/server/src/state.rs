@@ -36,6 +36,8 @@ pub struct AppState {
     pub limits: Limits,
     pub assignments: Arc<Assignments>,
     pub exposures: Arc<ExposureQueue>,
+    /// Scorecards by experiment and segment, until the data changes.
+    pub results: Arc<crate::results::ResultsCache>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             limits,
             assignments,
             exposures,
+            results: Arc::default(),
         })
     }
 

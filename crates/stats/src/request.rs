@@ -82,7 +82,7 @@ fn default_tuning() -> f64 {
 }
 
 /// One row of the answer. Control's row has only the first four fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantResult {
     pub name: String,
     pub n: u64,
@@ -93,7 +93,7 @@ pub struct VariantResult {
 }
 
 /// A treatment against control. `null` figures come with a `reason`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonResult {
     pub effect: Option<f64>,
     pub ci_low: Option<f64>,

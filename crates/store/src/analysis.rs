@@ -23,6 +23,19 @@ impl Store {
         self.analyze_experiment(&experiment, crate::time::now(), segment)
     }
 
+    /// What `GET /v1/experiments/{key}/results` answers: the frozen scorecard of a stopped
+    /// experiment, else the scorecard as of now; with a segment, always computed (over the
+    /// stopped experiment's final window).
+    pub fn results(&self, key: &str, segment: Option<&str>) -> StoreResult<serde_json::Value> {
+        if segment.is_none() {
+            if let Some(frozen) = self.frozen_results(key)? {
+                return Ok(frozen);
+            }
+        }
+        let card = self.analyze(key, segment)?;
+        serde_json::to_value(&card).map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))
+    }
+
     /// The scorecard of `experiment` (as given, not as stored) as of `now`.
     pub(crate) fn analyze_experiment(
         &self,

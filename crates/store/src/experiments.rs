@@ -57,6 +57,7 @@ impl Store {
             },
         )?;
         tx.commit()?;
+        self.touch();
         Ok(created)
     }
 
@@ -94,6 +95,7 @@ impl Store {
         replacement.stopped_at = stored.stopped_at;
         write_change(&tx, &stored, &replacement, "experiment.replace", key_id)?;
         tx.commit()?;
+        self.touch();
         Ok(replacement)
     }
 
@@ -145,6 +147,7 @@ impl Store {
         check_layer_is_free(&tx, &started)?;
         write_change(&tx, &stored, &started, "experiment.start", key_id)?;
         tx.commit()?;
+        self.touch();
         Ok(started)
     }
 
@@ -191,6 +194,7 @@ impl Store {
             },
         )?;
         tx.commit()?;
+        self.touch();
         Ok(stopped)
     }
 

@@ -134,6 +134,11 @@ impl<'w> EventTransaction<'w> {
         // whose commit failed; the ROLLBACK makes sure) and takes the ids out again.
         self.writer.events.execute("COMMIT")?;
         self.open = false;
+        if !self.added.is_empty() {
+            self.writer
+                .generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         Ok(())
     }
 }

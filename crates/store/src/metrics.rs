@@ -66,6 +66,7 @@ impl Store {
             },
         )?;
         tx.commit()?;
+        self.touch();
         Ok(outcome)
     }
 

@@ -8,6 +8,7 @@ use crate::schema;
 use duckdb::Connection;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// The embedded store. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -22,6 +23,8 @@ pub struct Store {
     pub(crate) keys: RwLock<KeyCache>,
     /// Fingerprints event ids; a copy of the keys the id set was built with.
     pub(crate) fingerprinter: Fingerprinter,
+    /// Counts committed changes to events or metadata; see [`Store::data_generation`].
+    generation: Arc<AtomicU64>,
     /// Declared last so that it is dropped after the connections above.
     database: Arc<NativeDatabase>,
 }
@@ -34,6 +37,8 @@ pub(crate) struct Writer {
     pub events: NativeConnection,
     /// Fingerprints of every stored event id; changed only after a commit succeeds.
     pub ids: IdSet,
+    /// The store's change counter, bumped by every event commit.
+    pub generation: Arc<AtomicU64>,
 }
 
 /// A connection for reading, which keeps the database open while it lives. Do not keep a
@@ -87,9 +92,16 @@ impl Store {
             IdSet::default()
         };
         let keys = KeyCache::load(&conn)?;
+        let generation = Arc::new(AtomicU64::new(0));
         Ok(Store {
             path,
-            writer: Box::new(Mutex::new(Writer { conn, events, ids })),
+            writer: Box::new(Mutex::new(Writer {
+                conn,
+                events,
+                ids,
+                generation: Arc::clone(&generation),
+            })),
+            generation,
             keys: RwLock::new(keys),
             fingerprinter,
             database,
@@ -113,6 +125,18 @@ impl Store {
             conn: self.database.connection()?,
             _database: Arc::clone(&self.database),
         })
+    }
+
+    /// A number that changes whenever events or metadata change (it counts commits since
+    /// the store was opened), so a cache of anything computed from the data (scorecards) can
+    /// tell it is stale without reading the data. Lock-free.
+    pub fn data_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Records that a metadata change committed.
+    pub(crate) fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Number of events stored (distinct ids).

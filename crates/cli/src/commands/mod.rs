@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod analyze;
 pub mod apply;
 pub mod experiment;
 pub mod import;

@@ -263,12 +263,14 @@ pub struct Trial {
     pub db: PathBuf,
     pub admin: String,
     pub assign: String,
+    pub read: String,
 }
 
 pub fn trial(name: &str, experiment: &Value, start: bool) -> Trial {
     let db = temp_dir(name).join("rctgate.duckdb");
     let admin = create_key(&db, "admin");
     let assign = create_key(&db, "assign");
+    let read = create_key(&db, "read");
     let server = Server::start(&db);
     let a = Some(admin.as_str());
     for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
@@ -287,6 +289,7 @@ pub fn trial(name: &str, experiment: &Value, start: bool) -> Trial {
         db,
         admin,
         assign,
+        read,
     }
 }
 

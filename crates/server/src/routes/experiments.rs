@@ -71,8 +71,7 @@ pub async fn start(
     changed(&state, started).await
 }
 
-/// Stops a running experiment. Freezing the final scorecard with it comes
-/// with the analysis (issue 5); until then nothing is frozen.
+/// Stops a running experiment and freezes its final scorecard and verdict.
 pub async fn stop(
     State(state): State<AppState>,
     caller: Caller,

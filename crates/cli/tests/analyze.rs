@@ -1,0 +1,273 @@
+//! The scorecard the way users get it: `GET /v1/experiments/{key}/results` and
+//! `rctgate analyze`, on simulated trials posted through `/v1/events`; the cache; the frozen
+//! scorecard on stop.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use rctgate_simulate::{events, Scenario, SimAttribute, SimMetric};
+use serde_json::{json, Value};
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-10-01T00:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+fn metric(event: &str, rate: f64, lift: f64) -> SimMetric {
+    SimMetric {
+        event: event.into(),
+        rate,
+        lifts: vec![1.0, lift],
+        value: None,
+        window_hours: 168.0,
+        pre_days: 0,
+        late_share: 0.1,
+    }
+}
+
+/// Posts the scenario's events in NDJSON batches.
+fn post_events(server: &Server, key: &str, scenario: &Scenario) {
+    let lines: Vec<String> = events(scenario)
+        .map(|e| e.to_json(&scenario.experiment).to_string())
+        .collect();
+    for chunk in lines.chunks(10_000) {
+        let (status, body) = server.call("POST", "/v1/events", Some(key), Some(&chunk.join("\n")));
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// GET with the cache header.
+fn results(server: &Server, key: &str, path: &str) -> (u16, Option<String>, Value) {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build(),
+    );
+    let response = agent
+        .get(format!("{}{path}", server.url))
+        .header("X-API-Key", key)
+        .call()
+        .expect("request");
+    let status = response.status().as_u16();
+    let cache = response
+        .headers()
+        .get("x-rctgate-cache")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response.into_body().read_to_string().expect("body");
+    (
+        status,
+        cache,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn experiment(key: &str) -> Value {
+    let mut experiment = experiment_value(key);
+    experiment["analysis"] = json!({"method": "sequential", "start": "2026-10-01T00:00:00Z"});
+    experiment
+}
+
+#[test]
+fn results_verdicts_cache_and_the_frozen_scorecard() {
+    let Trial {
+        server,
+        db,
+        admin,
+        assign,
+        read,
+    } = trial("analyze", &experiment("ranker-v7"), true);
+    let a = Some(admin.as_str());
+    let (status, body) = server.call(
+        "POST",
+        "/v1/experiments",
+        a,
+        Some(&experiment("ranker-v8").to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        server.call("POST", "/v1/experiments/ranker-v8/start", a, None).0,
+        200
+    );
+
+    // v7 wins on bookings; v8 lifts clicks but not bookings.
+    let mut v7 = Scenario::two_arms(
+        "ranker-v7",
+        3000,
+        start(),
+        vec![metric("booking", 0.3, 1.6), metric("click", 2.0, 1.2)],
+    );
+    v7.attribute = Some(SimAttribute {
+        name: "device".into(),
+        values: vec![("mobile".into(), 0.7), ("desktop".into(), 0.3)],
+    });
+    post_events(&server, &admin, &v7);
+    let mut v8 = Scenario::two_arms(
+        "ranker-v8",
+        3000,
+        start(),
+        vec![metric("booking", 0.3, 1.0), metric("click", 2.0, 1.4)],
+    );
+    v8.unit_prefix = "v8-".into();
+    v8.seed = 8;
+    post_events(&server, &admin, &v8);
+
+    // Auth: read scope or more.
+    assert_eq!(
+        server
+            .call("GET", "/v1/experiments/ranker-v7/results", None, None)
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/experiments/ranker-v7/results", Some(&assign), None)
+            .0,
+        403
+    );
+    let (status, body) = server.call("GET", "/v1/experiments/nope/results", Some(&read), None);
+    assert_eq!(status, 404, "{body}");
+
+    let (status, cache, card) = results(&server, &read, "/v1/experiments/ranker-v7/results");
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(cache.as_deref(), Some("miss"));
+    assert_eq!(card["experiment"], "ranker-v7");
+    assert_eq!(card["decision"]["verdict"], "ship", "{}", card["decision"]);
+    assert_eq!(card["decision"]["variant"], "treatment");
+    assert_eq!(card["metrics"][0]["name"], "bookings");
+    assert_eq!(card["metrics"][0]["role"], "primary");
+    assert!(card["metrics"][0]["variants"][1]["p_value_adjusted"].is_number());
+    assert!(card["srm"]["ok"].as_bool().expect("srm"));
+    assert!(!card["cumulative"].as_array().expect("series").is_empty());
+    let (_, cache, again) = results(&server, &read, "/v1/experiments/ranker-v7/results");
+    assert_eq!(cache.as_deref(), Some("hit"));
+    assert_eq!(again, card);
+
+    // New events for it invalidate the cache.
+    let late = r#"{"type":"metric","id":"late-1","unit":"u1","event":"booking","ts":"2026-10-02T00:00:00Z"}"#;
+    assert_eq!(server.call("POST", "/v1/events", a, Some(late)).0, 200);
+    let (_, cache, _) = results(&server, &read, "/v1/experiments/ranker-v7/results");
+    assert_eq!(cache.as_deref(), Some("miss"));
+
+    // Segments, and bad parameters named.
+    let (status, _, split) = results(&server, &read, "/v1/experiments/ranker-v7/results?segment=device");
+    assert_eq!(status, 200, "{split}");
+    let values: Vec<&str> = split["segments"]["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(|v| v["value"].as_str())
+        .collect();
+    assert_eq!(values, ["mobile", "desktop"]);
+    let (status, body) = server.call(
+        "GET",
+        "/v1/experiments/ranker-v7/results?segment=a%20b",
+        Some(&read),
+        None,
+    );
+    assert_eq!((status, body["field"].as_str()), (400, Some("segment")), "{body}");
+    let (status, body) = server.call(
+        "GET",
+        "/v1/experiments/ranker-v7/results?segmnt=device",
+        Some(&read),
+        None,
+    );
+    assert_eq!((status, body["field"].as_str()), (400, Some("segment")), "{body}");
+
+    // The proxy moved, the business did not.
+    let (_, _, v8_card) = results(&server, &read, "/v1/experiments/ranker-v8/results");
+    assert_ne!(v8_card["decision"]["verdict"], "ship");
+    let kinds: Vec<&str> = v8_card["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"proxy_over_optimization"),
+        "{}",
+        v8_card["diagnostics"]
+    );
+
+    // The CLI through the server: table, JSON, HTML.
+    let env = [("RCTGATE_API_KEY", read.as_str())];
+    let output = rctgate_env(&["analyze", "ranker-v7", "--server", &server.url], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    assert!(table.contains("VERDICT: SHIP (treatment)"), "{table}");
+    assert!(
+        table.contains("bookings") && table.contains("primary") && table.contains('▲'),
+        "{table}"
+    );
+    let output = rctgate_env(
+        &[
+            "analyze",
+            "ranker-v7",
+            "--server",
+            &server.url,
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    let json: Value = serde_json::from_str(&stdout(&output)).expect("json output");
+    assert_eq!(json["decision"]["verdict"], "ship");
+    let page = temp_dir("analyze-html").join("ranker-v7.html");
+    let output = rctgate_env(
+        &[
+            "analyze",
+            "ranker-v7",
+            "--server",
+            &server.url,
+            "--format",
+            "html",
+            "--output",
+            path(&page),
+        ],
+        &env,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let html = std::fs::read_to_string(&page).expect("html written");
+    assert!(
+        html.starts_with("<!doctype html>") && html.contains("Verdict: ship"),
+        "{html}"
+    );
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    let output = rctgate_env(&["analyze", "nope", "--server", &server.url], &env);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("nope"), "{}", stderr(&output));
+
+    // Stop freezes the scorecard: later events change nothing, and the audit log has it.
+    let (status, body) = server.call("POST", "/v1/experiments/ranker-v7/stop", a, None);
+    assert_eq!(status, 200, "{body}");
+    let (_, _, frozen) = results(&server, &read, "/v1/experiments/ranker-v7/results");
+    assert_eq!(frozen["status"], "stopped");
+    assert_eq!(frozen["decision"]["verdict"], "ship");
+    let after =
+        r#"{"type":"metric","id":"after-stop","unit":"u2","event":"booking","ts":"2026-10-03T00:00:00Z"}"#;
+    assert_eq!(server.call("POST", "/v1/events", a, Some(after)).0, 200);
+    let (_, _, still) = results(&server, &read, "/v1/experiments/ranker-v7/results");
+    assert_eq!(still, frozen);
+    let (_, audit) = server.call("GET", "/v1/audit", a, None);
+    let entry = audit
+        .as_array()
+        .and_then(|entries| {
+            entries
+                .iter()
+                .find(|e| e["action"] == "experiment.results_frozen")
+        })
+        .expect("frozen scorecard in the audit log");
+    assert_eq!(entry["after"], frozen);
+
+    // Offline, on the file: the same frozen scorecard.
+    assert!(server.terminate());
+    let output = rctgate(&["analyze", "ranker-v7", "--db", path(&db), "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let offline: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(offline, frozen);
+}

@@ -1,0 +1,122 @@
+//! `GET /v1/experiments/{key}/results`: the scorecard (SPEC §9), cached.
+//!
+//! A scorecard scans every event of the experiment, so it is cached per experiment (and
+//! segment) and served again while nothing changed: each entry remembers the store's
+//! [`data_generation`](rctgate_store::Store::data_generation) it was computed at, and any
+//! commit of events or metadata makes it stale. Metric events name no experiment, so any new
+//! event invalidates every entry; that is conservative, never stale. Entries also expire
+//! after [`MAX_AGE`], because "days running" moves with the clock. A stopped experiment
+//! answers its frozen scorecard (segments are still computed, over its final window).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use rctgate_domain::Scope;
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::{ApiError, AppState};
+
+/// How long a cached scorecard may be served when no data changed.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+/// Scorecards kept; the oldest is dropped past this.
+const CAPACITY: usize = 256;
+
+type CacheKey = (String, Option<String>);
+
+struct Entry {
+    generation: u64,
+    computed: Instant,
+    body: Arc<String>,
+}
+
+/// Rendered scorecards by (experiment, segment).
+#[derive(Default)]
+pub struct ResultsCache {
+    entries: Mutex<HashMap<CacheKey, Entry>>,
+}
+
+impl ResultsCache {
+    fn get(&self, key: &CacheKey, generation: u64) -> Option<Arc<String>> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(key)
+            .filter(|entry| entry.generation == generation && entry.computed.elapsed() < MAX_AGE)
+            .map(|entry| Arc::clone(&entry.body))
+    }
+
+    fn put(&self, key: CacheKey, generation: u64, body: Arc<String>) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.computed)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                generation,
+                computed: Instant::now(),
+                body,
+            },
+        );
+    }
+}
+
+/// `?segment=ATTRIBUTE`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsParams {
+    segment: Option<String>,
+}
+
+pub async fn results(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    params: Result<Query<ResultsParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(params) = params.map_err(|err| {
+        ApiError::bad_request(format!(
+            "The query string is invalid ({}); the only parameter is segment.",
+            err.body_text()
+        ))
+        .with_field(Some("segment".into()))
+    })?;
+    let segment = params.segment.filter(|s| !s.is_empty());
+    let cache_key = (key.clone(), segment.clone());
+    // Read before computing: a commit during the computation leaves the entry stale.
+    let generation = state.store.data_generation();
+    let (body, cache) = match state.results.get(&cache_key, generation) {
+        Some(body) => (body, "hit"),
+        None => {
+            let body = state
+                .blocking(move |store| {
+                    store
+                        .results(&key, segment.as_deref())
+                        .map(|value| value.to_string())
+                })
+                .await?;
+            let body = Arc::new(body);
+            state.results.put(cache_key, generation, Arc::clone(&body));
+            (body, "miss")
+        }
+    };
+    let mut response = (*body).clone().into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    headers.insert("x-rctgate-cache", HeaderValue::from_static(cache));
+    Ok(response)
+}
