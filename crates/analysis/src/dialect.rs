@@ -17,8 +17,9 @@ pub trait Dialect {
     /// `expr` (a timestamp) moved by `micros` microseconds (negative: earlier).
     fn add_micros(&self, expr: &str, micros: i64) -> String;
 
-    /// The UTC day of timestamp `expr`, as a timestamp at midnight.
-    fn day_of(&self, expr: &str) -> String;
+    /// The UTC day number (days since the Unix epoch) of `micros`, an expression in epoch
+    /// microseconds at or after the epoch.
+    fn day_number(&self, micros: &str) -> String;
 
     /// `expr` (a timestamp) as microseconds since the Unix epoch (a 64-bit integer).
     fn epoch_micros(&self, expr: &str) -> String;
@@ -32,8 +33,9 @@ pub trait Dialect {
     /// holds (all rows when `None`).
     fn arg_min(&self, value: &str, order: &str, filter: Option<&str>) -> String;
 
-    /// The smallest `value` among rows where `filter` holds (all rows when `None`).
-    fn min_where(&self, value: &str, filter: Option<&str>) -> String;
+    /// Aggregate `function` (`min`, `sum`, `count`) of `argument` over the rows where `filter`
+    /// holds (all rows when `None`).
+    fn aggregate_where(&self, function: &str, argument: &str, filter: Option<&str>) -> String;
 }
 
 /// DuckDB, the embedded default.
@@ -57,8 +59,8 @@ impl Dialect for DuckDb {
         }
     }
 
-    fn day_of(&self, expr: &str) -> String {
-        format!("date_trunc('day', {expr})")
+    fn day_number(&self, micros: &str) -> String {
+        format!("({micros} // 86400000000)")
     }
 
     fn epoch_micros(&self, expr: &str) -> String {
@@ -80,10 +82,10 @@ impl Dialect for DuckDb {
         }
     }
 
-    fn min_where(&self, value: &str, filter: Option<&str>) -> String {
+    fn aggregate_where(&self, function: &str, argument: &str, filter: Option<&str>) -> String {
         match filter {
-            Some(filter) => format!("min({value}) FILTER (WHERE {filter})"),
-            None => format!("min({value})"),
+            Some(filter) => format!("{function}({argument}) FILTER (WHERE {filter})"),
+            None => format!("{function}({argument})"),
         }
     }
 }

@@ -20,6 +20,9 @@ use chrono::{DateTime, Utc};
 use rctgate_domain::{Experiment, Metric, MetricKind, ValidationError};
 use serde::{Deserialize, Serialize};
 
+/// Microseconds in a (UTC) day.
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// Segment values shown by name; the rest are pooled as "(other)".
 pub const TOP_SEGMENTS: usize = 20;
 
@@ -158,30 +161,35 @@ impl Plan {
     /// `other` (pooled into "(other)"), `n`, then [`COLUMNS_PER_METRIC`] DOUBLE columns per
     /// metric in plan order.
     pub fn scorecard_sql(&self, d: &dyn Dialect) -> String {
-        let mut values = Vec::new();
-        let mut sums = Vec::new();
-        for (i, planned) in self.metrics.iter().enumerate() {
-            let (value_columns, sum_columns) = metric_columns(d, i, planned);
-            values.extend(value_columns);
-            sums.extend(sum_columns);
-        }
+        let names = event_names(&self.metrics);
         let (lo, hi) = self.join_bounds();
+        let mut values = UnitValues::default();
+        let mut sums = Vec::new();
+        for planned in &self.metrics {
+            sums.extend(metric_sums(d, planned, &names, (lo, hi), &mut values));
+        }
+        // The joined rows carry only integers and the value: each event's time relative to
+        // its unit's t0 is computed once, so the per-metric window tests are integer
+        // comparisons, and the per-unit grouping is on the unit's number, not its text. The
+        // units' variant and segment come back by a join of one row per unit.
         format!(
             "WITH {units},
-per_unit AS (
-  SELECT u.variant, u.segment, u.other, {values}
+joined AS (
+  SELECT u.uid, e.code, e.value, e.tus - u.t0us AS dt
   FROM units u LEFT JOIN ({events}) e
-    ON e.unit = u.unit AND e.ts >= {lo} AND e.ts < {hi}
-  GROUP BY u.unit, u.variant, u.segment, u.other
+    ON e.unit = u.unit AND e.tus >= u.t0us - {lo} AND e.tus < u.t0us + {hi}
+),
+per_unit AS (
+  SELECT uid, {values}
+  FROM joined
+  GROUP BY uid
 )
-SELECT variant, segment, other, count(*) AS n, {sums}
-FROM per_unit
-GROUP BY variant, segment, other",
+SELECT u.variant, u.segment, u.other, count(*) AS n, {sums}
+FROM units u JOIN per_unit p ON p.uid = u.uid
+GROUP BY u.variant, u.segment, u.other",
             units = self.units_ctes(d),
-            values = values.join(", "),
+            values = values.columns.join(", "),
             events = self.events_subquery(d, &self.metrics),
-            lo = d.add_micros("u.t0", -lo),
-            hi = d.add_micros("u.t0", hi),
             sums = sums.join(", "),
         )
     }
@@ -195,96 +203,103 @@ GROUP BY variant, segment, other",
         let metric = &primary.metric;
         let ratio = metric.kind == MetricKind::Ratio;
         let cuped = primary.cuped();
-        let window = primary.window_micros();
-        let events = self.events_subquery(d, std::slice::from_ref(primary));
-        let post = |event: &str| {
-            format!(
-                "e.event = {} AND e.ts >= u.t0 AND e.ts < {}",
-                d.string_literal(event),
-                d.add_micros("u.t0", window)
-            )
-        };
-        // Per unit and day, the increment of the numerator's raw accumulator: a count of
-        // events for proportion and count metrics, a sum of values otherwise.
-        let raw = |condition: String| match metric.kind {
-            MetricKind::Proportion | MetricKind::Count => {
-                format!("CAST(count(CASE WHEN {condition} THEN 1 END) AS DOUBLE)")
+        let (window, lookback) = (primary.window_micros(), primary.lookback_micros());
+        let names = event_names(std::slice::from_ref(primary));
+        let event = event_code(&names, &metric.event).to_string();
+        let post = format!("dt >= 0 AND dt < {window}");
+        // Per unit and day, the increment of the numerator's accumulator: a count of events
+        // for proportion and count metrics, a sum of values otherwise; the unit's value is
+        // the accumulator itself, or whether it is positive for a proportion.
+        let step = |name: &str| {
+            let condition = format!("code = {name}");
+            match metric.kind {
+                MetricKind::Proportion | MetricKind::Count => {
+                    format!(
+                        "CAST({} AS DOUBLE)",
+                        d.aggregate_where("count", "*", Some(&condition))
+                    )
+                }
+                MetricKind::Mean | MetricKind::Ratio => format!(
+                    "CAST(coalesce({}, 0) AS DOUBLE)",
+                    d.aggregate_where("sum", "value", Some(&condition))
+                ),
             }
-            MetricKind::Mean | MetricKind::Ratio => {
-                format!("CAST(coalesce(sum(CASE WHEN {condition} THEN e.value END), 0) AS DOUBLE)")
-            }
         };
-        // The unit's value from its accumulator.
         let value = |acc: &str| match metric.kind {
-            MetricKind::Proportion => format!("(CASE WHEN {acc} > 0 THEN 1.0 ELSE 0.0 END)"),
+            MetricKind::Proportion => format!("CAST({acc} > 0 AS DOUBLE)"),
             _ => acc.to_string(),
+        };
+        let den_step = match (&metric.denominator_event, ratio) {
+            (Some(denominator), true) => step(&event_code(&names, denominator).to_string()),
+            _ => "CAST(0 AS DOUBLE)".to_string(),
+        };
+        let x = if cuped {
+            "coalesce(p.x, 0)"
+        } else {
+            "CAST(0 AS DOUBLE)"
+        };
+        let pre_join = if cuped {
+            " LEFT JOIN pre p ON p.uid = u.uid"
+        } else {
+            ""
         };
         let mut ctes = vec![
             self.units_ctes(d),
-            "included AS (SELECT unit, variant, t0 FROM units WHERE variant IS NOT NULL)".to_string(),
-        ];
-        let (x, x_join) = if cuped {
-            let lookback = primary.lookback_micros();
-            let condition = format!(
-                "e.event = {} AND e.ts >= {} AND e.ts < u.t0",
-                d.string_literal(&metric.event),
-                d.add_micros("u.t0", -lookback)
-            );
-            ctes.push(format!(
-                "pre AS (
-  SELECT u.unit, {x} AS x
-  FROM included u LEFT JOIN ({events}) e
-    ON e.unit = u.unit AND e.ts >= {lo} AND e.ts < u.t0
-  GROUP BY u.unit
+            "included AS (SELECT unit, uid, variant, t0us FROM units WHERE variant IS NOT NULL)".to_string(),
+            format!(
+                "joined AS (
+  SELECT u.uid, u.variant, e.code, e.value, e.tus, e.tus - u.t0us AS dt
+  FROM included u JOIN ({events}) e
+    ON e.unit = u.unit AND e.tus >= u.t0us - {lookback} AND e.tus < u.t0us + {window}
 )",
-                x = unit_value(metric.kind, &condition),
-                lo = d.add_micros("u.t0", -lookback),
+                events = self.events_subquery(d, std::slice::from_ref(primary)),
+            ),
+        ];
+        if cuped {
+            ctes.push(format!(
+                "pre AS (SELECT uid, {x} AS x FROM joined GROUP BY uid)",
+                x = unit_value(d, metric.kind, &format!("code = {event} AND dt < 0")),
             ));
-            ("p.x", " JOIN pre p ON p.unit = u.unit")
-        } else {
-            ("0.0", "")
-        };
-        let den_step = if ratio {
-            raw(post(metric.denominator_event.as_deref().unwrap_or_default()))
-        } else {
-            "0.0".to_string()
-        };
+        }
         ctes.push(format!(
             "entries AS (
-  SELECT {day} AS day, u.variant, count(*) AS n, 0.0 AS s, 0.0 AS ss, 0.0 AS ds, 0.0 AS dss, 0.0 AS nd,
-         sum({x}) AS xs, sum({x} * {x}) AS xss, 0.0 AS yx
-  FROM included u{x_join}
+  SELECT {day} AS day, u.variant, count(*) AS n, {zero} AS s, {zero} AS ss, {zero} AS ds, {zero} AS dss,
+         {zero} AS nd, sum({x}) AS xs, sum({x} * {x}) AS xss, {zero} AS yx
+  FROM included u{pre_join}
   GROUP BY 1, 2
 )",
-            day = d.day_of("u.t0"),
+            day = d.day_number("u.t0us"),
+            zero = "CAST(0 AS DOUBLE)",
         ));
         ctes.push(format!(
             "steps AS (
-  SELECT u.unit, u.variant, {day} AS day, {dy} AS dy, {dd} AS dd
-  FROM included u JOIN ({events}) e
-    ON e.unit = u.unit AND e.ts >= u.t0 AND e.ts < {hi}
-  GROUP BY u.unit, u.variant, {day}
+  SELECT uid, any_value(variant) AS variant, {day} AS day, {dy} AS dy, {dd} AS dd
+  FROM joined WHERE {post}
+  GROUP BY uid, {day}
 )",
-            day = d.day_of("e.ts"),
-            dy = raw(post(&metric.event)),
+            day = d.day_number("tus"),
+            dy = step(&event),
             dd = den_step,
-            hi = d.add_micros("u.t0", window),
         ));
         ctes.push(
             "running AS (
-  SELECT unit, variant, day,
+  SELECT uid, variant, day,
          coalesce(sum(dy) OVER earlier, 0) AS y_a, sum(dy) OVER through AS y_b,
          coalesce(sum(dd) OVER earlier, 0) AS d_a, sum(dd) OVER through AS d_b
   FROM steps
-  WINDOW earlier AS (PARTITION BY unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-         through AS (PARTITION BY unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+  WINDOW earlier AS (PARTITION BY uid ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+         through AS (PARTITION BY uid ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )"
             .to_string(),
         );
         let (ya, yb) = (value("r.y_a"), value("r.y_b"));
-        let x_of_change = if cuped { "p.x" } else { "0.0" };
+        let change_x = if cuped {
+            "coalesce(p.x, 0)"
+        } else {
+            "CAST(0 AS DOUBLE)"
+        };
         let change_join = if cuped {
-            " JOIN pre p ON p.unit = r.unit"
+            " LEFT JOIN pre p ON p.uid = r.uid"
         } else {
             ""
         };
@@ -293,31 +308,28 @@ GROUP BY variant, segment, other",
   SELECT r.day, r.variant, 0 AS n,
          {yb} - {ya} AS s, {yb} * {yb} - {ya} * {ya} AS ss,
          r.d_b - r.d_a AS ds, r.d_b * r.d_b - r.d_a * r.d_a AS dss, {yb} * r.d_b - {ya} * r.d_a AS nd,
-         0.0 AS xs, 0.0 AS xss, {x_of_change} * ({yb} - {ya}) AS yx
+         CAST(0 AS DOUBLE) AS xs, CAST(0 AS DOUBLE) AS xss, {change_x} * ({yb} - {ya}) AS yx
   FROM running r{change_join}
 )"
         ));
-        let null = "NULL::DOUBLE";
-        let (den, pre) = (
-            if ratio {
-                "sum(ds), sum(dss), sum(nd)"
-            } else {
-                "NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE"
-            },
-            if cuped {
-                "sum(xs), sum(xss), sum(yx)".to_string()
-            } else {
-                format!("{null}, {null}, {null}")
-            },
-        );
+        let null3 = "NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE";
+        let den = if ratio {
+            "sum(ds), sum(dss), sum(nd)"
+        } else {
+            null3
+        };
+        let pre = if cuped {
+            "sum(xs), sum(xss), sum(yx)"
+        } else {
+            null3
+        };
         format!(
             "WITH {ctes}
-SELECT {day_us} AS day, variant, CAST(sum(n) AS BIGINT) AS n, sum(s), sum(ss), {den}, {pre}
+SELECT day * {MICROS_PER_DAY} AS day, variant, CAST(sum(n) AS BIGINT) AS n, sum(s), sum(ss), {den}, {pre}
 FROM (SELECT * FROM entries UNION ALL SELECT * FROM changes) AS increments
 GROUP BY day, variant
 ORDER BY day, variant",
             ctes = ctes.join(",\n"),
-            day_us = d.epoch_micros("day"),
         )
     }
 
@@ -337,22 +349,24 @@ ORDER BY day, variant",
         };
         let exposed = format!(
             "exposed AS (
-  SELECT unit, min(variant) AS variant, count(DISTINCT variant) AS arms, {t0} AS t0{attributes}
+  SELECT unit, min(variant) AS variant, min(variant) <> max(variant) AS mixed, {t0} AS t0{attributes}
   FROM exposures
   WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}
   GROUP BY unit
 )",
-            t0 = d.min_where("ts", triggered),
+            t0 = d.aggregate_where("min", "ts", triggered),
             key = d.string_literal(&self.experiment),
             variants = variants.join(", "),
             end = d.timestamp_literal(self.window.end.timestamp_micros()),
         );
-        let variant = "CASE WHEN arms = 1 THEN variant END AS variant";
+        let variant = "CASE WHEN NOT mixed THEN variant END AS variant";
+        let t0us = d.epoch_micros("t0");
         match &self.segment {
             None => format!(
                 "{exposed},
 units AS (
-  SELECT unit, {variant}, t0, NULL::VARCHAR AS segment, false AS other
+  SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, NULL::VARCHAR AS segment,
+         false AS other
   FROM exposed WHERE t0 IS NOT NULL
 )"
             ),
@@ -367,30 +381,34 @@ ranked AS (
   FROM tokens GROUP BY token
 ),
 units AS (
-  SELECT t.unit, t.variant, t.t0,
+  SELECT t.unit, row_number() OVER () AS uid, t.variant, t.t0, {t0us} AS t0us,
          CASE WHEN r.rank <= {TOP_SEGMENTS} THEN t.token END AS segment, r.rank > {TOP_SEGMENTS} AS other
   FROM tokens t JOIN ranked r ON r.token IS NOT DISTINCT FROM t.token
 )",
                 token = d.attribute_token("attributes", name),
+                t0us = d.epoch_micros("t.t0"),
             ),
         }
     }
 
     /// The metric events any of `metrics` reads, and only their columns.
+    ///
+    /// Besides `unit`, `ts` and `value`, each row carries `code`, its event name's position in
+    /// [`event_names`] (so per-metric tests compare integers, and the names are compared once,
+    /// at the scan), and `tus`, its time in epoch microseconds.
     fn events_subquery(&self, d: &dyn Dialect, metrics: &[PlannedMetric]) -> String {
-        let mut names: Vec<&str> = Vec::new();
-        for planned in metrics {
-            names.push(&planned.metric.event);
-            if let Some(denominator) = &planned.metric.denominator_event {
-                names.push(denominator);
-            }
-        }
-        names.sort_unstable();
-        names.dedup();
-        let names: Vec<String> = names.iter().map(|name| d.string_literal(name)).collect();
+        let names = event_names(metrics);
+        let literals: Vec<String> = names.iter().map(|name| d.string_literal(name)).collect();
+        let code: Vec<String> = literals
+            .iter()
+            .enumerate()
+            .map(|(code, literal)| format!("WHEN {literal} THEN {code}"))
+            .collect();
         format!(
-            "SELECT unit, event, ts, value FROM metric_events WHERE event IN ({})",
-            names.join(", ")
+            "SELECT unit, ts, value, CASE event {} END AS code, {} AS tus FROM metric_events WHERE event IN ({})",
+            code.join(" "),
+            d.epoch_micros("ts"),
+            literals.join(", ")
         )
     }
 
@@ -412,6 +430,28 @@ units AS (
     }
 }
 
+/// The distinct event names `metrics` read, sorted: an event's code is its position here.
+fn event_names(metrics: &[PlannedMetric]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for planned in metrics {
+        names.push(&planned.metric.event);
+        if let Some(denominator) = &planned.metric.denominator_event {
+            names.push(denominator);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The code of `name` among `names` (see [`event_names`]).
+fn event_code(names: &[&str], name: &str) -> usize {
+    names
+        .iter()
+        .position(|candidate| *candidate == name)
+        .unwrap_or(usize::MAX)
+}
+
 fn listed<'a>(
     field: &'a str,
     role: Role,
@@ -423,66 +463,96 @@ fn listed<'a>(
         .map(move |(index, name)| (role, format!("{field}[{index}]"), name))
 }
 
-/// One unit's value of a metric of `kind` over the joined events where `condition` holds.
-fn unit_value(kind: MetricKind, condition: &str) -> String {
+/// One unit's value of a metric of `kind` over its joined events (columns `event`, `value`,
+/// `dt`) where `condition` holds; 0 when none does.
+fn unit_value(d: &dyn Dialect, kind: MetricKind, condition: &str) -> String {
     match kind {
-        MetricKind::Proportion => format!("CAST(max(CASE WHEN {condition} THEN 1 ELSE 0 END) AS DOUBLE)"),
-        MetricKind::Count => format!("CAST(count(CASE WHEN {condition} THEN 1 END) AS DOUBLE)"),
-        MetricKind::Mean | MetricKind::Ratio => {
-            format!("CAST(coalesce(sum(CASE WHEN {condition} THEN e.value END), 0) AS DOUBLE)")
-        }
+        MetricKind::Proportion => format!(
+            "CAST({} > 0 AS DOUBLE)",
+            d.aggregate_where("count", "*", Some(condition))
+        ),
+        MetricKind::Count => format!(
+            "CAST({} AS DOUBLE)",
+            d.aggregate_where("count", "*", Some(condition))
+        ),
+        MetricKind::Mean | MetricKind::Ratio => format!(
+            "CAST(coalesce({}, 0) AS DOUBLE)",
+            d.aggregate_where("sum", "value", Some(condition))
+        ),
     }
 }
 
-/// Metric `i`'s per-unit value columns (`m{i}_y`, `m{i}_d`, `m{i}_x`) and its
-/// [`COLUMNS_PER_METRIC`] per-variant sums.
-fn metric_columns(d: &dyn Dialect, i: usize, planned: &PlannedMetric) -> (Vec<String>, Vec<String>) {
+/// The per-unit value columns of the scorecard query, each computed once however many metrics
+/// use it (revenue as a mean and as a ratio's numerator share one column).
+#[derive(Default)]
+struct UnitValues {
+    /// `expression AS vN`.
+    columns: Vec<String>,
+    expressions: Vec<String>,
+}
+
+impl UnitValues {
+    /// The column name of `expression`, adding it if new.
+    fn column(&mut self, expression: String) -> String {
+        let index = match self.expressions.iter().position(|known| *known == expression) {
+            Some(index) => index,
+            None => {
+                self.columns
+                    .push(format!("{expression} AS v{}", self.expressions.len()));
+                self.expressions.push(expression);
+                self.expressions.len() - 1
+            }
+        };
+        format!("p.v{index}")
+    }
+}
+
+/// A metric's [`COLUMNS_PER_METRIC`] per-variant sums over its per-unit value columns.
+/// `joined` is the join's (lookback, window): bounds it already guarantees are not tested
+/// again.
+fn metric_sums(
+    d: &dyn Dialect,
+    planned: &PlannedMetric,
+    names: &[&str],
+    joined: (i64, i64),
+    values: &mut UnitValues,
+) -> Vec<String> {
     let metric = &planned.metric;
     let within = |event: &str, from: i64, to: i64| {
-        format!(
-            "e.event = {} AND e.ts >= {} AND e.ts < {}",
-            d.string_literal(event),
-            d.add_micros("u.t0", from),
-            d.add_micros("u.t0", to)
-        )
+        let mut condition = format!("code = {}", event_code(names, event));
+        if from > -joined.0 {
+            condition.push_str(&format!(" AND dt >= {from}"));
+        }
+        if to < joined.1 {
+            condition.push_str(&format!(" AND dt < {to}"));
+        }
+        condition
     };
     let window = planned.window_micros();
-    let y = format!("m{i}_y");
-    let mut values = vec![format!(
-        "{} AS {y}",
-        unit_value(metric.kind, &within(&metric.event, 0, window))
-    )];
-    let null = "NULL::DOUBLE".to_string();
+    let y = values.column(unit_value(d, metric.kind, &within(&metric.event, 0, window)));
+    let null = || "NULL::DOUBLE".to_string();
     let mut sums = vec![format!("sum({y})"), format!("sum({y} * {y})")];
     match &metric.denominator_event {
         Some(denominator) if metric.kind == MetricKind::Ratio => {
-            let den = format!("m{i}_d");
-            values.push(format!(
-                "{} AS {den}",
-                unit_value(MetricKind::Mean, &within(denominator, 0, window))
-            ));
+            let den = values.column(unit_value(d, MetricKind::Mean, &within(denominator, 0, window)));
             sums.extend([
                 format!("sum({den})"),
                 format!("sum({den} * {den})"),
                 format!("sum({y} * {den})"),
             ]);
         }
-        _ => sums.extend([null.clone(), null.clone(), null.clone()]),
+        _ => sums.extend([null(), null(), null()]),
     }
     if planned.cuped() {
-        let x = format!("m{i}_x");
         let lookback = planned.lookback_micros();
-        values.push(format!(
-            "{} AS {x}",
-            unit_value(metric.kind, &within(&metric.event, -lookback, 0))
-        ));
+        let x = values.column(unit_value(d, metric.kind, &within(&metric.event, -lookback, 0)));
         sums.extend([
             format!("sum({x})"),
             format!("sum({x} * {x})"),
             format!("sum({y} * {x})"),
         ]);
     } else {
-        sums.extend([null.clone(), null.clone(), null]);
+        sums.extend([null(), null(), null()]);
     }
-    (values, sums)
+    sums
 }

@@ -84,13 +84,17 @@ impl Target {
     }
 
     /// The scorecard (frozen for a stopped experiment), optionally split by a segment.
-    pub fn results(&self, key: &str, segment: Option<&str>) -> Result<Value, Failure> {
+    pub fn results(&self, key: &str, options: &rctgate_store::AnalyzeOptions<'_>) -> Result<Value, Failure> {
         match self {
-            Target::Local(store) => store.results(key, segment).map_err(store_failure),
+            Target::Local(store) => store.results(key, options).map_err(store_failure),
             Target::Remote(client) => {
-                let mut path = format!("/v1/experiments/{}/results", encode(key));
-                if let Some(segment) = segment {
-                    path.push_str(&format!("?segment={}", encode(segment)));
+                let mut path = format!(
+                    "/v1/experiments/{}/results?series={}",
+                    encode(key),
+                    options.series
+                );
+                if let Some(segment) = options.segment {
+                    path.push_str(&format!("&segment={}", encode(segment)));
                 }
                 client.call("GET", &path, None)
             }

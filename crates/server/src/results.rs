@@ -18,6 +18,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use rctgate_domain::Scope;
+use rctgate_store::AnalyzeOptions;
 use serde::Deserialize;
 
 use crate::auth::Caller;
@@ -28,7 +29,7 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 /// Scorecards kept; the oldest is dropped past this.
 const CAPACITY: usize = 256;
 
-type CacheKey = (String, Option<String>);
+type CacheKey = (String, Option<String>, bool);
 
 struct Entry {
     generation: u64,
@@ -73,11 +74,13 @@ impl ResultsCache {
     }
 }
 
-/// `?segment=ATTRIBUTE`.
+/// `?segment=ATTRIBUTE&series=false`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsParams {
     segment: Option<String>,
+    /// The daily cumulative series of the primary metric; on by default.
+    series: Option<bool>,
 }
 
 pub async fn results(
@@ -95,7 +98,8 @@ pub async fn results(
         .with_field(Some("segment".into()))
     })?;
     let segment = params.segment.filter(|s| !s.is_empty());
-    let cache_key = (key.clone(), segment.clone());
+    let series = params.series.unwrap_or(true);
+    let cache_key = (key.clone(), segment.clone(), series);
     // Read before computing: a commit during the computation leaves the entry stale.
     let generation = state.store.data_generation();
     let (body, cache) = match state.results.get(&cache_key, generation) {
@@ -103,9 +107,11 @@ pub async fn results(
         None => {
             let body = state
                 .blocking(move |store| {
-                    store
-                        .results(&key, segment.as_deref())
-                        .map(|value| value.to_string())
+                    let options = AnalyzeOptions {
+                        segment: segment.as_deref(),
+                        series,
+                    };
+                    store.results(&key, &options).map(|value| value.to_string())
                 })
                 .await?;
             let body = Arc::new(body);

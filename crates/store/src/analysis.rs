@@ -14,25 +14,43 @@ use rctgate_analysis::{
 };
 use rctgate_domain::Experiment;
 
+/// What to compute besides the scorecard itself.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyzeOptions<'a> {
+    /// Also split every metric by this exposure attribute.
+    pub segment: Option<&'a str>,
+    /// Also compute the primary metric's daily cumulative series (one more query, about a
+    /// third of the scorecard's time); off, `cumulative` is empty.
+    pub series: bool,
+}
+
+impl Default for AnalyzeOptions<'_> {
+    fn default() -> Self {
+        AnalyzeOptions {
+            segment: None,
+            series: true,
+        }
+    }
+}
+
 impl Store {
-    /// The scorecard of experiment `key` as of now, optionally split by the exposure
-    /// attribute `segment`. A stopped experiment is analysed over its window, up to when it
-    /// stopped; its frozen scorecard is [`Store::frozen_results`].
-    pub fn analyze(&self, key: &str, segment: Option<&str>) -> StoreResult<Scorecard> {
+    /// The scorecard of experiment `key` as of now. A stopped experiment is analysed over
+    /// its window, up to when it stopped; its frozen scorecard is [`Store::frozen_results`].
+    pub fn analyze(&self, key: &str, options: &AnalyzeOptions<'_>) -> StoreResult<Scorecard> {
         let experiment = self.get_experiment(key)?;
-        self.analyze_experiment(&experiment, crate::time::now(), segment)
+        self.analyze_experiment(&experiment, crate::time::now(), options)
     }
 
     /// What `GET /v1/experiments/{key}/results` answers: the frozen scorecard of a stopped
     /// experiment, else the scorecard as of now; with a segment, always computed (over the
     /// stopped experiment's final window).
-    pub fn results(&self, key: &str, segment: Option<&str>) -> StoreResult<serde_json::Value> {
-        if segment.is_none() {
+    pub fn results(&self, key: &str, options: &AnalyzeOptions<'_>) -> StoreResult<serde_json::Value> {
+        if options.segment.is_none() {
             if let Some(frozen) = self.frozen_results(key)? {
                 return Ok(frozen);
             }
         }
-        let card = self.analyze(key, segment)?;
+        let card = self.analyze(key, options)?;
         serde_json::to_value(&card).map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))
     }
 
@@ -41,17 +59,21 @@ impl Store {
         &self,
         experiment: &Experiment,
         now: DateTime<Utc>,
-        segment: Option<&str>,
+        options: &AnalyzeOptions<'_>,
     ) -> StoreResult<Scorecard> {
         let plan = Plan::new(
             experiment,
             |name| self.get_metric(name).ok(),
             ExposureWindow::of(experiment, now),
-            segment,
+            options.segment,
         )?;
         let conn = self.read_connection()?;
         let rows = arm_sums(&conn, &plan)?;
-        let daily = daily_sums(&conn, &plan)?;
+        let daily = if options.series {
+            daily_sums(&conn, &plan)?
+        } else {
+            Vec::new()
+        };
         Ok(rctgate_analysis::build(
             &Inputs {
                 experiment,

@@ -165,7 +165,7 @@ impl Store {
         stopped.status = stored.status.stop(key)?;
         let stopped_at = now();
         stopped.stopped_at = Some(stopped_at);
-        let results = match self.analyze_experiment(&stopped, stopped_at, None) {
+        let results = match self.analyze_experiment(&stopped, stopped_at, &Default::default()) {
             Ok(card) => serde_json::to_value(&card)
                 .map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))?,
             Err(err) => unanalysable(key, &err),

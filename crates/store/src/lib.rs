@@ -41,6 +41,7 @@ mod store;
 mod summary;
 mod time;
 
+pub use analysis::AnalyzeOptions;
 pub use audit::{AuditEntry, LOCAL_ACTOR};
 pub use error::{ErrorKind, ImportError, StoreError, StoreResult};
 pub use import::{

@@ -153,9 +153,16 @@ impl Store {
 }
 
 /// DuckDB settings: durable commits everywhere (`full` adds F_FULLFSYNC on macOS; on Linux it
-/// is the default fdatasync), and no extension downloads.
+/// is the default fdatasync), no extension downloads, and a memory limit.
+///
+/// DuckDB's default limit is 80% of the machine's memory. The store caps it at 2 GiB so
+/// that memory stays bounded whatever the event count: an analysis or import larger than
+/// that spills to `<database>.tmp` next to the file (DuckDB's default temp directory) instead
+/// of growing. With the id set (16 bytes per stored event) and the server, the process stays
+/// under 4 GiB up to about 100M events.
 const SETTINGS: &[(&str, &str)] = &[
     ("fsync_mode", "full"),
+    ("memory_limit", "2GiB"),
     ("autoload_known_extensions", "false"),
     ("autoinstall_known_extensions", "false"),
 ];

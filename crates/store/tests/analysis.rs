@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use rctgate_domain::{from_json_value, parse_event_batch, Experiment, Metric, MetricKind};
 use rctgate_simulate::{Scenario, SimAttribute, SimEvent, SimMetric};
 use rctgate_stats::request::{Kind, Method, MetricSpec, StatsRequest, VariantInput};
-use rctgate_store::{Store, LOCAL_ACTOR};
+use rctgate_store::{AnalyzeOptions, Store, LOCAL_ACTOR};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -317,7 +317,8 @@ fn the_scorecard_equals_an_independent_computation() {
                 .replace_experiment("trial", experiment(true), LOCAL_ACTOR)
                 .expect("draft accepts new analysis settings");
         }
-        let card = serde_json::to_value(store.analyze("trial", None).expect("analyze")).expect("json");
+        let card = serde_json::to_value(store.analyze("trial", &Default::default()).expect("analyze"))
+            .expect("json");
         let units = units(&events, triggered_only);
         let excluded = units.values().filter(|v| v.variants.len() > 1).count() as u64;
         assert!(excluded > 0, "the scenario has units in two variants");
@@ -395,7 +396,18 @@ fn the_scorecard_equals_an_independent_computation() {
     }
 
     // Segments: the mobile segment equals the reference over mobile units only.
-    let card = serde_json::to_value(store.analyze("trial", Some("device")).expect("segments")).expect("json");
+    let card = serde_json::to_value(
+        store
+            .analyze(
+                "trial",
+                &AnalyzeOptions {
+                    segment: Some("device"),
+                    series: false,
+                },
+            )
+            .expect("segments"),
+    )
+    .expect("json");
     let units = units(&events, true);
     let segments = card["segments"]["values"].as_array().expect("segment values");
     let labels: Vec<&str> = segments.iter().filter_map(|s| s["value"].as_str()).collect();

@@ -39,7 +39,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
-    let results = args.target.open()?.results(&args.key, args.segment.as_deref())?;
+    // The table and the page do not show the daily series; JSON carries everything.
+    let options = rctgate_store::AnalyzeOptions {
+        segment: args.segment.as_deref(),
+        series: matches!(args.format, Format::Json),
+    };
+    let results = args.target.open()?.results(&args.key, &options)?;
     let text = match args.format {
         Format::Json => {
             if args.output.is_none() {

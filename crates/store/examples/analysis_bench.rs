@@ -1,0 +1,245 @@
+//! The analysis benchmark (BENCHMARKS.md, "Analysis"): a simulated trial of 1M units and
+//! about 20M events, then the whole scorecard timed.
+//!
+//! ```text
+//! analysis_bench generate DB [UNITS]   # the trial, through the store's real import
+//! analysis_bench run DB [RUNS]         # time Store::analyze; print JSON with the timings
+//! ```
+//! `bench/run-analysis-bench.sh` runs both and the plain pipeline (`bench/analysis_plain.py`:
+//! one DuckDB query per metric, then gbstats) on the same file in the same run.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rctgate_domain::{from_json_value, Experiment, Metric};
+use rctgate_simulate::{unit_events, Scenario, SimAttribute, SimMetric};
+use rctgate_store::{AnalyzeOptions, Store, LOCAL_ACTOR};
+use serde_json::json;
+
+const EXPERIMENT: &str = "ranker-bench";
+
+fn sim(
+    event: &str,
+    rate: f64,
+    lift: f64,
+    value: Option<(f64, f64)>,
+    window_hours: f64,
+    pre_days: u32,
+) -> SimMetric {
+    SimMetric {
+        event: event.into(),
+        rate,
+        lifts: vec![1.0, lift],
+        value,
+        window_hours,
+        pre_days,
+        late_share: 0.1,
+    }
+}
+
+fn scenario(units: usize) -> Scenario {
+    let start = DateTime::parse_from_rfc3339("2026-10-01T00:00:00Z")
+        .map_or(DateTime::<Utc>::UNIX_EPOCH, |t| t.with_timezone(&Utc));
+    let mut scenario = Scenario::two_arms(
+        EXPERIMENT,
+        units,
+        start,
+        vec![
+            sim("booking", 0.4, 1.03, None, 168.0, 14),
+            sim("revenue", 0.6, 1.02, Some((4.0, 0.8)), 168.0, 14),
+            sim("session", 8.0, 1.0, None, 168.0, 0),
+            sim("click", 8.0, 1.05, None, 72.0, 0),
+            sim("cancel", 0.1, 1.0, None, 168.0, 0),
+        ],
+    );
+    scenario.repeat_exposures = 2;
+    scenario.two_variant_share = 0.001;
+    scenario.attribute = Some(SimAttribute {
+        name: "device".into(),
+        values: vec![
+            ("mobile".into(), 0.6),
+            ("desktop".into(), 0.3),
+            ("tablet".into(), 0.1),
+        ],
+    });
+    scenario
+}
+
+fn definitions() -> (Vec<Metric>, Experiment) {
+    let metrics = [
+        json!({"name": "bookings", "kind": "proportion", "event": "booking", "window_hours": 168,
+               "direction": "increase", "cuped_days": 14}),
+        json!({"name": "revenue", "kind": "mean", "event": "revenue", "window_hours": 168,
+               "direction": "increase", "cuped_days": 14}),
+        json!({"name": "revenue_per_session", "kind": "ratio", "event": "revenue",
+               "denominator_event": "session", "window_hours": 168, "direction": "increase"}),
+        json!({"name": "clicks", "kind": "count", "event": "click", "window_hours": 72, "direction": "increase"}),
+        json!({"name": "cancellations", "kind": "proportion", "event": "cancel", "window_hours": 168,
+               "direction": "decrease"}),
+    ]
+    .into_iter()
+    .map(|value| from_json_value(value).expect("bench metric"))
+    .collect();
+    let experiment = from_json_value(json!({
+        "key": EXPERIMENT, "hypothesis": "The benchmark trial.",
+        "variants": [{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+        "metrics": {"primary": "bookings", "guardrails": ["cancellations"], "proxies": ["clicks"],
+                    "secondary": ["revenue", "revenue_per_session"]},
+        "analysis": {"method": "sequential", "start": "2026-10-01T00:00:00Z", "end": "2026-10-16T00:00:00Z"}
+    }))
+    .expect("bench experiment");
+    (metrics, experiment)
+}
+
+fn generate(db: &Path, units: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Store::open(db)?;
+    let (metrics, experiment) = definitions();
+    for metric in &metrics {
+        store.upsert_metric(metric, LOCAL_ACTOR)?;
+    }
+    store.apply_experiment(experiment, LOCAL_ACTOR)?;
+    let scenario = scenario(units);
+    let csv = db.with_extension("events.csv");
+    let mut out = BufWriter::new(std::fs::File::create(&csv)?);
+    writeln!(out, "{}", rctgate_simulate::SimEvent::csv_header(Some("device")))?;
+    let mut events = 0usize;
+    for index in 0..units {
+        for event in unit_events(&scenario, index) {
+            writeln!(out, "{}", event.csv_row(EXPERIMENT, Some("device")))?;
+            events += 1;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    let started = Instant::now();
+    let outcome = store.import_file(&csv, &mut |_| {})?;
+    eprintln!(
+        "generated {units} units, {events} events; imported {} in {:.1} s",
+        outcome.accepted,
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::remove_file(&csv)?;
+    Ok(())
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn run(db: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Store::open(db)?;
+    let rss_open = peak_rss_mib();
+    let mut seconds = Vec::new();
+    let mut with_series = Vec::new();
+    let mut verdict = String::new();
+    let metrics_only = AnalyzeOptions {
+        segment: None,
+        series: false,
+    };
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let card = store.analyze(EXPERIMENT, &metrics_only)?;
+        seconds.push(started.elapsed().as_secs_f64());
+        verdict = card.decision.verdict.as_str().to_string();
+        let started = Instant::now();
+        store.analyze(EXPERIMENT, &AnalyzeOptions::default())?;
+        with_series.push(started.elapsed().as_secs_f64());
+    }
+    seconds.sort_by(f64::total_cmp);
+    with_series.sort_by(f64::total_cmp);
+    let card = serde_json::to_value(store.analyze(EXPERIMENT, &metrics_only)?)?;
+    let effects: Vec<serde_json::Value> = card["metrics"]
+        .as_array()
+        .map(|metrics| {
+            metrics
+                .iter()
+                .map(|m| json!({"name": m["name"], "treatment": m["variants"][1]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!(
+        "{}",
+        json!({
+            "units": card["units"], "seconds": seconds, "median_seconds": seconds[seconds.len() / 2],
+            "with_series_seconds": with_series, "with_series_median_seconds": with_series[with_series.len() / 2],
+            "verdict": verdict, "peak_rss_mib_after_open": rss_open, "peak_rss_mib": peak_rss_mib(),
+            "metrics": effects,
+        })
+    );
+    Ok(())
+}
+
+/// Writes the two event tables as Parquet into `dir`, for the plain pipeline: the Python
+/// DuckDB build cannot open this build's database file, so it loads the same rows into its
+/// own file (untimed) and runs its queries there.
+fn export(db: &Path, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Store::open(db)?;
+    let conn = store.read_connection()?;
+    for table in ["exposures", "metric_events"] {
+        let file = dir.join(format!("{table}.parquet"));
+        conn.execute_batch(&format!("COPY {table} TO '{}' (FORMAT parquet)", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Times each generated query alone and prints DuckDB's profile of it (for tuning).
+fn explain(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use rctgate_analysis::{DuckDb, ExposureWindow, Plan};
+    let store = Store::open(db)?;
+    let experiment = store.get_experiment(EXPERIMENT)?;
+    let plan = Plan::new(
+        &experiment,
+        |name| store.get_metric(name).ok(),
+        ExposureWindow::of(&experiment, chrono::Utc::now()),
+        None,
+    )?;
+    let conn = store.read_connection()?;
+    if let Ok(settings) = std::env::var("BENCH_SETTINGS") {
+        conn.execute_batch(&settings)?;
+    }
+    for (name, sql) in [
+        ("scorecard", plan.scorecard_sql(&DuckDb)),
+        ("daily", plan.daily_sql(&DuckDb)),
+    ] {
+        let started = Instant::now();
+        let mut statement = conn.prepare(&sql)?;
+        let rows = statement.query_map([], |_| Ok(()))?.count();
+        eprintln!("{name}: {rows} rows in {:.3} s", started.elapsed().as_secs_f64());
+        let profile = db.with_extension(format!("{name}.profile.json"));
+        conn.execute_batch(&format!(
+            "PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = '{}';",
+            profile.display()
+        ))?;
+        conn.prepare(&sql)?.query_map([], |_| Ok(()))?.for_each(drop);
+        conn.execute_batch("PRAGMA disable_profiling;")?;
+        println!("-- {name} (profile in {})\n{sql}", profile.display());
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    match (args.get(1).map(String::as_str), args.get(2)) {
+        (Some("generate"), Some(db)) => {
+            let units = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
+            generate(Path::new(db), units)
+        }
+        (Some("run"), Some(db)) => {
+            let runs = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(5);
+            run(Path::new(db), runs)
+        }
+        (Some("explain"), Some(db)) => explain(Path::new(db)),
+        (Some("export"), Some(db)) => {
+            let dir = args.get(3).ok_or("usage: analysis_bench export DB DIR")?;
+            export(Path::new(db), Path::new(dir))
+        }
+        _ => Err(
+            "usage: analysis_bench generate DB [UNITS] | run DB [RUNS] | explain DB | export DB DIR".into(),
+        ),
+    }
+}
