@@ -10,6 +10,7 @@
 
 pub mod dialect;
 pub mod format;
+pub mod ledger;
 pub mod plan;
 pub mod policy;
 pub mod render;

@@ -40,6 +40,14 @@ enum Command {
     Import(commands::import::Args),
     /// The scorecard and verdict of an experiment.
     Analyze(commands::analyze::Args),
+    /// Models and versions: register, list, show, promote (through the gate).
+    #[command(subcommand)]
+    Model(commands::model::Command),
+    /// The promotion gate, for CI/CD: exit 0 allowed, 1 blocked, 2 error.
+    #[command(subcommand)]
+    Gate(commands::gate::Command),
+    /// Offline gain against business lift across concluded trials.
+    Ledger(commands::ledger::Args),
 }
 
 /// A failure to report: one sentence, and the exit code.
@@ -83,11 +91,17 @@ fn main() -> ExitCode {
         Command::Experiment(command) => commands::experiment::run(command),
         Command::Import(args) => commands::import::run(args),
         Command::Analyze(args) => commands::analyze::run(args),
+        Command::Model(command) => commands::model::run(command),
+        Command::Gate(command) => commands::gate::run(command),
+        Command::Ledger(args) => commands::ledger::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            // A check that did not pass (exit 1) may have said everything on stdout already.
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

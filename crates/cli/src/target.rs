@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use rctgate_domain::{Experiment, Metric};
+use rctgate_domain::{Experiment, Metric, ModelVersion, NewModel, PromotionRequest};
 use rctgate_store::{Store, LOCAL_ACTOR};
 use serde_json::Value;
 
@@ -98,6 +98,118 @@ impl Target {
                 }
                 client.call("GET", &path, None)
             }
+        }
+    }
+
+    /// Registers `version` of model `name`, registering the model first if it is new.
+    pub fn register_model(
+        &self,
+        name: &str,
+        description: Option<String>,
+        version: ModelVersion,
+    ) -> Result<Value, Failure> {
+        let model = NewModel {
+            name: name.to_string(),
+            description,
+        };
+        match self {
+            Target::Local(store) => {
+                if let Err(err) = store.get_model(name) {
+                    if err.kind() != rctgate_store::ErrorKind::NotFound {
+                        return Err(store_failure(err));
+                    }
+                    store.create_model(model, LOCAL_ACTOR).map_err(store_failure)?;
+                }
+                to_value(
+                    store
+                        .add_model_version(name, version, LOCAL_ACTOR)
+                        .map_err(store_failure)?,
+                )
+            }
+            Target::Remote(client) => {
+                let path = format!("/v1/models/{}", encode(name));
+                if client.call_status("GET", &path, None)?.0 == 404 {
+                    client.call("POST", "/v1/models", Some(&to_value(&model)?))?;
+                }
+                client.call("POST", &format!("{path}/versions"), Some(&to_value(&version)?))
+            }
+        }
+    }
+
+    pub fn list_models(&self) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.list_models().map_err(store_failure)?),
+            Target::Remote(client) => client.call("GET", "/v1/models", None),
+        }
+    }
+
+    pub fn show_model(&self, name: &str) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.get_model(name).map_err(store_failure)?),
+            Target::Remote(client) => client.call("GET", &format!("/v1/models/{}", encode(name)), None),
+        }
+    }
+
+    /// Promotes through the gate: the promotion, or the gate's reasons when it refuses.
+    pub fn promote(
+        &self,
+        name: &str,
+        request: &PromotionRequest,
+    ) -> Result<Result<Value, Vec<String>>, Failure> {
+        match self {
+            Target::Local(store) => match store.promote(name, request, LOCAL_ACTOR) {
+                Ok(promotion) => Ok(Ok(to_value(promotion)?)),
+                Err(rctgate_store::StoreError::Blocked(reasons)) => Ok(Err(reasons)),
+                Err(err) => Err(store_failure(err)),
+            },
+            Target::Remote(client) => {
+                let path = format!("/v1/models/{}/promote", encode(name));
+                let (status, body) = client.call_status("POST", &path, Some(&to_value(request)?))?;
+                match status {
+                    200..=299 => Ok(Ok(body)),
+                    409 if body["reasons"].is_array() => Ok(Err(body["reasons"]
+                        .as_array()
+                        .map(|reasons| {
+                            reasons
+                                .iter()
+                                .filter_map(|r| r.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default())),
+                    _ => Err(Failure::input(format!(
+                        "the server answered {status}: {}",
+                        body["error"].as_str().unwrap_or_default()
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// What the gate says about promoting `version` now, without an override.
+    pub fn gate(&self, name: &str, version: &str, experiment: Option<&str>) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => {
+                let request = PromotionRequest {
+                    version: version.to_string(),
+                    experiment: experiment.map(str::to_string),
+                    override_reason: None,
+                };
+                to_value(store.check_gate(name, &request).map_err(store_failure)?)
+            }
+            Target::Remote(client) => {
+                let mut path = format!("/v1/models/{}/gate?version={}", encode(name), encode(version));
+                if let Some(experiment) = experiment {
+                    path.push_str(&format!("&experiment={}", encode(experiment)));
+                }
+                client.call("GET", &path, None)
+            }
+        }
+    }
+
+    pub fn ledger(&self) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.ledger().map_err(store_failure)?),
+            Target::Remote(client) => client.call("GET", "/v1/ledger", None),
         }
     }
 

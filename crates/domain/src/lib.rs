@@ -26,6 +26,7 @@ pub mod experiment;
 pub mod json;
 pub mod lifecycle;
 pub mod metric;
+pub mod model;
 pub mod names;
 pub mod scope;
 pub mod update_rule;
@@ -41,5 +42,8 @@ pub use experiment::{Experiment, Layer, MetricRoles, Variant};
 pub use json::{from_json_slice, from_json_str, from_json_value};
 pub use lifecycle::{Refusal, Status};
 pub use metric::{Direction, Metric, MetricKind};
+pub use model::{
+    check_promotion, Evidence, GateInput, ModelVersion, NewModel, PromotionRequest, TrialRecord,
+};
 pub use scope::Scope;
 pub use update_rule::{check_replacement, same_definition};

@@ -11,6 +11,9 @@ struct Body<'a> {
     error: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// Every reason, for a refusal that has several (a blocked promotion).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    reasons: &'a [String],
 }
 
 /// An error answer: a status, one sentence, and the field at fault if any.
@@ -19,6 +22,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub field: Option<String>,
+    pub reasons: Vec<String>,
 }
 
 impl ApiError {
@@ -27,6 +31,7 @@ impl ApiError {
             status,
             message: message.into(),
             field: None,
+            reasons: Vec::new(),
         }
     }
 
@@ -56,7 +61,9 @@ impl From<StoreError> for ApiError {
             }
         };
         let field = err.field().map(str::to_string);
-        ApiError::new(status, err.to_string()).with_field(field)
+        let mut error = ApiError::new(status, err.to_string()).with_field(field);
+        error.reasons = err.reasons().to_vec();
+        error
     }
 }
 
@@ -72,6 +79,7 @@ impl IntoResponse for ApiError {
         let body = Body {
             error: &self.message,
             field: self.field.as_deref(),
+            reasons: &self.reasons,
         };
         (self.status, Json(body)).into_response()
     }

@@ -17,6 +17,7 @@ mod results;
 mod routes;
 mod state;
 mod telemetry;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,8 +44,14 @@ pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
 }
 
 /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
-pub async fn serve(listener: TcpListener, store: Arc<Store>, limits: Limits) -> std::io::Result<()> {
-    let state = AppState::new(store, limits).map_err(|e| std::io::Error::other(e.to_string()))?;
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<Store>,
+    limits: Limits,
+    webhook: webhook::Webhook,
+) -> std::io::Result<()> {
+    let mut state = AppState::new(store, limits).map_err(|e| std::io::Error::other(e.to_string()))?;
+    state.webhook = webhook;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

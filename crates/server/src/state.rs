@@ -38,6 +38,8 @@ pub struct AppState {
     pub exposures: Arc<ExposureQueue>,
     /// Scorecards by experiment and segment, until the data changes.
     pub results: Arc<crate::results::ResultsCache>,
+    /// The outgoing webhook on verdicts and promotions (none by default).
+    pub webhook: crate::webhook::Webhook,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             assignments,
             exposures,
             results: Arc::default(),
+            webhook: crate::webhook::Webhook::default(),
         })
     }
 

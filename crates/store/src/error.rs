@@ -37,6 +37,9 @@ pub enum StoreError {
     /// Refused by a rule: exists already, wrong lifecycle state, frozen randomization.
     #[error("{0}")]
     Conflict(Refusal),
+    /// The promotion gate refused: every reason, each a sentence.
+    #[error("The promotion is blocked: {}", .0.join(" "))]
+    Blocked(Vec<String>),
     /// An import file is missing, malformed or holds an invalid event.
     #[error("{0}")]
     Import(ImportError),
@@ -74,7 +77,7 @@ impl StoreError {
         match self {
             StoreError::Invalid(_) | StoreError::Import(_) => ErrorKind::Invalid,
             StoreError::NotFound { .. } => ErrorKind::NotFound,
-            StoreError::Conflict(_) => ErrorKind::Conflict,
+            StoreError::Conflict(_) | StoreError::Blocked(_) => ErrorKind::Conflict,
             StoreError::NewerSchema { .. }
             | StoreError::Database(_)
             | StoreError::Open(_)
@@ -90,6 +93,14 @@ impl StoreError {
             StoreError::Invalid(err) => err.field.as_deref(),
             StoreError::Import(err) => err.field.as_deref(),
             _ => None,
+        }
+    }
+
+    /// The reasons of a blocked promotion (empty for other errors).
+    pub fn reasons(&self) -> &[String] {
+        match self {
+            StoreError::Blocked(reasons) => reasons,
+            _ => &[],
         }
     }
 

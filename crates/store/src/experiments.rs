@@ -30,6 +30,7 @@ impl Store {
         let mut created = experiment;
         created.normalize();
         created.validate(&metrics::names(&tx)?)?;
+        check_model_references(&tx, &created)?;
         created.status = Status::Draft;
         let created_at = now();
         created.created_at = Some(created_at);
@@ -85,6 +86,7 @@ impl Store {
         let mut replacement = proposed;
         replacement.normalize();
         replacement.validate(&metrics::names(&tx)?)?;
+        check_model_references(&tx, &replacement)?;
         check_replacement(&stored, &replacement)?;
         if same_definition(&stored, &replacement) {
             return Ok(stored);
@@ -256,6 +258,37 @@ fn write_change(
             after: Some(&after_json),
         },
     )
+}
+
+/// An experiment about a model names a registered model, and its variants registered
+/// versions of it (or none: the behaviour before the model).
+fn check_model_references(conn: &Connection, experiment: &Experiment) -> StoreResult<()> {
+    let Some(model) = &experiment.model else {
+        if let Some(i) = experiment.variants.iter().position(|v| v.model_version.is_some()) {
+            return Err(StoreError::invalid(
+                &format!("variants[{i}].model_version"),
+                "Names a model version, but the experiment names no model; set model too.",
+            ));
+        }
+        return Ok(());
+    };
+    let versions = crate::models::version_names(conn, model)?.ok_or_else(|| {
+        StoreError::invalid(
+            "model",
+            format!("Model {model} is not registered; register it first."),
+        )
+    })?;
+    for (i, variant) in experiment.variants.iter().enumerate() {
+        if let Some(version) = &variant.model_version {
+            if !versions.contains(version) {
+                return Err(StoreError::invalid(
+                    &format!("variants[{i}].model_version"),
+                    format!("Version {version} of {model} is not registered; register it first."),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to run two experiments of one layer over overlapping ranges.

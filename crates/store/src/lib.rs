@@ -34,6 +34,7 @@ mod import;
 mod ingest;
 mod keys;
 mod metrics;
+mod models;
 mod native;
 mod rows;
 mod schema;
@@ -50,5 +51,6 @@ pub use import::{
 pub use ingest::IngestOutcome;
 pub use keys::{KeyIdentity, NewKey};
 pub use metrics::Upserted;
+pub use models::{GateAnswer, ModelView, Promotion, WITHOUT_EVIDENCE};
 pub use store::{ReadConnection, Store};
 pub use summary::EventsSummary;

@@ -100,6 +100,34 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 3,
+        description: "model registry: models, versions, promotions",
+        sql: "
+            CREATE TABLE models (
+                name        VARCHAR PRIMARY KEY,
+                description VARCHAR,
+                created_at  TIMESTAMP NOT NULL
+            );
+            CREATE TABLE model_versions (
+                model      VARCHAR NOT NULL,
+                version    VARCHAR NOT NULL,
+                definition VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (model, version)
+            );
+            CREATE SEQUENCE promotion_id START 1;
+            CREATE TABLE promotions (
+                id         BIGINT NOT NULL DEFAULT nextval('promotion_id'),
+                model      VARCHAR NOT NULL,
+                version    VARCHAR NOT NULL,
+                previous   VARCHAR,
+                evidence   VARCHAR NOT NULL,
+                key_id     VARCHAR NOT NULL,
+                ts         TIMESTAMP NOT NULL
+            );
+        ",
+    },
 ];
 
 /// The newest schema version this binary knows.

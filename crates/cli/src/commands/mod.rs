@@ -3,8 +3,11 @@
 pub mod analyze;
 pub mod apply;
 pub mod experiment;
+pub mod gate;
 pub mod import;
 pub mod keys;
+pub mod ledger;
+pub mod model;
 pub mod power;
 pub mod serve;
 pub mod stats;

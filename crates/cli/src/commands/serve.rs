@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rctgate_domain::Scope;
+use rctgate_server::webhook::Webhook;
 use rctgate_server::Limits;
 use rctgate_store::Store;
 
@@ -27,9 +28,30 @@ pub struct Args {
     /// responses and /metrics count them as dropped.
     #[arg(long, default_value_t = Limits::default().exposure_queue)]
     exposure_queue: usize,
+    /// POST every frozen verdict and promotion here (http:// only), signed with
+    /// --webhook-secret (HMAC-SHA256 in X-Rctgate-Signature).
+    #[arg(long, requires = "webhook_secret")]
+    webhook_url: Option<String>,
+    /// The shared secret of the webhook signature (or RCTGATE_WEBHOOK_SECRET).
+    #[arg(long, env = "RCTGATE_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
+    let webhook = match (&args.webhook_url, &args.webhook_secret) {
+        (Some(url), Some(secret)) => {
+            if !url.starts_with("http://") {
+                return Err(Failure::input(format!(
+                    "--webhook-url {url:?} must start with http:// (this build has no TLS; use a relay for https)."
+                )));
+            }
+            if secret.is_empty() {
+                return Err(Failure::input("--webhook-secret must not be empty."));
+            }
+            Webhook::new(url.clone(), secret.clone())
+        }
+        _ => Webhook::default(),
+    };
     let store = crate::commands::open_store(&args.db)?;
     if store.count_keys() == 0 {
         let key = store
@@ -51,16 +73,16 @@ pub fn run(args: Args) -> Result<(), Failure> {
         max_batch_events: args.max_batch_events,
         exposure_queue: args.exposure_queue,
     };
-    runtime.block_on(serve(store, &args.addr, limits))
+    runtime.block_on(serve(store, &args.addr, limits, webhook))
 }
 
-async fn serve(store: Store, addr: &str, limits: Limits) -> Result<(), Failure> {
+async fn serve(store: Store, addr: &str, limits: Limits, webhook: Webhook) -> Result<(), Failure> {
     let (listener, local) = rctgate_server::bind(addr)
         .await
         .map_err(|e| Failure::input(format!("cannot listen on {addr}: {e}")))?;
     println!("rctgate listening on http://{local}");
     tracing::info!(%local, "listening");
-    rctgate_server::serve(listener, Arc::new(store), limits)
+    rctgate_server::serve(listener, Arc::new(store), limits, webhook)
         .await
         .map_err(|e| Failure::input(format!("the server stopped: {e}")))
 }

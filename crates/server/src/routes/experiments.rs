@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rctgate_domain::{from_json_slice, Experiment, Scope};
+use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::body;
@@ -80,8 +81,20 @@ pub async fn stop(
     caller.require(Scope::Admin)?;
     let key_id = caller.key_id().to_string();
     let stopped = state
-        .blocking(move |store| store.stop_experiment(&key, &key_id))
+        .blocking(move |store| {
+            let stopped = store.stop_experiment(&key, &key_id)?;
+            let frozen = store.frozen_results(&key)?;
+            Ok::<_, rctgate_store::StoreError>((stopped, frozen))
+        })
         .await?;
+    let (stopped, frozen) = stopped;
+    if let Some(frozen) = frozen {
+        state.webhook.send(
+            "verdict",
+            json!({"experiment": stopped.key, "model": stopped.model, "decision": frozen["decision"],
+                   "primary": frozen["metrics"][0]["name"]}),
+        );
+    }
     changed(&state, stopped).await
 }
 

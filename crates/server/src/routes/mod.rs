@@ -6,6 +6,7 @@ mod decide;
 mod events;
 mod experiments;
 mod health;
+mod models;
 mod ofrep;
 
 use std::time::Instant;
@@ -41,6 +42,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(events::ingest))
         .route("/v1/events/summary", get(events::summary))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/models", get(models::list).post(models::create))
+        .route("/v1/models/{name}", get(models::show))
+        .route("/v1/models/{name}/versions", post(models::add_version))
+        .route("/v1/models/{name}/promote", post(models::promote))
+        .route("/v1/models/{name}/gate", get(models::gate))
+        .route("/v1/ledger", get(models::ledger))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), record))

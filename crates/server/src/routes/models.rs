@@ -1,0 +1,125 @@
+//! The model registry and the gate (SPEC §4): `/v1/models`, versions, promotion, the gate
+//! check CI pipelines call, and the offline/online ledger.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rctgate_analysis::ledger::Ledger;
+use rctgate_domain::{from_json_slice, ModelVersion, NewModel, PromotionRequest, Scope};
+use rctgate_store::{GateAnswer, ModelView, Promotion};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::error::body;
+use crate::{ApiError, AppState};
+
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<ModelView>>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(state.blocking(|store| store.list_models()).await?))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<ModelView>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(state.blocking(move |store| store.get_model(&name)).await?))
+}
+
+/// Registers a model: 201, 409 if the name exists.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<ModelView>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let model: NewModel = from_json_slice(&body(payload)?)?;
+    let key_id = caller.key_id().to_string();
+    let created = state
+        .blocking(move |store| store.create_model(model, &key_id))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Registers a version: 201, 404 without the model, 409 if the version exists.
+pub async fn add_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    payload: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<ModelVersion>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let version: ModelVersion = from_json_slice(&body(payload)?)?;
+    let key_id = caller.key_id().to_string();
+    let created = state
+        .blocking(move |store| store.add_model_version(&name, version, &key_id))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Moves the production pointer through the gate; 409 with `reasons` when it refuses.
+pub async fn promote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    payload: Result<Bytes, BytesRejection>,
+) -> Result<Json<Promotion>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let request: PromotionRequest = from_json_slice(&body(payload)?)?;
+    let key_id = caller.key_id().to_string();
+    let model = name.clone();
+    let promotion = state
+        .blocking(move |store| store.promote(&name, &request, &key_id))
+        .await?;
+    state
+        .webhook
+        .send("promotion", json!({"model": model, "promotion": &promotion}));
+    Ok(Json(promotion))
+}
+
+/// `?version=V&experiment=KEY`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateParams {
+    version: Option<String>,
+    experiment: Option<String>,
+}
+
+/// Whether a promotion would pass without an override (read scope: CI pipelines call it).
+pub async fn gate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    params: Result<Query<GateParams>, QueryRejection>,
+) -> Result<Json<GateAnswer>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(params) = params.map_err(|err| {
+        ApiError::bad_request(format!(
+            "The query string is invalid ({}); the parameters are version and experiment.",
+            err.body_text()
+        ))
+        .with_field(Some("version".into()))
+    })?;
+    let version = params.version.filter(|v| !v.is_empty()).ok_or_else(|| {
+        ApiError::bad_request("version is required: ?version=V.").with_field(Some("version".into()))
+    })?;
+    let request = PromotionRequest {
+        version,
+        experiment: params.experiment,
+        override_reason: None,
+    };
+    Ok(Json(
+        state
+            .blocking(move |store| store.check_gate(&name, &request))
+            .await?,
+    ))
+}
+
+pub async fn ledger(State(state): State<AppState>, caller: Caller) -> Result<Json<Ledger>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(state.blocking(|store| store.ledger()).await?))
+}

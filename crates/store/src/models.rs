@@ -1,0 +1,539 @@
+//! The model registry: models, versions, and promotions through the gate (SPEC §1, §9).
+//!
+//! The production version is the latest promotion's, so the pointer and its history can
+//! never disagree. A promotion runs the gate (`rctgate_domain::check_promotion`) and writes
+//! its row and audit entry in one transaction under the writer lock, so two promotions at
+//! once serialize and the second sees the first (no lost update).
+
+use crate::audit::{self, Change};
+use crate::error::{StoreError, StoreResult};
+use crate::store::Store;
+use crate::time::{from_micros, now, Micros};
+use chrono::{DateTime, Utc};
+use duckdb::{Connection, OptionalExt};
+use rctgate_analysis::ledger::{ledger, offline_gain, Ledger, LedgerEntry};
+use rctgate_domain::{
+    check_promotion, Evidence, Experiment, GateInput, ModelVersion, NewModel, PromotionRequest, Status,
+    TrialRecord,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// How the model view flags a promotion made on an override.
+pub const WITHOUT_EVIDENCE: &str = "promoted without RCT evidence";
+
+/// A model as `GET /v1/models/{name}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelView {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The production version, `null` before the first promotion.
+    pub production: Option<String>,
+    /// Set when the production version got there on an override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub production_flag: Option<String>,
+    /// Versions, oldest first.
+    pub versions: Vec<ModelVersion>,
+    /// Promotions, oldest first.
+    pub promotions: Vec<Promotion>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One move of the production pointer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Promotion {
+    /// The version promoted.
+    pub version: String,
+    /// The production version before.
+    pub previous: Option<String>,
+    /// Why it was allowed: `{"basis": "trial" | "rollback" | "override", ...}` with the
+    /// trial's verdict and primary lift, or the override reason.
+    pub evidence: Value,
+    /// [`WITHOUT_EVIDENCE`] for overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    /// The API key id that promoted.
+    pub key_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What the gate says about a version (`rctgate gate check`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateAnswer {
+    /// The model.
+    pub model: String,
+    /// The version asked about.
+    pub version: String,
+    /// The current production version.
+    pub production: Option<String>,
+    /// Whether a promotion would be allowed without an override.
+    pub allowed: bool,
+    /// The evidence that allows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Value>,
+    /// Why not, when not.
+    pub reasons: Vec<String>,
+}
+
+impl Store {
+    /// Registers a model; 409 if the name exists.
+    pub fn create_model(&self, model: NewModel, key_id: &str) -> StoreResult<ModelView> {
+        model.validate()?;
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        if model_row(&tx, &model.name)?.is_some() {
+            return Err(StoreError::conflict(format!(
+                "Model {} already exists.",
+                model.name
+            )));
+        }
+        tx.execute(
+            "INSERT INTO models (name, description, created_at) VALUES (?, ?, ?)",
+            duckdb::params![model.name, model.description, Micros::now()],
+        )?;
+        let after = to_json(&model)?;
+        audit::record(
+            &tx,
+            Change {
+                key_id,
+                action: "model.create",
+                target: &model.name,
+                before: None,
+                after: Some(&after),
+            },
+        )?;
+        let view = view(&tx, &model.name)?;
+        tx.commit()?;
+        self.touch();
+        Ok(view)
+    }
+
+    /// Registers a version of model `name`; 404 without the model, 409 if the version exists.
+    pub fn add_model_version(
+        &self,
+        name: &str,
+        version: ModelVersion,
+        key_id: &str,
+    ) -> StoreResult<ModelVersion> {
+        version.validate()?;
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        model_row(&tx, name)?.ok_or_else(|| not_found(name))?;
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM model_versions WHERE model = ? AND version = ?",
+                [name, &version.version],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if exists.is_some() {
+            return Err(StoreError::conflict(format!(
+                "Version {} of {name} already exists; versions are immutable, register a new one.",
+                version.version
+            )));
+        }
+        let mut created = version;
+        created.created_at = Some(now());
+        let definition = to_json(&created)?;
+        tx.execute(
+            "INSERT INTO model_versions (model, version, definition, created_at) VALUES (?, ?, ?, ?)",
+            duckdb::params![name, created.version, definition.to_string(), Micros::now()],
+        )?;
+        audit::record(
+            &tx,
+            Change {
+                key_id,
+                action: "model.version",
+                target: name,
+                before: None,
+                after: Some(&definition),
+            },
+        )?;
+        tx.commit()?;
+        self.touch();
+        Ok(created)
+    }
+
+    /// Every model, oldest first.
+    pub fn list_models(&self) -> StoreResult<Vec<ModelView>> {
+        let writer = self.writer();
+        let mut statement = writer
+            .conn
+            .prepare("SELECT name FROM models ORDER BY created_at, name")?;
+        let names: Vec<String> = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        names.iter().map(|name| view(&writer.conn, name)).collect()
+    }
+
+    /// Model `name`.
+    pub fn get_model(&self, name: &str) -> StoreResult<ModelView> {
+        let writer = self.writer();
+        model_row(&writer.conn, name)?.ok_or_else(|| not_found(name))?;
+        view(&writer.conn, name)
+    }
+
+    /// What the gate would say to promoting `request.version` now, without an override.
+    pub fn check_gate(&self, name: &str, request: &PromotionRequest) -> StoreResult<GateAnswer> {
+        request.validate()?;
+        let writer = self.writer();
+        let without_override = PromotionRequest {
+            override_reason: None,
+            ..request.clone()
+        };
+        let (production, outcome) = gate(&writer.conn, name, &without_override)?;
+        let (evidence, reasons) = match outcome {
+            Ok(evidence) => (Some(evidence_json(&writer.conn, &evidence)?), Vec::new()),
+            Err(reasons) => (None, reasons),
+        };
+        Ok(GateAnswer {
+            model: name.to_string(),
+            version: request.version.clone(),
+            production,
+            allowed: evidence.is_some(),
+            evidence,
+            reasons,
+        })
+    }
+
+    /// Moves model `name`'s production pointer through the gate; [`StoreError::Blocked`]
+    /// with every reason when it refuses.
+    pub fn promote(&self, name: &str, request: &PromotionRequest, key_id: &str) -> StoreResult<Promotion> {
+        request.validate()?;
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        let (previous, outcome) = gate(&tx, name, request)?;
+        let evidence = outcome.map_err(StoreError::Blocked)?;
+        let evidence = evidence_json(&tx, &evidence)?;
+        let at = now();
+        tx.execute(
+            "INSERT INTO promotions (model, version, previous, evidence, key_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
+            duckdb::params![name, request.version, previous, evidence.to_string(), key_id, Micros::of(at)],
+        )?;
+        let promotion = Promotion {
+            version: request.version.clone(),
+            previous: previous.clone(),
+            flag: flag_of(&evidence),
+            evidence,
+            key_id: key_id.to_string(),
+            at,
+        };
+        let after = to_json(&promotion)?;
+        audit::record(
+            &tx,
+            Change {
+                key_id,
+                action: "model.promote",
+                target: name,
+                before: Some(&json!({"production": previous})),
+                after: Some(&after),
+            },
+        )?;
+        tx.commit()?;
+        self.touch();
+        Ok(promotion)
+    }
+
+    /// Every stopped trial of a model, with its frozen verdict.
+    pub fn model_trials(&self, name: &str) -> StoreResult<Vec<(Experiment, Value)>> {
+        trials(&self.writer().conn, name)
+    }
+
+    /// The offline/online ledger: every treatment arm of every stopped trial of every model.
+    pub fn ledger(&self) -> StoreResult<Ledger> {
+        let writer = self.writer();
+        let conn = &writer.conn;
+        let mut statement = conn.prepare("SELECT name FROM models ORDER BY created_at, name")?;
+        let models: Vec<String> = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut entries = Vec::new();
+        for model in &models {
+            let versions: std::collections::HashMap<String, ModelVersion> = view(conn, model)?
+                .versions
+                .into_iter()
+                .map(|v| (v.version.clone(), v))
+                .collect();
+            let offline = |version: &Option<String>| {
+                version
+                    .as_ref()
+                    .and_then(|v| versions.get(v))
+                    .map(|v| v.offline_metrics.clone())
+                    .unwrap_or_default()
+            };
+            for (experiment, frozen) in trials(conn, model)? {
+                let control = experiment.variants.first().and_then(|v| v.model_version.clone());
+                let rows = frozen["metrics"][0]["variants"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                for (i, variant) in experiment.variants.iter().enumerate().skip(1) {
+                    let Some(version) = &variant.model_version else {
+                        continue;
+                    };
+                    let row = rows.get(i).cloned().unwrap_or(Value::Null);
+                    entries.push(LedgerEntry {
+                        experiment: experiment.key.clone(),
+                        model: model.clone(),
+                        control_version: control.clone(),
+                        treatment_version: version.clone(),
+                        offline_gain: offline_gain(&offline(&control), &offline(&variant.model_version)),
+                        primary_metric: frozen["metrics"][0]["name"].as_str().map(str::to_string),
+                        lift: row["effect"].as_f64(),
+                        ci_low: row["ci_low"].as_f64(),
+                        ci_high: row["ci_high"].as_f64(),
+                        verdict: frozen["decision"]["verdict"]
+                            .as_str()
+                            .unwrap_or("invalid")
+                            .to_string(),
+                    });
+                }
+            }
+        }
+        Ok(ledger(entries))
+    }
+}
+
+/// The current production version and the gate's answer.
+type GateOutcome = (Option<String>, Result<Evidence, Vec<String>>);
+
+fn gate(conn: &Connection, name: &str, request: &PromotionRequest) -> StoreResult<GateOutcome> {
+    model_row(conn, name)?.ok_or_else(|| not_found(name))?;
+    let known: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM model_versions WHERE model = ? AND version = ?",
+            [name, &request.version],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if known.is_none() {
+        return Err(StoreError::invalid(
+            "version",
+            format!(
+                "Version {} of {name} is not registered; register it first.",
+                request.version
+            ),
+        ));
+    }
+    let production = production(conn, name)?;
+    let records: Vec<TrialRecord> = trials(conn, name)?
+        .into_iter()
+        .map(|(experiment, frozen)| trial_record(&experiment, &frozen))
+        .collect();
+    let passed = passed_versions(conn, name)?;
+    let outcome = check_promotion(&GateInput {
+        model: name,
+        version: &request.version,
+        production: production.as_deref(),
+        trials: &records,
+        passed: &passed,
+        experiment: request.experiment.as_deref(),
+        override_reason: request.override_reason.as_deref(),
+    });
+    Ok((production, outcome))
+}
+
+fn trial_record(experiment: &Experiment, frozen: &Value) -> TrialRecord {
+    let decision = &frozen["decision"];
+    TrialRecord {
+        experiment: experiment.key.clone(),
+        control_version: experiment.variants.first().and_then(|v| v.model_version.clone()),
+        treatments: experiment
+            .variants
+            .iter()
+            .skip(1)
+            .map(|v| (v.name.clone(), v.model_version.clone()))
+            .collect(),
+        verdict: decision["verdict"].as_str().unwrap_or("invalid").to_string(),
+        shipped_variant: decision["variant"].as_str().map(str::to_string),
+        reasons: decision["reasons"]
+            .as_array()
+            .map(|reasons| {
+                reasons
+                    .iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Stopped experiments naming model `name`, with their frozen results, oldest first.
+fn trials(conn: &Connection, name: &str) -> StoreResult<Vec<(Experiment, Value)>> {
+    let mut statement = conn.prepare(
+        "SELECT definition, frozen_results FROM experiments WHERE status = ? AND frozen_results IS NOT NULL \
+         ORDER BY created_at, key",
+    )?;
+    let rows = statement.query_map([Status::Stopped.as_str()], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut trials = Vec::new();
+    for row in rows {
+        let (definition, frozen) = row?;
+        let experiment: Experiment = serde_json::from_str(&definition)
+            .map_err(|err| StoreError::Corrupt(format!("experiment definition: {err}")))?;
+        if experiment.model.as_deref() != Some(name) {
+            continue;
+        }
+        let frozen: Value = serde_json::from_str(&frozen)
+            .map_err(|err| StoreError::Corrupt(format!("frozen results: {err}")))?;
+        trials.push((experiment, frozen));
+    }
+    Ok(trials)
+}
+
+/// Versions promoted on a trial's evidence (or a rollback to such a version), with the trial.
+fn passed_versions(conn: &Connection, name: &str) -> StoreResult<Vec<(String, String)>> {
+    Ok(promotions(conn, name)?
+        .into_iter()
+        .filter_map(|p| {
+            let basis = p.evidence["basis"].as_str()?;
+            let experiment = p.evidence["experiment"].as_str()?;
+            matches!(basis, "trial" | "rollback").then(|| (p.version, experiment.to_string()))
+        })
+        .collect())
+}
+
+/// The evidence as stored: the gate's basis plus, for a trial, what it measured.
+fn evidence_json(conn: &Connection, evidence: &Evidence) -> StoreResult<Value> {
+    let mut value = serde_json::to_value(evidence).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+    if let Evidence::Trial { experiment } | Evidence::Rollback { experiment } = evidence {
+        let frozen: Option<String> = conn
+            .query_row(
+                "SELECT frozen_results FROM experiments WHERE key = ?",
+                [experiment],
+                |row| row.get(0),
+            )
+            .optional()?
+            .flatten();
+        if let Some(frozen) = frozen.and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
+            value["verdict"] = frozen["decision"]["verdict"].clone();
+            value["primary"] = primary_lift(&frozen);
+        }
+    }
+    Ok(value)
+}
+
+/// The shipped (or first) treatment's primary metric effect and interval from a scorecard.
+pub(crate) fn primary_lift(frozen: &Value) -> Value {
+    let primary = &frozen["metrics"][0];
+    let shipped = frozen["decision"]["variant"].as_str();
+    let rows = primary["variants"].as_array().cloned().unwrap_or_default();
+    let row = rows
+        .iter()
+        .skip(1)
+        .find(|row| shipped.is_none_or(|name| row["name"] == name))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "metric": primary["name"], "variant": row["name"], "effect": row["effect"],
+        "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p_value": row["p_value"],
+        "difference": frozen["difference"],
+    })
+}
+
+fn flag_of(evidence: &Value) -> Option<String> {
+    (evidence["basis"] == "override").then(|| WITHOUT_EVIDENCE.to_string())
+}
+
+fn production(conn: &Connection, name: &str) -> StoreResult<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT version FROM promotions WHERE model = ? ORDER BY id DESC LIMIT 1",
+            [name],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+fn promotions(conn: &Connection, name: &str) -> StoreResult<Vec<Promotion>> {
+    let mut statement = conn.prepare(
+        "SELECT version, previous, evidence, key_id, epoch_us(ts) FROM promotions WHERE model = ? ORDER BY id",
+    )?;
+    let rows = statement.query_map([name], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, i64>(4)?,
+        ))
+    })?;
+    let mut promotions = Vec::new();
+    for row in rows {
+        let (version, previous, evidence, key_id, at) = row?;
+        let evidence: Value = serde_json::from_str(&evidence)
+            .map_err(|err| StoreError::Corrupt(format!("promotion: {err}")))?;
+        promotions.push(Promotion {
+            version,
+            previous,
+            flag: flag_of(&evidence),
+            evidence,
+            key_id,
+            at: from_micros(at)?,
+        });
+    }
+    Ok(promotions)
+}
+
+fn model_row(conn: &Connection, name: &str) -> StoreResult<Option<(Option<String>, i64)>> {
+    Ok(conn
+        .query_row(
+            "SELECT description, epoch_us(created_at) FROM models WHERE name = ?",
+            [name],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?)
+}
+
+fn view(conn: &Connection, name: &str) -> StoreResult<ModelView> {
+    let (description, created) = model_row(conn, name)?.ok_or_else(|| not_found(name))?;
+    let mut statement =
+        conn.prepare("SELECT definition FROM model_versions WHERE model = ? ORDER BY created_at, version")?;
+    let versions = statement
+        .query_map([name], |row| row.get::<_, String>(0))?
+        .map(|row| {
+            let text = row?;
+            serde_json::from_str(&text).map_err(|err| StoreError::Corrupt(format!("model version: {err}")))
+        })
+        .collect::<StoreResult<Vec<ModelVersion>>>()?;
+    let promotions = promotions(conn, name)?;
+    let production_flag = promotions.last().and_then(|p| p.flag.clone());
+    Ok(ModelView {
+        name: name.to_string(),
+        description,
+        production: promotions.last().map(|p| p.version.clone()),
+        production_flag,
+        versions,
+        promotions,
+        created_at: from_micros(created)?,
+    })
+}
+
+/// The versions of model `name`, for validating experiments that name them.
+pub(crate) fn version_names(conn: &Connection, name: &str) -> StoreResult<Option<Vec<String>>> {
+    if model_row(conn, name)?.is_none() {
+        return Ok(None);
+    }
+    let mut statement = conn.prepare("SELECT version FROM model_versions WHERE model = ?")?;
+    let versions = statement
+        .query_map([name], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(versions))
+}
+
+fn not_found(name: &str) -> StoreError {
+    StoreError::NotFound {
+        what: "model",
+        name: name.to_string(),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> StoreResult<Value> {
+    serde_json::to_value(value).map_err(|err| StoreError::Corrupt(format!("to JSON: {err}")))
+}
