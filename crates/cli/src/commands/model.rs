@@ -16,10 +16,9 @@ pub enum Command {
         /// The model family, e.g. hotel-ranker.
         name: String,
         /// The version, e.g. v7.
-        #[arg(long)]
         version: String,
-        /// Where the artifact lives.
-        #[arg(long)]
+        /// Where the artifact lives (s3://..., a registry URI).
+        #[arg(long = "artifact", alias = "artifact-uri")]
         artifact_uri: Option<String>,
         /// An offline metric, NAME=NUMBER (repeat for more): --offline-metric auc=0.94.
         #[arg(long = "offline-metric", value_name = "NAME=NUMBER")]
