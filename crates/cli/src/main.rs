@@ -48,6 +48,8 @@ enum Command {
     Gate(commands::gate::Command),
     /// Offline gain against business lift across concluded trials.
     Ledger(commands::ledger::Args),
+    /// Writes a simulated story (models, trials, a refused and a granted promotion) to a new database.
+    Demo(commands::demo::Args),
 }
 
 /// A failure to report: one sentence, and the exit code.
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::Model(command) => commands::model::run(command),
         Command::Gate(command) => commands::gate::run(command),
         Command::Ledger(args) => commands::ledger::run(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod demo;
 pub mod experiment;
 pub mod gate;
 pub mod import;

@@ -1,0 +1,439 @@
+//! `rctgate demo [--db PATH]`: the Booking story (SPEC §11), simulated through the real code
+//! paths (the store's API: registry, experiments, validated and deduplicated ingestion, the
+//! analysis and the gate), never raw SQL.
+//!
+//! hotel-ranker: a launch trial that won (v1), five past versions whose offline gains do not
+//! predict their business lifts (the ledger), v7 with +3% offline AUC whose trial lifts clicks
+//! but not bookings (no_ship, proxy over-optimization, the gate refuses), and v8, which wins
+//! and is promoted. support-assistant: prompt v2 against v1 on the resolution rate.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use rctgate_domain::{
+    from_json_value, parse_event_batch, Experiment, Metric, ModelVersion, NewModel, PromotionRequest, Scope,
+};
+use rctgate_simulate::{events, Scenario, SimMetric};
+use rctgate_store::{Store, LOCAL_ACTOR};
+use serde_json::json;
+
+use crate::Failure;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The database to write; it must be new or empty.
+    #[arg(long, default_value = "rctgate.duckdb")]
+    db: PathBuf,
+}
+
+fn failed(what: &str) -> impl Fn(rctgate_store::StoreError) -> Failure + '_ {
+    move |err| Failure::input(format!("demo: {what}: {err}"))
+}
+
+/// One simulated trial of the story.
+struct Trial<'a> {
+    key: &'a str,
+    model: &'a str,
+    hypothesis: &'a str,
+    control: Option<&'a str>,
+    treatment: &'a str,
+    /// Event name → rate multiplier of the treatment.
+    lifts: &'a [(&'a str, f64)],
+    /// Days before now when exposures began.
+    began_days_ago: i64,
+    units: usize,
+    primary: &'a str,
+    guardrails: &'a [&'a str],
+    proxies: &'a [&'a str],
+    seed: u64,
+}
+
+fn rate(event: &str) -> f64 {
+    match event {
+        "booking" => 0.25,
+        "click" => 2.5,
+        "cancel" => 0.06,
+        "model_latency" => 1.0,
+        "resolved" => 0.6,
+        "escalation" => 0.1,
+        _ => 0.5,
+    }
+}
+
+fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(), Failure> {
+    let started = now - Duration::days(trial.began_days_ago);
+    let experiment: Experiment = from_json_value(json!({
+        "key": trial.key, "hypothesis": trial.hypothesis, "model": trial.model,
+        "variants": [
+            {"name": "control", "weight": 0.5, "model_version": trial.control,
+             "payload": {"model": trial.model, "version": trial.control}},
+            {"name": "treatment", "weight": 0.5, "model_version": trial.treatment,
+             "payload": {"model": trial.model, "version": trial.treatment}}
+        ],
+        "metrics": {"primary": trial.primary, "guardrails": trial.guardrails, "proxies": trial.proxies},
+        "analysis": {"method": "sequential", "start": started.to_rfc3339(), "planned_units": trial.units * 9 / 10,
+                     "min_days": 7}
+    }))
+    .map_err(|e| Failure::input(format!("demo experiment {}: {e}", trial.key)))?;
+    store
+        .create_experiment(experiment, LOCAL_ACTOR)
+        .map_err(failed(trial.key))?;
+    store
+        .start_experiment(trial.key, LOCAL_ACTOR)
+        .map_err(failed(trial.key))?;
+    let mut names: Vec<&str> = vec![trial.primary];
+    names.extend(trial.guardrails);
+    names.extend(trial.proxies);
+    let metrics = names
+        .iter()
+        .map(|name| {
+            let event = event_of(name);
+            let lift = trial
+                .lifts
+                .iter()
+                .find(|(e, _)| *e == event)
+                .map_or(1.0, |(_, lift)| *lift);
+            SimMetric {
+                event: event.to_string(),
+                rate: rate(event),
+                lifts: vec![1.0, lift],
+                value: (event == "model_latency").then_some((3.9, 0.3)),
+                window_hours: 168.0,
+                pre_days: 0,
+                late_share: 0.05,
+            }
+        })
+        .collect();
+    let mut scenario = Scenario::two_arms(trial.key, trial.units, started, metrics);
+    scenario.exposure_days = 10.0;
+    scenario.unit_prefix = format!("{}-u", trial.key);
+    scenario.seed = trial.seed;
+    scenario.attribute = Some(rctgate_simulate::SimAttribute {
+        name: "device".into(),
+        values: vec![
+            ("mobile".into(), 0.62),
+            ("desktop".into(), 0.31),
+            ("tablet".into(), 0.07),
+        ],
+    });
+    let lines: Vec<String> = events(&scenario)
+        .filter(|event| match event {
+            rctgate_simulate::SimEvent::Exposure { ts, .. }
+            | rctgate_simulate::SimEvent::Metric { ts, .. } => *ts < now,
+        })
+        .map(|event| event.to_json(trial.key).to_string())
+        .collect();
+    for chunk in lines.chunks(20_000) {
+        let batch = parse_event_batch(chunk.join("\n").as_bytes(), 50_000)
+            .map_err(|e| Failure::input(format!("demo events: {e}")))?;
+        store.ingest(batch).map_err(failed("events"))?;
+    }
+    store
+        .stop_experiment(trial.key, LOCAL_ACTOR)
+        .map_err(failed(trial.key))?;
+    Ok(())
+}
+
+fn event_of(metric: &str) -> &'static str {
+    match metric {
+        "bookings" => "booking",
+        "clicks" => "click",
+        "cancellations" => "cancel",
+        "model_latency_ms" => "model_latency",
+        "resolution_rate" => "resolved",
+        _ => "escalation",
+    }
+}
+
+fn register(
+    store: &Store,
+    model: &str,
+    version: &str,
+    auc: Option<f64>,
+    payload: serde_json::Value,
+) -> Result<(), Failure> {
+    let version = ModelVersion {
+        version: version.to_string(),
+        artifact_uri: Some(format!("s3://models/{model}/{version}")),
+        offline_metrics: auc
+            .map(|auc| [("auc".to_string(), auc)].into())
+            .unwrap_or_default(),
+        payload,
+        created_at: None,
+    };
+    store
+        .add_model_version(model, version, LOCAL_ACTOR)
+        .map_err(failed(model))?;
+    Ok(())
+}
+
+fn promote(store: &Store, model: &str, version: &str, experiment: &str) -> Result<(), Failure> {
+    let request = PromotionRequest {
+        version: version.to_string(),
+        experiment: Some(experiment.to_string()),
+        override_reason: None,
+    };
+    store
+        .promote(model, &request, LOCAL_ACTOR)
+        .map_err(failed(model))?;
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<(), Failure> {
+    let store = crate::commands::open_store(&args.db)?;
+    let existing = store.list_experiments().map_err(failed("reading the database"))?;
+    if !existing.is_empty() || store.count_keys() > 0 {
+        return Err(Failure::input(format!(
+            "{} already holds data; run the demo with --db on a new file.",
+            args.db.display()
+        )));
+    }
+    let started = std::time::Instant::now();
+    let now = Utc::now();
+    let metrics = [
+        json!({"name": "bookings", "kind": "proportion", "event": "booking", "direction": "increase",
+               "description": "Share of users who book within a week of first exposure."}),
+        json!({"name": "clicks", "kind": "count", "event": "click", "direction": "increase",
+               "description": "Hotel clicks per user: a proxy, never decisive."}),
+        json!({"name": "cancellations", "kind": "proportion", "event": "cancel", "direction": "decrease"}),
+        json!({"name": "model_latency_ms", "kind": "mean", "event": "model_latency", "direction": "decrease"}),
+        json!({"name": "resolution_rate", "kind": "proportion", "event": "resolved", "direction": "increase"}),
+        json!({"name": "escalations", "kind": "proportion", "event": "escalation", "direction": "decrease"}),
+    ];
+    for metric in metrics {
+        let metric: Metric =
+            from_json_value(metric).map_err(|e| Failure::input(format!("demo metric: {e}")))?;
+        store
+            .upsert_metric(&metric, LOCAL_ACTOR)
+            .map_err(failed("metrics"))?;
+    }
+
+    let ranker = "hotel-ranker";
+    store
+        .create_model(
+            NewModel {
+                name: ranker.into(),
+                description: Some("Ranks hotels on the search results page.".into()),
+            },
+            LOCAL_ACTOR,
+        )
+        .map_err(failed(ranker))?;
+    let guardrails: &[&str] = &["cancellations", "model_latency_ms"];
+    let proxies: &[&str] = &["clicks"];
+    register(&store, ranker, "v1", Some(0.80), json!({"features": 120}))?;
+    let launch = Trial {
+        key: "ranker-launch",
+        model: ranker,
+        hypothesis: "A learned ranker sells more than the popularity sort.",
+        control: None,
+        treatment: "v1",
+        lifts: &[("booking", 1.25), ("click", 1.15)],
+        began_days_ago: 300,
+        units: 16_000,
+        primary: "bookings",
+        guardrails,
+        proxies,
+        seed: 1,
+    };
+    run_trial(&store, &launch, now)?;
+    promote(&store, ranker, "v1", "ranker-launch")?;
+
+    // Past versions: offline gains that do not predict the business lift.
+    let history: [(&str, f64, f64, f64); 5] = [
+        ("v2", 0.812, 1.10, 1.08),
+        ("v3", 0.829, 0.97, 1.20),
+        ("v4", 0.834, 1.0, 1.05),
+        ("v5", 0.851, 1.08, 1.02),
+        ("v6", 0.860, 0.99, 1.25),
+    ];
+    let mut production = "v1".to_string();
+    for (i, (version, auc, booking, click)) in history.into_iter().enumerate() {
+        register(
+            &store,
+            ranker,
+            version,
+            Some(auc),
+            json!({"features": 120 + 20 * i}),
+        )?;
+        let key = format!("ranker-{version}");
+        let trial = Trial {
+            key: &key,
+            model: ranker,
+            hypothesis: "More features rank better.",
+            control: Some(&production),
+            treatment: version,
+            lifts: &[("booking", booking), ("click", click)],
+            began_days_ago: 260 - 40 * i as i64,
+            units: 16_000,
+            primary: "bookings",
+            guardrails,
+            proxies,
+            seed: 10 + i as u64,
+        };
+        run_trial(&store, &trial, now)?;
+        let frozen = store.frozen_results(&key).map_err(failed(&key))?;
+        if frozen.is_some_and(|f| f["decision"]["verdict"] == "ship") {
+            promote(&store, ranker, version, &key)?;
+            production = version.to_string();
+        }
+    }
+
+    // v7: +3% offline AUC over production, clicks up, bookings flat.
+    let auc_production = history
+        .iter()
+        .find(|(v, ..)| *v == production)
+        .map_or(0.80, |(_, auc, ..)| *auc);
+    register(
+        &store,
+        ranker,
+        "v7",
+        Some(auc_production * 1.03),
+        json!({"objective": "clicks"}),
+    )?;
+    run_trial(
+        &store,
+        &Trial {
+            key: "ranker-v7",
+            model: ranker,
+            hypothesis: "v7's +3% offline AUC raises bookings.",
+            control: Some(&production),
+            treatment: "v7",
+            lifts: &[("booking", 1.0), ("click", 1.12)],
+            began_days_ago: 40,
+            units: 24_000,
+            primary: "bookings",
+            guardrails,
+            proxies,
+            seed: 70,
+        },
+        now,
+    )?;
+    let v7_blocked = store
+        .promote(
+            ranker,
+            &PromotionRequest {
+                version: "v7".into(),
+                experiment: None,
+                override_reason: None,
+            },
+            LOCAL_ACTOR,
+        )
+        .is_err();
+
+    // v8 reframes the problem (predict cancellations, not clicks): it wins.
+    register(
+        &store,
+        ranker,
+        "v8",
+        Some(auc_production * 1.004),
+        json!({"objective": "bookings net of cancellations"}),
+    )?;
+    run_trial(
+        &store,
+        &Trial {
+            key: "ranker-v8",
+            model: ranker,
+            hypothesis: "Ranking by expected bookings net of cancellations raises bookings.",
+            control: Some(&production),
+            treatment: "v8",
+            lifts: &[("booking", 1.12), ("click", 1.0), ("cancel", 0.9)],
+            began_days_ago: 25,
+            units: 24_000,
+            primary: "bookings",
+            guardrails,
+            proxies,
+            seed: 80,
+        },
+        now,
+    )?;
+    promote(&store, ranker, "v8", "ranker-v8")?;
+
+    // An LLM: a support assistant's prompt is a model version too.
+    let assistant = "support-assistant";
+    store
+        .create_model(
+            NewModel {
+                name: assistant.into(),
+                description: Some("Answers customer support chats.".into()),
+            },
+            LOCAL_ACTOR,
+        )
+        .map_err(failed(assistant))?;
+    register(
+        &store,
+        assistant,
+        "prompt-v1",
+        None,
+        json!({"prompt": "support/v1", "model": "gpt-4o-mini", "temperature": 0.2}),
+    )?;
+    register(
+        &store,
+        assistant,
+        "prompt-v2",
+        None,
+        json!({"prompt": "support/v2", "model": "gpt-4o-mini", "temperature": 0.2}),
+    )?;
+    store
+        .promote(
+            assistant,
+            &PromotionRequest {
+                version: "prompt-v1".into(),
+                experiment: None,
+                override_reason: Some("Shipped before rctgate existed.".into()),
+            },
+            LOCAL_ACTOR,
+        )
+        .map_err(failed(assistant))?;
+    run_trial(
+        &store,
+        &Trial {
+            key: "assistant-prompt-v2",
+            model: assistant,
+            hypothesis: "Prompt v2 resolves more chats without escalating more.",
+            control: Some("prompt-v1"),
+            treatment: "prompt-v2",
+            lifts: &[("resolved", 1.15), ("escalation", 0.95)],
+            began_days_ago: 20,
+            units: 30_000,
+            primary: "resolution_rate",
+            guardrails: &["escalations"],
+            proxies: &[],
+            seed: 90,
+        },
+        now,
+    )?;
+    promote(&store, assistant, "prompt-v2", "assistant-prompt-v2")?;
+
+    let key = store
+        .create_key(Scope::Admin, LOCAL_ACTOR)
+        .map_err(failed("the admin key"))?;
+    let ranker_view = store.get_model(ranker).map_err(failed(ranker))?;
+    println!(
+        "Demo written to {} in {:.1} s: {} trials, {} events.",
+        args.db.display(),
+        started.elapsed().as_secs_f64(),
+        store.list_experiments().map_err(failed("experiments"))?.len(),
+        store.event_count()
+    );
+    println!(
+        "hotel-ranker: production {}; v7 (+3% offline AUC) {} by the gate; v8 won and was promoted.",
+        ranker_view.production.as_deref().unwrap_or("none"),
+        if v7_blocked {
+            "refused"
+        } else {
+            "NOT refused (unexpected)"
+        }
+    );
+    println!(
+        "Next: rctgate serve --db {} and open http://127.0.0.1:8080/ (log in with the key below).",
+        args.db.display()
+    );
+    println!(
+        "Try: rctgate analyze ranker-v7 --db {}   and   rctgate ledger --db {}",
+        args.db.display(),
+        args.db.display()
+    );
+    println!("Admin key (shown once; the last line):");
+    println!("{}", key.key);
+    Ok(())
+}
