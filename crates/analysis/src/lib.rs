@@ -8,6 +8,7 @@
 //!    checks SRM and guardrails, and applies the [`policy`];
 //! 4. [`render`] prints the scorecard for a terminal or as one HTML file.
 
+pub mod chart;
 pub mod dialect;
 pub mod format;
 pub mod ledger;

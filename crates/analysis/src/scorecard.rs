@@ -23,6 +23,9 @@ pub const SRM_THRESHOLD: f64 = 0.001;
 pub struct Scorecard {
     /// Experiment key.
     pub experiment: String,
+    /// What the trial was meant to show.
+    #[serde(default)]
+    pub hypothesis: String,
     /// When the figures were computed (RFC 3339).
     pub as_of: String,
     /// The experiment's status when computed.
@@ -320,6 +323,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
     let cumulative = analyser.cumulative(daily);
     let mut card = Scorecard {
         experiment: experiment.key.clone(),
+        hypothesis: experiment.hypothesis.clone(),
         as_of: rctgate_domain::event::format_ts(*as_of),
         status: experiment.status.as_str().to_string(),
         method: experiment.analysis.method,

@@ -12,6 +12,7 @@
 
 mod assignment;
 mod auth;
+mod dashboard;
 mod error;
 mod results;
 mod routes;

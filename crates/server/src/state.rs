@@ -40,6 +40,8 @@ pub struct AppState {
     pub results: Arc<crate::results::ResultsCache>,
     /// The outgoing webhook on verdicts and promotions (none by default).
     pub webhook: crate::webhook::Webhook,
+    /// Dashboard sessions (cookie token → key id).
+    pub sessions: Arc<crate::dashboard::Sessions>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             exposures,
             results: Arc::default(),
             webhook: crate::webhook::Webhook::default(),
+            sessions: Arc::default(),
         })
     }
 

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/{name}/promote", post(models::promote))
         .route("/v1/models/{name}/gate", get(models::gate))
         .route("/v1/ledger", get(models::ledger))
+        .merge(crate::dashboard::routes())
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), record))

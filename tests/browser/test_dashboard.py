@@ -1,0 +1,136 @@
+"""The dashboard in a real browser (Debian's chromium through chromedriver and Selenium).
+
+    python3 tests/browser/test_dashboard.py RCTGATE_BINARY [SCREENSHOT_DIR]
+
+Writes the demo (`rctgate demo`) to a new database, serves it, logs in through the form with
+the key the demo printed, opens the experiment list, an experiment, a model and the
+portfolio, checks that the verdicts and charts are there and that no NaN is shown, checks
+the session cookie and the phone layout, and saves a screenshot of every page.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+BINARY = sys.argv[1]
+SHOTS = Path(sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="rctgate-shots-"))
+SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+def check(condition, message):
+    if not condition:
+        raise AssertionError(message)
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="rctgate-browser-"))
+    db = work / "demo.duckdb"
+    demo = subprocess.run([BINARY, "demo", "--db", str(db)], capture_output=True, text=True, check=True)
+    key = demo.stdout.strip().splitlines()[-1]
+    check(key.startswith("rctg_"), f"the demo's last line is the key: {demo.stdout}")
+    check("refused by the gate" in demo.stdout, demo.stdout)
+
+    server = subprocess.Popen(
+        [BINARY, "serve", "--db", str(db), "--addr", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        url = None
+        for line in server.stdout:
+            if line.startswith("rctgate listening on "):
+                url = line.split("rctgate listening on ", 1)[1].strip()
+                break
+        check(url, "the server announced its address")
+        run_browser(url, key)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"browser test passed; screenshots in {SHOTS}")
+
+
+def page_ok(driver, name):
+    source = driver.page_source
+    check("NaN" not in source, f"{name} shows NaN")
+    check("inf" not in re.sub(r"<[^>]+>", " ", source).split(), f"{name} shows inf")
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    return source
+
+
+def run_browser(url, key):
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        # No data without a session: the list redirects to the login form.
+        driver.get(f"{url}/experiments")
+        check(driver.current_url.endswith("/login"), f"redirected to login, at {driver.current_url}")
+        check("ranker-v7" not in driver.page_source, "no data before login")
+        driver.find_element(By.ID, "key").send_keys("rctg_not_a_key")
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        check("not valid" in driver.page_source, "a wrong key is refused")
+        driver.find_element(By.ID, "key").send_keys(key)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        check(driver.current_url.endswith("/experiments"), f"logged in, at {driver.current_url}")
+        check(key not in driver.current_url, "the key is never in a URL")
+        cookie = driver.get_cookie("rctgate_session")
+        check(cookie and cookie["httpOnly"] and cookie.get("sameSite") == "Strict", f"session cookie {cookie}")
+
+        source = page_ok(driver, "experiments")
+        for text in ("ranker-v7", "ranker-v8", "assistant-prompt-v2", "no ship", "ship", "SRM ok"):
+            check(text in source, f"the list shows {text}")
+
+        driver.get(f"{url}/experiments/ranker-v7")
+        source = page_ok(driver, "experiment-ranker-v7")
+        verdict = driver.find_element(By.CSS_SELECTOR, "section.verdict").text
+        check("no ship" in verdict, f"v7's verdict: {verdict}")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "svg")) >= 2, "forest plot and cumulative chart")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "svg circle")) >= 4, "the forest plot has its points")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "svg polyline")) >= 1, "the cumulative line is drawn")
+        for text in ("proxy_over_optimization", "Hypothesis", "Segments by device", "Data quality", "SRM"):
+            check(text in source, f"the experiment page shows {text}")
+
+        driver.get(f"{url}/experiments/ranker-v8")
+        check("ship" in driver.find_element(By.CSS_SELECTOR, "section.verdict").text, "v8 shipped")
+        page_ok(driver, "experiment-ranker-v8")
+
+        driver.get(f"{url}/models/hotel-ranker")
+        source = page_ok(driver, "model-hotel-ranker")
+        check("Production: <strong>v8</strong>" in source, "v8 is production")
+        check("ranker-v8" in source and "trial" in source, "the promotion shows its evidence")
+        driver.get(f"{url}/models/support-assistant")
+        source = page_ok(driver, "model-support-assistant")
+        check("promoted without RCT evidence" in source, "the override stays flagged")
+
+        driver.get(f"{url}/portfolio")
+        source = page_ok(driver, "portfolio")
+        check("Pearson" in source and "Spearman" in source, "the correlation is reported")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "svg circle")) >= 5, "one point per trial")
+
+        # A phone: the experiment page fits the width.
+        driver.set_window_size(390, 844)
+        driver.get(f"{url}/experiments/ranker-v7")
+        page_ok(driver, "experiment-ranker-v7-phone")
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        check(overflow <= 1, f"no horizontal scrolling on a phone ({overflow}px)")
+
+        driver.set_window_size(1280, 1000)
+        driver.find_element(By.CSS_SELECTOR, "nav button").click()
+        driver.get(f"{url}/portfolio")
+        check(driver.current_url.endswith("/login"), "logged out")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()
