@@ -31,7 +31,11 @@ fn get(url: &str, cookie: Option<&str>) -> (u16, Vec<(String, String)>, String) 
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
-    (status, headers, response.into_body().read_to_string().unwrap_or_default())
+    (
+        status,
+        headers,
+        response.into_body().read_to_string().unwrap_or_default(),
+    )
 }
 
 fn login(url: &str, key: &str) -> (u16, Option<String>) {
@@ -54,21 +58,52 @@ fn the_demo_story_in_the_dashboard() {
     let started = std::time::Instant::now();
     let output = rctgate(&["demo", "--db", path(&db)]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(started.elapsed() < Duration::from_secs(60), "the demo takes under a minute");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the demo takes under a minute"
+    );
     let out = stdout(&output);
     let key = out.lines().last().expect("key line").trim().to_string();
     assert!(key.starts_with("rctg_"), "{out}");
-    assert!(out.contains("refused by the gate") && out.contains("production v8"), "{out}");
+    assert!(
+        out.contains("refused by the gate") && out.contains("production v8"),
+        "{out}"
+    );
     let again = rctgate(&["demo", "--db", path(&db)]);
-    assert_eq!(again.status.code(), Some(2), "the demo never writes into a database with data");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "the demo never writes into a database with data"
+    );
 
-    let output = rctgate(&["gate", "check", "--model", "hotel-ranker", "--version", "v7", "--db", path(&db)]);
+    let output = rctgate(&[
+        "gate",
+        "check",
+        "--model",
+        "hotel-ranker",
+        "--version",
+        "v7",
+        "--db",
+        path(&db),
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     let page = temp_dir("dashboard-html").join("v7.html");
-    let output = rctgate(&["analyze", "ranker-v7", "--db", path(&db), "--format", "html", "--output", path(&page)]);
+    let output = rctgate(&[
+        "analyze",
+        "ranker-v7",
+        "--db",
+        path(&db),
+        "--format",
+        "html",
+        "--output",
+        path(&page),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let html = std::fs::read_to_string(&page).expect("page");
-    assert!(html.matches("<svg").count() >= 2, "forest plot and cumulative chart inline");
+    assert!(
+        html.matches("<svg").count() >= 2,
+        "forest plot and cumulative chart inline"
+    );
     assert!(html.contains("proxy_over_optimization") && !html.contains("NaN"));
 
     let assign = create_key(&db, "assign");
@@ -76,14 +111,23 @@ fn the_demo_story_in_the_dashboard() {
     let url = server.url.clone();
     let (status, headers, _) = get(&format!("{url}/experiments"), None);
     assert_eq!(status, 303);
-    assert!(headers.iter().any(|(k, v)| k == "location" && v == "/login"), "{headers:?}");
+    assert!(
+        headers.iter().any(|(k, v)| k == "location" && v == "/login"),
+        "{headers:?}"
+    );
     assert_eq!(login(&url, "rctg_wrong").0, 401);
     assert_eq!(login(&url, &assign).0, 403, "an assign key cannot read results");
     let (status, cookie) = login(&url, &key);
     assert_eq!(status, 303);
     let cookie = cookie.expect("session cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains(&key), "the cookie holds a session token, not the key");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(&key),
+        "the cookie holds a session token, not the key"
+    );
     let token = cookie
         .split(';')
         .next()
@@ -93,8 +137,20 @@ fn the_demo_story_in_the_dashboard() {
 
     for (path, must) in [
         ("/experiments", vec!["ranker-v7", "no ship", "SRM ok"]),
-        ("/experiments/ranker-v7", vec!["Verdict", "no ship", "<svg", "proxy_over_optimization", "Data quality"]),
-        ("/models/hotel-ranker", vec!["Production: <strong>v8</strong>", "ranker-v8"]),
+        (
+            "/experiments/ranker-v7",
+            vec![
+                "Verdict",
+                "no ship",
+                "<svg",
+                "proxy_over_optimization",
+                "Data quality",
+            ],
+        ),
+        (
+            "/models/hotel-ranker",
+            vec!["Production: <strong>v8</strong>", "ranker-v8"],
+        ),
         ("/models/support-assistant", vec!["promoted without RCT evidence"]),
         ("/portfolio", vec!["Pearson", "<svg", "ranker-v7"]),
     ] {
