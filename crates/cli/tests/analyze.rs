@@ -234,10 +234,12 @@ fn results_verdicts_cache_and_the_frozen_scorecard() {
     assert!(output.status.success(), "{}", stderr(&output));
     let html = std::fs::read_to_string(&page).expect("html written");
     assert!(
-        html.starts_with("<!doctype html>") && html.contains("Verdict: ship"),
+        html.starts_with("<!doctype html>") && html.contains("<span class=\"badge ship\">ship</span>"),
         "{html}"
     );
-    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    // Self-contained: no scripts, no fetched resources (an SVG namespace is not a fetch).
+    assert!(!html.contains("<script") && !html.contains(" src=") && !html.contains("<link"));
+    assert!(html.contains("<svg"), "the charts are inline");
     let output = rctgate_env(&["analyze", "nope", "--server", &server.url], &env);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("nope"), "{}", stderr(&output));
