@@ -18,6 +18,7 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 BINARY = sys.argv[1]
 SHOTS = Path(sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="rctgate-shots-"))
@@ -76,10 +77,10 @@ def run_browser(url, key):
         check("ranker-v7" not in driver.page_source, "no data before login")
         driver.find_element(By.ID, "key").send_keys("rctg_not_a_key")
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        check("not valid" in driver.page_source, "a wrong key is refused")
+        WebDriverWait(driver, 15).until(lambda d: "not valid" in d.page_source)
         driver.find_element(By.ID, "key").send_keys(key)
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        check(driver.current_url.endswith("/experiments"), f"logged in, at {driver.current_url}")
+        WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/experiments"))
         check(key not in driver.current_url, "the key is never in a URL")
         cookie = driver.get_cookie("rctgate_session")
         check(cookie and cookie["httpOnly"] and cookie.get("sameSite") == "Strict", f"session cookie {cookie}")
@@ -126,6 +127,7 @@ def run_browser(url, key):
 
         driver.set_window_size(1280, 1000)
         driver.find_element(By.CSS_SELECTOR, "nav button").click()
+        WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/login"))
         driver.get(f"{url}/portfolio")
         check(driver.current_url.endswith("/login"), "logged out")
     finally:

@@ -6,15 +6,13 @@
 //! 2. the store runs it and hands back [`ArmSums`] and [`DailySums`] rows;
 //! 3. [`scorecard::build`] runs each metric through the stats crate, adjusts p-values (Holm),
 //!    checks SRM and guardrails, and applies the [`policy`];
-//! 4. [`render`] prints the scorecard for a terminal or as one HTML file.
+//! 4. `rctgate-report` presents it (terminal table, HTML, charts).
 
-pub mod chart;
 pub mod dialect;
 pub mod format;
 pub mod ledger;
 pub mod plan;
 pub mod policy;
-pub mod render;
 pub mod scorecard;
 pub mod sums;
 

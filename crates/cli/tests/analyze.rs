@@ -234,7 +234,8 @@ fn results_verdicts_cache_and_the_frozen_scorecard() {
     assert!(output.status.success(), "{}", stderr(&output));
     let html = std::fs::read_to_string(&page).expect("html written");
     assert!(
-        html.starts_with("<!doctype html>") && html.contains("<span class=\"badge ship\">ship</span>"),
+        html.to_lowercase().starts_with("<!doctype html>")
+            && html.contains("<span class=\"badge ship\">ship</span>"),
         "{html}"
     );
     // Self-contained: no scripts, no fetched resources (an SVG namespace is not a fetch).

@@ -5,8 +5,9 @@
 //! and scope in memory (12 hours; a restart logs everyone out). The key is never put in a
 //! URL, a page or a log. Every page without a valid session redirects to `/login`.
 //!
-//! Pages are plain HTML with inline SVG charts and one stylesheet; no JavaScript. The
-//! experiment page is `rctgate_analysis::render::experiment_sections` (the same sections as
+//! Pages are maud templates (escaped by default) with inline SVG charts (plotters) and one
+//! stylesheet; no JavaScript. The
+//! experiment page is `rctgate_report::render::experiment_sections` (the same sections as
 //! `rctgate analyze --format html`) plus the data-quality summary.
 
 use std::collections::HashMap;
@@ -20,13 +21,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use rctgate_analysis::chart::{self, PortfolioPoint};
+use maud::{html, Markup, PreEscaped};
 use rctgate_analysis::format;
-use rctgate_analysis::ledger::Ledger;
-use rctgate_analysis::render::{escape, experiment_sections, page, page_with_header};
+use rctgate_analysis::ledger::{Correlation, Ledger};
 use rctgate_analysis::Scorecard;
-use rctgate_domain::{Experiment, Scope, Status};
-use rctgate_store::{AnalyzeOptions, ModelView};
+use rctgate_domain::event::format_ts;
+use rctgate_domain::{Difference, Experiment, Scope, Status};
+use rctgate_report::chart::{self, PortfolioPoint};
+use rctgate_report::render::{experiment_sections, page};
+use rctgate_store::{AnalyzeOptions, EventsSummary, ModelView, Promotion};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -100,13 +103,18 @@ pub fn routes() -> Router<AppState> {
         .route("/portfolio", get(portfolio))
 }
 
-fn nav() -> &'static str {
-    "<nav aria-label=\"main\"><a href=\"/experiments\">Experiments</a><a href=\"/portfolio\">Portfolio</a>\
-     <form method=\"post\" action=\"/logout\"><button type=\"submit\">Log out</button></form></nav>"
+fn nav() -> Markup {
+    html! {
+        nav aria-label="main" {
+            a href="/experiments" { "Experiments" }
+            a href="/portfolio" { "Portfolio" }
+            form method="post" action="/logout" { button type="submit" { "Log out" } }
+        }
+    }
 }
 
-fn shell(title: &str, body: &str) -> Html<String> {
-    Html(page_with_header(title, nav(), body))
+fn shell(title: &str, body: Markup) -> Html<String> {
+    Html(page(title, nav(), body).into_string())
 }
 
 async fn login_form() -> Html<String> {
@@ -114,18 +122,21 @@ async fn login_form() -> Html<String> {
 }
 
 fn login_page(error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error-box\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
     page(
         "rctgate: log in",
-        &format!(
-            "<h1>rctgate</h1><p>No model ships without a randomized controlled trial.</p>{error}\
-             <form method=\"post\" action=\"/login\"><label for=\"key\">API key (read scope or more)</label>\
-             <input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"current-password\" required>\
-             <button class=\"primary\" type=\"submit\">Log in</button></form>"
-        ),
+        html! {},
+        html! {
+            h1 { "rctgate" }
+            p { "No model ships without a randomized controlled trial." }
+            @if let Some(error) = error { p.error-box role="alert" { (error) } }
+            form method="post" action="/login" {
+                label for="key" { "API key (read scope or more)" }
+                input #key name="key" type="password" autocomplete="current-password" required;
+                button.primary type="submit" { "Log in" }
+            }
+        },
     )
+    .into_string()
 }
 
 #[derive(Deserialize)]
@@ -175,10 +186,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
 fn error_page(status: StatusCode, message: &str) -> Response {
     (
         status,
-        shell(
-            "rctgate",
-            &format!("<h1>Not available</h1><p>{}</p>", escape(message)),
-        ),
+        shell("rctgate", html! { h1 { "Not available" } p { (message) } }),
     )
         .into_response()
 }
@@ -211,74 +219,120 @@ fn days_running(experiment: &Experiment) -> String {
     format!("{}", (end - started).num_days().max(0))
 }
 
+fn effect_text(card: &Scorecard) -> String {
+    card.metrics
+        .first()
+        .and_then(|m| m.variants.get(1))
+        .and_then(|row| row.comparison())
+        .and_then(|c| {
+            Some(format::effect_with_interval(
+                c.effect?,
+                c.ci_low,
+                c.ci_high,
+                card.difference,
+            ))
+        })
+        .unwrap_or_else(|| "-".to_string())
+}
+
+/// One row of the experiment list.
+struct ListRow {
+    experiment: Experiment,
+    verdict: String,
+    lift: String,
+    srm_ok: Option<bool>,
+}
+
 async fn experiments(State(state): State<AppState>, _viewer: Viewer) -> Response {
-    let listed = state.blocking(|store| store.list_experiments()).await;
-    let Ok(experiments) = listed else {
+    let Ok(experiments) = state.blocking(|store| store.list_experiments()).await else {
         return error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The experiments could not be read.",
         );
     };
-    let mut rows = String::new();
-    for experiment in experiments.iter().rev() {
-        let (verdict, lift, srm) = if experiment.status == Status::Draft {
-            ("draft".to_string(), "-".to_string(), String::new())
+    let mut rows = Vec::new();
+    for experiment in experiments.into_iter().rev() {
+        let row = if experiment.status == Status::Draft {
+            ListRow {
+                experiment,
+                verdict: "draft".into(),
+                lift: "-".into(),
+                srm_ok: None,
+            }
         } else {
             match scorecard(&state, experiment.key.clone(), None).await {
-                Ok(card) => {
-                    let lift = card
-                        .metrics
-                        .first()
-                        .and_then(|m| m.variants.get(1))
-                        .and_then(|row| row.comparison())
-                        .and_then(|c| {
-                            Some(format::effect_with_interval(
-                                c.effect?,
-                                c.ci_low,
-                                c.ci_high,
-                                card.difference,
-                            ))
-                        })
-                        .unwrap_or_else(|| "-".to_string());
-                    let srm = if card.srm.ok {
-                        "<span class=\"badge ok\">SRM ok</span>".to_string()
-                    } else {
-                        "<span class=\"badge bad\">SRM</span>".to_string()
-                    };
-                    (card.decision.verdict.as_str().to_string(), lift, srm)
-                }
-                Err(_) => ("invalid".to_string(), "-".to_string(), String::new()),
+                Ok(card) => ListRow {
+                    verdict: card.decision.verdict.as_str().to_string(),
+                    lift: effect_text(&card),
+                    srm_ok: Some(card.srm.ok),
+                    experiment,
+                },
+                Err(_) => ListRow {
+                    experiment,
+                    verdict: "invalid".into(),
+                    lift: "-".into(),
+                    srm_ok: None,
+                },
             }
         };
-        let model = experiment
-            .model
-            .as_ref()
-            .map(|m| format!("<a href=\"/models/{0}\">{0}</a>", escape(m)))
-            .unwrap_or_default();
-        rows.push_str(&format!(
-            "<tr><td><a href=\"/experiments/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td><span class=\"badge {3}\">{4}</span></td>\
-             <td>{5}</td><td>{6}</td><td>{7}</td></tr>",
-            escape(&experiment.key),
-            experiment.status.as_str(),
-            model,
-            escape(&verdict),
-            escape(&verdict.replace('_', " ")),
-            escape(&lift),
-            days_running(experiment),
-            srm
-        ));
+        rows.push(row);
     }
-    let body = format!(
-        "<h1>Experiments</h1><div class=\"scroll\"><table><thead><tr><th scope=\"col\">experiment</th><th scope=\"col\">status</th>\
-         <th scope=\"col\">model</th><th scope=\"col\">verdict</th><th scope=\"col\">primary lift [CI]</th>\
-         <th scope=\"col\">days</th><th scope=\"col\">SRM</th></tr></thead><tbody>{rows}</tbody></table></div>"
-    );
-    shell("rctgate: experiments", &body).into_response()
+    let body = html! {
+        h1 { "Experiments" }
+        div.scroll { table {
+            thead { tr {
+                @for header in ["experiment", "status", "model", "verdict", "primary lift [CI]", "days", "SRM"] {
+                    th scope="col" { (header) }
+                }
+            } }
+            tbody { @for row in &rows {
+                tr {
+                    td { a href={ "/experiments/" (row.experiment.key) } { (row.experiment.key) } }
+                    td { (row.experiment.status.as_str()) }
+                    td { @if let Some(model) = &row.experiment.model { a href={ "/models/" (model) } { (model) } } }
+                    td { span class={ "badge " (row.verdict) } { (row.verdict.replace('_', " ")) } }
+                    td { (row.lift) }
+                    td { (days_running(&row.experiment)) }
+                    td {
+                        @match row.srm_ok {
+                            Some(true) => span.badge.ok { "SRM ok" },
+                            Some(false) => span.badge.bad { "SRM" },
+                            None => "",
+                        }
+                    }
+                }
+            } }
+        } }
+    };
+    shell("rctgate: experiments", body).into_response()
 }
 
 #[derive(Deserialize)]
 struct ExperimentParams {
     segment: Option<String>,
+}
+
+fn data_quality(summary: &EventsSummary) -> Markup {
+    html! {
+        section aria-label="data quality" {
+            h2 { "Data quality" }
+            ul {
+                li { "Exposed units: "
+                    @for (i, (variant, n)) in summary.exposures.iter().enumerate() {
+                        @if i > 0 { ", " } (variant) " " (format::count(*n))
+                    }
+                }
+                li { "Exposure events: " (format::count(summary.exposure_events)) }
+                li { "Metric events of exposed units: "
+                    @if summary.metric_events.is_empty() { "none" }
+                    @for (i, (event, n)) in summary.metric_events.iter().enumerate() {
+                        @if i > 0 { ", " } (event) " " (format::count(*n))
+                    }
+                }
+                li { "Last event: " (summary.last_event_ts.map(format_ts).unwrap_or_else(|| "none".to_string())) }
+            }
+        }
+    }
 }
 
 async fn experiment(
@@ -296,39 +350,47 @@ async fn experiment(
         Err(response) => return response,
     };
     let summary_key = key.clone();
-    let quality = match state
+    let summary = state
         .blocking(move |store| store.events_summary(&summary_key))
         .await
-    {
-        Ok(summary) => {
-            let exposures: Vec<String> = summary
-                .exposures
-                .iter()
-                .map(|(v, n)| format!("{} {}", escape(v), format::count(*n)))
-                .collect();
-            let events: Vec<String> = summary
-                .metric_events
-                .iter()
-                .map(|(e, n)| format!("{} {}", escape(e), format::count(*n)))
-                .collect();
-            format!(
-                "<section aria-label=\"data quality\"><h2>Data quality</h2><ul><li>Exposed units: {}</li>\
-                 <li>Exposure events: {}</li><li>Metric events of exposed units: {}</li><li>Last event: {}</li></ul></section>",
-                exposures.join(", "),
-                format::count(summary.exposure_events),
-                if events.is_empty() { "none".to_string() } else { events.join(", ") },
-                summary.last_event_ts.map(rctgate_domain::event::format_ts).unwrap_or_else(|| "none".to_string())
-            )
-        }
-        Err(_) => String::new(),
+        .ok();
+    let model = state
+        .blocking(move |store| store.get_experiment(&key))
+        .await
+        .ok()
+        .and_then(|e| e.model);
+    let body = html! {
+        (experiment_sections(&card))
+        @if let Some(model) = &model { p { "Model: " a href={ "/models/" (model) } { (model) } } }
+        @if let Some(summary) = &summary { (data_quality(summary)) }
     };
-    let experiment = state.blocking(move |store| store.get_experiment(&key)).await.ok();
-    let model = experiment
-        .and_then(|e| e.model)
-        .map(|m| format!("<p>Model: <a href=\"/models/{0}\">{0}</a></p>", escape(&m)))
-        .unwrap_or_default();
-    let body = format!("{}{model}{quality}", experiment_sections(&card));
-    shell(&format!("rctgate: {}", card.experiment), &body).into_response()
+    shell(&format!("rctgate: {}", card.experiment), body).into_response()
+}
+
+fn evidence(promotion: &Promotion) -> Markup {
+    let evidence = &promotion.evidence;
+    let basis = evidence["basis"].as_str().unwrap_or_default();
+    if basis == "override" {
+        return html! {
+            span.flag { (promotion.flag.as_deref().unwrap_or_default()) } ": " (evidence["reason"].as_str().unwrap_or_default())
+        };
+    }
+    let experiment = evidence["experiment"].as_str().unwrap_or_default();
+    let primary = &evidence["primary"];
+    let lift = primary["effect"].as_f64().map(|e| {
+        format::effect_with_interval(
+            e,
+            primary["ci_low"].as_f64(),
+            primary["ci_high"].as_f64(),
+            Difference::Relative,
+        )
+    });
+    html! {
+        (basis) ": " a href={ "/experiments/" (experiment) } { (experiment) }
+        " (" (evidence["verdict"].as_str().unwrap_or_default())
+        @if let Some(lift) = lift { ", " (primary["metric"].as_str().unwrap_or_default()) " " (lift) }
+        ")"
+    }
 }
 
 async fn model(State(state): State<AppState>, _viewer: Viewer, Path(name): Path<String>) -> Response {
@@ -336,85 +398,54 @@ async fn model(State(state): State<AppState>, _viewer: Viewer, Path(name): Path<
         Ok(view) => view,
         Err(err) => return error_page(err.status, &err.message),
     };
-    let mut body = format!("<h1>Model {}</h1>", escape(&view.name));
-    if let Some(description) = &view.description {
-        body.push_str(&format!("<p>{}</p>", escape(description)));
+    let production = view.production.as_deref();
+    let body = html! {
+        h1 { "Model " (view.name) }
+        @if let Some(description) = &view.description { p { (description) } }
+        p { "Production: " strong { (production.unwrap_or("none")) }
+            @if let Some(flag) = &view.production_flag { " " span.flag { (flag) } }
+        }
+        h2 { "Versions" }
+        div.scroll { table {
+            thead { tr { @for h in ["version", "artifact", "offline metrics", "registered"] { th scope="col" { (h) } } } }
+            tbody { @for version in &view.versions {
+                tr {
+                    td { (version.version) @if production == Some(version.version.as_str()) { " " span.badge.ok { "production" } } }
+                    td { (version.artifact_uri.as_deref().unwrap_or("-")) }
+                    td { @for (i, (k, v)) in version.offline_metrics.iter().enumerate() {
+                        @if i > 0 { ", " } (k) " " (format::significant(*v, 4))
+                    } }
+                    td { (version.created_at.map(format_ts).unwrap_or_default()) }
+                }
+            } }
+        } }
+        h2 { "Promotion history" }
+        div.scroll { table {
+            thead { tr { @for h in ["when", "version", "from", "evidence"] { th scope="col" { (h) } } } }
+            tbody { @for promotion in view.promotions.iter().rev() {
+                tr {
+                    td { (format_ts(promotion.at)) }
+                    td { (promotion.version) }
+                    td { (promotion.previous.as_deref().unwrap_or("none")) }
+                    td { (evidence(promotion)) }
+                }
+            } }
+        } }
+    };
+    shell(&format!("rctgate: {}", view.name), body).into_response()
+}
+
+fn describe(c: &Correlation) -> String {
+    match c.r {
+        Some(r) => {
+            let interval = match (c.ci_low, c.ci_high) {
+                (Some(lo), Some(hi)) => format!(" [{lo:+.2}, {hi:+.2}]"),
+                _ => String::new(),
+            };
+            format!("{r:+.2}{interval} over {} trials", c.n)
+        }
+        None => c.reason.clone().unwrap_or_default(),
     }
-    body.push_str(&format!(
-        "<p>Production: <strong>{}</strong>{}</p>",
-        escape(view.production.as_deref().unwrap_or("none")),
-        view.production_flag
-            .as_ref()
-            .map(|f| format!(" <span class=\"flag\">{}</span>", escape(f)))
-            .unwrap_or_default()
-    ));
-    body.push_str("<h2>Versions</h2><div class=\"scroll\"><table><thead><tr><th scope=\"col\">version</th><th scope=\"col\">artifact</th><th scope=\"col\">offline metrics</th><th scope=\"col\">registered</th></tr></thead><tbody>");
-    for version in &view.versions {
-        let metrics: Vec<String> = version
-            .offline_metrics
-            .iter()
-            .map(|(k, v)| format!("{} {}", escape(k), format::significant(*v, 4)))
-            .collect();
-        body.push_str(&format!(
-            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&version.version),
-            if view.production.as_deref() == Some(version.version.as_str()) {
-                " <span class=\"badge ok\">production</span>"
-            } else {
-                ""
-            },
-            escape(version.artifact_uri.as_deref().unwrap_or("-")),
-            metrics.join(", "),
-            version
-                .created_at
-                .map(rctgate_domain::event::format_ts)
-                .unwrap_or_default()
-        ));
-    }
-    body.push_str("</tbody></table></div><h2>Promotion history</h2><div class=\"scroll\"><table><thead><tr><th scope=\"col\">when</th><th scope=\"col\">version</th><th scope=\"col\">from</th><th scope=\"col\">evidence</th></tr></thead><tbody>");
-    for promotion in view.promotions.iter().rev() {
-        let evidence = &promotion.evidence;
-        let basis = evidence["basis"].as_str().unwrap_or_default();
-        let text = match basis {
-            "override" => format!(
-                "<span class=\"flag\">{}</span>: {}",
-                escape(promotion.flag.as_deref().unwrap_or_default()),
-                escape(evidence["reason"].as_str().unwrap_or_default())
-            ),
-            _ => {
-                let experiment = evidence["experiment"].as_str().unwrap_or_default();
-                let primary = &evidence["primary"];
-                let lift = primary["effect"]
-                    .as_f64()
-                    .map(|e| {
-                        format!(
-                            ", {} {}",
-                            escape(primary["metric"].as_str().unwrap_or_default()),
-                            format::effect_with_interval(
-                                e,
-                                primary["ci_low"].as_f64(),
-                                primary["ci_high"].as_f64(),
-                                rctgate_domain::Difference::Relative
-                            )
-                        )
-                    })
-                    .unwrap_or_default();
-                format!(
-                    "{basis}: <a href=\"/experiments/{0}\">{0}</a> ({1}{lift})",
-                    escape(experiment),
-                    escape(evidence["verdict"].as_str().unwrap_or_default())
-                )
-            }
-        };
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{text}</td></tr>",
-            rctgate_domain::event::format_ts(promotion.at),
-            escape(&promotion.version),
-            escape(promotion.previous.as_deref().unwrap_or("none"))
-        ));
-    }
-    body.push_str("</tbody></table></div>");
-    shell(&format!("rctgate: {}", view.name), &body).into_response()
 }
 
 async fn portfolio(State(state): State<AppState>, _viewer: Viewer) -> Response {
@@ -422,77 +453,43 @@ async fn portfolio(State(state): State<AppState>, _viewer: Viewer) -> Response {
         Ok(ledger) => ledger,
         Err(err) => return error_page(err.status, &err.message),
     };
-    let mut body = String::from("<h1>Portfolio: offline gain against business lift</h1>");
-    for correlation in &ledger.correlations {
-        let points: Vec<PortfolioPoint> = ledger
-            .entries
-            .iter()
-            .filter_map(|e| {
-                Some(PortfolioPoint {
-                    label: e.experiment.clone(),
-                    offline_gain: *e.offline_gain.get(&correlation.offline_metric)?,
-                    lift: e.lift?,
-                    shipped: e.verdict == "ship",
-                })
-            })
-            .collect();
-        let describe = |c: &rctgate_analysis::ledger::Correlation| match c.r {
-            Some(r) => format!(
-                "{:+.2}{} over {} trials",
-                r,
-                match (c.ci_low, c.ci_high) {
-                    (Some(lo), Some(hi)) => format!(" [{lo:+.2}, {hi:+.2}]"),
-                    _ => String::new(),
-                },
-                c.n
-            ),
-            None => c.reason.clone().unwrap_or_default(),
-        };
-        body.push_str(&format!(
-            "<section aria-label=\"portfolio {0}\"><h2>Offline {0}</h2><p>Pearson r: <strong>{1}</strong> · Spearman rho: <strong>{2}</strong>. \
-             Booking.com measured about -0.1 over 23 comparisons: offline gains did not predict business gains.</p>{3}</section>",
-            escape(&correlation.offline_metric),
-            escape(&describe(&correlation.pearson)),
-            escape(&describe(&correlation.spearman)),
-            chart::portfolio(&points, &correlation.offline_metric)
-        ));
-    }
-    body.push_str("<h2>Trials</h2><div class=\"scroll\"><table><thead><tr><th scope=\"col\">trial</th><th scope=\"col\">model</th><th scope=\"col\">versions</th><th scope=\"col\">offline gain</th><th scope=\"col\">business lift [CI]</th><th scope=\"col\">verdict</th></tr></thead><tbody>");
-    for entry in &ledger.entries {
-        let gains: Vec<String> = entry
-            .offline_gain
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{} {}",
-                    escape(k),
-                    format::effect(*v, rctgate_domain::Difference::Relative)
-                )
-            })
-            .collect();
-        let lift = entry
-            .lift
-            .map(|l| {
-                format::effect_with_interval(
-                    l,
-                    entry.ci_low,
-                    entry.ci_high,
-                    rctgate_domain::Difference::Relative,
-                )
-            })
-            .unwrap_or_else(|| "-".to_string());
-        body.push_str(&format!(
-            "<tr><td><a href=\"/experiments/{0}\">{0}</a></td><td><a href=\"/models/{1}\">{1}</a></td><td>{2} → {3}</td><td>{4}</td><td>{5}</td><td><span class=\"badge {6}\">{7}</span></td></tr>",
-            escape(&entry.experiment),
-            escape(&entry.model),
-            escape(entry.control_version.as_deref().unwrap_or("none")),
-            escape(&entry.treatment_version),
-            if gains.is_empty() { "-".to_string() } else { gains.join(", ") },
-            escape(&lift),
-            escape(&entry.verdict),
-            escape(&entry.verdict.replace('_', " "))
-        ));
-    }
-    body.push_str("</tbody></table></div>");
-    shell("rctgate: portfolio", &body).into_response()
+    let relative = |v: f64| format::effect(v, Difference::Relative);
+    let body = html! {
+        h1 { "Portfolio: offline gain against business lift" }
+        @for correlation in &ledger.correlations {
+            @let points: Vec<PortfolioPoint> = ledger.entries.iter().filter_map(|e| Some(PortfolioPoint {
+                label: e.experiment.clone(),
+                offline_gain: *e.offline_gain.get(&correlation.offline_metric)?,
+                lift: e.lift?,
+                shipped: e.verdict == "ship",
+            })).collect();
+            section aria-label={ "portfolio " (correlation.offline_metric) } {
+                h2 { "Offline " (correlation.offline_metric) }
+                p {
+                    "Pearson r: " strong { (describe(&correlation.pearson)) }
+                    " · Spearman rho: " strong { (describe(&correlation.spearman)) }
+                    ". Booking.com measured about -0.1 over 23 comparisons: offline gains did not predict business gains."
+                }
+                (PreEscaped(chart::portfolio(&points, &correlation.offline_metric)))
+            }
+        }
+        h2 { "Trials" }
+        div.scroll { table {
+            thead { tr { @for h in ["trial", "model", "versions", "offline gain", "business lift [CI]", "verdict"] { th scope="col" { (h) } } } }
+            tbody { @for entry in &ledger.entries {
+                tr {
+                    td { a href={ "/experiments/" (entry.experiment) } { (entry.experiment) } }
+                    td { a href={ "/models/" (entry.model) } { (entry.model) } }
+                    td { (entry.control_version.as_deref().unwrap_or("none")) " → " (entry.treatment_version) }
+                    td {
+                        @if entry.offline_gain.is_empty() { "-" }
+                        @for (i, (k, v)) in entry.offline_gain.iter().enumerate() { @if i > 0 { ", " } (k) " " (relative(*v)) }
+                    }
+                    td { (entry.lift.map(|l| format::effect_with_interval(l, entry.ci_low, entry.ci_high, Difference::Relative)).unwrap_or_else(|| "-".to_string())) }
+                    td { span class={ "badge " (entry.verdict) } { (entry.verdict.replace('_', " ")) } }
+                }
+            } }
+        } }
+    };
+    shell("rctgate: portfolio", body).into_response()
 }

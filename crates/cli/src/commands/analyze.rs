@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
-use rctgate_analysis::{render, Scorecard};
+use rctgate_analysis::Scorecard;
+use rctgate_report::render;
 use serde_json::Value;
 
 use crate::commands::print_json;

@@ -1,8 +1,10 @@
-//! The scorecard for people: an aligned terminal table, and one self-contained HTML page.
+//! The scorecard for people: an aligned terminal table, and HTML as maud templates (one
+//! self-contained page for a launch review, and the sections the dashboard reuses).
 
-use crate::format;
-use crate::policy::Severity;
-use crate::scorecard::{MetricResult, Scorecard, VariantRow};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use rctgate_analysis::format;
+use rctgate_analysis::scorecard::{MetricResult, Scorecard, VariantRow};
+use rctgate_analysis::{Role, Severity};
 use rctgate_domain::{Difference, Direction};
 
 /// One row of the metric table, as cells.
@@ -199,167 +201,138 @@ fn json_name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// The scorecard as one self-contained HTML page (inline CSS and SVG, no scripts, no external
 /// resources), for a launch review.
 pub fn html(card: &Scorecard) -> String {
     page(
         &format!("{} scorecard", card.experiment),
-        &experiment_sections(card),
+        html! {},
+        experiment_sections(card),
     )
+    .into_string()
 }
 
-/// A whole page around `body`.
-pub fn page(title: &str, body: &str) -> String {
-    page_with_header(title, "", body)
+/// A whole page: `header` (a navigation bar, or nothing) above the main content.
+pub fn page(title: &str, header: Markup, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                (header)
+                main { (body) }
+            }
+        }
+    }
 }
 
-/// A whole page with `header` (a navigation bar) above the main content.
-pub fn page_with_header(title: &str, header: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{}</title><style>{STYLE}</style></head>\n<body>{header}<main>\n{body}</main></body></html>\n",
-        escape(title)
-    )
+/// A scorecard table's rows for one metric (the metric's name on its first row).
+fn metric_rows(metric: &MetricResult, difference: Difference, segment: Option<&str>) -> Markup {
+    html! {
+        @for (i, line) in metric_lines(metric, difference).into_iter().enumerate() {
+            tr {
+                @if let Some(segment) = segment {
+                    @if i == 0 { th scope="row" { (segment) } } @else { td {} }
+                }
+                @for cell in &line.cells { td { (cell) } }
+            }
+        }
+    }
+}
+
+fn scorecard_head(segmented: bool) -> Markup {
+    html! {
+        thead { tr {
+            @if segmented { th scope="col" { "segment" } }
+            @for header in HEADERS { th scope="col" { (header) } }
+        } }
+    }
 }
 
 /// The experiment's sections: hypothesis, verdict, units and SRM, the forest plot, the
 /// cumulative chart, the scorecard by role, segments, diagnostics.
-pub fn experiment_sections(card: &Scorecard) -> String {
-    let mut body = String::new();
-    body.push_str(&format!(
-        "<h1>{}</h1>\n<p class=\"meta\">{} · as of {} · {} analysis, alpha {}, {} effects</p>\n",
-        escape(&card.experiment),
-        escape(&card.status),
-        escape(&card.as_of),
-        json_name(&card.method),
-        card.alpha,
-        json_name(&card.difference)
-    ));
-    if !card.hypothesis.is_empty() {
-        body.push_str(&format!(
-            "<p class=\"hypothesis\"><strong>Hypothesis:</strong> {}</p>\n",
-            escape(&card.hypothesis)
-        ));
-    }
+pub fn experiment_sections(card: &Scorecard) -> Markup {
     let verdict = card.decision.verdict.as_str();
-    body.push_str(&format!(
-        "<section class=\"verdict {verdict}\" aria-label=\"verdict\"><h2>Verdict: <span class=\"badge {verdict}\">{}</span>{}</h2><ul>",
-        verdict.replace('_', " "),
-        card.decision.variant.as_ref().map(|v| format!(" ({})", escape(v))).unwrap_or_default()
-    ));
-    for reason in &card.decision.reasons {
-        body.push_str(&format!("<li>{}</li>", escape(reason)));
-    }
-    body.push_str("</ul></section>\n");
-    let units: Vec<String> = card
-        .units
-        .0
-        .iter()
-        .map(|(name, n)| format!("{} <strong>{}</strong>", escape(name), format::count(*n)))
-        .collect();
-    let srm_class = if card.srm.ok { "ok" } else { "bad" };
-    body.push_str(&format!(
-        "<section aria-label=\"units\"><h2>Units per variant</h2><p>{} · <span class=\"badge {srm_class}\">SRM {} ({})</span>{}</p></section>\n",
-        units.join(" · "),
-        format::p_value(card.srm.p_value),
-        if card.srm.ok { "ok" } else { "mismatch" },
-        if card.excluded_units > 0 {
-            format!(" · {} units in several variants excluded", format::count(card.excluded_units))
-        } else {
-            String::new()
+    let srm_class = if card.srm.ok { "badge ok" } else { "badge bad" };
+    let cumulative = crate::chart::cumulative(card);
+    html! {
+        h1 { (card.experiment) }
+        p.meta {
+            (card.status) " · as of " (card.as_of) " · " (json_name(&card.method)) " analysis, alpha "
+            (card.alpha) ", " (json_name(&card.difference)) " effects"
         }
-    ));
-    body.push_str(&format!(
-        "<section aria-label=\"forest plot\"><h2>Effects against control</h2>{}</section>\n",
-        crate::chart::forest(card)
-    ));
-    if !card.cumulative.is_empty() {
-        body.push_str(&format!(
-            "<section aria-label=\"cumulative effect\"><h2>Primary metric over time</h2>{}</section>\n",
-            crate::chart::cumulative(card)
-        ));
-    }
-    body.push_str(
-        "<section aria-label=\"scorecard\"><h2>Scorecard</h2><div class=\"scroll\"><table>\n<thead><tr>",
-    );
-    for header in HEADERS {
-        body.push_str(&format!("<th scope=\"col\">{header}</th>"));
-    }
-    body.push_str("</tr></thead>\n<tbody>\n");
-    for metric in &card.metrics {
-        body.push_str(&table_rows(metric, card.difference));
-    }
-    body.push_str("</tbody></table></div><p class=\"meta\">▲ significantly better, ▼ significantly worse; p adj.: Holm over the primary and secondary metrics.</p></section>\n");
-    if let Some(segments) = &card.segments {
-        body.push_str(&format!(
-            "<section aria-label=\"segments\"><h2>Segments by {}</h2><div class=\"scroll\"><table><thead><tr><th scope=\"col\">segment</th>",
-            escape(&segments.attribute)
-        ));
-        for header in HEADERS {
-            body.push_str(&format!("<th scope=\"col\">{header}</th>"));
+        @if !card.hypothesis.is_empty() {
+            p.hypothesis { strong { "Hypothesis:" } " " (card.hypothesis) }
         }
-        body.push_str("</tr></thead><tbody>");
-        for segment in &segments.values {
-            for metric in segment
-                .metrics
-                .iter()
-                .filter(|m| m.role == crate::plan::Role::Primary)
-            {
-                body.push_str(
-                    &table_rows(metric, card.difference)
-                        .replacen(
-                            "<tr>",
-                            &format!("<tr><th scope=\"row\">{}</th>", escape(&segment.value)),
-                            1,
-                        )
-                        .replace("<tr><td>", "<tr><td></td><td>"),
-                );
+        section class={ "verdict " (verdict) } aria-label="verdict" {
+            h2 {
+                "Verdict: " span class={ "badge " (verdict) } { (verdict.replace('_', " ")) }
+                @if let Some(variant) = &card.decision.variant { " (" (variant) ")" }
+            }
+            ul { @for reason in &card.decision.reasons { li { (reason) } } }
+        }
+        section aria-label="units" {
+            h2 { "Units per variant" }
+            p {
+                @for (i, (name, n)) in card.units.0.iter().enumerate() {
+                    @if i > 0 { " · " }
+                    (name) " " strong { (format::count(*n)) }
+                }
+                " · " span class=(srm_class) {
+                    "SRM " (format::p_value(card.srm.p_value)) " (" (if card.srm.ok { "ok" } else { "mismatch" }) ")"
+                }
+                @if card.excluded_units > 0 {
+                    " · " (format::count(card.excluded_units)) " units in several variants excluded"
+                }
             }
         }
-        body.push_str("</tbody></table></div></section>\n");
-    }
-    if !card.diagnostics.is_empty() {
-        body.push_str("<section aria-label=\"diagnostics\"><h2>Diagnostics</h2><ul>");
-        for diagnostic in &card.diagnostics {
-            body.push_str(&format!(
-                "<li class=\"{}\"><strong>{}</strong>: {}</li>",
-                severity_name(diagnostic.severity),
-                escape(&diagnostic.kind),
-                escape(&diagnostic.message)
-            ));
+        section aria-label="forest plot" {
+            h2 { "Effects against control" }
+            (PreEscaped(crate::chart::forest(card)))
         }
-        body.push_str("</ul></section>\n");
-    }
-    body
-}
-
-fn table_rows(metric: &MetricResult, difference: Difference) -> String {
-    let mut rows = String::new();
-    for line in metric_lines(metric, difference) {
-        rows.push_str("<tr>");
-        for cell in &line.cells {
-            rows.push_str(&format!("<td>{}</td>", escape(cell)));
+        @if !cumulative.is_empty() {
+            section aria-label="cumulative effect" {
+                h2 { "Primary metric over time" }
+                (PreEscaped(cumulative))
+            }
         }
-        rows.push_str("</tr>\n");
+        section aria-label="scorecard" {
+            h2 { "Scorecard" }
+            div.scroll { table {
+                (scorecard_head(false))
+                tbody { @for metric in &card.metrics { (metric_rows(metric, card.difference, None)) } }
+            } }
+            p.meta { "▲ significantly better, ▼ significantly worse; p adj.: Holm over the primary and secondary metrics." }
+        }
+        @if let Some(segments) = &card.segments {
+            section aria-label="segments" {
+                h2 { "Segments by " (segments.attribute) }
+                div.scroll { table {
+                    (scorecard_head(true))
+                    tbody {
+                        @for segment in &segments.values {
+                            @for metric in segment.metrics.iter().filter(|m| m.role == Role::Primary) {
+                                (metric_rows(metric, card.difference, Some(&segment.value)))
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+        @if !card.diagnostics.is_empty() {
+            section aria-label="diagnostics" {
+                h2 { "Diagnostics" }
+                ul { @for d in &card.diagnostics {
+                    li class=(severity_name(d.severity)) { strong { (d.kind) } ": " (d.message) }
+                } }
+            }
+        }
     }
-    rows
 }
 
 /// The stylesheet of every page: readable at 1280 px and on a phone, WCAG AA contrast.

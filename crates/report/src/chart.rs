@@ -1,0 +1,353 @@
+//! Charts as inline SVG, drawn with plotters' SVG backend: the forest plot of every metric's
+//! effect, the primary metric's cumulative effect over time, and the portfolio scatter of
+//! offline gain against business lift.
+//!
+//! Each chart gets a `<title>` and `<desc>` (plotters writes neither) so screen readers can
+//! announce it, and scales to its container. A chart that cannot be drawn is an empty string,
+//! never a panic; non-finite numbers never reach here (the stats crate returns `null`).
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use rctgate_analysis::format;
+use rctgate_analysis::Scorecard;
+use rctgate_domain::{Difference, Direction};
+
+const WIDTH: u32 = 720;
+const GOOD: RGBColor = RGBColor(0x1b, 0x7f, 0x3b);
+const BAD: RGBColor = RGBColor(0xb3, 0x26, 0x1e);
+const NEUTRAL: RGBColor = RGBColor(0x4a, 0x4a, 0x4a);
+const MUTED: RGBColor = RGBColor(0x88, 0x88, 0x88);
+const SERIES: [RGBColor; 4] = [
+    RGBColor(0x1f, 0x5f, 0xa8),
+    RGBColor(0x8a, 0x4f, 0xb0),
+    RGBColor(0xb0, 0x6a, 0x00),
+    RGBColor(0x22, 0x7a, 0x7a),
+];
+const FONT: (&str, u32) = ("sans-serif", 14);
+
+/// Escapes text for SVG and HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Makes plotters' output responsive and accessible: a viewBox, 100% width, role="img",
+/// and a title and description as the first children.
+fn finish(svg: String, width: u32, height: u32, title: &str, desc: &str) -> String {
+    let Some(end) = svg.find('>') else {
+        return String::new();
+    };
+    let open = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"100%\" role=\"img\">\
+         <title>{}</title><desc>{}</desc>",
+        escape(title),
+        escape(desc)
+    );
+    format!("{open}{}", &svg[end + 1..])
+}
+
+/// The drawing area charts paint on.
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// Draws a chart `height` pixels high with `paint`, then makes it responsive and accessible
+/// ([`finish`]); a chart that fails to draw is an empty string.
+fn draw(
+    height: u32,
+    title: &str,
+    desc: &str,
+    paint: impl FnOnce(&Area<'_>) -> Result<(), Box<dyn std::error::Error>>,
+) -> String {
+    let mut svg = String::new();
+    let drawn = {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let painted = root.fill(&WHITE).map_err(Into::into).and_then(|()| paint(&root));
+        painted.and_then(|()| root.present().map_err(Into::into))
+    };
+    match drawn {
+        Ok(()) => finish(svg, WIDTH, height, title, desc),
+        Err(_) => String::new(),
+    }
+}
+
+/// Data bounds covering `values` and zero, padded.
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (0.0f64, 0.0f64);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-6);
+    (lo - pad, hi + pad)
+}
+
+/// One row of the forest plot.
+struct ForestRow {
+    label: String,
+    effect: f64,
+    low: f64,
+    high: f64,
+    color: RGBColor,
+}
+
+fn forest_rows(card: &Scorecard) -> Vec<ForestRow> {
+    let several_arms = card.metrics.iter().any(|m| m.variants.len() > 2);
+    let mut rows = Vec::new();
+    for metric in &card.metrics {
+        for row in metric.variants.iter().skip(1) {
+            let Some(c) = row.comparison() else { continue };
+            let (Some(effect), Some(low), Some(high)) = (c.effect, c.ci_low, c.ci_high) else {
+                continue;
+            };
+            let up = metric.direction == Direction::Increase;
+            let color = if (low > 0.0 && up) || (high < 0.0 && !up) {
+                GOOD
+            } else if (high < 0.0 && up) || (low > 0.0 && !up) {
+                BAD
+            } else {
+                NEUTRAL
+            };
+            let role = serde_json::to_value(metric.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            let mut label = format!("{} ({})", metric.name, role.unwrap_or_default());
+            if several_arms {
+                label = format!("{label} · {}", row.result.name);
+            }
+            rows.push(ForestRow {
+                label,
+                effect,
+                low,
+                high,
+                color,
+            });
+        }
+    }
+    rows
+}
+
+/// Every metric's effect against control with its interval, one row per (metric, treatment):
+/// green when significantly better, red when significantly worse.
+pub fn forest(card: &Scorecard) -> String {
+    let rows = forest_rows(card);
+    let height = 70 + 34 * rows.len().max(1) as u32;
+    let (lo, hi) = bounds(rows.iter().flat_map(|r| [r.low, r.high]));
+    let desc = "Points are effects, lines their intervals; the vertical line is no effect. \
+                Green is significantly better, red significantly worse.";
+    draw(height, "Effect of each metric against control", desc, |root| {
+        let n = rows.len().max(1);
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(230)
+            // The segmented range 0..last holds last + 1 rows.
+            .build_cartesian_2d(lo..hi, (0..n - 1).into_segmented())?;
+        let difference = card.difference;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .light_line_style(WHITE)
+            .x_labels(5)
+            .x_label_formatter(&|x| format::effect(*x, difference))
+            .y_labels(n)
+            // The first row (the primary) on top.
+            .y_label_formatter(&|y| match y {
+                SegmentValue::CenterOf(i) => {
+                    rows.get(n - 1 - *i).map(|r| r.label.clone()).unwrap_or_default()
+                }
+                _ => String::new(),
+            })
+            .label_style(FONT)
+            .draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, SegmentValue::Exact(0)), (0.0, SegmentValue::Last)],
+            MUTED.stroke_width(1),
+        )))?;
+        for (i, row) in rows.iter().enumerate() {
+            let y = SegmentValue::CenterOf(n - 1 - i);
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(row.low, y.clone()), (row.high, y.clone())],
+                row.color.stroke_width(3),
+            )))?;
+            chart.draw_series(std::iter::once(Circle::new(
+                (row.effect, y),
+                5,
+                row.color.filled(),
+            )))?;
+        }
+        Ok(())
+    })
+}
+
+/// The primary metric's effect and interval at the end of each day, one line and band per
+/// treatment.
+pub fn cumulative(card: &Scorecard) -> String {
+    let points = &card.cumulative;
+    if points.is_empty() {
+        return String::new();
+    }
+    let height = 280;
+    let values = points
+        .iter()
+        .flat_map(|p| p.effects.iter())
+        .flat_map(|e| [Some(e.effect), e.ci_low, e.ci_high])
+        .flatten();
+    let (lo, hi) = bounds(values);
+    let last = (points.len() - 1).max(1) as f64;
+    let treatments: Vec<String> = points[0].effects.iter().map(|e| e.variant.clone()).collect();
+    let primary = card
+        .metrics
+        .first()
+        .map_or("the primary metric", |m| m.name.as_str());
+    let title = format!("Cumulative effect on {primary} over time");
+    let desc = "The line is the effect as of the end of each day; the band its interval; the flat line is no effect.";
+    draw(height, &title, desc, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..last, lo..hi)?;
+        let difference = card.difference;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .x_labels(6)
+            .x_label_formatter(&|x| {
+                points
+                    .get(x.round().max(0.0) as usize)
+                    .map(|p| p.date.clone())
+                    .unwrap_or_default()
+            })
+            .y_labels(5)
+            .y_label_formatter(&|y| format::effect(*y, difference))
+            .label_style(FONT)
+            .draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, 0.0), (last, 0.0)],
+            MUTED.stroke_width(1),
+        )))?;
+        for (t, name) in treatments.iter().enumerate() {
+            let color = SERIES[t % SERIES.len()];
+            let series: Vec<(f64, f64, Option<f64>, Option<f64>)> = points
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    p.effects
+                        .iter()
+                        .find(|e| &e.variant == name)
+                        .map(|e| (i as f64, e.effect, e.ci_low, e.ci_high))
+                })
+                .collect();
+            let band: Vec<(f64, f64, f64)> = series
+                .iter()
+                .filter_map(|(x, _, lo, hi)| Some((*x, (*lo)?, (*hi)?)))
+                .collect();
+            if band.len() > 1 {
+                let outline: Vec<(f64, f64)> = band
+                    .iter()
+                    .map(|(x, _, hi)| (*x, *hi))
+                    .chain(band.iter().rev().map(|(x, lo, _)| (*x, *lo)))
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(outline, color.mix(0.15).filled())))?;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    series.iter().map(|(x, e, ..)| (*x, *e)),
+                    color.stroke_width(2),
+                ))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+        if treatments.len() > 1 {
+            chart
+                .configure_series_labels()
+                .label_font(FONT)
+                .border_style(MUTED)
+                .draw()?;
+        }
+        Ok(())
+    })
+}
+
+/// One point of the portfolio: a trial's offline gain and business lift.
+pub struct PortfolioPoint {
+    /// The trial.
+    pub label: String,
+    /// Relative offline gain.
+    pub offline_gain: f64,
+    /// Business lift.
+    pub lift: f64,
+    /// Whether the trial shipped.
+    pub shipped: bool,
+}
+
+/// Offline gain (x) against business lift (y), Booking's Figure 4 for the user's own models.
+pub fn portfolio(points: &[PortfolioPoint], metric: &str) -> String {
+    let height = 380;
+    let shown: Vec<&PortfolioPoint> = points
+        .iter()
+        .filter(|p| p.offline_gain.is_finite() && p.lift.is_finite())
+        .collect();
+    let (x_lo, x_hi) = bounds(shown.iter().map(|p| p.offline_gain));
+    let (y_lo, y_hi) = bounds(shown.iter().map(|p| p.lift));
+    let title = format!("Offline {metric} gain against business lift, one point per trial");
+    let desc = "Green points shipped; grey ones did not. The grey lines are zero gain and zero lift.";
+    draw(height, &title, desc, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(76)
+            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .x_desc(format!("offline {metric} gain over control"))
+            .y_desc("business lift")
+            .x_label_formatter(&|x| format::effect(*x, Difference::Relative))
+            .y_label_formatter(&|y| format::effect(*y, Difference::Relative))
+            .label_style(FONT)
+            .axis_desc_style(FONT)
+            .draw()?;
+        chart.draw_series([
+            PathElement::new(vec![(x_lo, 0.0), (x_hi, 0.0)], MUTED.stroke_width(1)),
+            PathElement::new(vec![(0.0, y_lo), (0.0, y_hi)], MUTED.stroke_width(1)),
+        ])?;
+        let right = x_lo + (x_hi - x_lo) * 0.8;
+        for point in &shown {
+            let color = if point.shipped {
+                GOOD
+            } else {
+                RGBColor(0x77, 0x77, 0x77)
+            };
+            chart.draw_series(std::iter::once(Circle::new(
+                (point.offline_gain, point.lift),
+                6,
+                color.filled(),
+            )))?;
+            // Labels near the right edge go to the left of their point.
+            let offset = if point.offline_gain > right {
+                (-8 - 7 * point.label.len() as i32, -18)
+            } else {
+                (8, -18)
+            };
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((point.offline_gain, point.lift))
+                    + Text::new(
+                        point.label.clone(),
+                        offset,
+                        FONT.into_font().color(&RGBColor(0x33, 0x33, 0x33)),
+                    ),
+            ))?;
+        }
+        Ok(())
+    })
+}
