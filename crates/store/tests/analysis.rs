@@ -127,7 +127,8 @@ fn loaded(events: &[SimEvent]) -> Store {
 struct UnitView {
     variants: BTreeSet<String>,
     t0: Option<DateTime<Utc>>,
-    device: Option<String>,
+    /// The attribute value of the first counted exposure (the scenario has one attribute).
+    segment: Option<String>,
     events: Vec<(String, DateTime<Utc>, f64)>,
 }
 
@@ -152,10 +153,7 @@ fn units(events: &[SimEvent], triggered_only: bool) -> BTreeMap<String, UnitView
                 view.variants.insert(variant.clone());
                 if (*triggered || !triggered_only) && view.t0.is_none_or(|t0| *ts < t0) {
                     view.t0 = Some(*ts);
-                    view.device = attributes
-                        .iter()
-                        .find(|(k, _)| k == "device")
-                        .map(|(_, v)| v.clone());
+                    view.segment = attributes.first().map(|(_, v)| v.clone());
                 }
             }
             SimEvent::Metric {
@@ -413,9 +411,79 @@ fn the_scorecard_equals_an_independent_computation() {
     let labels: Vec<&str> = segments.iter().filter_map(|s| s["value"].as_str()).collect();
     assert_eq!(labels, ["mobile", "desktop", "tablet"]);
     assert_matches(&segments[0]["metrics"], &units, |v| {
-        v.device.as_deref() == Some("mobile")
+        v.segment.as_deref() == Some("mobile")
     });
     assert_matches(&segments[2]["metrics"], &units, |v| {
-        v.device.as_deref() == Some("tablet")
+        v.segment.as_deref() == Some("tablet")
     });
+}
+
+#[test]
+fn segments_show_the_top_20_values_and_pool_the_rest() {
+    let mut scenario = Scenario::two_arms(
+        "trial",
+        3000,
+        at("2026-10-01T00:00:00Z"),
+        vec![sim_metric("booking", 0.4, [1.0, 1.1, 1.0], 168.0, 0)],
+    );
+    scenario.variants = vec![
+        ("control".into(), 0.4),
+        ("fast".into(), 0.3),
+        ("slow".into(), 0.3),
+    ];
+    scenario.attribute = Some(SimAttribute {
+        name: "country".into(),
+        values: (0..25).map(|i| (format!("c{i:02}"), f64::from(25 - i))).collect(),
+    });
+    let events: Vec<SimEvent> = rctgate_simulate::events(&scenario).collect();
+    let store = loaded(&events);
+    let card = serde_json::to_value(
+        store
+            .analyze(
+                "trial",
+                &AnalyzeOptions {
+                    segment: Some("country"),
+                    series: false,
+                },
+            )
+            .expect("segments"),
+    )
+    .expect("json");
+
+    // Units per country from the generated exposures inside the window.
+    let mut per_value: BTreeMap<String, u64> = BTreeMap::new();
+    for view in units(&events, false).values() {
+        *per_value
+            .entry(view.segment.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    let mut ranked: Vec<(String, u64)> = per_value.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let top: Vec<&str> = ranked[..20].iter().map(|(v, _)| v.as_str()).collect();
+    let pooled: u64 = ranked[20..].iter().map(|(_, n)| n).sum();
+
+    let values = card["segments"]["values"].as_array().expect("values");
+    assert_eq!(values.len(), 21, "20 named values and (other)");
+    let labels: Vec<&str> = values[..20].iter().filter_map(|v| v["value"].as_str()).collect();
+    assert_eq!(labels, top);
+    assert_eq!(values[20]["value"], "(other)");
+    let total = |segment: &Value| -> u64 {
+        segment["units"]
+            .as_object()
+            .expect("units")
+            .values()
+            .filter_map(Value::as_u64)
+            .sum()
+    };
+    assert_eq!(total(&values[20]), pooled);
+    for (segment, (_, n)) in values[..20].iter().zip(&ranked) {
+        assert_eq!(total(segment), *n, "{}", segment["value"]);
+    }
+    // Holm runs across every segment's primary comparisons.
+    let adjusted = values
+        .iter()
+        .flat_map(|s| s["metrics"][0]["variants"].as_array().expect("rows")[1..].to_vec())
+        .filter(|row| row["p_value_adjusted"].is_number())
+        .count();
+    assert_eq!(adjusted, 42);
 }
