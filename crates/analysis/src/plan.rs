@@ -170,23 +170,34 @@ impl Plan {
         }
         // The joined rows carry only integers and the value: each event's time relative to
         // its unit's t0 is computed once, so the per-metric window tests are integer
-        // comparisons, and the per-unit grouping is on the unit's number, not its text. The
-        // units' variant and segment come back by a join of one row per unit.
+        // comparisons; the per-unit grouping is on the unit's number, not its text, and the
+        // variant and segment ride along as small integers. Segment numbers become their
+        // tokens again only on the final few rows.
+        let segment = if self.segment.is_some() {
+            "LEFT JOIN ranked r ON r.rank = p.sid AND p.sid > 0"
+        } else {
+            "LEFT JOIN (SELECT NULL::VARCHAR AS token, 0 AS rank) r ON false"
+        };
         format!(
             "WITH {units},
 joined AS (
-  SELECT u.uid, e.code, e.value, e.tus - u.t0us AS dt
+  SELECT u.uid, u.variant, u.sid, e.code, e.value, e.tus - u.t0us AS dt
   FROM units u LEFT JOIN ({events}) e
     ON e.unit = u.unit AND e.tus >= u.t0us - {lo} AND e.tus < u.t0us + {hi}
 ),
 per_unit AS (
-  SELECT uid, {values}
+  SELECT uid, any_value(variant) AS variant, any_value(sid) AS sid, {values}
   FROM joined
   GROUP BY uid
 )
-SELECT u.variant, u.segment, u.other, count(*) AS n, {sums}
-FROM units u JOIN per_unit p ON p.uid = u.uid
-GROUP BY u.variant, u.segment, u.other",
+SELECT p.variant, r.token AS segment, {other} AS other, count(*) AS n, {sums}
+FROM per_unit p {segment}
+GROUP BY p.variant, p.sid, r.token",
+            other = if self.segment.is_some() {
+                "p.sid = 0"
+            } else {
+                "false"
+            },
             units = self.units_ctes(d),
             values = values.columns.join(", "),
             events = self.events_subquery(d, &self.metrics),
@@ -343,20 +354,30 @@ ORDER BY day, variant",
             .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
             .unwrap_or_default();
         let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
+        // Variants travel as their index (control 0): integer comparisons and grouping.
+        let index: Vec<String> = variants
+            .iter()
+            .enumerate()
+            .map(|(i, literal)| format!("WHEN {literal} THEN {i}"))
+            .collect();
         let attributes = match self.segment {
             Some(_) => format!(", {} AS attributes", d.arg_min("attributes", "ts", triggered)),
             None => String::new(),
         };
         let exposed = format!(
             "exposed AS (
-  SELECT unit, min(variant) AS variant, min(variant) <> max(variant) AS mixed, {t0} AS t0{attributes}
-  FROM exposures
-  WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}
+  SELECT unit, min(vid) AS variant, min(vid) <> max(vid) AS mixed, {t0} AS t0{attributes}
+  FROM (
+    SELECT unit, ts, triggered, attributes, CASE variant {index} END AS vid
+    FROM exposures
+    WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}
+  ) AS counted
   GROUP BY unit
 )",
             t0 = d.aggregate_where("min", "ts", triggered),
             key = d.string_literal(&self.experiment),
             variants = variants.join(", "),
+            index = index.join(" "),
             end = d.timestamp_literal(self.window.end.timestamp_micros()),
         );
         let variant = "CASE WHEN NOT mixed THEN variant END AS variant";
@@ -365,8 +386,7 @@ ORDER BY day, variant",
             None => format!(
                 "{exposed},
 units AS (
-  SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, NULL::VARCHAR AS segment,
-         false AS other
+  SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, 0 AS sid
   FROM exposed WHERE t0 IS NOT NULL
 )"
             ),
@@ -382,7 +402,7 @@ ranked AS (
 ),
 units AS (
   SELECT t.unit, row_number() OVER () AS uid, t.variant, t.t0, {t0us} AS t0us,
-         CASE WHEN r.rank <= {TOP_SEGMENTS} THEN t.token END AS segment, r.rank > {TOP_SEGMENTS} AS other
+         CASE WHEN r.rank <= {TOP_SEGMENTS} THEN r.rank ELSE 0 END AS sid
   FROM tokens t JOIN ranked r ON r.token IS NOT DISTINCT FROM t.token
 )",
                 token = d.attribute_token("attributes", name),

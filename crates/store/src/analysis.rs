@@ -94,6 +94,13 @@ fn sums_from(row: &duckdb::Row<'_>, first: usize) -> duckdb::Result<MetricSums> 
     Ok(sums)
 }
 
+/// The plan's queries carry variants as their index.
+fn variant_name(plan: &Plan, index: Option<i64>) -> Option<String> {
+    index
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| plan.variants.get(i).cloned())
+}
+
 fn arm_sums(conn: &Connection, plan: &Plan) -> StoreResult<Vec<ArmSums>> {
     let sql = plan.scorecard_sql(&DuckDb);
     let mut statement = conn.prepare(&sql)?;
@@ -107,8 +114,9 @@ fn arm_sums(conn: &Connection, plan: &Plan) -> StoreResult<Vec<ArmSums>> {
         for metric in 0..metrics {
             sums.push(sums_from(row, 4 + metric * COLUMNS_PER_METRIC)?);
         }
+        let variant: Option<i64> = row.get(0)?;
         Ok(ArmSums {
-            variant: row.get(0)?,
+            variant: variant_name(plan, variant),
             segment: if segmented {
                 SegmentKey::from_token(token.as_deref(), other)
             } else {
@@ -126,9 +134,10 @@ fn daily_sums(conn: &Connection, plan: &Plan) -> StoreResult<Vec<DailySums>> {
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map([], |row| {
         let n: i64 = row.get(2)?;
+        let variant: Option<i64> = row.get(1)?;
         Ok(DailySums {
             day_micros: row.get(0)?,
-            variant: row.get(1)?,
+            variant: variant_name(plan, variant).unwrap_or_default(),
             n: n.max(0) as u64,
             sums: sums_from(row, 3)?,
         })
