@@ -70,8 +70,8 @@ print(f"units: {ours['units']}")
 print(f"rctgate, metrics only:      median {ours['median_seconds']:.2f} s  (runs: {', '.join(f'{s:.2f}' for s in ours['seconds'])})")
 print(f"rctgate, with daily series: median {ours['with_series_median_seconds']:.2f} s  (runs: {', '.join(f'{s:.2f}' for s in ours['with_series_seconds'])})")
 print(f"plain pipeline:             median {plain['median_seconds']:.2f} s  (runs: {', '.join(f'{s:.2f}' for s in plain['seconds'])})")
-print(f"ratio metrics only / plain:       {ours["median_seconds"] / plain["median_seconds"]:.3f}x (target <= 0.30x, and <= 3 s)")
-print(f"ratio with series / plain:        {ours["with_series_median_seconds"] / plain["median_seconds"]:.3f}x")
+print(f"ratio metrics only / plain:       {ours['median_seconds'] / plain['median_seconds']:.3f}x (target <= 0.30x, and <= 3 s)")
+print(f"ratio with series / plain:        {ours['with_series_median_seconds'] / plain['median_seconds']:.3f}x")
 print(f"peak RSS of the rctgate process:  {peak_kb / 1024:.0f} MiB (target <= 4096)")
 worst = 0.0
 for theirs in plain["metrics"]:
