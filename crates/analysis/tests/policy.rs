@@ -238,3 +238,20 @@ fn a_metric_without_events_is_diagnosed_not_nan() {
     assert!(json["metrics"][1]["variants"][1]["effect"].is_null());
     assert!(json["metrics"][1]["variants"][1]["reason"].is_string());
 }
+
+#[test]
+fn the_bayesian_method_decides_on_its_credible_interval() {
+    let (card, json) = scorecard(
+        json!({"method": "bayesian"}),
+        &rows([10_000, 10_000], FLAT, [1200, 200, 3000]),
+    );
+    assert_eq!(card.decision.verdict, Verdict::Ship);
+    assert!(
+        card.decision.reasons[0].contains("chance to win"),
+        "{:?}",
+        card.decision.reasons
+    );
+    let treatment = &json["metrics"][0]["variants"][1];
+    assert!(treatment["chance_to_win"].as_f64().expect("ctw") > 0.99);
+    assert!(treatment["p_value"].is_null() && treatment["p_value_adjusted"].is_null());
+}
