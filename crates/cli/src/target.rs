@@ -213,6 +213,19 @@ impl Target {
         }
     }
 
+    /// A new API key: `{"key_id", "scope", "key"}`.
+    pub fn create_key(&self, scope: rctgate_domain::Scope) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => {
+                let key = store.create_key(scope, LOCAL_ACTOR).map_err(store_failure)?;
+                Ok(serde_json::json!({"key_id": key.key_id, "scope": key.scope, "key": key.key}))
+            }
+            Target::Remote(client) => {
+                client.call("POST", "/v1/keys", Some(&serde_json::json!({"scope": scope})))
+            }
+        }
+    }
+
     /// Creates or replaces a metric; returns what happened.
     pub fn upsert_metric(&self, metric: &Metric) -> Result<String, Failure> {
         match self {

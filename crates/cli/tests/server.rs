@@ -428,3 +428,40 @@ fn limits_answer_413() {
         "{body}"
     );
 }
+
+#[test]
+fn keys_are_created_through_the_running_server() {
+    let db = temp_dir("keys-api").join("rctgate.duckdb");
+    let admin = create_key(&db, "admin");
+    let ingest = create_key(&db, "ingest");
+    let server = Server::start(&db);
+    let (status, body) = server.call("POST", "/v1/keys", Some(&ingest), Some(r#"{"scope": "read"}"#));
+    assert_eq!(status, 403, "only admin creates keys: {body}");
+    let (status, body) = server.call("POST", "/v1/keys", Some(&admin), Some(r#"{"scope": "reader"}"#));
+    assert_eq!((status, body["field"].as_str()), (400, Some("scope")), "{body}");
+    let (status, created) = server.call("POST", "/v1/keys", Some(&admin), Some(r#"{"scope": "read"}"#));
+    assert_eq!(status, 201, "{created}");
+    let read = created["key"].as_str().expect("the key, once");
+    assert_eq!(server.call("GET", "/v1/experiments", Some(read), None).0, 200);
+    assert_eq!(server.call("POST", "/v1/metrics", Some(read), Some("{}")).0, 403);
+    let (_, audit) = server.call("GET", "/v1/audit", Some(&admin), None);
+    assert!(
+        !audit.to_string().contains(read),
+        "the key itself is never in the audit log"
+    );
+
+    let output = rctgate_env(
+        &["keys", "create", "--scope", "ingest", "--server", &server.url],
+        &[("RCTGATE_API_KEY", admin.as_str())],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let key = stdout(&output)
+        .lines()
+        .last()
+        .expect("key line")
+        .trim()
+        .to_string();
+    let event =
+        r#"{"type": "metric", "id": "k1", "unit": "u1", "event": "booking", "ts": "2026-11-26T12:00:00Z"}"#;
+    assert_eq!(server.call("POST", "/v1/events", Some(&key), Some(event)).0, 200);
+}

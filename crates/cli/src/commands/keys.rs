@@ -1,7 +1,6 @@
-//! `rctgate keys create --scope SCOPE --db PATH`: a new API key, printed once
-//! as the last line of stdout (scripts take `| tail -1`).
-
-use std::path::PathBuf;
+//! `rctgate keys create --scope SCOPE [--db PATH | --server URL]`: a new API key, printed
+//! once as the last line of stdout (scripts take `| tail -1`). With `--server`, an admin key
+//! in `RCTGATE_API_KEY` creates it through `POST /v1/keys` while the server runs.
 
 use clap::{Subcommand, ValueEnum};
 use rctgate_domain::Scope;
@@ -14,9 +13,8 @@ pub enum Command {
     Create {
         #[arg(long)]
         scope: ScopeArg,
-        /// The database file the server uses.
-        #[arg(long, default_value = "rctgate.duckdb")]
-        db: PathBuf,
+        #[command(flatten)]
+        target: crate::target::TargetArgs,
     },
 }
 
@@ -41,13 +39,14 @@ impl From<ScopeArg> for Scope {
 
 pub fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Create { scope, db } => {
-            let store = crate::commands::open_store(&db)?;
-            let key = store
-                .create_key(scope.into(), rctgate_store::LOCAL_ACTOR)
-                .map_err(|e| Failure::input(format!("could not create the key: {e}")))?;
-            println!("Created {} key {} (shown once):", key.scope.as_str(), key.key_id);
-            println!("{}", key.key);
+        Command::Create { scope, target } => {
+            let key = target.open()?.create_key(scope.into())?;
+            println!(
+                "Created {} key {} (shown once):",
+                key["scope"].as_str().unwrap_or_default(),
+                key["key_id"].as_str().unwrap_or_default()
+            );
+            println!("{}", key["key"].as_str().unwrap_or_default());
             Ok(())
         }
     }

@@ -6,6 +6,7 @@ mod decide;
 mod events;
 mod experiments;
 mod health;
+mod keys;
 mod models;
 mod ofrep;
 
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(events::ingest))
         .route("/v1/events/summary", get(events::summary))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/keys", post(keys::create))
         .route("/v1/models", get(models::list).post(models::create))
         .route("/v1/models/{name}", get(models::show))
         .route("/v1/models/{name}/versions", post(models::add_version))

@@ -1,0 +1,40 @@
+//! `POST /v1/keys` (admin): a new API key while the server runs (the file is locked by the
+//! server, so `rctgate keys create --db` cannot reach it). The plaintext is in this one
+//! response only; the store keeps its hash, and the audit log its public id.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use rctgate_domain::{from_json_slice, Scope};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::body;
+use crate::{ApiError, AppState};
+
+/// `{"scope": "assign" | "ingest" | "read" | "admin"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyRequest {
+    scope: Scope,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let request: NewKeyRequest = from_json_slice(&body(payload)?)?;
+    let key_id = caller.key_id().to_string();
+    let key = state
+        .blocking(move |store| store.create_key(request.scope, &key_id))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"key_id": key.key_id, "scope": key.scope, "key": key.key})),
+    ))
+}
