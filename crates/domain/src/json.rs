@@ -8,7 +8,16 @@ use crate::error::ValidationError;
 use serde::de::DeserializeOwned;
 
 /// Decodes `bytes` as a `T`, turning any failure into a [`ValidationError`] with the field path.
+///
+/// The plain decoder runs first: tracking the path costs several times more (it showed in the
+/// profile of `POST /v1/events`), and valid input, the common case, needs no path. Only a
+/// failure is decoded again with tracking, to name the field.
 pub fn from_json_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ValidationError> {
+    serde_json::from_slice(bytes).or_else(|_| explain(bytes))
+}
+
+/// The path-tracking decode, for the error message.
+fn explain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ValidationError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
     deserializer.end().map_err(|err| {
