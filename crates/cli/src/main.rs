@@ -8,6 +8,10 @@ mod commands;
 mod remote_import;
 mod target;
 
+/// mimalloc instead of the system allocator: see the workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
