@@ -7,13 +7,16 @@
 -- (default false). DECIDE_EXPERIMENTS: a JSON list's contents, e.g. '"exp-0"'; unset or
 -- empty means no "experiments" field (decide every running experiment).
 --
--- Each thread builds 20,000 request bodies up front (units "t<thread>-u<n>") and cycles
--- through them, so Lua does no string work per request.
+-- Each thread builds DECIDE_UNITS (default 20,000) request bodies up front (units
+-- "t<thread>-u<n>") and cycles through them, so Lua does no string work per request. Units
+-- repeat once the cycle wraps, as returning users do; exposures of a unit already logged are
+-- not written again (`exposures_repeated`), so a large DECIDE_UNITS (e.g. 1000000, more than
+-- one run sends) measures every exposure written.
 
 local key = os.getenv("RCTG_KEY") or error("RCTG_KEY is not set")
 local expose = os.getenv("DECIDE_EXPOSE") or "false"
 local experiments = os.getenv("DECIDE_EXPERIMENTS") or ""
-local BODIES = 20000
+local BODIES = tonumber(os.getenv("DECIDE_UNITS") or "20000")
 
 local counter = 0
 local threads = {}

@@ -195,3 +195,42 @@ fn forced_units_get_their_arm_without_exposures() {
         );
     }
 }
+
+#[test]
+fn a_unit_deciding_again_is_not_logged_again() {
+    let Trial {
+        server,
+        admin,
+        assign,
+        ..
+    } = trial("decide-repeat", &experiment_value("ranker-v7"), true);
+    // Coverage 0.5: find a unit inside the experiment.
+    let unit = (0..100)
+        .map(|i| format!("returning-{i}"))
+        .find(|unit| decide_one(&server, &assign, unit, false)["in_experiment"] == true)
+        .expect("a unit in the experiment");
+    let body = json!({"unit": unit, "experiments": ["ranker-v7"]}).to_string();
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let (status, answer) = server.call("POST", "/v1/decide", Some(&assign), Some(&body));
+        assert_eq!(status, 200, "{answer}");
+        answers.push((
+            answer["exposures_queued"].clone(),
+            answer["exposures_repeated"].clone(),
+        ));
+    }
+    assert_eq!(answers[0], (json!(1), json!(0)));
+    assert!(
+        answers[1..].iter().all(|a| *a == (json!(0), json!(1))),
+        "{answers:?}"
+    );
+    let stored = wait_for_exposures(&server, &admin, "ranker-v7", 1, Duration::from_secs(10));
+    assert_eq!(stored, 1, "one exposure stored for five decisions");
+    let (_, metrics) = server.call("GET", "/metrics", None, None);
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|text| text.contains("rctgate_exposures_repeated_total 4")),
+        "{metrics}"
+    );
+}

@@ -212,10 +212,92 @@ impl Assignments {
     }
 }
 
+/// How long a logged exposure makes the same (experiment, variant, unit) a repeat.
+const REPEAT_HORIZON: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+/// Keys remembered per shard and generation at most (16 shards, 2 generations: at most
+/// 8M keys, 64 MiB).
+const REPEAT_SHARD_CAPACITY: usize = 250_000;
+
+/// Exposures logged recently, so that a unit deciding again (every page view of a user) is
+/// not written again: GrowthBook's SDKs track an experiment once per user the same way.
+/// The analysis needs only a unit's first exposure (t0, its attributes, its variant); a
+/// repeat in another variant is a different key and is logged, so units in two variants
+/// are still caught. Keys are 64-bit hashes (a collision, about 1 in 10^7 at a million
+/// units, would drop one unit's repeat-looking exposure). Two generations rotate every half
+/// horizon, so a unit is logged again within an hour at most: moving `analysis.start`
+/// later still finds units that keep coming.
+struct RecentExposures {
+    hasher: std::collections::hash_map::RandomState,
+    shards: Vec<std::sync::Mutex<Generations>>,
+}
+
+struct Generations {
+    current: std::collections::HashSet<u64>,
+    previous: std::collections::HashSet<u64>,
+    rotated: std::time::Instant,
+}
+
+impl RecentExposures {
+    fn new() -> Self {
+        RecentExposures {
+            hasher: std::collections::hash_map::RandomState::new(),
+            shards: (0..16)
+                .map(|_| {
+                    std::sync::Mutex::new(Generations {
+                        current: std::collections::HashSet::new(),
+                        previous: std::collections::HashSet::new(),
+                        rotated: std::time::Instant::now(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    fn key(&self, record: &EventRecord) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher
+            .hash_one((&record.experiment, &record.variant, &record.unit))
+    }
+
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Generations> {
+        let shard = &self.shards[(key % self.shards.len() as u64) as usize];
+        let mut generations = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if generations.rotated.elapsed() > REPEAT_HORIZON / 2
+            || generations.current.len() >= REPEAT_SHARD_CAPACITY
+        {
+            generations.previous = std::mem::take(&mut generations.current);
+            generations.rotated = std::time::Instant::now();
+        }
+        generations
+    }
+
+    fn seen(&self, key: u64) -> bool {
+        let generations = self.shard(key);
+        generations.current.contains(&key) || generations.previous.contains(&key)
+    }
+
+    fn remember(&self, key: u64) {
+        self.shard(key).current.insert(key);
+    }
+}
+
+/// What happened to an offered exposure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// Queued for the durable write.
+    Queued,
+    /// Logged recently for the same experiment, variant and unit; not written again.
+    Repeat,
+    /// The queue was full (counted in `/metrics`).
+    Dropped,
+}
+
 /// Exposures waiting to be written; bounded, so a slow disk shows up as
 /// `exposures_dropped` in responses and `/metrics`, never as memory growth.
 pub struct ExposureQueue {
     sender: mpsc::Sender<EventRecord>,
+    recent: RecentExposures,
+    pub repeats: AtomicU64,
     pub dropped: AtomicU64,
     pub written: Arc<AtomicU64>,
     pub failed: Arc<AtomicU64>,
@@ -252,19 +334,28 @@ impl ExposureQueue {
         });
         Self {
             sender,
+            recent: RecentExposures::new(),
+            repeats: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             written,
             failed,
         }
     }
 
-    /// Queues one exposure; `false` when the queue is full (counted).
-    pub fn offer(&self, record: EventRecord) -> bool {
-        let queued = self.sender.try_send(record).is_ok();
-        if !queued {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    /// Queues one exposure unless it repeats a recent one; a full queue drops it (counted),
+    /// and it is not remembered, so the unit's next decision offers it again.
+    pub fn offer(&self, record: EventRecord) -> Offered {
+        let key = self.recent.key(&record);
+        if self.recent.seen(key) {
+            self.repeats.fetch_add(1, Ordering::Relaxed);
+            return Offered::Repeat;
         }
-        queued
+        if self.sender.try_send(record).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Offered::Dropped;
+        }
+        self.recent.remember(key);
+        Offered::Queued
     }
 }
 

@@ -131,6 +131,11 @@ impl Telemetry {
                 &*exposures.written,
             ),
             (
+                "rctgate_exposures_repeated_total",
+                "Exposures from /v1/decide and OFREP not written again: the same unit, experiment and variant were logged within the last half hour.",
+                &exposures.repeats,
+            ),
+            (
                 "rctgate_exposures_dropped_total",
                 "Exposures from /v1/decide refused: queue full.",
                 &exposures.dropped,

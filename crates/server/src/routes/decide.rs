@@ -11,7 +11,7 @@ use rctgate_domain::attributes::check_attributes;
 use rctgate_domain::{from_json_slice, Attributes, Scope};
 use serde::Deserialize;
 
-use crate::assignment::exposure;
+use crate::assignment::{exposure, Offered};
 use crate::auth::Caller;
 use crate::error::body;
 use crate::{ApiError, AppState};
@@ -68,20 +68,20 @@ pub async fn decide(
             })
             .collect::<Result<_, _>>()?,
     };
-    let (mut queued, mut dropped) = (0, 0);
+    let (mut queued, mut repeated, mut dropped) = (0, 0, 0);
     // The response is assembled from each variant's pre-rendered JSON.
     let mut out = String::with_capacity(64 + chosen.iter().map(|e| e.rendered_len()).sum::<usize>());
     out.push_str("{\"assignments\":[");
     for experiment in chosen {
         let decision = experiment.decide(&request.unit);
         if request.expose && decision.exposes() {
-            if state
+            match state
                 .exposures
                 .offer(exposure(&decision, &request.unit, request.attributes.as_ref()))
             {
-                queued += 1;
-            } else {
-                dropped += 1;
+                Offered::Queued => queued += 1,
+                Offered::Repeat => repeated += 1,
+                Offered::Dropped => dropped += 1,
             }
         }
         if !out.ends_with('[') {
@@ -90,7 +90,7 @@ pub async fn decide(
         out.push_str(decision.rendered);
     }
     out.push_str(&format!(
-        "],\"exposures_queued\":{queued},\"exposures_dropped\":{dropped}}}"
+        "],\"exposures_queued\":{queued},\"exposures_repeated\":{repeated},\"exposures_dropped\":{dropped}}}"
     ));
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }

@@ -76,7 +76,8 @@ fn context(payload: &[u8]) -> Result<(String, Map<String, Value>), Failure> {
 fn evaluate(state: &AppState, experiment: &RunningExperiment, unit: &str) -> Value {
     let decision = experiment.decide(unit);
     if experiment.ofrep_exposures && decision.exposes() {
-        state.exposures.offer(exposure(&decision, unit, None));
+        // Queued, a repeat or dropped: all counted in /metrics.
+        let _ = state.exposures.offer(exposure(&decision, unit, None));
     }
     json!({
         "key": decision.experiment,
