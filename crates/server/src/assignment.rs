@@ -328,27 +328,29 @@ impl ExposureQueue {
         // A thread of its own at a lower scheduling priority: writing exposures is
         // background work, and on a busy machine the requests should win the CPU (it kept
         // decide's p99 latency down while the first exposures of a load were written).
-        let spawned = std::thread::Builder::new().name("exposure-writer".into()).spawn(move || {
-            lower_priority();
-            while let Some(first) = receiver.blocking_recv() {
-                let mut records = Vec::with_capacity(WRITE_BATCH);
-                records.push(first);
-                while records.len() < WRITE_BATCH {
-                    match receiver.try_recv() {
-                        Ok(record) => records.push(record),
-                        Err(_) => break,
+        let spawned = std::thread::Builder::new()
+            .name("exposure-writer".into())
+            .spawn(move || {
+                lower_priority();
+                while let Some(first) = receiver.blocking_recv() {
+                    let mut records = Vec::with_capacity(WRITE_BATCH);
+                    records.push(first);
+                    while records.len() < WRITE_BATCH {
+                        match receiver.try_recv() {
+                            Ok(record) => records.push(record),
+                            Err(_) => break,
+                        }
                     }
+                    let count = records.len() as u64;
+                    match store.ingest(EventBatch::from_records(records)) {
+                        Ok(_) => w.fetch_add(count, Ordering::Relaxed),
+                        Err(err) => {
+                            tracing::error!(error = %err, count, "exposures could not be written");
+                            f.fetch_add(count, Ordering::Relaxed)
+                        }
+                    };
                 }
-                let count = records.len() as u64;
-                match store.ingest(EventBatch::from_records(records)) {
-                    Ok(_) => w.fetch_add(count, Ordering::Relaxed),
-                    Err(err) => {
-                        tracing::error!(error = %err, count, "exposures could not be written");
-                        f.fetch_add(count, Ordering::Relaxed)
-                    }
-                };
-            }
-        });
+            });
         if let Err(err) = spawned {
             // Without a writer every exposure is refused at the queue and counted as dropped.
             tracing::error!(error = %err, "the exposure writer could not start");
