@@ -29,7 +29,7 @@ use rctgate_domain::event::format_ts;
 use rctgate_domain::{Difference, Experiment, Scope, Status};
 use rctgate_report::chart::{self, PortfolioPoint};
 use rctgate_report::render::{experiment_sections, page};
-use rctgate_store::{AnalyzeOptions, EventsSummary, ModelView, Promotion};
+use rctgate_store::{EventsSummary, ModelView, Promotion};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -193,16 +193,15 @@ fn error_page(status: StatusCode, message: &str) -> Response {
 
 /// The scorecard of an experiment as the API would answer it.
 async fn scorecard(state: &AppState, key: String, segment: Option<String>) -> Result<Scorecard, Response> {
-    let results = state
-        .blocking(move |store| {
-            let options = AnalyzeOptions {
-                segment: segment.as_deref(),
-                series: true,
-            };
-            store.results(&key, &options)
-        })
+    let (body, _) = crate::results::cached_results(state, key, segment, true)
         .await
         .map_err(|err| error_page(err.status, &err.message))?;
+    let results: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The scorecard could not be read.",
+        )
+    })?;
     serde_json::from_value(results.clone()).map_err(|_| {
         let reason = results["error"]
             .as_str()

@@ -83,6 +83,35 @@ pub struct ResultsParams {
     series: Option<bool>,
 }
 
+/// The results JSON of experiment `key`, from the cache when nothing changed since it was
+/// computed; also whether it was a cache `"hit"` or `"miss"`. The dashboard reads through
+/// here too, so its pages cost no more analyses than the API.
+pub async fn cached_results(
+    state: &AppState,
+    key: String,
+    segment: Option<String>,
+    series: bool,
+) -> Result<(Arc<String>, &'static str), ApiError> {
+    let cache_key = (key.clone(), segment.clone(), series);
+    // Read before computing: a commit during the computation leaves the entry stale.
+    let generation = state.store.data_generation();
+    if let Some(body) = state.results.get(&cache_key, generation) {
+        return Ok((body, "hit"));
+    }
+    let body = state
+        .blocking(move |store| {
+            let options = AnalyzeOptions {
+                segment: segment.as_deref(),
+                series,
+            };
+            store.results(&key, &options).map(|value| value.to_string())
+        })
+        .await?;
+    let body = Arc::new(body);
+    state.results.put(cache_key, generation, Arc::clone(&body));
+    Ok((body, "miss"))
+}
+
 pub async fn results(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,33 +121,14 @@ pub async fn results(
     caller.require(Scope::Read)?;
     let Query(params) = params.map_err(|err| {
         ApiError::bad_request(format!(
-            "The query string is invalid ({}); the only parameter is segment.",
+            "The query string is invalid ({}); the parameters are segment (an exposure attribute) and series (true or false).",
             err.body_text()
         ))
         .with_field(Some("segment".into()))
     })?;
     let segment = params.segment.filter(|s| !s.is_empty());
     let series = params.series.unwrap_or(true);
-    let cache_key = (key.clone(), segment.clone(), series);
-    // Read before computing: a commit during the computation leaves the entry stale.
-    let generation = state.store.data_generation();
-    let (body, cache) = match state.results.get(&cache_key, generation) {
-        Some(body) => (body, "hit"),
-        None => {
-            let body = state
-                .blocking(move |store| {
-                    let options = AnalyzeOptions {
-                        segment: segment.as_deref(),
-                        series,
-                    };
-                    store.results(&key, &options).map(|value| value.to_string())
-                })
-                .await?;
-            let body = Arc::new(body);
-            state.results.put(cache_key, generation, Arc::clone(&body));
-            (body, "miss")
-        }
-    };
+    let (body, cache) = cached_results(&state, key, segment, series).await?;
     let mut response = (*body).clone().into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
