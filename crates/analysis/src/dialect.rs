@@ -1,7 +1,7 @@
 //! The few SQL spellings that differ between engines.
 //!
 //! The plan (`plan.rs`) writes standard SQL (CTEs, `GROUP BY`, `CASE`, window functions) and
-//! asks a [`Dialect`] for everything else: literals, time arithmetic, day truncation,
+//! asks a [`Dialect`] for everything else: literals, epoch microseconds, day numbers,
 //! reading one attribute out of the stored attribute text, and filtered aggregates. A
 //! warehouse or Spark dialect implements this trait; the plan and the statistics stay as
 //! they are.
@@ -13,9 +13,6 @@ pub trait Dialect {
 
     /// A timestamp literal for `micros` microseconds since the Unix epoch, UTC.
     fn timestamp_literal(&self, micros: i64) -> String;
-
-    /// `expr` (a timestamp) moved by `micros` microseconds (negative: earlier).
-    fn add_micros(&self, expr: &str, micros: i64) -> String;
 
     /// The UTC day number (days since the Unix epoch) of `micros`, an expression in epoch
     /// microseconds at or after the epoch.
@@ -49,14 +46,6 @@ impl Dialect for DuckDb {
 
     fn timestamp_literal(&self, micros: i64) -> String {
         format!("make_timestamp({micros}::BIGINT)")
-    }
-
-    fn add_micros(&self, expr: &str, micros: i64) -> String {
-        if micros >= 0 {
-            format!("({expr} + to_microseconds({micros}::BIGINT))")
-        } else {
-            format!("({expr} - to_microseconds({}::BIGINT))", micros.unsigned_abs())
-        }
     }
 
     fn day_number(&self, micros: &str) -> String {
@@ -97,11 +86,5 @@ mod tests {
     #[test]
     fn quotes_are_doubled_in_string_literals() {
         assert_eq!(DuckDb.string_literal("it's"), "'it''s'");
-    }
-
-    #[test]
-    fn negative_offsets_subtract() {
-        assert_eq!(DuckDb.add_micros("t0", -5), "(t0 - to_microseconds(5::BIGINT))");
-        assert_eq!(DuckDb.add_micros("t0", 5), "(t0 + to_microseconds(5::BIGINT))");
     }
 }

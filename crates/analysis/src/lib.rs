@@ -19,5 +19,5 @@ pub mod sums;
 pub use dialect::{Dialect, DuckDb};
 pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};
 pub use policy::{Decision, Diagnostic, Severity, Verdict};
-pub use scorecard::{build, Inputs, Scorecard};
+pub use scorecard::{build, Inputs, Movement, Scorecard};
 pub use sums::{ArmSums, DailySums, MetricSums, SegmentKey};

@@ -44,6 +44,18 @@ pub enum Role {
     Secondary,
 }
 
+impl Role {
+    /// The JSON spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Guardrail => "guardrail",
+            Role::Proxy => "proxy",
+            Role::Secondary => "secondary",
+        }
+    }
+}
+
 /// One metric of the plan with its role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedMetric {

@@ -17,7 +17,7 @@
 
 use crate::format;
 use crate::plan::Role;
-use crate::scorecard::{MetricResult, Scorecard};
+use crate::scorecard::{MetricResult, Movement, Scorecard};
 use chrono::{DateTime, Utc};
 use rctgate_domain::{Difference, Direction, Experiment};
 use serde::{Deserialize, Serialize};
@@ -113,30 +113,6 @@ impl Diagnostic {
     }
 }
 
-/// Whether a treatment's metric moved, judged by its interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Movement {
-    Better,
-    Worse,
-    Inconclusive,
-    Unknown,
-}
-
-fn movement(metric: &MetricResult, treatment: usize) -> Movement {
-    let Some(comparison) = metric.variants.get(treatment).and_then(|row| row.comparison()) else {
-        return Movement::Unknown;
-    };
-    let (Some(low), Some(high)) = (comparison.ci_low, comparison.ci_high) else {
-        return Movement::Unknown;
-    };
-    let (up, down) = (low > 0.0, high < 0.0);
-    match (metric.direction, up, down) {
-        (Direction::Increase, true, _) | (Direction::Decrease, _, true) => Movement::Better,
-        (Direction::Increase, _, true) | (Direction::Decrease, true, _) => Movement::Worse,
-        _ => Movement::Inconclusive,
-    }
-}
-
 /// "bookings: treatment +3.2% [+1.1%, +5.3%], p = 0.003".
 fn describe(metric: &MetricResult, treatment: usize, difference: Difference) -> String {
     let Some(row) = metric.variants.get(treatment) else {
@@ -194,7 +170,7 @@ pub fn decide(
                     sentence.clone(),
                 ));
                 breaches[t].push(sentence);
-            } else if movement(metric, t) == Movement::Worse {
+            } else if metric.movement(t) == Movement::Worse {
                 diagnostics.push(Diagnostic::new(
                     "guardrail_worse",
                     Severity::Warning,
@@ -209,7 +185,7 @@ pub fn decide(
     if let Some(primary) = primary {
         for proxy in role(Role::Proxy) {
             for t in treatments.clone() {
-                if movement(proxy, t) == Movement::Better && movement(primary, t) != Movement::Better {
+                if proxy.movement(t) == Movement::Better && primary.movement(t) != Movement::Better {
                     diagnostics.push(Diagnostic::new(
                         "proxy_over_optimization",
                         Severity::Warning,
@@ -287,7 +263,7 @@ pub fn decide(
 
     let winners: Vec<usize> = treatments
         .clone()
-        .filter(|&t| movement(primary, t) == Movement::Better && breaches[t].is_empty())
+        .filter(|&t| primary.movement(t) == Movement::Better && breaches[t].is_empty())
         .collect();
     let best = winners.iter().copied().max_by(|&a, &b| {
         let gain = |t: usize| {
@@ -336,7 +312,7 @@ pub fn decide(
         .clone()
         .map(|t| {
             let mut why = breaches[t].clone();
-            if movement(primary, t) == Movement::Worse {
+            if primary.movement(t) == Movement::Worse {
                 why.insert(
                     0,
                     format!(

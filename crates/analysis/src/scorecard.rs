@@ -142,6 +142,37 @@ pub struct MetricResult {
     pub error: Option<String>,
 }
 
+/// Whether a treatment's metric moved, judged by its interval and the metric's direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    /// The interval excludes zero on the good side.
+    Better,
+    /// The interval excludes zero on the bad side.
+    Worse,
+    /// The interval contains zero.
+    Inconclusive,
+    /// No interval (the comparison is undefined).
+    Unknown,
+}
+
+impl MetricResult {
+    /// How treatment `treatment` (a variant index, 1 or more) moved against control.
+    pub fn movement(&self, treatment: usize) -> Movement {
+        let Some(comparison) = self.variants.get(treatment).and_then(|row| row.comparison()) else {
+            return Movement::Unknown;
+        };
+        let (Some(low), Some(high)) = (comparison.ci_low, comparison.ci_high) else {
+            return Movement::Unknown;
+        };
+        let (up, down) = (low > 0.0, high < 0.0);
+        match (self.direction, up, down) {
+            (Direction::Increase, true, _) | (Direction::Decrease, _, true) => Movement::Better,
+            (Direction::Increase, _, true) | (Direction::Decrease, true, _) => Movement::Worse,
+            _ => Movement::Inconclusive,
+        }
+    }
+}
+
 /// A SPEC §8 variant row plus the Holm-adjusted p-value (treatments only; `null` for
 /// guardrails and proxies, which are not part of the adjusted family, and for Bayesian
 /// results, which have no p-value).

@@ -9,8 +9,8 @@
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use rctgate_analysis::format;
-use rctgate_analysis::Scorecard;
-use rctgate_domain::{Difference, Direction};
+use rctgate_analysis::{Movement, Scorecard};
+use rctgate_domain::Difference;
 
 const WIDTH: u32 = 720;
 const GOOD: RGBColor = RGBColor(0x1b, 0x7f, 0x3b);
@@ -103,23 +103,17 @@ fn forest_rows(card: &Scorecard) -> Vec<ForestRow> {
     let several_arms = card.metrics.iter().any(|m| m.variants.len() > 2);
     let mut rows = Vec::new();
     for metric in &card.metrics {
-        for row in metric.variants.iter().skip(1) {
+        for (index, row) in metric.variants.iter().enumerate().skip(1) {
             let Some(c) = row.comparison() else { continue };
             let (Some(effect), Some(low), Some(high)) = (c.effect, c.ci_low, c.ci_high) else {
                 continue;
             };
-            let up = metric.direction == Direction::Increase;
-            let color = if (low > 0.0 && up) || (high < 0.0 && !up) {
-                GOOD
-            } else if (high < 0.0 && up) || (low > 0.0 && !up) {
-                BAD
-            } else {
-                NEUTRAL
+            let color = match metric.movement(index) {
+                Movement::Better => GOOD,
+                Movement::Worse => BAD,
+                Movement::Inconclusive | Movement::Unknown => NEUTRAL,
             };
-            let role = serde_json::to_value(metric.role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string));
-            let mut label = format!("{} ({})", metric.name, role.unwrap_or_default());
+            let mut label = format!("{} ({})", metric.name, metric.role.as_str());
             if several_arms {
                 label = format!("{label} · {}", row.result.name);
             }

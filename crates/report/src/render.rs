@@ -3,34 +3,26 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use rctgate_analysis::format;
-use rctgate_analysis::scorecard::{MetricResult, Scorecard, VariantRow};
+use rctgate_analysis::scorecard::{MetricResult, Movement, Scorecard};
 use rctgate_analysis::{Role, Severity};
-use rctgate_domain::{Difference, Direction};
+use rctgate_domain::Difference;
 
 /// One row of the metric table, as cells.
 struct Line {
     cells: Vec<String>,
 }
 
-/// The significance mark of a treatment row: ▲ significantly better, ▼ significantly worse.
-fn mark(metric: &MetricResult, row: &VariantRow) -> &'static str {
-    let Some(comparison) = row.comparison() else {
-        return "";
-    };
-    match (comparison.ci_low, comparison.ci_high, metric.direction) {
-        (Some(low), _, Direction::Increase) if low > 0.0 => "▲",
-        (_, Some(high), Direction::Decrease) if high < 0.0 => "▲",
-        (_, Some(high), Direction::Increase) if high < 0.0 => "▼",
-        (Some(low), _, Direction::Decrease) if low > 0.0 => "▼",
-        _ => "",
+/// The significance mark of treatment `index`: ▲ significantly better, ▼ significantly worse.
+fn mark(metric: &MetricResult, index: usize) -> &'static str {
+    match metric.movement(index) {
+        Movement::Better => "▲",
+        Movement::Worse => "▼",
+        Movement::Inconclusive | Movement::Unknown => "",
     }
 }
 
 fn metric_lines(metric: &MetricResult, difference: Difference) -> Vec<Line> {
-    let role = serde_json::to_value(metric.role)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let role = metric.role.as_str().to_string();
     metric
         .variants
         .iter()
@@ -72,7 +64,7 @@ fn metric_lines(metric: &MetricResult, difference: Difference) -> Vec<Line> {
                     } else {
                         format::significant(row.result.mean, 5)
                     },
-                    format!("{effect} {}", mark(metric, row)).trim_end().to_string(),
+                    format!("{effect} {}", mark(metric, i)).trim_end().to_string(),
                     p,
                     adjusted,
                 ],
