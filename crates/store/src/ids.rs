@@ -65,9 +65,22 @@ impl IdSet {
         self.seen.extend(fingerprints);
     }
 
-    /// Records one fingerprint; `false` if it was there already.
-    pub(crate) fn insert(&mut self, fingerprint: Fingerprint) -> bool {
-        self.seen.insert(fingerprint)
+    /// Records the fingerprints of a batch, in order: an event is kept if its id is neither
+    /// stored nor earlier in the batch.
+    pub(crate) fn admit(&mut self, fingerprints: impl ExactSizeIterator<Item = Fingerprint>) -> Admission {
+        self.seen.reserve(fingerprints.len());
+        let mut admission = Admission {
+            keep: Vec::with_capacity(fingerprints.len()),
+            added: Vec::with_capacity(fingerprints.len()),
+        };
+        for fingerprint in fingerprints {
+            let new = self.seen.insert(fingerprint);
+            if new {
+                admission.added.push(fingerprint);
+            }
+            admission.keep.push(new);
+        }
+        admission
     }
 
     /// Forgets fingerprints (of a transaction that rolled back).
@@ -85,6 +98,24 @@ impl IdSet {
     /// Number of stored ids.
     pub(crate) fn len(&self) -> usize {
         self.seen.len()
+    }
+}
+
+/// What [`IdSet::admit`] decided for a batch.
+pub(crate) struct Admission {
+    /// Whether each event is kept.
+    pub(crate) keep: Vec<bool>,
+    /// The fingerprints added to the set, to take out again if the batch is not committed.
+    pub(crate) added: Vec<Fingerprint>,
+}
+
+impl Admission {
+    /// Kept and duplicate counts.
+    pub(crate) fn outcome(&self) -> crate::ingest::IngestOutcome {
+        crate::ingest::IngestOutcome {
+            accepted: self.added.len() as u64,
+            duplicates: (self.keep.len() - self.added.len()) as u64,
+        }
     }
 }
 
@@ -132,15 +163,18 @@ mod tests {
     }
 
     #[test]
-    fn insert_reports_repeats_and_remove_all_undoes() {
+    fn admit_reports_repeats_and_remove_all_undoes() {
         let mut set = IdSet::default();
         let fingerprinter = Fingerprinter::new();
         let (first, second) = (fingerprinter.fingerprint("e1"), fingerprinter.fingerprint("e2"));
         set.extend([first]);
-        assert!(!set.insert(first));
-        assert!(set.insert(second));
+        let admission = set.admit([first, second, second].into_iter());
+        assert_eq!(admission.keep, [false, true, false]);
+        assert_eq!(admission.added, [second]);
+        assert_eq!(admission.outcome().accepted, 1);
+        assert_eq!(admission.outcome().duplicates, 2);
         assert_eq!(set.len(), 2);
         set.remove_all(&[second]);
-        assert!(set.insert(second));
+        assert_eq!(set.admit([second].into_iter()).keep, [true]);
     }
 }

@@ -1,18 +1,21 @@
 //! Event ingestion: all-or-nothing, idempotent on `id`, acknowledged only once durable.
 //!
 //! A batch goes through three steps:
-//! 1. validation of every event (domain rules, experiment and variant lookups), without any
-//!    lock: one invalid event rejects the batch and nothing is written;
+//! 1. validation of every event (domain rules, experiment and variant lookups), and building
+//!    its data chunks (see `rows`), without any lock: one invalid event rejects the batch and
+//!    nothing is written;
 //! 2. under the writer lock, deduplication against the in-memory id set (see `ids`) and
 //!    within the batch: the first event with an id is kept, later ones count as duplicates;
-//! 3. one transaction ([`EventTransaction`]) appending the kept events as DuckDB data chunks
-//!    (prepared before taking the lock, see `rows`), then commit, which syncs DuckDB's
-//!    write-ahead log. If anything fails the transaction rolls back and its ids leave the set
-//!    again, all under the same lock, so the set always equals the committed ids once the
-//!    lock is released: a retry of the batch is neither lost nor double-counted.
+//! 3. one transaction ([`EventTransaction`]) inserting the kept events (see `chunk_feed`),
+//!    then commit, which syncs DuckDB's write-ahead log. If anything fails the transaction
+//!    rolls back and its ids leave the set again, all under the same lock, so the set always
+//!    equals the committed ids once the lock is released: a retry of the batch is neither
+//!    lost nor double-counted.
 
+use crate::chunk_feed::{ChunkFeed, TableChunks};
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{Fingerprint, Fingerprinter, IdSet};
+use crate::ids::{Fingerprinter, IdSet};
+use crate::native::NativeConnection;
 use crate::rows::EventRows;
 use crate::store::{Store, Writer};
 use duckdb::arrow::array::{Array, StringArray};
@@ -21,6 +24,7 @@ use duckdb::arrow::datatypes::DataType;
 use duckdb::Connection;
 use rctgate_domain::{Event, EventBatch, EventRecord, ExperimentCatalog, ValidationError};
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The schema version that created the event tables.
 pub(crate) const EVENTS_SCHEMA_VERSION: u32 = 2;
@@ -64,80 +68,76 @@ impl Store {
         crate::experiments::variants_by_experiment(&self.writer().conn)
     }
 
-    /// Dedupes and appends validated events in one transaction.
+    /// Dedupes and inserts validated events in one transaction.
     pub(crate) fn insert_events(&self, events: Vec<Event>) -> StoreResult<IngestOutcome> {
         let rows = EventRows::from_events(&events, &self.fingerprinter)?;
         drop(events);
         let mut writer = self.writer();
-        let mut transaction = EventTransaction::begin(&mut writer)?;
-        let outcome = transaction.append(&rows)?;
-        transaction.commit()?;
-        Ok(outcome)
+        let Writer {
+            events,
+            feed,
+            ids,
+            generation,
+            ..
+        } = &mut *writer;
+        let admission = ids.admit(rows.fingerprints());
+        let outcome = admission.outcome();
+        let chunks = rows.into_chunks(&admission.keep);
+        let stored = EventTransaction::begin(events, feed, generation).and_then(|mut transaction| {
+            transaction.insert(chunks)?;
+            transaction.commit()
+        });
+        if stored.is_err() {
+            ids.remove_all(&admission.added);
+        }
+        stored.map(|()| outcome)
     }
 }
 
-/// An open transaction appending events, holding the writer (so nothing else reads or writes
-/// the id set meanwhile). Ids it appends go into the id set at once, which makes repeats
-/// within the transaction duplicates too, and are taken out again if the transaction does not
-/// commit: after a rollback the set holds exactly the committed ids, as before.
+/// An open transaction inserting events; dropped without [`EventTransaction::commit`], it
+/// rolls back. Keeping the id set in step with it is the caller's part.
 pub(crate) struct EventTransaction<'w> {
-    writer: &'w mut Writer,
-    /// Fingerprints added to the id set by this transaction, to undo on rollback.
-    added: Vec<Fingerprint>,
+    conn: &'w mut NativeConnection,
+    feed: &'w ChunkFeed,
+    generation: &'w AtomicU64,
+    inserted: bool,
     open: bool,
 }
 
 impl<'w> EventTransaction<'w> {
-    pub(crate) fn begin(writer: &'w mut Writer) -> StoreResult<Self> {
-        writer.events.execute("BEGIN TRANSACTION")?;
+    pub(crate) fn begin(
+        conn: &'w mut NativeConnection,
+        feed: &'w ChunkFeed,
+        generation: &'w AtomicU64,
+    ) -> StoreResult<Self> {
+        conn.execute("BEGIN TRANSACTION")?;
         Ok(EventTransaction {
-            writer,
-            added: Vec::new(),
+            conn,
+            feed,
+            generation,
+            inserted: false,
             open: true,
         })
     }
 
-    /// Appends the events whose ids are neither stored nor already appended in this
-    /// transaction.
-    pub(crate) fn append(&mut self, rows: &EventRows) -> StoreResult<IngestOutcome> {
-        self.writer.ids.reserve(rows.len());
-        let mut keep = Vec::with_capacity(rows.len());
-        for fingerprint in rows.fingerprints() {
-            let new = self.writer.ids.insert(fingerprint);
-            if new {
-                self.added.push(fingerprint);
-            }
-            keep.push(new);
+    /// Inserts prepared chunks (already deduplicated).
+    pub(crate) fn insert(&mut self, chunks: TableChunks) -> StoreResult<()> {
+        if chunks.is_empty() {
+            return Ok(());
         }
-        let accepted = keep.iter().filter(|keep| **keep).count();
-        if accepted > 0 {
-            let mut exposures = self.writer.events.appender("exposures")?;
-            let mut metric_events = self.writer.events.appender("metric_events")?;
-            rows.append(&keep, &mut exposures, &mut metric_events)?;
-            exposures.flush()?;
-            metric_events.flush()?;
-        }
-        Ok(IngestOutcome {
-            accepted: accepted as u64,
-            duplicates: (rows.len() - accepted) as u64,
-        })
+        self.feed.insert(self.conn, chunks)?;
+        self.inserted = true;
+        Ok(())
     }
 
-    /// Events appended so far.
-    pub(crate) fn len(&self) -> usize {
-        self.added.len()
-    }
-
-    /// Commits durably; the appended ids stay in the id set only if that succeeds.
+    /// Commits durably.
     pub(crate) fn commit(mut self) -> StoreResult<()> {
         // On failure `open` stays set: dropping `self` rolls back (DuckDB ends a transaction
-        // whose commit failed; the ROLLBACK makes sure) and takes the ids out again.
-        self.writer.events.execute("COMMIT")?;
+        // whose commit failed; the ROLLBACK makes sure).
+        self.conn.execute("COMMIT")?;
         self.open = false;
-        if !self.added.is_empty() {
-            self.writer
-                .generation
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if self.inserted {
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
     }
@@ -147,8 +147,7 @@ impl Drop for EventTransaction<'_> {
     fn drop(&mut self) {
         if self.open {
             // Nothing to report to: the error that caused the early drop is on its way up.
-            let _ = self.writer.events.execute("ROLLBACK");
-            self.writer.ids.remove_all(&self.added);
+            let _ = self.conn.execute("ROLLBACK");
         }
     }
 }

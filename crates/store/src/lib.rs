@@ -27,6 +27,7 @@
 
 mod analysis;
 mod audit;
+mod chunk_feed;
 mod error;
 mod experiments;
 mod ids;

@@ -1,11 +1,9 @@
-//! The few DuckDB C API calls that duckdb-rs does not wrap, for appending whole data chunks.
-//!
-//! duckdb-rs appends row by row (one C call per value, several allocations per row); DuckDB's
-//! `duckdb_append_data_chunk` takes 2,048 rows at once, and the chunk can be filled on another
-//! thread. Measured on 1M events: the writer thread's CPU time fell from about 1.5 s to
-//! 0.9 s, and the writer is what bounds import speed. duckdb-rs keeps its connection handle
-//! private, so the store opens the database itself ([`NativeDatabase`]) and gives duckdb-rs a
-//! connection to it with `Connection::open_from_raw`.
+//! The few DuckDB C API calls that duckdb-rs does not wrap: opening a database with settings,
+//! a raw connection for the writer, and data chunks filled on one thread and inserted on
+//! another (see `chunk_feed`). duckdb-rs inserts row by row (one C call per value, several
+//! allocations per row) and keeps its connection handle private, so the store opens the
+//! database itself ([`NativeDatabase`]) and gives duckdb-rs a connection to it with
+//! `Connection::open_from_raw`.
 //!
 //! Ownership: a [`NativeDatabase`] is shared (`Arc`) by every connection made from it and is
 //! closed when the last one is dropped. DuckDB itself keeps the database alive while any
@@ -16,7 +14,6 @@ use crate::error::{StoreError, StoreResult};
 use duckdb::core::DataChunkHandle;
 use duckdb::ffi;
 use std::ffi::{c_char, CStr, CString};
-use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -84,7 +81,8 @@ impl Drop for NativeDatabase {
     }
 }
 
-/// A connection used by one thread at a time (the store's writer).
+/// A connection used by one thread at a time (the store's writer), for `BEGIN`, `COMMIT` and
+/// the INSERTs of `chunk_feed`.
 pub(crate) struct NativeConnection {
     raw: ffi::duckdb_connection,
     _database: Arc<NativeDatabase>,
@@ -114,21 +112,9 @@ impl NativeConnection {
         outcome
     }
 
-    /// An appender to `table`.
-    pub(crate) fn appender(&self, table: &str) -> StoreResult<NativeAppender<'_>> {
-        let table = c_string(table)?;
-        let mut raw: ffi::duckdb_appender = std::ptr::null_mut();
-        // SAFETY: valid connection and strings; a null schema means the default schema.
-        let state =
-            unsafe { ffi::duckdb_appender_create(self.raw, std::ptr::null(), table.as_ptr(), &mut raw) };
-        let appender = NativeAppender {
-            raw,
-            _connection: PhantomData,
-        };
-        if state != ffi::DuckDBSuccess {
-            return Err(StoreError::Append(appender.error()));
-        }
-        Ok(appender)
+    /// The C API handle, for calls duckdb-rs does not wrap (see `chunk_feed`).
+    pub(crate) fn raw(&self) -> ffi::duckdb_connection {
+        self.raw
     }
 }
 
@@ -136,55 +122,6 @@ impl Drop for NativeConnection {
     fn drop(&mut self) {
         // SAFETY: `raw` came from `duckdb_connect` and is disconnected exactly once.
         unsafe { ffi::duckdb_disconnect(&mut self.raw) };
-    }
-}
-
-/// Appends data chunks to one table, inside the connection's current transaction.
-pub(crate) struct NativeAppender<'c> {
-    raw: ffi::duckdb_appender,
-    _connection: PhantomData<&'c NativeConnection>,
-}
-
-impl NativeAppender<'_> {
-    /// Appends every row of `chunk`; its column types must be the table's.
-    pub(crate) fn append(&mut self, chunk: &DataChunkHandle) -> StoreResult<()> {
-        // SAFETY: `raw` is a live appender; DuckDB copies the chunk's rows.
-        let state = unsafe { ffi::duckdb_append_data_chunk(self.raw, chunk.get_ptr()) };
-        if state != ffi::DuckDBSuccess {
-            return Err(StoreError::Append(self.error()));
-        }
-        Ok(())
-    }
-
-    /// Hands buffered rows to the transaction; constraint errors surface here.
-    pub(crate) fn flush(&mut self) -> StoreResult<()> {
-        // SAFETY: `raw` is a live appender.
-        let state = unsafe { ffi::duckdb_appender_flush(self.raw) };
-        if state != ffi::DuckDBSuccess {
-            return Err(StoreError::Append(self.error()));
-        }
-        Ok(())
-    }
-
-    fn error(&self) -> String {
-        if self.raw.is_null() {
-            return "cannot create an appender".into();
-        }
-        // SAFETY: `raw` is a live appender; the error data is copied, then destroyed.
-        unsafe {
-            let mut data = ffi::duckdb_appender_error_data(self.raw);
-            let message = borrowed_c_string(ffi::duckdb_error_data_message(data));
-            ffi::duckdb_destroy_error_data(&mut data);
-            message
-        }
-    }
-}
-
-impl Drop for NativeAppender<'_> {
-    fn drop(&mut self) {
-        // SAFETY: destroying flushes nothing we rely on (callers flush and check first) and
-        // frees the appender exactly once; a null appender is ignored by DuckDB.
-        unsafe { ffi::duckdb_appender_destroy(&mut self.raw) };
     }
 }
 
@@ -228,7 +165,7 @@ impl Drop for Config {
     }
 }
 
-fn c_string(text: &str) -> StoreResult<CString> {
+pub(crate) fn c_string(text: &str) -> StoreResult<CString> {
     CString::new(text).map_err(|_| StoreError::Corrupt(format!("{text:?} contains a NUL byte")))
 }
 

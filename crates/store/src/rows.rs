@@ -2,14 +2,16 @@
 //!
 //! Appending is the one step that must run under the writer lock, on one thread, so
 //! everything else is done before: id fingerprints, timestamps as microseconds, attributes as
-//! their canonical JSON text, and finally DuckDB data chunks of 2,048 rows per table
-//! ([`EventRows::seal`]). The writer then only deduplicates by fingerprint and hands whole
-//! chunks to DuckDB; a chunk holding a duplicate is rebuilt from the kept rows. All strings
-//! live in one buffer, so 50,000 events are a handful of allocations, not several per event.
+//! their canonical JSON text, and DuckDB data chunks of 2,048 rows per table, built either
+//! ahead of deduplication ([`EventRows::seal`], then a chunk holding a duplicate is rebuilt
+//! from the kept rows) or after it ([`EventRows::into_chunks`] on unsealed rows). The writer
+//! hands whole chunks to DuckDB (`chunk_feed`). All strings live in one buffer, so 50,000
+//! events are a handful of allocations, not several per event.
 
+use crate::chunk_feed::TableChunks;
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{Fingerprint, Fingerprinter};
-use crate::native::{NativeAppender, SendChunk};
+use crate::native::SendChunk;
 use crate::time::Micros;
 use duckdb::core::{DataChunkHandle, FlatVector, Inserter, LogicalTypeHandle, LogicalTypeId};
 use rctgate_domain::{AttributeValue, Attributes, CheckedFields, Event, EventFields, EventType};
@@ -55,28 +57,53 @@ enum Row {
 /// Rows per DuckDB data chunk (DuckDB's standard vector size).
 const CHUNK_ROWS: usize = 2048;
 
-/// The two event tables, with their column types in table order (see `schema`).
+/// The two event tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Table {
+pub(crate) enum EventTable {
     Exposures,
     MetricEvents,
 }
 
-impl Table {
-    fn column_types(self) -> &'static [LogicalTypeId] {
+impl EventTable {
+    /// The table's name in SQL.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            EventTable::Exposures => "exposures",
+            EventTable::MetricEvents => "metric_events",
+        }
+    }
+
+    /// Columns and their types, in table order: what `schema` creates, and the layout of the
+    /// data chunks built here.
+    pub(crate) fn columns(self) -> &'static [(&'static str, LogicalTypeId)] {
         use LogicalTypeId::{Boolean, Double, Timestamp, Varchar};
         match self {
-            Table::Exposures => &[
-                Varchar, Varchar, Varchar, Varchar, Timestamp, Boolean, Double, Double, Varchar,
+            EventTable::Exposures => &[
+                ("id", Varchar),
+                ("experiment", Varchar),
+                ("variant", Varchar),
+                ("unit", Varchar),
+                ("ts", Timestamp),
+                ("triggered", Boolean),
+                ("model_output", Double),
+                ("latency_ms", Double),
+                ("attributes", Varchar),
             ],
-            Table::MetricEvents => &[Varchar, Varchar, Varchar, Timestamp, Double, Varchar],
+            EventTable::MetricEvents => &[
+                ("id", Varchar),
+                ("event", Varchar),
+                ("unit", Varchar),
+                ("ts", Timestamp),
+                ("value", Double),
+                ("attributes", Varchar),
+            ],
         }
     }
 }
 
 /// A sealed data chunk and the rows (indices into [`EventRows::rows`]) it holds.
 struct Block {
-    table: Table,
+    table: EventTable,
     rows: Vec<usize>,
     chunk: SendChunk,
 }
@@ -177,53 +204,45 @@ impl EventRows {
         Ok(())
     }
 
-    /// Number of events.
-    pub(crate) fn len(&self) -> usize {
-        self.rows.len()
-    }
-
     /// The fingerprint of every event's id, in order.
-    pub(crate) fn fingerprints(&self) -> impl Iterator<Item = Fingerprint> + '_ {
+    pub(crate) fn fingerprints(&self) -> impl ExactSizeIterator<Item = Fingerprint> + '_ {
         self.rows.iter().map(|(fingerprint, _)| *fingerprint)
     }
 
-    /// Packs every row into DuckDB data chunks, per table, in input order. Called where the
-    /// rows were built (a reader thread, a request), so the writer only hands chunks over.
+    /// Packs every row into DuckDB data chunks, per table, in input order, where the rows
+    /// were built (a request, before it takes the writer lock), so that inserting them needs
+    /// no more than the deduplication.
     pub(crate) fn seal(&mut self) {
-        let mut exposures = Vec::new();
-        let mut metrics = Vec::new();
-        for (index, (_, row)) in self.rows.iter().enumerate() {
-            match row {
-                Row::Exposure(_) => exposures.push(index),
-                Row::Metric(_) => metrics.push(index),
-            }
-        }
-        let mut blocks = Vec::with_capacity(self.rows.len() / CHUNK_ROWS + 2);
-        for (table, indices) in [(Table::Exposures, exposures), (Table::MetricEvents, metrics)] {
-            for rows in indices.chunks(CHUNK_ROWS) {
-                blocks.push(Block {
-                    table,
-                    chunk: SendChunk(self.chunk(table, rows)),
-                    rows: rows.to_vec(),
-                });
-            }
-        }
-        self.blocks = blocks;
+        let all = vec![true; self.rows.len()];
+        self.blocks = self
+            .indices_by_table(&all)
+            .flat_map(|(table, indices)| {
+                indices
+                    .chunks(CHUNK_ROWS)
+                    .map(|rows| Block {
+                        table,
+                        chunk: SendChunk(self.chunk(table, rows)),
+                        rows: rows.to_vec(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
     }
 
-    /// Appends the events for which `keep[i]` is true. Sealed chunks whose rows are all kept
-    /// are appended as they are; the others are rebuilt from the kept rows.
-    pub(crate) fn append<'c>(
-        &self,
-        keep: &[bool],
-        exposures: &mut NativeAppender<'c>,
-        metric_events: &mut NativeAppender<'c>,
-    ) -> StoreResult<()> {
-        for block in &self.blocks {
-            let appender = match block.table {
-                Table::Exposures => &mut *exposures,
-                Table::MetricEvents => &mut *metric_events,
-            };
+    /// Data chunks of the events for which `keep[i]` is true. Sealed chunks whose rows are all
+    /// kept are passed on as they are; the others, and all of unsealed rows, are built here.
+    pub(crate) fn into_chunks(mut self, keep: &[bool]) -> TableChunks {
+        let mut chunks = TableChunks::default();
+        let blocks = std::mem::take(&mut self.blocks);
+        if blocks.is_empty() {
+            for (table, indices) in self.indices_by_table(keep) {
+                for rows in indices.chunks(CHUNK_ROWS) {
+                    chunks.push(table, SendChunk(self.chunk(table, rows)));
+                }
+            }
+            return chunks;
+        }
+        for block in blocks {
             let kept: Vec<usize> = block
                 .rows
                 .iter()
@@ -231,28 +250,48 @@ impl EventRows {
                 .filter(|index| keep.get(*index).copied().unwrap_or(false))
                 .collect();
             if kept.len() == block.rows.len() {
-                appender.append(&block.chunk.0)?;
+                chunks.push(block.table, block.chunk);
             } else if !kept.is_empty() {
-                appender.append(&self.chunk(block.table, &kept))?;
+                chunks.push(block.table, SendChunk(self.chunk(block.table, &kept)));
             }
         }
-        Ok(())
+        chunks
+    }
+
+    /// The indices of kept rows, per table, in input order.
+    fn indices_by_table(&self, keep: &[bool]) -> impl Iterator<Item = (EventTable, Vec<usize>)> {
+        let mut exposures = Vec::new();
+        let mut metrics = Vec::new();
+        for (index, (_, row)) in self.rows.iter().enumerate() {
+            if !keep.get(index).copied().unwrap_or(false) {
+                continue;
+            }
+            match row {
+                Row::Exposure(_) => exposures.push(index),
+                Row::Metric(_) => metrics.push(index),
+            }
+        }
+        [
+            (EventTable::Exposures, exposures),
+            (EventTable::MetricEvents, metrics),
+        ]
+        .into_iter()
     }
 
     /// A data chunk of the given rows (at most [`CHUNK_ROWS`], all of `table`).
-    fn chunk(&self, table: Table, indices: &[usize]) -> DataChunkHandle {
+    fn chunk(&self, table: EventTable, indices: &[usize]) -> DataChunkHandle {
         let types: Vec<LogicalTypeHandle> = table
-            .column_types()
+            .columns()
             .iter()
-            .map(|id| LogicalTypeHandle::from(*id))
+            .map(|(_, id)| LogicalTypeHandle::from(*id))
             .collect();
         let chunk = DataChunkHandle::new(&types);
         let rows = indices
             .iter()
             .filter_map(|index| self.rows.get(*index).map(|(_, row)| row));
         match table {
-            Table::Exposures => self.fill_exposures(&chunk, rows),
-            Table::MetricEvents => self.fill_metrics(&chunk, rows),
+            EventTable::Exposures => self.fill_exposures(&chunk, rows),
+            EventTable::MetricEvents => self.fill_metrics(&chunk, rows),
         }
         chunk.set_len(indices.len().min(CHUNK_ROWS));
         chunk
@@ -378,7 +417,7 @@ fn set<T: Copy>(vector: &mut FlatVector<'_>, index: usize, value: Option<T>) {
     match value {
         Some(value) => {
             // SAFETY: callers pass the Rust type of the column's DuckDB physical type (i64 for
-            // TIMESTAMP, f64 for DOUBLE, bool for BOOLEAN, per `Table::column_types`), and
+            // TIMESTAMP, f64 for DOUBLE, bool for BOOLEAN, per `EventTable::columns`), and
             // `index` < CHUNK_ROWS = the vector's capacity.
             let slots = unsafe { vector.as_mut_slice::<T>() };
             if let Some(slot) = slots.get_mut(index) {

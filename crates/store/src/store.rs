@@ -1,5 +1,6 @@
 //! The [`Store`] handle: one DuckDB file, one writer, caches kept in step with it.
 
+use crate::chunk_feed::ChunkFeed;
 use crate::error::StoreResult;
 use crate::ids::{Fingerprinter, IdSet};
 use crate::keys::KeyCache;
@@ -33,8 +34,10 @@ pub struct Store {
 pub(crate) struct Writer {
     /// Metadata reads and writes (duckdb-rs).
     pub conn: Connection,
-    /// Event appends (DuckDB's C API; see `native`).
+    /// Event inserts (DuckDB's C API; see `native` and `chunk_feed`).
     pub events: NativeConnection,
+    /// The table functions the event inserts read from.
+    pub feed: ChunkFeed,
     /// Fingerprints of every stored event id; changed only after a commit succeeds.
     pub ids: IdSet,
     /// The store's change counter, bumped by every event commit.
@@ -83,6 +86,7 @@ impl Store {
         let database = NativeDatabase::open(path, SETTINGS)?;
         let mut conn = database.connection()?;
         let events = database.native_connection()?;
+        let feed = ChunkFeed::register(&events)?;
         let path = path.map(Path::to_path_buf);
         let reached = schema::migrate(&mut conn, version)?;
         let fingerprinter = Fingerprinter::new();
@@ -98,6 +102,7 @@ impl Store {
             writer: Box::new(Mutex::new(Writer {
                 conn,
                 events,
+                feed,
                 ids,
                 generation: Arc::clone(&generation),
             })),

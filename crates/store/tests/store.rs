@@ -705,6 +705,14 @@ fn a_bad_row_late_in_a_large_file_stores_nothing_of_its_batch() {
         (err.row, err.field.as_deref()),
         (Some(rows as u64 - 9), Some("ts"))
     );
+    // The fixed file is accepted whole: the ids read before the failure were forgotten.
+    let fixed = dir.file("fixed.parquet");
+    conn.execute_batch(&format!(
+        "COPY (SELECT * REPLACE ('2026-11-26T12:00:00Z' AS ts) FROM '{}') TO '{}' (FORMAT parquet)",
+        path.display(),
+        fixed.display(),
+    ))
+    .expect("write the fixed parquet");
     assert_eq!(
         store.event_count(),
         0,
@@ -715,6 +723,9 @@ fn a_bad_row_late_in_a_large_file_stores_nothing_of_its_batch() {
         .query_row("SELECT count(*) FROM metric_events", [], |row| row.get(0))
         .expect("count");
     assert_eq!(stored, 0);
+    let outcome = import(&store, &fixed).expect("import the fixed file");
+    assert_eq!((outcome.accepted, outcome.duplicates), (rows as u64, 0));
+    assert_eq!(store.event_count(), rows);
 }
 
 #[test]

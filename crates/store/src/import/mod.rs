@@ -2,16 +2,22 @@
 //! schema.
 //!
 //! A file is read in chunks of [`IMPORT_CHUNK_ROWS`] rows, which go through the same
-//! validation and idempotent insert as `POST /v1/events`. Reading, validating and preparing
-//! rows run on a second thread while the writer appends the previous chunk, so the two cores
-//! overlap. Chunks are committed together in batches of about [`IMPORT_BATCH_ROWS`] events, one
-//! transaction each; the import holds the writer lock throughout, so concurrent
-//! `POST /v1/events` requests wait for it.
+//! validation and idempotent insert as `POST /v1/events`, in a pipeline of three threads:
+//! 1. the reader decodes and validates rows ([`ValidatingSink`]);
+//! 2. deduplication checks each chunk's ids against the store's id set and builds DuckDB data
+//!    chunks of the kept rows ([`dedupe_chunks`]);
+//! 3. the writer (the calling thread) inserts and commits them in batches of about
+//!    [`IMPORT_BATCH_ROWS`] events, one transaction each.
+//!
+//! The three take comparable CPU time, so on two cores none waits for long (measured,
+//! BENCHMARKS.md). The import holds the writer lock throughout (concurrent
+//! `POST /v1/events` requests wait for it) and lends the id set to the deduplication thread.
 //!
 //! Failure semantics: an invalid row fails its whole batch (the open transaction), and
 //! nothing of that batch is stored; the batches before it stay committed. Since ids make
 //! inserts idempotent, the fix is to correct the file and import it again: rows already
-//! stored count as duplicates.
+//! stored count as duplicates. After a failure the id set, which by then holds ids of rows
+//! read but never committed, is rebuilt from the tables.
 
 mod columns;
 mod csv_file;
@@ -23,20 +29,23 @@ mod validating_sink;
 
 pub use raw::{read_event_file, RawEvents};
 
+use crate::chunk_feed::TableChunks;
 use crate::error::{ImportError, StoreError, StoreResult};
-use crate::ingest::EventTransaction;
+use crate::ids::IdSet;
+use crate::ingest::{load_ids, EventTransaction, IngestOutcome};
 use crate::rows::EventRows;
-use crate::store::Store;
+use crate::store::{Store, Writer};
 use serde::Serialize;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use validating_sink::ValidatingSink;
 
 /// Rows read and validated at a time, and handed to the inserting thread.
 pub const IMPORT_CHUNK_ROWS: usize = 50_000;
 
-/// Validated chunks that may wait for the writer.
-const IN_FLIGHT_CHUNKS: usize = 4;
+/// Chunks that may wait for the writer: a whole batch, so that the reader prepares the next
+/// batch while the writer inserts one.
+const IN_FLIGHT_CHUNKS: usize = IMPORT_BATCH_ROWS / IMPORT_CHUNK_ROWS;
 
 /// Accepted events per transaction. A transaction this large lets DuckDB write whole
 /// compressed row groups (122,880 rows) straight into the file, as its own bulk
@@ -97,10 +106,21 @@ impl Format {
     }
 }
 
-/// A validated chunk on its way to the inserting thread.
-pub(crate) struct ValidChunk {
-    /// The events, prepared for appending on the reader thread.
+/// A validated chunk on its way to deduplication.
+pub(crate) struct ReadChunk {
+    /// The events, prepared for inserting.
     rows: EventRows,
+    /// Data rows read.
+    row_count: u64,
+    bytes_done: Option<u64>,
+}
+
+/// A validated, deduplicated chunk on its way to the writer.
+pub(crate) struct ValidChunk {
+    /// The kept events, as data chunks.
+    chunks: TableChunks,
+    /// Kept and duplicate events.
+    outcome: IngestOutcome,
     /// Data rows read (events, including duplicates).
     row_count: u64,
     bytes_done: Option<u64>,
@@ -137,54 +157,141 @@ impl Store {
             total_bytes: (format != Format::Parquet).then_some(metadata.len()),
             ..ImportProgress::default()
         };
-        // A few chunks of slack let reading go on while the writer waits for DuckDB to write a
-        // row group out or to commit.
+        let (read_sender, read_receiver) = sync_channel::<Result<ReadChunk, ImportError>>(2);
         let (sender, receiver) = sync_channel::<Result<ValidChunk, ImportError>>(IN_FLIGHT_CHUNKS);
-        let fingerprinter = self.fingerprinter.clone();
-        std::thread::scope(|scope| {
+        let fingerprinter = &self.fingerprinter;
+        let mut writer = self.writer();
+        let Writer {
+            conn,
+            events,
+            feed,
+            ids,
+            generation,
+        } = &mut *writer;
+        let threads = SingleThreaded::enter(conn)?;
+        if let Some(rows) = total_rows {
+            ids.reserve(usize::try_from(rows).unwrap_or(0));
+        }
+        let imported = std::thread::scope(|scope| {
             scope.spawn(move || {
-                let mut sink = ValidatingSink::new(path, &catalog, &fingerprinter, sender);
+                let mut sink = ValidatingSink::new(path, &catalog, fingerprinter, read_sender);
                 let read = sink::read_file(path, format, reader_conn.as_ref(), &mut sink);
                 sink.finish(read);
             });
-            self.insert_batches(receiver, &mut progress, on_progress)
-        })
+            let ids = &mut *ids;
+            scope.spawn(move || dedupe_chunks(ids, read_receiver, sender));
+            insert_batches(
+                &mut EventTables {
+                    conn: events,
+                    feed,
+                    generation,
+                },
+                receiver,
+                &mut progress,
+                on_progress,
+            )
+        });
+        threads.leave(conn)?;
+        if imported.is_err() {
+            *ids = load_ids(conn, fingerprinter)?;
+        }
+        imported
+    }
+}
+
+/// DuckDB's thread count, lowered to one for the length of an import.
+///
+/// An import keeps two threads busy already: the reader (decoding, validating, building
+/// chunks) and the writer (inserting, compressing, writing row groups). With DuckDB's default
+/// of one thread per core, the writer's INSERTs and commits hand their work to DuckDB's worker
+/// and wait for it by spinning on the task queue, and the worker competes with the reader for
+/// the same two cores. Measured on 20M events (BENCHMARKS.md): 28 s and 42 CPU-seconds with
+/// the default, 22 s and 35 with one thread. The setting is the database's, so this is only
+/// for a process that does nothing else meanwhile (`rctgate import --db`); the server
+/// ingests through `Store::ingest`, not here.
+struct SingleThreaded {
+    before: i64,
+}
+
+impl SingleThreaded {
+    fn enter(conn: &duckdb::Connection) -> StoreResult<SingleThreaded> {
+        let before: i64 = conn.query_row("SELECT current_setting('threads')", [], |row| row.get(0))?;
+        conn.execute_batch("SET threads = 1")?;
+        Ok(SingleThreaded { before })
     }
 
-    /// The writer side: appends validated chunks, committing every [`IMPORT_BATCH_ROWS`]
-    /// accepted events and at the end. Holds the writer lock for the whole import.
-    fn insert_batches(
-        &self,
-        receiver: Receiver<Result<ValidChunk, ImportError>>,
-        progress: &mut ImportProgress,
-        on_progress: &mut dyn FnMut(ImportProgress),
-    ) -> StoreResult<ImportOutcome> {
-        let mut outcome = ImportOutcome::default();
-        let mut writer = self.writer();
-        let mut chunks = receiver.into_iter();
-        // Returning early drops the receiver, so the reader's next send fails and it stops;
-        // dropping the open transaction rolls it back.
-        loop {
-            let mut transaction = EventTransaction::begin(&mut writer)?;
-            let mut ended = true;
-            for chunk in chunks.by_ref() {
-                let chunk = chunk.map_err(StoreError::Import)?;
-                let appended = transaction.append(&chunk.rows)?;
-                outcome.rows += chunk.row_count;
-                outcome.accepted += appended.accepted;
-                outcome.duplicates += appended.duplicates;
-                progress.rows_done = outcome.rows;
-                progress.bytes_done = chunk.bytes_done;
-                on_progress(*progress);
-                if transaction.len() >= IMPORT_BATCH_ROWS {
-                    ended = false;
-                    break;
-                }
+    fn leave(self, conn: &duckdb::Connection) -> StoreResult<()> {
+        conn.execute_batch(&format!("SET threads = {}", self.before))?;
+        Ok(())
+    }
+}
+
+/// What the writer side of an import inserts with.
+struct EventTables<'w> {
+    conn: &'w mut crate::native::NativeConnection,
+    feed: &'w crate::chunk_feed::ChunkFeed,
+    generation: &'w std::sync::atomic::AtomicU64,
+}
+
+/// The middle of the pipeline: dedupes each chunk against (and into) the id set and builds the
+/// data chunks of its kept rows. Stops when either side hangs up.
+fn dedupe_chunks(
+    ids: &mut IdSet,
+    receiver: Receiver<Result<ReadChunk, ImportError>>,
+    sender: SyncSender<Result<ValidChunk, ImportError>>,
+) {
+    for chunk in receiver {
+        let valid = chunk.map(|chunk| {
+            let admission = ids.admit(chunk.rows.fingerprints());
+            ValidChunk {
+                outcome: admission.outcome(),
+                chunks: chunk.rows.into_chunks(&admission.keep),
+                row_count: chunk.row_count,
+                bytes_done: chunk.bytes_done,
             }
-            transaction.commit()?;
-            if ended {
-                return Ok(outcome);
+        });
+        if sender.send(valid).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer side: inserts validated chunks, committing every [`IMPORT_BATCH_ROWS`] accepted
+/// events and at the end.
+fn insert_batches(
+    tables: &mut EventTables<'_>,
+    receiver: Receiver<Result<ValidChunk, ImportError>>,
+    progress: &mut ImportProgress,
+    on_progress: &mut dyn FnMut(ImportProgress),
+) -> StoreResult<ImportOutcome> {
+    let mut outcome = ImportOutcome::default();
+    let mut chunks = receiver.into_iter();
+    // Returning early drops the receiver, so the reader's next send fails and it stops;
+    // dropping the open transaction rolls it back.
+    loop {
+        let mut batch = TableChunks::default();
+        let mut accepted = 0;
+        let mut ended = true;
+        for chunk in chunks.by_ref() {
+            let chunk = chunk.map_err(StoreError::Import)?;
+            batch.extend(chunk.chunks);
+            accepted += chunk.outcome.accepted;
+            outcome.rows += chunk.row_count;
+            outcome.accepted += chunk.outcome.accepted;
+            outcome.duplicates += chunk.outcome.duplicates;
+            progress.rows_done = outcome.rows;
+            progress.bytes_done = chunk.bytes_done;
+            on_progress(*progress);
+            if accepted >= IMPORT_BATCH_ROWS as u64 {
+                ended = false;
+                break;
             }
+        }
+        let mut transaction = EventTransaction::begin(tables.conn, tables.feed, tables.generation)?;
+        transaction.insert(batch)?;
+        transaction.commit()?;
+        if ended {
+            return Ok(outcome);
         }
     }
 }

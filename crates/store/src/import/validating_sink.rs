@@ -1,5 +1,5 @@
-//! The reader side of an import: validates each row and prepares it for appending, then
-//! sends full chunks to the writer.
+//! The reader side of an import: validates each row, prepares it for inserting, and sends
+//! full chunks on (to deduplication, see `import`).
 //!
 //! Tabular rows are validated as fields borrowed from the reader's buffer and copied once
 //! into [`EventRows`]; parsed records (NDJSON) go through `EventRecord::validate`. Both apply
@@ -7,7 +7,7 @@
 
 use super::columns::{Cell, Columns};
 use super::sink::RowSink;
-use super::ValidChunk;
+use super::ReadChunk;
 use crate::error::ImportError;
 use crate::ids::Fingerprinter;
 use crate::rows::EventRows;
@@ -17,12 +17,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
 
-/// Validates rows into chunks and sends them to the writer.
+/// Validates rows into chunks and sends them on.
 pub(super) struct ValidatingSink<'a> {
     path: &'a Path,
     catalog: &'a HashMap<String, Vec<String>>,
     fingerprinter: &'a Fingerprinter,
-    sender: SyncSender<Result<ValidChunk, ImportError>>,
+    sender: SyncSender<Result<ReadChunk, ImportError>>,
     rows: EventRows,
     row_count: u64,
 }
@@ -32,7 +32,7 @@ impl<'a> ValidatingSink<'a> {
         path: &'a Path,
         catalog: &'a HashMap<String, Vec<String>>,
         fingerprinter: &'a Fingerprinter,
-        sender: SyncSender<Result<ValidChunk, ImportError>>,
+        sender: SyncSender<Result<ReadChunk, ImportError>>,
     ) -> Self {
         ValidatingSink {
             path,
@@ -102,10 +102,8 @@ impl RowSink for ValidatingSink<'_> {
     }
 
     fn flush(&mut self, bytes_done: Option<u64>) -> bool {
-        let mut rows = std::mem::replace(&mut self.rows, EventRows::with_capacity(super::IMPORT_CHUNK_ROWS));
-        rows.seal();
-        let chunk = ValidChunk {
-            rows,
+        let chunk = ReadChunk {
+            rows: std::mem::replace(&mut self.rows, EventRows::with_capacity(super::IMPORT_CHUNK_ROWS)),
             row_count: std::mem::take(&mut self.row_count),
             bytes_done,
         };
