@@ -82,7 +82,29 @@ async fn serve(store: Store, addr: &str, limits: Limits, webhook: Webhook) -> Re
         .map_err(|e| Failure::input(format!("cannot listen on {addr}: {e}")))?;
     println!("rctgate listening on http://{local}");
     tracing::info!(%local, "listening");
-    rctgate_server::serve(listener, Arc::new(store), limits, webhook)
+    let store = Arc::new(store);
+    rctgate_server::serve(listener, Arc::clone(&store), limits, webhook)
         .await
-        .map_err(|e| Failure::input(format!("the server stopped: {e}")))
+        .map_err(|e| Failure::input(format!("the server stopped: {e}")))?;
+    close(store).await;
+    Ok(())
+}
+
+/// Closes the store once the background work that shares it (the exposure writer finishing
+/// its last batch) has let go of it, so that DuckDB folds its write-ahead log into the file
+/// here, before the process exits, rather than on whichever thread drops the store last
+/// while `main` is already returning. Every commit is durable either way; this keeps the
+/// file compact and the next start quick. Gives up after a minute.
+async fn close(mut store: Arc<Store>) {
+    for _ in 0..600 {
+        match Arc::try_unwrap(store) {
+            Ok(store) => {
+                drop(store);
+                return;
+            }
+            Err(shared) => store = shared,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::warn!("the store was still in use a minute after shutdown; exiting without closing it");
 }
