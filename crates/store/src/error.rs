@@ -60,7 +60,7 @@ pub enum StoreError {
     /// The database could not be opened.
     #[error("Cannot open the database: {0}")]
     Open(String),
-    /// DuckDB refused appended events.
+    /// DuckDB refused to insert events (or to begin or commit their transaction).
     #[error("Cannot store events: {0}")]
     Append(String),
     /// Stored data could not be decoded (a bug or a hand-edited database).

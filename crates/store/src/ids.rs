@@ -3,7 +3,7 @@
 //! A primary key on `id` would make DuckDB check every insert against an ART index: 4-5x
 //! slower ingestion and a 4x larger file. Instead the store keeps a 128-bit fingerprint of
 //! every stored id in a hash set, filled from the tables when the store opens (so idempotency
-//! holds across restarts), and dedupes batches in Rust before appending them.
+//! holds across restarts), and dedupes batches in Rust before inserting them.
 //!
 //! Fingerprints are keyed SipHash-1-3 (the standard library's hasher, with random keys drawn
 //! per process) run twice with different domain tags, giving 128 bits: two distinct ids

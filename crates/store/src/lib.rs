@@ -19,8 +19,9 @@
 //! - all writes are serialized by one writer lock, which a bulk import holds for its whole
 //!   run; reads for analysis use [`Store::read_connection`] and take no lock.
 //!
-//! Events are appended as DuckDB data chunks through the C API (`native`, `rows`), because
-//! duckdb-rs appends row by row; this is the crate's only `unsafe` code.
+//! Events are inserted as DuckDB data chunks through the C API (`rows` builds them,
+//! `chunk_feed` hands them to DuckDB's INSERT, `native` opens and connects), because
+//! duckdb-rs inserts row by row; this is the crate's only `unsafe` code.
 //!
 //! Errors are [`StoreError`]s whose [`StoreError::kind`] tells the server which status to
 //! answer (400, 404, 409, 500).

@@ -59,7 +59,7 @@ impl NativeDatabase {
         Ok(unsafe { duckdb::Connection::open_from_raw(self.raw) }?)
     }
 
-    /// A connection for appending data chunks.
+    /// A connection for inserting data chunks (see `chunk_feed`).
     pub(crate) fn native_connection(self: &Arc<Self>) -> StoreResult<NativeConnection> {
         let mut raw: ffi::duckdb_connection = std::ptr::null_mut();
         // SAFETY: `self.raw` is an open database and `raw` a valid out pointer.
@@ -125,7 +125,7 @@ impl Drop for NativeConnection {
     }
 }
 
-/// A data chunk filled on one thread and appended on another.
+/// A data chunk filled on one thread and inserted on another.
 pub(crate) struct SendChunk(pub DataChunkHandle);
 
 // SAFETY: a data chunk is memory owned by its handle, tied to no connection or thread; it is

@@ -1,6 +1,6 @@
-//! Validated events in the form they are appended in: [`EventRows`].
+//! Validated events in the form they are inserted in: [`EventRows`].
 //!
-//! Appending is the one step that must run under the writer lock, on one thread, so
+//! Inserting is the one step that must run under the writer lock, on one thread, so
 //! everything else is done before: id fingerprints, timestamps as microseconds, attributes as
 //! their canonical JSON text, and DuckDB data chunks of 2,048 rows per table, built either
 //! ahead of deduplication ([`EventRows::seal`], then a chunk holding a duplicate is rebuilt
@@ -108,7 +108,7 @@ struct Block {
     chunk: SendChunk,
 }
 
-/// Validated events, in input order, ready to append.
+/// Validated events, in input order, ready to insert.
 #[derive(Default)]
 pub(crate) struct EventRows {
     text: String,

@@ -127,10 +127,10 @@ pub(crate) struct ValidChunk {
 }
 
 impl Store {
-    /// Imports the events of `path` (format by extension), calling `on_progress` after each
-    /// chunk is appended (`rows_done` counts rows processed; they are durable once their batch
-    /// commits, at the latest when this returns `Ok`). See the module documentation for what a
-    /// failure leaves behind.
+    /// Imports the events of `path` (format by extension), calling `on_progress` as each
+    /// chunk reaches the writer (`rows_done` counts rows processed; they are durable once
+    /// their batch commits, at the latest when this returns `Ok`). See the module
+    /// documentation for what a failure leaves behind.
     pub fn import_file(
         &self,
         path: &Path,
