@@ -253,10 +253,9 @@ impl RecentExposures {
         }
     }
 
-    fn key(&self, record: &EventRecord) -> u64 {
+    fn key(&self, experiment: &str, variant: &str, unit: &str) -> u64 {
         use std::hash::BuildHasher;
-        self.hasher
-            .hash_one((&record.experiment, &record.variant, &record.unit))
+        self.hasher.hash_one((experiment, variant, unit))
     }
 
     fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Generations> {
@@ -365,15 +364,26 @@ impl ExposureQueue {
         }
     }
 
-    /// Queues one exposure unless it repeats a recent one; a full queue drops it (counted),
-    /// and it is not remembered, so the unit's next decision offers it again.
-    pub fn offer(&self, record: EventRecord) -> Offered {
-        let key = self.recent.key(&record);
+    /// Queues the exposure of `decision` for `unit` unless it repeats a recent one; a full
+    /// queue drops it (counted), and it is not remembered, so the unit's next decision offers
+    /// it again. A repeat, the common case under steady traffic, is found before the record
+    /// is built, so it costs one hash lookup and no allocation.
+    pub fn offer(
+        &self,
+        decision: &Decision<'_>,
+        unit: &str,
+        attributes: Option<&rctgate_domain::Attributes>,
+    ) -> Offered {
+        let key = self.recent.key(decision.experiment, decision.variant, unit);
         if self.recent.seen(key) {
             self.repeats.fetch_add(1, Ordering::Relaxed);
             return Offered::Repeat;
         }
-        if self.sender.try_send(record).is_err() {
+        if self
+            .sender
+            .try_send(exposure(decision, unit, attributes))
+            .is_err()
+        {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Offered::Dropped;
         }
@@ -383,7 +393,7 @@ impl ExposureQueue {
 }
 
 /// The exposure record of a decision, with a fresh random id.
-pub fn exposure(
+fn exposure(
     decision: &Decision<'_>,
     unit: &str,
     attributes: Option<&rctgate_domain::Attributes>,

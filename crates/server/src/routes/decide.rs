@@ -11,7 +11,7 @@ use rctgate_domain::attributes::check_attributes;
 use rctgate_domain::{from_json_slice, Attributes, Scope};
 use serde::Deserialize;
 
-use crate::assignment::{exposure, Offered};
+use crate::assignment::Offered;
 use crate::auth::Caller;
 use crate::error::body;
 use crate::{ApiError, AppState};
@@ -77,7 +77,7 @@ pub async fn decide(
         if request.expose && decision.exposes() {
             match state
                 .exposures
-                .offer(exposure(&decision, &request.unit, request.attributes.as_ref()))
+                .offer(&decision, &request.unit, request.attributes.as_ref())
             {
                 Offered::Queued => queued += 1,
                 Offered::Repeat => repeated += 1,

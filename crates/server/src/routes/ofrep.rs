@@ -16,7 +16,7 @@ use axum::Json;
 use rctgate_domain::Scope;
 use serde_json::{json, Map, Value};
 
-use crate::assignment::{exposure, RunningExperiment};
+use crate::assignment::RunningExperiment;
 use crate::auth::Caller;
 use crate::error::body;
 use crate::{ApiError, AppState};
@@ -77,7 +77,7 @@ fn evaluate(state: &AppState, experiment: &RunningExperiment, unit: &str) -> Val
     let decision = experiment.decide(unit);
     if experiment.ofrep_exposures && decision.exposes() {
         // Queued, a repeat or dropped: all counted in /metrics.
-        let _ = state.exposures.offer(exposure(&decision, unit, None));
+        let _ = state.exposures.offer(&decision, unit, None);
     }
     json!({
         "key": decision.experiment,
