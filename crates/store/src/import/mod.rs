@@ -169,8 +169,11 @@ impl Store {
             generation,
         } = &mut *writer;
         let threads = SingleThreaded::enter(conn)?;
-        if let Some(rows) = total_rows {
-            ids.reserve(usize::try_from(rows).unwrap_or(0));
+        // Room for the file's ids up front: growing a set of millions while importing showed
+        // as 2.5% of the CPU. Only what the stored ids leave, though, so that importing a file
+        // again (all duplicates) does not double the set's memory.
+        if let Some(rows) = total_rows.and_then(|rows| usize::try_from(rows).ok()) {
+            ids.reserve(rows.saturating_sub(ids.len()));
         }
         let imported = std::thread::scope(|scope| {
             scope.spawn(move || {
