@@ -58,7 +58,7 @@ impl Store {
             },
         )?;
         tx.commit()?;
-        self.touch();
+        self.touch_experiments();
         Ok(created)
     }
 
@@ -97,7 +97,7 @@ impl Store {
         replacement.stopped_at = stored.stopped_at;
         write_change(&tx, &stored, &replacement, "experiment.replace", key_id)?;
         tx.commit()?;
-        self.touch();
+        self.touch_experiments();
         Ok(replacement)
     }
 
@@ -149,7 +149,7 @@ impl Store {
         check_layer_is_free(&tx, &started)?;
         write_change(&tx, &stored, &started, "experiment.start", key_id)?;
         tx.commit()?;
-        self.touch();
+        self.touch_experiments();
         Ok(started)
     }
 
@@ -196,7 +196,7 @@ impl Store {
             },
         )?;
         tx.commit()?;
-        self.touch();
+        self.touch_experiments();
         Ok(stopped)
     }
 

@@ -58,14 +58,9 @@ impl Store {
             positions,
             kind,
         };
-        let events = validate_records(records, &catalog)
+        let events = validate_records(records, &*catalog)
             .map_err(|(index, err)| StoreError::Invalid(err.at(&locator.position(index))))?;
         self.insert_events(events)
-    }
-
-    /// Experiment keys and their variants, as exposures are validated against them.
-    pub(crate) fn experiment_catalog(&self) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
-        crate::experiments::variants_by_experiment(&self.writer().conn)
     }
 
     /// Dedupes and inserts validated events in one transaction.

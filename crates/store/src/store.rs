@@ -6,6 +6,9 @@ use crate::ids::{Fingerprinter, IdSet};
 use crate::keys::KeyCache;
 use crate::native::{NativeConnection, NativeDatabase};
 use crate::schema;
+
+/// Experiment keys and the names of their variants.
+pub(crate) type ExperimentVariants = std::collections::HashMap<String, Vec<String>>;
 use duckdb::Connection;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,11 @@ pub struct Store {
     pub(crate) fingerprinter: Fingerprinter,
     /// Counts committed changes to events or metadata; see [`Store::data_generation`].
     generation: Arc<AtomicU64>,
+    /// Every experiment's variants, as events are validated against them, cached with the
+    /// count of experiment changes it was read at (see [`Store::experiment_catalog`]).
+    catalog: Mutex<Option<(u64, Arc<ExperimentVariants>)>>,
+    /// Counts committed experiment changes.
+    experiment_changes: AtomicU64,
     /// Declared last so that it is dropped after the connections above.
     database: Arc<NativeDatabase>,
 }
@@ -107,6 +115,8 @@ impl Store {
                 generation: Arc::clone(&generation),
             })),
             generation,
+            catalog: Mutex::new(None),
+            experiment_changes: AtomicU64::new(0),
             keys: RwLock::new(keys),
             fingerprinter,
             database,
@@ -142,6 +152,31 @@ impl Store {
     /// Records that a metadata change committed.
     pub(crate) fn touch(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records that a change to an experiment committed (after the commit, so that a catalog
+    /// read before it is never cached as current).
+    pub(crate) fn touch_experiments(&self) {
+        self.experiment_changes.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+    }
+
+    /// Experiment keys and their variants, as exposures are validated against them.
+    ///
+    /// Read once per experiment change rather than once per batch: reading it takes the
+    /// writer lock and decodes every experiment, which made each `POST /v1/events` wait for
+    /// the other clients' commits before it could even validate.
+    pub(crate) fn experiment_catalog(&self) -> StoreResult<Arc<ExperimentVariants>> {
+        let changes = self.experiment_changes.load(Ordering::Acquire);
+        let mut cached = self.catalog.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, catalog)) = cached.as_ref() {
+            if *at == changes {
+                return Ok(Arc::clone(catalog));
+            }
+        }
+        let catalog = Arc::new(crate::experiments::variants_by_experiment(&self.writer().conn)?);
+        *cached = Some((changes, Arc::clone(&catalog)));
+        Ok(catalog)
     }
 
     /// Number of events stored (distinct ids).
