@@ -35,7 +35,7 @@ pub struct Store {
     /// Counts committed experiment changes.
     experiment_changes: AtomicU64,
     /// Declared last so that it is dropped after the connections above.
-    database: Arc<NativeDatabase>,
+    pub(crate) database: Arc<NativeDatabase>,
 }
 
 /// What the writer lock protects.

@@ -2,22 +2,26 @@
 //! schema.
 //!
 //! A file is read in chunks of [`IMPORT_CHUNK_ROWS`] rows, which go through the same
-//! validation and idempotent insert as `POST /v1/events`, in a pipeline of three threads:
+//! validation and idempotent insert as `POST /v1/events`, in a pipeline:
 //! 1. the reader decodes and validates rows ([`ValidatingSink`]);
 //! 2. deduplication checks each chunk's ids against the store's id set and builds DuckDB data
 //!    chunks of the kept rows ([`dedupe_chunks`]);
-//! 3. the writer (the calling thread) inserts and commits them in batches of about
-//!    [`IMPORT_BATCH_ROWS`] events, one transaction each.
+//! 3. the writers insert and commit them in batches of about [`IMPORT_BATCH_ROWS`] events:
+//!    the calling thread the exposures, a second thread with its own connection the metric
+//!    events, each in its own transaction.
 //!
-//! The three take comparable CPU time, so on two cores none waits for long (measured,
-//! BENCHMARKS.md). The import holds the writer lock throughout (concurrent
+//! Inserting is mostly DuckDB compressing strings, and one writer thread was busy for the
+//! whole import while the other stages waited on it; two writers share that work
+//! (measured, BENCHMARKS.md). The import holds the writer lock throughout (concurrent
 //! `POST /v1/events` requests wait for it) and lends the id set to the deduplication thread.
 //!
-//! Failure semantics: an invalid row fails its whole batch (the open transaction), and
-//! nothing of that batch is stored; the batches before it stay committed. Since ids make
-//! inserts idempotent, the fix is to correct the file and import it again: rows already
-//! stored count as duplicates. After a failure the id set, which by then holds ids of rows
-//! read but never committed, is rebuilt from the tables.
+//! Failure semantics: an invalid row fails its whole batch (no insert of it has begun), and
+//! nothing of that batch is stored; the batches before it stay committed. If DuckDB itself
+//! fails to insert or commit (a full disk), the batch's exposures and metric events, being
+//! two transactions, may not fail together. Either way ids make inserts idempotent, so the fix
+//! is to correct the cause and import the file again: rows already stored count as
+//! duplicates. After a failure the id set, which by then holds ids of rows read but never
+//! committed, is rebuilt from the tables.
 
 mod columns;
 mod csv_file;
@@ -169,6 +173,7 @@ impl Store {
             generation,
         } = &mut *writer;
         let threads = SingleThreaded::enter(conn)?;
+        let mut second = self.database.native_connection()?;
         // Room for the file's ids up front: growing a set of millions while importing showed
         // as 2.5% of the CPU. Only what the stored ids leave, though, so that importing a file
         // again (all duplicates) does not double the set's memory.
@@ -186,6 +191,7 @@ impl Store {
             insert_batches(
                 &mut EventTables {
                     conn: events,
+                    second: &mut second,
                     feed,
                     generation,
                 },
@@ -232,6 +238,8 @@ impl SingleThreaded {
 /// What the writer side of an import inserts with.
 struct EventTables<'w> {
     conn: &'w mut crate::native::NativeConnection,
+    /// Inserts metric events while `conn` inserts exposures.
+    second: &'w mut crate::native::NativeConnection,
     feed: &'w crate::chunk_feed::ChunkFeed,
     generation: &'w std::sync::atomic::AtomicU64,
 }
@@ -257,6 +265,18 @@ fn dedupe_chunks(
             return;
         }
     }
+}
+
+/// One transaction inserting `chunks`.
+fn store_chunks(
+    conn: &mut crate::native::NativeConnection,
+    feed: &crate::chunk_feed::ChunkFeed,
+    generation: &std::sync::atomic::AtomicU64,
+    chunks: TableChunks,
+) -> StoreResult<()> {
+    let mut transaction = EventTransaction::begin(conn, feed, generation)?;
+    transaction.insert(chunks)?;
+    transaction.commit()
 }
 
 /// The writer side: inserts validated chunks, committing every [`IMPORT_BATCH_ROWS`] accepted
@@ -290,9 +310,37 @@ fn insert_batches(
                 break;
             }
         }
-        let mut transaction = EventTransaction::begin(tables.conn, tables.feed, tables.generation)?;
-        transaction.insert(batch)?;
-        transaction.commit()?;
+        let TableChunks {
+            exposures,
+            metric_events,
+        } = batch;
+        let (feed, generation) = (tables.feed, tables.generation);
+        let second = &mut *tables.second;
+        let (first, other) = std::thread::scope(|scope| {
+            let other = scope.spawn(move || {
+                store_chunks(
+                    second,
+                    feed,
+                    generation,
+                    TableChunks {
+                        exposures: Vec::new(),
+                        metric_events,
+                    },
+                )
+            });
+            let first = store_chunks(
+                tables.conn,
+                feed,
+                generation,
+                TableChunks {
+                    exposures,
+                    metric_events: Vec::new(),
+                },
+            );
+            (first, other.join())
+        });
+        first?;
+        other.map_err(|_| StoreError::Append("the metric events' writer stopped".into()))??;
         if ended {
             return Ok(outcome);
         }
