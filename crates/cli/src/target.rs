@@ -218,7 +218,7 @@ impl Target {
         match self {
             Target::Local(store) => {
                 let key = store.create_key(scope, LOCAL_ACTOR).map_err(store_failure)?;
-                Ok(serde_json::json!({"key_id": key.key_id, "scope": key.scope, "key": key.key}))
+                to_value(key)
             }
             Target::Remote(client) => {
                 client.call("POST", "/v1/keys", Some(&serde_json::json!({"scope": scope})))

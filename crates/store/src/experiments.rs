@@ -9,12 +9,12 @@
 use crate::audit::{self, Change};
 use crate::error::{StoreError, StoreResult};
 use crate::metrics::{self, Upserted};
+use crate::store::ExperimentVariants;
 use crate::store::Store;
 use crate::time::{now, Micros};
 use duckdb::{Connection, OptionalExt};
 use rctgate_domain::{check_replacement, same_definition, Experiment, Status};
 use serde_json::Value;
-use std::collections::HashMap;
 
 impl Store {
     /// Creates `experiment` as a draft; a conflict if the key exists.
@@ -220,7 +220,7 @@ impl Store {
 }
 
 /// Experiment keys to variant names, for validating exposures.
-pub(crate) fn variants_by_experiment(conn: &Connection) -> StoreResult<HashMap<String, Vec<String>>> {
+pub(crate) fn variants_by_experiment(conn: &Connection) -> StoreResult<ExperimentVariants> {
     Ok(list(conn)?
         .into_iter()
         .map(|experiment| {

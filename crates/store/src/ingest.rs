@@ -77,11 +77,7 @@ impl Store {
         } = &mut *writer;
         let admission = ids.admit(rows.fingerprints());
         let outcome = admission.outcome();
-        let chunks = rows.into_chunks(&admission.keep);
-        let stored = EventTransaction::begin(events, feed, generation).and_then(|mut transaction| {
-            transaction.insert(chunks)?;
-            transaction.commit()
-        });
+        let stored = store_chunks(events, feed, generation, rows.into_chunks(&admission.keep));
         if stored.is_err() {
             ids.remove_all(&admission.added);
         }
@@ -89,9 +85,22 @@ impl Store {
     }
 }
 
+/// Inserts `chunks` (already deduplicated) in one transaction and commits it durably; on
+/// failure nothing of them is stored. Keeping the id set in step is the caller's part.
+pub(crate) fn store_chunks(
+    conn: &mut NativeConnection,
+    feed: &ChunkFeed,
+    generation: &AtomicU64,
+    chunks: TableChunks,
+) -> StoreResult<()> {
+    let mut transaction = EventTransaction::begin(conn, feed, generation)?;
+    transaction.insert(chunks)?;
+    transaction.commit()
+}
+
 /// An open transaction inserting events; dropped without [`EventTransaction::commit`], it
-/// rolls back. Keeping the id set in step with it is the caller's part.
-pub(crate) struct EventTransaction<'w> {
+/// rolls back.
+struct EventTransaction<'w> {
     conn: &'w mut NativeConnection,
     feed: &'w ChunkFeed,
     generation: &'w AtomicU64,
@@ -100,7 +109,7 @@ pub(crate) struct EventTransaction<'w> {
 }
 
 impl<'w> EventTransaction<'w> {
-    pub(crate) fn begin(
+    fn begin(
         conn: &'w mut NativeConnection,
         feed: &'w ChunkFeed,
         generation: &'w AtomicU64,
@@ -116,7 +125,7 @@ impl<'w> EventTransaction<'w> {
     }
 
     /// Inserts prepared chunks (already deduplicated).
-    pub(crate) fn insert(&mut self, chunks: TableChunks) -> StoreResult<()> {
+    fn insert(&mut self, chunks: TableChunks) -> StoreResult<()> {
         if chunks.is_empty() {
             return Ok(());
         }
@@ -126,7 +135,7 @@ impl<'w> EventTransaction<'w> {
     }
 
     /// Commits durably.
-    pub(crate) fn commit(mut self) -> StoreResult<()> {
+    fn commit(mut self) -> StoreResult<()> {
         // On failure `open` stays set: dropping `self` rolls back (DuckDB ends a transaction
         // whose commit failed; the ROLLBACK makes sure).
         self.conn.execute("COMMIT")?;

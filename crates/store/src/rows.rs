@@ -213,36 +213,21 @@ impl EventRows {
     /// were built (a request, before it takes the writer lock), so that inserting them needs
     /// no more than the deduplication.
     pub(crate) fn seal(&mut self) {
-        let all = vec![true; self.rows.len()];
-        self.blocks = self
-            .indices_by_table(&all)
-            .flat_map(|(table, indices)| {
-                indices
-                    .chunks(CHUNK_ROWS)
-                    .map(|rows| Block {
-                        table,
-                        chunk: SendChunk(self.chunk(table, rows)),
-                        rows: rows.to_vec(),
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        self.blocks = self.blocks(&vec![true; self.rows.len()]);
     }
 
     /// Data chunks of the events for which `keep[i]` is true. Sealed chunks whose rows are all
     /// kept are passed on as they are; the others, and all of unsealed rows, are built here.
     pub(crate) fn into_chunks(mut self, keep: &[bool]) -> TableChunks {
         let mut chunks = TableChunks::default();
-        let blocks = std::mem::take(&mut self.blocks);
-        if blocks.is_empty() {
-            for (table, indices) in self.indices_by_table(keep) {
-                for rows in indices.chunks(CHUNK_ROWS) {
-                    chunks.push(table, SendChunk(self.chunk(table, rows)));
-                }
+        let sealed = std::mem::take(&mut self.blocks);
+        if sealed.is_empty() {
+            for block in self.blocks(keep) {
+                chunks.push(block.table, block.chunk);
             }
             return chunks;
         }
-        for block in blocks {
+        for block in sealed {
             let kept: Vec<usize> = block
                 .rows
                 .iter()
@@ -256,6 +241,21 @@ impl EventRows {
             }
         }
         chunks
+    }
+
+    /// Data chunks of the kept rows, per table in input order, with the rows each holds.
+    fn blocks(&self, keep: &[bool]) -> Vec<Block> {
+        let mut blocks = Vec::with_capacity(self.rows.len() / CHUNK_ROWS + 2);
+        for (table, indices) in self.indices_by_table(keep) {
+            for rows in indices.chunks(CHUNK_ROWS) {
+                blocks.push(Block {
+                    table,
+                    chunk: SendChunk(self.chunk(table, rows)),
+                    rows: rows.to_vec(),
+                });
+            }
+        }
+        blocks
     }
 
     /// The indices of kept rows, per table, in input order.

@@ -6,9 +6,6 @@ use crate::ids::{Fingerprinter, IdSet};
 use crate::keys::KeyCache;
 use crate::native::{NativeConnection, NativeDatabase};
 use crate::schema;
-
-/// Experiment keys and the names of their variants.
-pub(crate) type ExperimentVariants = std::collections::HashMap<String, Vec<String>>;
 use duckdb::Connection;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -38,6 +35,9 @@ pub struct Store {
     pub(crate) database: Arc<NativeDatabase>,
 }
 
+/// Experiment keys and the names of their variants.
+pub(crate) type ExperimentVariants = std::collections::HashMap<String, Vec<String>>;
+
 /// What the writer lock protects.
 pub(crate) struct Writer {
     /// Metadata reads and writes (duckdb-rs).
@@ -46,7 +46,9 @@ pub(crate) struct Writer {
     pub events: NativeConnection,
     /// The table functions the event inserts read from.
     pub feed: ChunkFeed,
-    /// Fingerprints of every stored event id; changed only after a commit succeeds.
+    /// Fingerprints of every stored event id. A batch's ids go in before its commit and
+    /// come out again if it fails; an import lends the set out and rebuilds it after a
+    /// failure (see `ingest`, `import`).
     pub ids: IdSet,
     /// The store's change counter, bumped by every event commit.
     pub generation: Arc<AtomicU64>,

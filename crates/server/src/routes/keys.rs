@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use rctgate_domain::{from_json_slice, Scope};
+use rctgate_store::NewKey;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::body;
@@ -26,15 +26,12 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     payload: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     caller.require(Scope::Admin)?;
     let request: NewKeyRequest = from_json_slice(&body(payload)?)?;
     let key_id = caller.key_id().to_string();
     let key = state
         .blocking(move |store| store.create_key(request.scope, &key_id))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"key_id": key.key_id, "scope": key.scope, "key": key.key})),
-    ))
+    Ok((StatusCode::CREATED, Json(key)))
 }

@@ -36,7 +36,7 @@ pub use raw::{read_event_file, RawEvents};
 use crate::chunk_feed::TableChunks;
 use crate::error::{ImportError, StoreError, StoreResult};
 use crate::ids::IdSet;
-use crate::ingest::{load_ids, EventTransaction, IngestOutcome};
+use crate::ingest::{load_ids, store_chunks, IngestOutcome};
 use crate::rows::EventRows;
 use crate::store::{Store, Writer};
 use serde::Serialize;
@@ -200,10 +200,11 @@ impl Store {
                 on_progress,
             )
         });
-        threads.leave(conn)?;
+        let restored = threads.leave(conn);
         if imported.is_err() {
             *ids = load_ids(conn, fingerprinter)?;
         }
+        restored?;
         imported
     }
 }
@@ -267,18 +268,6 @@ fn dedupe_chunks(
     }
 }
 
-/// One transaction inserting `chunks`.
-fn store_chunks(
-    conn: &mut crate::native::NativeConnection,
-    feed: &crate::chunk_feed::ChunkFeed,
-    generation: &std::sync::atomic::AtomicU64,
-    chunks: TableChunks,
-) -> StoreResult<()> {
-    let mut transaction = EventTransaction::begin(conn, feed, generation)?;
-    transaction.insert(chunks)?;
-    transaction.commit()
-}
-
 /// The writer side: inserts validated chunks, committing every [`IMPORT_BATCH_ROWS`] accepted
 /// events and at the end.
 fn insert_batches(
@@ -289,8 +278,7 @@ fn insert_batches(
 ) -> StoreResult<ImportOutcome> {
     let mut outcome = ImportOutcome::default();
     let mut chunks = receiver.into_iter();
-    // Returning early drops the receiver, so the reader's next send fails and it stops;
-    // dropping the open transaction rolls it back.
+    // Returning early drops the receiver, so the reader's next send fails and it stops.
     loop {
         let mut batch = TableChunks::default();
         let mut accepted = 0;

@@ -11,16 +11,16 @@ use super::ReadChunk;
 use crate::error::ImportError;
 use crate::ids::Fingerprinter;
 use crate::rows::EventRows;
+use crate::store::ExperimentVariants;
 use rctgate_domain::attributes::{check_attribute, check_attribute_count};
 use rctgate_domain::{EventRecord, ValidationError};
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
 
 /// Validates rows into chunks and sends them on.
 pub(super) struct ValidatingSink<'a> {
     path: &'a Path,
-    catalog: &'a HashMap<String, Vec<String>>,
+    catalog: &'a ExperimentVariants,
     fingerprinter: &'a Fingerprinter,
     sender: SyncSender<Result<ReadChunk, ImportError>>,
     rows: EventRows,
@@ -30,7 +30,7 @@ pub(super) struct ValidatingSink<'a> {
 impl<'a> ValidatingSink<'a> {
     pub(super) fn new(
         path: &'a Path,
-        catalog: &'a HashMap<String, Vec<String>>,
+        catalog: &'a ExperimentVariants,
         fingerprinter: &'a Fingerprinter,
         sender: SyncSender<Result<ReadChunk, ImportError>>,
     ) -> Self {
