@@ -14,6 +14,8 @@
 //! throughput. Prints the rate, per-batch latencies, the server's peak resident memory
 //! (`VmHWM` from `/proc`, read before it stops) and the database size after a graceful stop,
 //! then machine-readable `key value` lines for `bench/run-store-bench.sh`.
+//!
+//! `INGEST_SERVE_ARGS` adds arguments to `serve` (e.g. `--parse-threads 1`, to compare).
 
 use std::error::Error;
 use std::io::{BufRead, BufReader};
@@ -270,6 +272,11 @@ impl Server {
             .args(["serve", "--db"])
             .arg(db)
             .args(["--addr", "127.0.0.1:0"])
+            .args(
+                std::env::var("INGEST_SERVE_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -399,6 +399,75 @@ fn event_batches_are_atomic_idempotent_and_survive_restart() {
     );
 }
 
+/// A body of several hundred kilobytes is parsed in parts on two threads (`--parse-threads
+/// 2`); it must still be one all-or-nothing batch with the body's own line numbers, its
+/// duplicates found across parts, and its length bounded as a whole.
+#[test]
+fn large_batches_parsed_in_parts_stay_one_batch() {
+    let db = temp_dir("parts").join("rctgate.duckdb");
+    let key = create_key(&db, "admin");
+    let server = Server::start_with(&db, &["--parse-threads", "2", "--max-batch-events", "5000"]);
+    for metric in [metric_json("bookings", "booking"), metric_json("clicks", "click")] {
+        assert_eq!(
+            server.call("POST", "/v1/metrics", Some(&key), Some(&metric)).0,
+            201
+        );
+    }
+    let (status, body) = server.call(
+        "POST",
+        "/v1/experiments",
+        Some(&key),
+        Some(&experiment_json("ranker-v7")),
+    );
+    assert_eq!(status, 201, "{body}");
+    let summary = |server: &Server| {
+        let (_, body) = server.call("GET", "/v1/events/summary?experiment=ranker-v7", Some(&key), None);
+        body["exposure_events"].as_u64()
+    };
+    // 4,000 events with a blank line early on and a bad variant late: line 3,601.
+    let mut lines: Vec<String> = exposures("ranker-v7", 0, 4000)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.insert(10, String::new());
+    lines[3600] = lines[3600]
+        .replace("\"control\"", "\"nope\"")
+        .replace("\"treatment\"", "\"nope\"");
+    let body = lines.join("\n");
+    assert!(body.len() > 256 * 1024, "big enough to be split: {}", body.len());
+    let (status, answer) = server.call("POST", "/v1/events", Some(&key), Some(&body));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["field"].as_str(), Some("line 3601: variant"), "{answer}");
+    assert_eq!(
+        summary(&server),
+        Some(0),
+        "nothing of the refused batch is stored"
+    );
+    // Valid, with the first 1,000 ids repeated at the end: duplicates across parts.
+    let mut lines: Vec<String> = exposures("ranker-v7", 0, 3000)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.extend(exposures("ranker-v7", 0, 1000).lines().map(str::to_string));
+    let (status, answer) = server.call("POST", "/v1/events", Some(&key), Some(&lines.join("\n")));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["duplicates"].as_u64()),
+        (Some(3000), Some(1000)),
+        "{answer}"
+    );
+    assert_eq!(summary(&server), Some(3000));
+    // 6,000 events: each part is under the limit of 5,000, the batch is not.
+    let (status, answer) = server.call(
+        "POST",
+        "/v1/events",
+        Some(&key),
+        Some(&exposures("ranker-v7", 10_000, 6000)),
+    );
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(summary(&server), Some(3000));
+}
+
 #[test]
 fn limits_answer_413() {
     let db = temp_dir("limits").join("rctgate.duckdb");

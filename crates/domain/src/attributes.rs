@@ -32,26 +32,44 @@ pub enum AttributeValue<'a> {
 
 /// Checks count, names and value types and lengths; fields are named `attributes.NAME`.
 pub fn check_attributes(attributes: &Attributes) -> Result<(), ValidationError> {
-    check_attribute_count(attributes.len())?;
+    check_attribute_list(
+        attributes
+            .iter()
+            .map(|(name, value)| (name.as_str(), scalar(value))),
+    )
+}
+
+/// A JSON value as an attribute value; `None` for null, arrays and objects, which are refused.
+pub fn scalar(value: &Value) -> Option<AttributeValue<'_>> {
+    match value {
+        Value::String(text) => Some(AttributeValue::Text(text)),
+        Value::Bool(flag) => Some(AttributeValue::Bool(*flag)),
+        Value::Number(number) => Some(match number.as_i64() {
+            Some(integer) => AttributeValue::Integer(integer),
+            // serde_json numbers are finite; an out-of-range one reads as NaN and fails.
+            None => AttributeValue::Number(number.as_f64().unwrap_or(f64::NAN)),
+        }),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// The checks of [`check_attributes`] on attributes however they were read: `None` stands
+/// for a value that is not a string, number or boolean.
+pub fn check_attribute_list<'a>(
+    attributes: impl Iterator<Item = (&'a str, Option<AttributeValue<'a>>)>,
+) -> Result<(), ValidationError> {
+    let mut count = 0;
     for (name, value) in attributes {
-        let value = match value {
-            Value::String(text) => AttributeValue::Text(text),
-            Value::Bool(flag) => AttributeValue::Bool(*flag),
-            Value::Number(number) => match number.as_i64() {
-                Some(integer) => AttributeValue::Integer(integer),
-                // serde_json numbers are finite; an out-of-range one reads as NaN and fails.
-                None => AttributeValue::Number(number.as_f64().unwrap_or(f64::NAN)),
-            },
-            Value::Null | Value::Array(_) | Value::Object(_) => {
-                return Err(ValidationError::new(
-                    format!("attributes.{name}"),
-                    "Attribute values must be a string, a number or a boolean.",
-                ))
-            }
+        let Some(value) = value else {
+            return Err(ValidationError::new(
+                format!("attributes.{name}"),
+                "Attribute values must be a string, a number or a boolean.",
+            ));
         };
         check_attribute(name, value)?;
+        count += 1;
     }
-    Ok(())
+    check_attribute_count(count)
 }
 
 /// Checks the number of attributes of one event.

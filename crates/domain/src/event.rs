@@ -1,8 +1,9 @@
-//! Events (SPEC §6): what clients send ([`EventRecord`]) and what is stored ([`Event`]).
+//! Events (SPEC §6) as clients send them: [`EventRecord`], flat, one field per field of
+//! either type.
 //!
-//! Every input path (HTTP JSON, NDJSON, CSV, Parquet) produces the same flat [`EventRecord`],
-//! with one column per field of either type, so there is exactly one validation. Validation
-//! turns it into the tagged [`Event`], whose variants only carry the fields of their type.
+//! Every input path reduces an event to the same borrowed fields ([`ReceivedEvent`]: an
+//! [`EventRecord`] built in code, an [`crate::EventRecordRef`] parsed in place from JSON,
+//! a CSV or Parquet row), so there is exactly one validation, [`ReceivedEvent::check`].
 //!
 //! Choices where SPEC §6 is silent:
 //! - a metric event without `value` counts as `1.0`, so a plain occurrence ("booking") needs no
@@ -14,10 +15,8 @@
 //! - exposures may name an experiment in any status: history is back-filled into drafts and
 //!   late events arrive after a stop; the analysis window decides what counts.
 
-use crate::attributes::{check_attributes, Attributes};
-use crate::catalog::ExperimentCatalog;
-use crate::error::ValidationError;
-use crate::event_fields::{check_exposure_target, parse_time, EventFields, TimeField};
+use crate::attributes::{scalar, AttributeValue, Attributes};
+use crate::event_fields::{EventFields, ReceivedEvent, TimeField};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -112,102 +111,8 @@ pub struct EventRecord {
     pub attributes: Option<Attributes>,
 }
 
-/// A validated event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Event {
-    /// A unit was assigned and treated.
-    Exposure(Exposure),
-    /// Something a metric counts happened to a unit.
-    Metric(MetricEvent),
-}
-
-/// A validated exposure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Exposure {
-    /// Idempotency key.
-    pub id: String,
-    /// The randomization unit.
-    pub unit: String,
-    /// Experiment key.
-    pub experiment: String,
-    /// Variant name.
-    pub variant: String,
-    /// When the unit was exposed.
-    #[serde(serialize_with = "serialize_ts")]
-    pub ts: DateTime<Utc>,
-    /// Whether the model changed what the unit saw; `None` if the client did not say.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub triggered: Option<bool>,
-    /// The model's output.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_output: Option<f64>,
-    /// The model's latency in milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Option<f64>,
-    /// Flat attributes.
-    #[serde(skip_serializing_if = "Attributes::is_empty")]
-    pub attributes: Attributes,
-}
-
-/// A validated metric event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MetricEvent {
-    /// Idempotency key.
-    pub id: String,
-    /// The randomization unit.
-    pub unit: String,
-    /// Event name.
-    pub event: String,
-    /// Amount (finite).
-    pub value: f64,
-    /// When it happened.
-    #[serde(serialize_with = "serialize_ts")]
-    pub ts: DateTime<Utc>,
-    /// Flat attributes.
-    #[serde(skip_serializing_if = "Attributes::is_empty")]
-    pub attributes: Attributes,
-}
-
-impl Event {
-    /// The idempotency key.
-    pub fn id(&self) -> &str {
-        match self {
-            Event::Exposure(exposure) => &exposure.id,
-            Event::Metric(metric) => &metric.id,
-        }
-    }
-
-    /// The unit.
-    pub fn unit(&self) -> &str {
-        match self {
-            Event::Exposure(exposure) => &exposure.unit,
-            Event::Metric(metric) => &metric.unit,
-        }
-    }
-
-    /// When it happened.
-    pub fn ts(&self) -> DateTime<Utc> {
-        match self {
-            Event::Exposure(exposure) => exposure.ts,
-            Event::Metric(metric) => metric.ts,
-        }
-    }
-
-    /// Checks what needs stored state: an exposure's experiment and variant must exist.
-    pub fn check_references(&self, experiments: &impl ExperimentCatalog) -> Result<(), ValidationError> {
-        match self {
-            Event::Exposure(exposure) => {
-                check_exposure_target(&exposure.experiment, &exposure.variant, experiments)
-            }
-            Event::Metric(_) => Ok(()),
-        }
-    }
-}
-
-impl EventRecord {
-    /// The record's fields, borrowed, for checking.
-    pub fn fields(&self) -> EventFields<'_> {
+impl ReceivedEvent for EventRecord {
+    fn fields(&self) -> EventFields<'_> {
         EventFields {
             event_type: self.event_type,
             id: &self.id,
@@ -226,58 +131,18 @@ impl EventRecord {
         }
     }
 
-    /// Every check that needs no stored state, and the conversion to an [`Event`].
-    pub fn into_event(self) -> Result<Event, ValidationError> {
-        let checked = self.fields().check()?;
-        let attributes = self.attributes.unwrap_or_default();
-        check_attributes(&attributes)?;
-        // `check` proved the type's required fields present; the defaults are unreachable.
-        Ok(match self.event_type {
-            EventType::Exposure => Event::Exposure(Exposure {
-                id: self.id,
-                unit: self.unit,
-                experiment: self.experiment.unwrap_or_default(),
-                variant: self.variant.unwrap_or_default(),
-                ts: checked.ts,
-                triggered: self.triggered,
-                model_output: self.model_output,
-                latency_ms: self.latency_ms,
-                attributes,
-            }),
-            EventType::Metric => Event::Metric(MetricEvent {
-                id: self.id,
-                unit: self.unit,
-                event: self.event.unwrap_or_default(),
-                value: checked.value,
-                ts: checked.ts,
-                attributes,
-            }),
-        })
-    }
-
-    /// Full validation: [`EventRecord::into_event`] then [`Event::check_references`].
-    pub fn validate(self, experiments: &impl ExperimentCatalog) -> Result<Event, ValidationError> {
-        let event = self.into_event()?;
-        event.check_references(experiments)?;
-        Ok(event)
-    }
-}
-
-/// Parses an event time; see [`parse_time`].
-pub fn parse_ts(ts: &EventTime) -> Result<DateTime<Utc>, ValidationError> {
-    match ts {
-        EventTime::Text(text) => parse_time(TimeField::Text(text)),
-        EventTime::At(at) => Ok(*at),
+    fn attributes(&self) -> impl Iterator<Item = (&str, Option<AttributeValue<'_>>)> {
+        // A serde_json map iterates in key order.
+        self.attributes
+            .iter()
+            .flatten()
+            .map(|(name, value)| (name.as_str(), scalar(value)))
     }
 }
 
 /// Formats an event time as RFC 3339 in UTC with `Z`, at the microsecond precision stored.
 pub fn format_ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-fn serialize_ts<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format_ts(*at))
 }
 
 #[cfg(test)]
@@ -304,34 +169,28 @@ mod tests {
     }
 
     fn field_of(record: EventRecord) -> Option<String> {
-        record.validate(&experiments()).err().and_then(|err| err.field)
+        record.check(&experiments()).err().and_then(|err| err.field)
     }
 
     #[test]
     fn spec_examples_validate() {
-        let exposure = record(EXPOSURE).validate(&experiments()).expect("valid exposure");
-        let Event::Exposure(exposure) = exposure else {
-            panic!("expected an exposure");
-        };
-        assert_eq!(exposure.variant, "treatment");
-        assert_eq!(exposure.triggered, Some(true));
+        let exposure = record(EXPOSURE);
+        assert!(exposure.check(&experiments()).is_ok());
+        assert_eq!(exposure.fields().variant, Some("treatment"));
         assert_eq!(
-            exposure.attributes.get("device"),
-            Some(&serde_json::json!("mobile"))
+            exposure.attributes().collect::<Vec<_>>(),
+            vec![("device", Some(AttributeValue::Text("mobile")))]
         );
-        let metric = record(METRIC).validate(&experiments()).expect("valid metric");
-        assert_eq!(metric.id(), "e2");
-        assert_eq!(format_ts(metric.ts()), "2026-11-26T11:05:00Z");
+        let checked = record(METRIC).check(&experiments()).expect("valid metric");
+        assert_eq!(format_ts(checked.ts), "2026-11-26T11:05:00Z");
     }
 
     #[test]
     fn metric_value_defaults_to_one() {
         let mut metric = record(METRIC);
         metric.value = None;
-        let Ok(Event::Metric(event)) = metric.into_event() else {
-            panic!("expected a metric event");
-        };
-        assert_eq!(event.value, 1.0);
+        let checked = metric.check(&experiments()).expect("valid metric");
+        assert_eq!(checked.value, 1.0);
     }
 
     #[test]
@@ -447,12 +306,12 @@ mod tests {
     }
 
     #[test]
-    fn validated_events_serialize_tagged() {
-        let event = record(EXPOSURE).validate(&experiments()).expect("valid");
-        let json = serde_json::to_value(&event).expect("serializes");
+    fn records_serialize_as_they_were_sent() {
+        let exposure = record(EXPOSURE);
+        let json = serde_json::to_value(&exposure).expect("serializes");
         assert_eq!(json["type"], "exposure");
         assert_eq!(json["ts"], "2026-11-26T12:00:00Z");
-        let record_again: EventRecord = crate::json::from_json_value(json).expect("parses back");
-        assert_eq!(record_again.validate(&experiments()), Ok(event));
+        let again: EventRecord = crate::json::from_json_value(json).expect("parses back");
+        assert_eq!(again, exposure);
     }
 }

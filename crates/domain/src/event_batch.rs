@@ -3,10 +3,15 @@
 //! Errors name the event's position so one bad event among thousands can be found: `line N`
 //! for NDJSON (the physical line, blank lines counted), `event N` for the N-th element of a
 //! JSON array (1-based, since an array may be pretty-printed over many lines).
+//!
+//! Events are parsed in place ([`EventRecordRef`]). A large NDJSON body can be cut into
+//! parts at line ends ([`split_event_body`]) and the parts parsed on several threads; each
+//! keeps the physical line numbers of the whole body.
 
 use crate::error::ValidationError;
 use crate::event::EventRecord;
-use crate::json::from_json_slice;
+use crate::event_record_ref::EventRecordRef;
+use crate::json::from_json_str;
 
 /// Default bound on events per HTTP batch; the server may choose another.
 pub const MAX_BATCH_EVENTS: usize = 10_000;
@@ -22,11 +27,12 @@ pub enum PositionKind {
     Row,
 }
 
-/// Parsed events and where each one was in the input.
+/// Parsed events and where each one was in the input: owned [`EventRecord`]s, or
+/// [`EventRecordRef`]s borrowing from a body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EventBatch {
+pub struct EventBatch<R = EventRecord> {
     /// The events, in input order.
-    pub records: Vec<EventRecord>,
+    pub records: Vec<R>,
     /// 1-based position of each record (same length as `records`).
     pub positions: Vec<u64>,
     /// What the positions count.
@@ -47,14 +53,14 @@ pub enum BatchError {
     },
 }
 
-impl EventBatch {
+impl<R> EventBatch<R> {
     /// Records numbered 1..=n as `event N`.
-    pub fn from_records(records: Vec<EventRecord>) -> Self {
+    pub fn from_records(records: Vec<R>) -> Self {
         Self::numbered(records, 1, PositionKind::Event)
     }
 
     /// Records numbered from `first` on, counted as `kind`.
-    pub fn numbered(records: Vec<EventRecord>, first: u64, kind: PositionKind) -> Self {
+    pub fn numbered(records: Vec<R>, first: u64, kind: PositionKind) -> Self {
         let positions = (first..).take(records.len()).collect();
         EventBatch {
             records,
@@ -87,18 +93,88 @@ impl EventBatch {
 
 /// Parses a request body: a JSON array of events when it starts with `[`, else NDJSON (blank
 /// lines ignored). An empty body is an empty batch.
-pub fn parse_event_batch(body: &[u8], max_events: usize) -> Result<EventBatch, BatchError> {
-    let first = body.iter().position(|byte| !byte.is_ascii_whitespace());
-    match first.map(|index| body[index]) {
-        None => Ok(EventBatch::from_records(Vec::new())),
-        Some(b'[') => parse_array(body, max_events),
-        Some(_) => parse_ndjson(body, max_events),
+pub fn parse_event_batch(
+    body: &[u8],
+    max_events: usize,
+) -> Result<EventBatch<EventRecordRef<'_>>, BatchError> {
+    BodyPart::whole(body).parse(max_events)
+}
+
+/// A piece of a request body that parses on its own: the whole body, or some whole lines of
+/// an NDJSON body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPart<'a> {
+    bytes: &'a [u8],
+    /// The body's line number of the part's first line; `None` for the whole body, which may
+    /// be a JSON array.
+    first_line: Option<u64>,
+}
+
+impl<'a> BodyPart<'a> {
+    fn whole(body: &'a [u8]) -> Self {
+        BodyPart {
+            bytes: body,
+            first_line: None,
+        }
+    }
+
+    /// Parses the part; at most `max_events` events (the caller bounds the parts' sum).
+    pub fn parse(&self, max_events: usize) -> Result<EventBatch<EventRecordRef<'a>>, BatchError> {
+        // One check of the whole text is much faster than serde_json's of each string.
+        let text = std::str::from_utf8(self.bytes).map_err(|err| {
+            let line = self.first_line.unwrap_or(1) + line_ends(&self.bytes[..err.valid_up_to()]);
+            BatchError::Invalid(ValidationError::general("Is not UTF-8 text.").at(&format!("line {line}")))
+        })?;
+        let first = text.trim_start().as_bytes().first();
+        match (first, self.first_line) {
+            (None, _) => Ok(EventBatch::from_records(Vec::new())),
+            (Some(b'['), None) => parse_array(text, max_events),
+            (_, first_line) => parse_ndjson(text, first_line.unwrap_or(1), max_events),
+        }
     }
 }
 
-fn parse_array(body: &[u8], max_events: usize) -> Result<EventBatch, BatchError> {
-    let records: Vec<EventRecord> =
-        from_json_slice(body).map_err(|err| BatchError::Invalid(locate_array_error(err)))?;
+/// Cuts `body` into at most `parts` parts of about equal size at line ends, to parse on
+/// several threads. A JSON array, or a body too small to be worth it, stays whole.
+pub fn split_event_body(body: &[u8], parts: usize) -> Vec<BodyPart<'_>> {
+    /// Below this, a thread costs more than it saves.
+    const MIN_PART_BYTES: usize = 64 * 1024;
+    let first = body.iter().position(|byte| !byte.is_ascii_whitespace());
+    let parts = parts.min(body.len() / MIN_PART_BYTES).max(1);
+    if parts == 1 || first.map(|index| body[index]) == Some(b'[') {
+        return vec![BodyPart::whole(body)];
+    }
+    let mut split = Vec::with_capacity(parts);
+    let (mut start, mut first_line) = (0, 1);
+    for part in 1..=parts {
+        let target = (body.len() * part / parts).max(start);
+        // Each part ends just after a newline (or at the end of the body).
+        let end = match memchr::memchr(b'\n', &body[target..]) {
+            Some(offset) if part < parts => target + offset + 1,
+            _ => body.len(),
+        };
+        let bytes = &body[start..end];
+        split.push(BodyPart {
+            bytes,
+            first_line: Some(first_line),
+        });
+        first_line += line_ends(bytes);
+        start = end;
+        if start == body.len() {
+            break;
+        }
+    }
+    split
+}
+
+/// The number of `\n` in `bytes`.
+fn line_ends(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+fn parse_array(body: &str, max_events: usize) -> Result<EventBatch<EventRecordRef<'_>>, BatchError> {
+    let records: Vec<EventRecordRef> =
+        from_json_str(body).map_err(|err| BatchError::Invalid(locate_array_error(err)))?;
     if records.len() > max_events {
         return Err(BatchError::TooManyEvents { limit: max_events });
     }
@@ -128,18 +204,22 @@ fn locate_array_error(err: ValidationError) -> ValidationError {
     }
 }
 
-fn parse_ndjson(body: &[u8], max_events: usize) -> Result<EventBatch, BatchError> {
-    let mut records = Vec::new();
-    let mut positions = Vec::new();
-    for (index, line) in body.split(|byte| *byte == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
+fn parse_ndjson(
+    body: &str,
+    first_line: u64,
+    max_events: usize,
+) -> Result<EventBatch<EventRecordRef<'_>>, BatchError> {
+    let lines = line_ends(body.as_bytes()) as usize + 1;
+    let mut records = Vec::with_capacity(lines.min(max_events));
+    let mut positions = Vec::with_capacity(lines.min(max_events));
+    for (line_number, line) in (first_line..).zip(body.split('\n')) {
+        if line.bytes().all(|byte| byte.is_ascii_whitespace()) {
             continue;
         }
         if records.len() == max_events {
             return Err(BatchError::TooManyEvents { limit: max_events });
         }
-        let line_number = index as u64 + 1;
-        let record = from_json_slice::<EventRecord>(line)
+        let record = from_json_str::<EventRecordRef>(line)
             .map_err(|err| BatchError::Invalid(err.at(&format!("line {line_number}"))))?;
         records.push(record);
         positions.push(line_number);
@@ -158,7 +238,7 @@ mod tests {
     const METRIC: &str =
         r#"{"type": "metric", "id": "e2", "unit": "u42", "event": "booking", "ts": "2026-11-26T12:00:00Z"}"#;
 
-    fn invalid(result: Result<EventBatch, BatchError>) -> ValidationError {
+    fn invalid(result: Result<EventBatch<EventRecordRef>, BatchError>) -> ValidationError {
         match result {
             Err(BatchError::Invalid(err)) => err,
             other => panic!("expected an invalid batch, got {other:?}"),
@@ -206,6 +286,40 @@ mod tests {
             parse_event_batch(array.as_bytes(), 2),
             Err(BatchError::TooManyEvents { limit: 2 })
         );
+    }
+
+    #[test]
+    fn parts_keep_the_line_numbers_of_the_body() {
+        let bad = METRIC.replace("\"u42\"", "42");
+        let mut lines = vec![METRIC.to_string(); 3000];
+        lines[1800] = String::new();
+        lines[2500] = bad;
+        let body = lines.join("\n");
+        let parts = split_event_body(body.as_bytes(), 2);
+        assert_eq!(parts.len(), 2);
+        let first = parts[0].parse(10_000).expect("first half parses");
+        assert!(
+            body.len() > 2 * 64 * 1024 && first.len() > 1000,
+            "{}",
+            first.len()
+        );
+        let joined: Vec<u8> = parts.iter().flat_map(|part| part.bytes.iter().copied()).collect();
+        assert_eq!(joined, body.as_bytes());
+        let err = invalid(parts[1].parse(10_000));
+        assert_eq!(err.field.as_deref(), Some("line 2501: unit"));
+        let whole = invalid(parse_event_batch(body.as_bytes(), 10_000));
+        assert_eq!(whole, err);
+        assert_eq!(split_event_body(METRIC.as_bytes(), 2).len(), 1);
+        let array = format!("[{}]", vec![METRIC; 3000].join(","));
+        assert_eq!(split_event_body(array.as_bytes(), 2).len(), 1);
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_names_its_line() {
+        let mut body = format!("{METRIC}\n{METRIC}\n").into_bytes();
+        body.extend_from_slice(b"{\"type\": \"metric\", \"id\": \"\xff\"}\n");
+        let err = invalid(parse_event_batch(&body, 10));
+        assert_eq!(err.field.as_deref(), Some("line 3"));
     }
 
     #[test]

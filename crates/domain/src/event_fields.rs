@@ -6,6 +6,7 @@
 //! checks: id, unit, ts, the type's own fields, then (by the caller) attributes, then the
 //! references to stored experiments.
 
+use crate::attributes::{check_attribute_list, AttributeValue};
 use crate::catalog::ExperimentCatalog;
 use crate::error::ValidationError;
 use crate::event::{EventType, DEFAULT_METRIC_VALUE, MAX_ID_CHARS, MAX_UNIT_CHARS};
@@ -112,6 +113,27 @@ impl EventFields<'_> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// An event as received, however it was read ([`crate::EventRecord`], [`crate::EventRecordRef`]):
+/// what validation and storing read from it.
+pub trait ReceivedEvent {
+    /// Its fields, borrowed.
+    fn fields(&self) -> EventFields<'_>;
+
+    /// Its attributes sorted by name, each name once; `None` for a value that is not a
+    /// string, number or boolean (which [`ReceivedEvent::check`] refuses).
+    fn attributes(&self) -> impl Iterator<Item = (&str, Option<AttributeValue<'_>>)>;
+
+    /// Every SPEC §6 rule, in one order: fields, attributes, then the references to stored
+    /// experiments.
+    fn check(&self, experiments: &impl ExperimentCatalog) -> Result<CheckedFields, ValidationError> {
+        let fields = self.fields();
+        let checked = fields.check()?;
+        check_attribute_list(self.attributes())?;
+        fields.check_references(experiments)?;
+        Ok(checked)
     }
 }
 

@@ -6,29 +6,32 @@
 
 use crate::error::ValidationError;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 /// Decodes `bytes` as a `T`, turning any failure into a [`ValidationError`] with the field path.
 ///
 /// The plain decoder runs first: tracking the path costs several times more (it showed in the
 /// profile of `POST /v1/events`), and valid input, the common case, needs no path. Only a
 /// failure is decoded again with tracking, to name the field.
-pub fn from_json_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ValidationError> {
-    serde_json::from_slice(bytes).or_else(|_| explain(bytes))
+pub fn from_json_slice<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ValidationError> {
+    serde_json::from_slice(bytes).or_else(|_| explain(serde_json::Deserializer::from_slice(bytes)))
+}
+
+/// Decodes `text` as a `T`; see [`from_json_slice`]. Text already known to be UTF-8 skips
+/// the check serde_json makes of every string in bytes.
+pub fn from_json_str<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ValidationError> {
+    serde_json::from_str(text).or_else(|_| explain(serde_json::Deserializer::from_str(text)))
 }
 
 /// The path-tracking decode, for the error message.
-fn explain<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ValidationError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+fn explain<'a, T: Deserialize<'a>, R: serde_json::de::Read<'a>>(
+    mut deserializer: serde_json::Deserializer<R>,
+) -> Result<T, ValidationError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
     deserializer.end().map_err(|err| {
         ValidationError::general(format!("trailing characters after the JSON value ({err})"))
     })?;
     Ok(value)
-}
-
-/// Decodes `text` as a `T`; see [`from_json_slice`].
-pub fn from_json_str<T: DeserializeOwned>(text: &str) -> Result<T, ValidationError> {
-    from_json_slice(text.as_bytes())
 }
 
 /// Decodes an already parsed JSON value as a `T`, naming the failing field.

@@ -16,6 +16,8 @@ pub struct Limits {
     pub max_batch_events: usize,
     /// Exposures from `/v1/decide` waiting to be written.
     pub exposure_queue: usize,
+    /// Threads one large `POST /v1/events` body is parsed and validated on.
+    pub parse_threads: usize,
 }
 
 impl Default for Limits {
@@ -24,6 +26,7 @@ impl Default for Limits {
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_events: 50_000,
             exposure_queue: 100_000,
+            parse_threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Event ingestion: all-or-nothing, idempotent on `id`, acknowledged only once durable.
 //!
 //! A batch goes through three steps:
-//! 1. validation of every event (domain rules, experiment and variant lookups), and building
-//!    its data chunks (see `rows`), without any lock: one invalid event rejects the batch and
-//!    nothing is written;
-//! 2. under the writer lock, deduplication against the in-memory id set (see `ids`) and
-//!    within the batch: the first event with an id is kept, later ones count as duplicates;
+//! 1. [`Store::prepare`]: validation of every event (domain rules, experiment and variant
+//!    lookups), and building its data chunks (see `rows`), without any lock: one invalid
+//!    event rejects the batch and nothing is written. Parts of one batch may be prepared on
+//!    several threads (the server does, for large bodies) and inserted together;
+//! 2. [`Store::insert_prepared`], under the writer lock: deduplication against the in-memory
+//!    id set (see `ids`) and within the batch: the first event with an id is kept, later
+//!    ones count as duplicates;
 //! 3. one transaction ([`EventTransaction`]) inserting the kept events (see `chunk_feed`),
 //!    then commit, which syncs DuckDB's write-ahead log. If anything fails the transaction
 //!    rolls back and its ids leave the set again, all under the same lock, so the set always
@@ -14,7 +16,7 @@
 
 use crate::chunk_feed::{ChunkFeed, TableChunks};
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{Fingerprinter, IdSet};
+use crate::ids::{Fingerprint, Fingerprinter, IdSet};
 use crate::native::NativeConnection;
 use crate::rows::EventRows;
 use crate::store::{Store, Writer};
@@ -22,7 +24,7 @@ use duckdb::arrow::array::{Array, StringArray};
 use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::DataType;
 use duckdb::Connection;
-use rctgate_domain::{Event, EventBatch, EventRecord, ExperimentCatalog, ValidationError};
+use rctgate_domain::{EventBatch, ReceivedEvent};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,35 +40,61 @@ pub struct IngestOutcome {
     pub duplicates: u64,
 }
 
+/// Events validated and packed for inserting ([`Store::prepare`]); nothing is stored yet.
+pub struct PreparedEvents {
+    rows: EventRows,
+    len: usize,
+}
+
+impl PreparedEvents {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 impl Store {
     /// Validates and stores a batch; returns only after the commit is durable.
     ///
     /// An invalid event fails the whole batch with [`StoreError::Invalid`], whose field names
     /// the event's position (`line 17: ts`); nothing of the batch is stored.
-    pub fn ingest(&self, batch: EventBatch) -> StoreResult<IngestOutcome> {
-        if batch.is_empty() {
-            return Ok(IngestOutcome::default());
-        }
-        let catalog = self.experiment_catalog()?;
-        let EventBatch {
-            records,
-            positions,
-            kind,
-        } = batch;
-        let locator = EventBatch {
-            records: Vec::new(),
-            positions,
-            kind,
-        };
-        let events = validate_records(records, &*catalog)
-            .map_err(|(index, err)| StoreError::Invalid(err.at(&locator.position(index))))?;
-        self.insert_events(events)
+    pub fn ingest<R: ReceivedEvent>(&self, batch: EventBatch<R>) -> StoreResult<IngestOutcome> {
+        let prepared = self.prepare(&batch)?;
+        drop(batch);
+        self.insert_prepared(vec![prepared])
     }
 
-    /// Dedupes and inserts validated events in one transaction.
-    pub(crate) fn insert_events(&self, events: Vec<Event>) -> StoreResult<IngestOutcome> {
-        let rows = EventRows::from_events(&events, &self.fingerprinter)?;
-        drop(events);
+    /// Validates a batch (or a part of one) and builds its data chunks, taking no lock.
+    /// Errors as for [`Store::ingest`].
+    pub fn prepare<R: ReceivedEvent>(&self, batch: &EventBatch<R>) -> StoreResult<PreparedEvents> {
+        let catalog = self.experiment_catalog()?;
+        let mut rows = EventRows::with_capacity(batch.len());
+        for (index, record) in batch.records.iter().enumerate() {
+            let checked = record
+                .check(&*catalog)
+                .map_err(|err| StoreError::Invalid(err.at(&batch.position(index))))?;
+            let fingerprint = self.fingerprinter.fingerprint(record.fields().id);
+            rows.push_received(fingerprint, record, &checked)?;
+        }
+        rows.seal();
+        Ok(PreparedEvents {
+            rows,
+            len: batch.len(),
+        })
+    }
+
+    /// Stores prepared parts, in order, as one batch: deduplicated, in one transaction,
+    /// durable on return.
+    pub fn insert_prepared(&self, parts: Vec<PreparedEvents>) -> StoreResult<IngestOutcome> {
+        if parts.iter().all(PreparedEvents::is_empty) {
+            return Ok(IngestOutcome::default());
+        }
+        let fingerprints: Vec<Fingerprint> = parts.iter().flat_map(|part| part.rows.fingerprints()).collect();
         let mut writer = self.writer();
         let Writer {
             events,
@@ -75,9 +103,16 @@ impl Store {
             generation,
             ..
         } = &mut *writer;
-        let admission = ids.admit(rows.fingerprints());
+        let admission = ids.admit(fingerprints.into_iter());
         let outcome = admission.outcome();
-        let stored = store_chunks(events, feed, generation, rows.into_chunks(&admission.keep));
+        let mut chunks = TableChunks::default();
+        let mut kept = admission.keep.as_slice();
+        for part in parts {
+            let (mine, rest) = kept.split_at(part.len.min(kept.len()));
+            chunks.extend(part.rows.into_chunks(mine));
+            kept = rest;
+        }
+        let stored = store_chunks(events, feed, generation, chunks);
         if stored.is_err() {
             ids.remove_all(&admission.added);
         }
@@ -154,18 +189,6 @@ impl Drop for EventTransaction<'_> {
             let _ = self.conn.execute("ROLLBACK");
         }
     }
-}
-
-/// Runs every validation; on failure returns the index of the first bad record and its error.
-pub(crate) fn validate_records(
-    records: Vec<EventRecord>,
-    catalog: &impl ExperimentCatalog,
-) -> Result<Vec<Event>, (usize, ValidationError)> {
-    records
-        .into_iter()
-        .enumerate()
-        .map(|(index, record)| record.validate(catalog).map_err(|err| (index, err)))
-        .collect()
 }
 
 /// Fills an id set from both event tables, streaming so that memory holds fingerprints only.

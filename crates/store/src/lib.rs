@@ -50,7 +50,7 @@ pub use error::{ErrorKind, ImportError, StoreError, StoreResult};
 pub use import::{
     read_event_file, ImportOutcome, ImportProgress, RawEvents, IMPORT_BATCH_ROWS, IMPORT_CHUNK_ROWS,
 };
-pub use ingest::IngestOutcome;
+pub use ingest::{IngestOutcome, PreparedEvents};
 pub use keys::{KeyIdentity, NewKey};
 pub use metrics::Upserted;
 pub use models::{GateAnswer, ModelView, Promotion, WITHOUT_EVIDENCE};

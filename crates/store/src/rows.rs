@@ -10,11 +10,11 @@
 
 use crate::chunk_feed::TableChunks;
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{Fingerprint, Fingerprinter};
+use crate::ids::Fingerprint;
 use crate::native::SendChunk;
 use crate::time::Micros;
 use duckdb::core::{DataChunkHandle, FlatVector, Inserter, LogicalTypeHandle, LogicalTypeId};
-use rctgate_domain::{AttributeValue, Attributes, CheckedFields, Event, EventFields, EventType};
+use rctgate_domain::{AttributeValue, CheckedFields, EventFields, EventType, ReceivedEvent};
 
 /// A string stored in [`EventRows::text`].
 #[derive(Debug, Clone, Copy)]
@@ -120,16 +120,6 @@ pub(crate) struct EventRows {
 }
 
 impl EventRows {
-    /// Converts validated events.
-    pub(crate) fn from_events(events: &[Event], fingerprinter: &Fingerprinter) -> StoreResult<EventRows> {
-        let mut rows = EventRows::with_capacity(events.len());
-        for event in events {
-            rows.push_event(event, fingerprinter.fingerprint(event.id()))?;
-        }
-        rows.seal();
-        Ok(rows)
-    }
-
     /// Room for `events` events.
     pub(crate) fn with_capacity(events: usize) -> EventRows {
         EventRows {
@@ -140,36 +130,23 @@ impl EventRows {
         }
     }
 
-    /// Adds a validated event.
-    pub(crate) fn push_event(&mut self, event: &Event, fingerprint: Fingerprint) -> StoreResult<()> {
-        let row = match event {
-            Event::Exposure(exposure) => Row::Exposure(ExposureRow {
-                id: self.push_text(&exposure.id),
-                experiment: self.push_text(&exposure.experiment),
-                variant: self.push_text(&exposure.variant),
-                unit: self.push_text(&exposure.unit),
-                ts: Micros::of(exposure.ts),
-                triggered: exposure.triggered,
-                model_output: exposure.model_output,
-                latency_ms: exposure.latency_ms,
-                attributes: self.push_attributes(&exposure.attributes)?,
-            }),
-            Event::Metric(metric) => Row::Metric(MetricRow {
-                id: self.push_text(&metric.id),
-                event: self.push_text(&metric.event),
-                unit: self.push_text(&metric.unit),
-                ts: Micros::of(metric.ts),
-                value: metric.value,
-                attributes: self.push_attributes(&metric.attributes)?,
-            }),
-        };
-        self.rows.push((fingerprint, row));
-        Ok(())
+    /// Adds an event that passed validation (`checked` is what [`ReceivedEvent::check`]
+    /// returned).
+    pub(crate) fn push_received(
+        &mut self,
+        fingerprint: Fingerprint,
+        event: &impl ReceivedEvent,
+        checked: &CheckedFields,
+    ) -> StoreResult<()> {
+        let attributes = event
+            .attributes()
+            .filter_map(|(name, value)| value.map(|value| (name, value)));
+        self.push_fields(fingerprint, &event.fields(), checked, attributes)
     }
 
     /// Adds an event that passed validation as borrowed fields (`checked` is what
     /// [`EventFields::check`] returned), with its attributes sorted by name.
-    pub(crate) fn push_fields<'n, 'v>(
+    fn push_fields<'n, 'v>(
         &mut self,
         fingerprint: Fingerprint,
         fields: &EventFields<'_>,
@@ -356,19 +333,8 @@ impl EventRows {
         }
     }
 
-    /// Canonical JSON of the attributes (serde_json maps keep keys sorted), none when empty.
-    fn push_attributes(&mut self, attributes: &Attributes) -> StoreResult<Option<Span>> {
-        if attributes.is_empty() {
-            return Ok(None);
-        }
-        self.scratch.clear();
-        serde_json::to_writer(&mut self.scratch, attributes)
-            .map_err(|err| StoreError::Corrupt(format!("attributes to JSON: {err}")))?;
-        self.push_scratch().map(Some)
-    }
-
-    /// The same canonical JSON as [`EventRows::push_attributes`] (compact, sorted keys),
-    /// written from sorted borrowed values without building a map.
+    /// Canonical JSON of the attributes, none when empty: compact, keys sorted, as
+    /// serde_json writes a map, but written from sorted borrowed values without building one.
     fn push_attribute_values<'n, 'v>(
         &mut self,
         attributes: impl Iterator<Item = (&'n str, AttributeValue<'v>)>,

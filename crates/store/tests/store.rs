@@ -1,6 +1,8 @@
 //! Tests of the store through its public API, each on its own database file.
 
-use rctgate_domain::{from_json_str, parse_event_batch, EventBatch, Experiment, Metric, Scope, Status};
+use rctgate_domain::{
+    from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, Metric, Scope, Status,
+};
 use rctgate_store::{ErrorKind, ImportProgress, Store, StoreError, Upserted, LOCAL_ACTOR};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -77,8 +79,15 @@ fn booking(id: &str, unit: &str) -> String {
     )
 }
 
+/// The lines as owned records (what `/v1/decide`'s exposures are), numbered as NDJSON.
 fn batch(lines: &[String]) -> EventBatch {
-    parse_event_batch(lines.join("\n").as_bytes(), 10_000).expect("batch parses")
+    let body = lines.join("\n");
+    let parsed = parse_event_batch(body.as_bytes(), 10_000).expect("batch parses");
+    EventBatch {
+        records: parsed.records.iter().map(EventRecordRef::to_record).collect(),
+        positions: parsed.positions,
+        kind: parsed.kind,
+    }
 }
 
 fn kind(result: Result<impl std::fmt::Debug, StoreError>) -> ErrorKind {

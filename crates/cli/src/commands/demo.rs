@@ -124,7 +124,8 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
         .map(|event| event.to_json(trial.key).to_string())
         .collect();
     for chunk in lines.chunks(20_000) {
-        let batch = parse_event_batch(chunk.join("\n").as_bytes(), 50_000)
+        let body = chunk.join("\n");
+        let batch = parse_event_batch(body.as_bytes(), 50_000)
             .map_err(|e| Failure::input(format!("demo events: {e}")))?;
         store.ingest(batch).map_err(failed("events"))?;
     }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::builder::TypedValueParser;
 use rctgate_domain::Scope;
 use rctgate_server::webhook::Webhook;
 use rctgate_server::Limits;
@@ -28,6 +29,10 @@ pub struct Args {
     /// responses and /metrics count them as dropped.
     #[arg(long, default_value_t = Limits::default().exposure_queue)]
     exposure_queue: usize,
+    /// Threads one large `POST /v1/events` body is parsed and validated on
+    /// (default: this machine's cores).
+    #[arg(long, default_value_t = Limits::default().parse_threads, value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from))]
+    parse_threads: usize,
     /// POST every frozen verdict and promotion here (http:// only), signed with
     /// --webhook-secret (HMAC-SHA256 in X-Rctgate-Signature).
     #[arg(long, requires = "webhook_secret")]
@@ -72,6 +77,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         max_body_bytes: args.max_body_bytes,
         max_batch_events: args.max_batch_events,
         exposure_queue: args.exposure_queue,
+        parse_threads: args.parse_threads,
     };
     runtime.block_on(serve(store, &args.addr, limits, webhook))
 }

@@ -3,7 +3,7 @@
 
 use super::sink::{Chunker, RowSink};
 use crate::error::ImportError;
-use rctgate_domain::{from_json_slice, parse_event_batch, BatchError, EventRecord};
+use rctgate_domain::{from_json_slice, parse_event_batch, BatchError, EventRecordRef};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -46,9 +46,9 @@ fn read_lines(path: &Path, mut reader: BufReader<File>, sink: &mut dyn RowSink) 
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let record: EventRecord =
+        let record: EventRecordRef =
             from_json_slice(&line).map_err(|err| ImportError::at_row(path, line_number, err))?;
-        sink.record(line_number, record)?;
+        sink.record(line_number, &record)?;
         if !chunker.after_row(sink, || Some(bytes_done)) {
             return Ok(());
         }
@@ -73,7 +73,7 @@ fn read_array(path: &Path, mut reader: BufReader<File>, sink: &mut dyn RowSink) 
         BatchError::TooManyEvents { .. } => ImportError::file(path, err.to_string()),
     })?;
     let mut chunker = Chunker::new();
-    for (record, number) in parsed.records.into_iter().zip(parsed.positions) {
+    for (record, number) in parsed.records.iter().zip(parsed.positions) {
         sink.record(number, record)?;
         if !chunker.after_row(sink, || Some(total_bytes)) {
             return Ok(());

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rctgate_domain::EventRecord;
+use rctgate_domain::{EventRecord, EventRecordRef};
 
 use super::columns::{Cell, Columns};
 use super::sink::{read_file, RowSink};
@@ -60,6 +60,13 @@ struct RecordSink<'a> {
     on_batch: &'a mut dyn FnMut(RawEvents) -> bool,
 }
 
+impl RecordSink<'_> {
+    fn push(&mut self, number: u64, record: EventRecord) {
+        self.batch.records.push(record);
+        self.batch.rows.push(number);
+    }
+}
+
 impl RowSink for RecordSink<'_> {
     fn row<'c>(
         &mut self,
@@ -70,12 +77,12 @@ impl RowSink for RecordSink<'_> {
         let record = columns
             .record(cell)
             .map_err(|err| ImportError::at_row(self.path, number, err))?;
-        self.record(number, record)
+        self.push(number, record);
+        Ok(())
     }
 
-    fn record(&mut self, number: u64, record: EventRecord) -> Result<(), ImportError> {
-        self.batch.records.push(record);
-        self.batch.rows.push(number);
+    fn record(&mut self, number: u64, record: &EventRecordRef<'_>) -> Result<(), ImportError> {
+        self.push(number, record.to_record());
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! to its reader.
 //!
 //! Readers call [`RowSink::row`] (CSV, Parquet: cells borrowed from the reader's buffer) or
-//! [`RowSink::record`] (NDJSON: parsed records) once per data row, and [`RowSink::flush`]
+//! [`RowSink::record`] (NDJSON: records parsed in place) once per data row, and [`RowSink::flush`]
 //! after every [`IMPORT_CHUNK_ROWS`] rows and at the end. Borrowed cells must be used during
 //! the call; that is what lets the import validate and copy them without allocating per row.
 
@@ -10,7 +10,7 @@ use super::columns::{Cell, Columns};
 use super::{csv_file, json_file, parquet_file, Format, IMPORT_CHUNK_ROWS};
 use crate::error::ImportError;
 use duckdb::Connection;
-use rctgate_domain::EventRecord;
+use rctgate_domain::EventRecordRef;
 use std::path::Path;
 
 /// Receives the rows of a file.
@@ -24,7 +24,7 @@ pub(crate) trait RowSink {
     ) -> Result<(), ImportError>;
 
     /// One parsed record; `number` is its line (NDJSON) or element (JSON array).
-    fn record(&mut self, number: u64, record: EventRecord) -> Result<(), ImportError>;
+    fn record(&mut self, number: u64, record: &EventRecordRef<'_>) -> Result<(), ImportError>;
 
     /// Ends a chunk; `bytes_done` is how far a text file has been read. Returns `false` to
     /// stop reading (the import failed elsewhere).

@@ -1,9 +1,10 @@
 //! The reader side of an import: validates each row, prepares it for inserting, and sends
 //! full chunks on (to deduplication, see `import`).
 //!
-//! Tabular rows are validated as fields borrowed from the reader's buffer and copied once
-//! into [`EventRows`]; parsed records (NDJSON) go through `EventRecord::validate`. Both apply
-//! the same domain rules in the same order: fields, attributes, references to experiments.
+//! Tabular rows are validated as fields borrowed from the reader's buffer ([`TabularRow`]),
+//! NDJSON lines as records parsed in place, and both copied once into [`EventRows`]. Both
+//! are a [`ReceivedEvent`], so the rules are the domain's, applied in its one order:
+//! fields, attributes, references to experiments.
 
 use super::columns::{Cell, Columns};
 use super::sink::RowSink;
@@ -12,8 +13,7 @@ use crate::error::ImportError;
 use crate::ids::Fingerprinter;
 use crate::rows::EventRows;
 use crate::store::ExperimentVariants;
-use rctgate_domain::attributes::{check_attribute, check_attribute_count};
-use rctgate_domain::{EventRecord, ValidationError};
+use rctgate_domain::{AttributeValue, EventFields, EventRecordRef, ReceivedEvent, ValidationError};
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
 
@@ -61,6 +61,19 @@ impl<'a> ValidatingSink<'a> {
     }
 }
 
+impl ValidatingSink<'_> {
+    /// Validates one event and adds it to the chunk being built.
+    fn push(&mut self, number: u64, event: &impl ReceivedEvent) -> Result<(), ImportError> {
+        let checked = event.check(self.catalog).map_err(self.at_row(number))?;
+        let fingerprint = self.fingerprinter.fingerprint(event.fields().id);
+        self.rows
+            .push_received(fingerprint, event, &checked)
+            .map_err(|err| self.prepare_error(err))?;
+        self.row_count += 1;
+        Ok(())
+    }
+}
+
 impl RowSink for ValidatingSink<'_> {
     fn row<'c>(
         &mut self,
@@ -70,35 +83,21 @@ impl RowSink for ValidatingSink<'_> {
     ) -> Result<(), ImportError> {
         if columns.has_json_attributes() {
             let record = columns.record(cell).map_err(self.at_row(number))?;
-            return self.record(number, record);
+            return self.push(number, &record);
         }
         let fields = columns.fields(cell).map_err(self.at_row(number))?;
-        let checked = fields.check().map_err(self.at_row(number))?;
-        let mut count = 0;
-        for (name, value) in columns.attributes(cell) {
-            check_attribute(name, value).map_err(self.at_row(number))?;
-            count += 1;
-        }
-        check_attribute_count(count).map_err(self.at_row(number))?;
-        fields
-            .check_references(self.catalog)
-            .map_err(self.at_row(number))?;
-        let fingerprint = self.fingerprinter.fingerprint(fields.id);
-        self.rows
-            .push_fields(fingerprint, &fields, &checked, columns.attributes(cell))
-            .map_err(|err| self.prepare_error(err))?;
-        self.row_count += 1;
-        Ok(())
+        self.push(
+            number,
+            &TabularRow {
+                fields,
+                columns,
+                cell,
+            },
+        )
     }
 
-    fn record(&mut self, number: u64, record: EventRecord) -> Result<(), ImportError> {
-        let event = record.validate(self.catalog).map_err(self.at_row(number))?;
-        let fingerprint = self.fingerprinter.fingerprint(event.id());
-        self.rows
-            .push_event(&event, fingerprint)
-            .map_err(|err| self.prepare_error(err))?;
-        self.row_count += 1;
-        Ok(())
+    fn record(&mut self, number: u64, record: &EventRecordRef<'_>) -> Result<(), ImportError> {
+        self.push(number, record)
     }
 
     fn flush(&mut self, bytes_done: Option<u64>) -> bool {
@@ -108,5 +107,24 @@ impl RowSink for ValidatingSink<'_> {
             bytes_done,
         };
         self.sender.send(Ok(chunk)).is_ok()
+    }
+}
+
+/// A CSV or Parquet row, its cells borrowed from the reader.
+struct TabularRow<'r, 'c> {
+    fields: EventFields<'c>,
+    columns: &'r Columns,
+    cell: &'r dyn Fn(usize) -> Cell<'c>,
+}
+
+impl ReceivedEvent for TabularRow<'_, '_> {
+    fn fields(&self) -> EventFields<'_> {
+        self.fields
+    }
+
+    fn attributes(&self) -> impl Iterator<Item = (&str, Option<AttributeValue<'_>>)> {
+        self.columns
+            .attributes(self.cell)
+            .map(|(name, value)| (name, Some(value)))
     }
 }
