@@ -662,6 +662,51 @@ fn stored_rows_keep_every_field_even_when_a_chunk_is_rebuilt() {
     assert_eq!(count, 1);
 }
 
+/// Strings of up to 12 bytes are written into DuckDB's vectors inline by `rows`, longer ones
+/// through DuckDB: both must read back and compare equal, at and around the boundary and with
+/// multi-byte characters.
+#[test]
+fn strings_of_every_length_read_back_and_compare() {
+    let dir = TempDir::new("strings");
+    let store = seeded(&dir);
+    let ids = [
+        "a",
+        "abcdefghijk",
+        "abcdefghijkl",
+        "abcdefghijklm",
+        "ééééé",
+        "éééééé",
+        "ééééééé",
+        "🎲🎲🎲",
+        "x".repeat(128).leak(),
+    ];
+    let lines: Vec<String> = ids.iter().map(|id| booking(id, &format!("u-{id}"))).collect();
+    assert_eq!(
+        store.ingest(batch(&lines)).expect("ingest").accepted,
+        ids.len() as u64
+    );
+    let reader = store.read_connection().expect("reader");
+    for id in ids {
+        let (stored_unit, length): (String, i64) = reader
+            .query_row(
+                "SELECT unit, strlen(id) FROM metric_events WHERE id = ?",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect(id);
+        assert_eq!(stored_unit, format!("u-{id}"));
+        assert_eq!(length, id.len() as i64);
+    }
+    let prefixed: i64 = reader
+        .query_row(
+            "SELECT count(*) FROM metric_events WHERE id LIKE 'abcdefghijk%'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("prefix");
+    assert_eq!(prefixed, 3);
+}
+
 #[test]
 fn concurrent_batches_store_each_id_once() {
     let dir = TempDir::new("concurrent");
