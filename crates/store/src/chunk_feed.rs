@@ -26,11 +26,14 @@ use std::collections::VecDeque;
 use std::ffi::{c_void, CString};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Data chunks ready to insert, per table.
+/// Data chunks ready to insert, per table, and the text their longer strings point into.
 #[derive(Default)]
 pub(crate) struct TableChunks {
     pub(crate) exposures: Vec<SendChunk>,
     pub(crate) metric_events: Vec<SendChunk>,
+    /// The buffers the chunks' strings of more than 12 bytes point into (see
+    /// `rows::set_str`); kept here so that they outlive every INSERT of these chunks.
+    pub(crate) text: Vec<Arc<String>>,
 }
 
 impl TableChunks {
@@ -38,6 +41,7 @@ impl TableChunks {
     pub(crate) fn extend(&mut self, other: TableChunks) {
         self.exposures.extend(other.exposures);
         self.metric_events.extend(other.metric_events);
+        self.text.extend(other.text);
     }
 
     pub(crate) fn push(&mut self, table: EventTable, chunk: SendChunk) {
@@ -108,10 +112,14 @@ impl ChunkFeed {
 
     /// Inserts `chunks` in `conn`'s current transaction, one INSERT per table.
     pub(crate) fn insert(&self, conn: &mut NativeConnection, chunks: TableChunks) -> StoreResult<()> {
-        for (queue, chunks) in [
-            (&self.exposures, chunks.exposures),
-            (&self.metric_events, chunks.metric_events),
-        ] {
+        // Bound to a name, not `_`, so the text stays alive until both INSERTs are done and
+        // their queues cleared: DuckDB copies the strings into the table while it inserts.
+        let TableChunks {
+            exposures,
+            metric_events,
+            text: _text,
+        } = chunks;
+        for (queue, chunks) in [(&self.exposures, exposures), (&self.metric_events, metric_events)] {
             if chunks.is_empty() {
                 continue;
             }

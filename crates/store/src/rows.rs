@@ -13,10 +13,11 @@ use crate::error::{StoreError, StoreResult};
 use crate::ids::Fingerprint;
 use crate::native::SendChunk;
 use crate::time::Micros;
-use duckdb::core::{DataChunkHandle, FlatVector, Inserter, LogicalTypeHandle, LogicalTypeId};
+use duckdb::core::{DataChunkHandle, FlatVector, LogicalTypeHandle, LogicalTypeId};
 use duckdb::ffi;
 use rctgate_domain::{AttributeValue, CheckedFields, EventFields, EventType, ReceivedEvent};
 use std::ffi::c_char;
+use std::sync::Arc;
 
 /// A string stored in [`EventRows::text`].
 #[derive(Debug, Clone, Copy)]
@@ -204,6 +205,7 @@ impl EventRows {
             for block in self.blocks(keep) {
                 chunks.push(block.table, block.chunk);
             }
+            chunks.text.push(Arc::new(self.text));
             return chunks;
         }
         for block in sealed {
@@ -219,6 +221,8 @@ impl EventRows {
                 chunks.push(block.table, SendChunk(self.chunk(block.table, &kept)));
             }
         }
+        // Moving the String keeps its heap buffer, which the chunks point into, where it is.
+        chunks.text.push(Arc::new(self.text));
         chunks
     }
 
@@ -328,6 +332,8 @@ impl EventRows {
     }
 
     fn push_text(&mut self, value: &str) -> Span {
+        // Chunks point into `text`; growing it after they are built would move it.
+        debug_assert!(self.blocks.is_empty(), "rows added after EventRows::seal");
         let start = self.text.len();
         self.text.push_str(value);
         Span {
@@ -381,36 +387,49 @@ impl EventRows {
     }
 }
 
-/// Longest string DuckDB keeps inside its 16-byte `string_t` instead of on a string heap.
+/// Longest string DuckDB keeps inside its 16-byte `string_t` instead of pointing to it.
 const INLINE_STRING_BYTES: usize = 12;
 
-/// Writes `text` into a VARCHAR vector. A short string (most ids, units and names) is written
-/// as DuckDB's inlined `string_t` directly: no call into DuckDB per value, and no second
-/// UTF-8 check of what a `&str` already is (that call was ~10% of preparing an HTTP batch).
-/// A longer one DuckDB copies onto the vector's string heap.
+/// Writes `text`, which lives in an [`EventRows`] text buffer, into a VARCHAR vector as
+/// DuckDB's `string_t` (the C API's `duckdb_string_t`): a string of up to 12 bytes inlined,
+/// a longer one as its length, first 4 bytes and a pointer into the buffer. DuckDB's own
+/// setter would copy every value onto the vector's string heap and check its UTF-8 again
+/// (a `&str` is UTF-8): that was ~20% of preparing an HTTP batch.
+///
+/// The pointer is valid while the buffer is: `EventRows::into_chunks` hands the buffer over
+/// with the chunks (`TableChunks::text`), and `ChunkFeed::insert` keeps it until its INSERTs
+/// are done. DuckDB copies the strings into the table while inserting and keeps no chunk
+/// afterwards.
 fn set_str(vector: &mut FlatVector<'_>, index: usize, text: &str) {
-    if text.len() > INLINE_STRING_BYTES {
-        vector.insert(index, text);
-        return;
-    }
-    // Zero-padded, as DuckDB compares inlined strings by all 12 bytes.
-    let mut inlined: [c_char; INLINE_STRING_BYTES] = [0; INLINE_STRING_BYTES];
-    for (slot, byte) in inlined.iter_mut().zip(text.bytes()) {
-        *slot = byte as c_char;
-    }
-    let value = ffi::duckdb_string_t {
-        value: ffi::duckdb_string_t__bindgen_ty_1 {
-            inlined: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_2 {
-                length: text.len() as u32,
-                inlined,
+    let length = text.len() as u32;
+    let value = if text.len() <= INLINE_STRING_BYTES {
+        // Zero-padded: DuckDB compares inlined strings by all 12 bytes.
+        let mut inlined: [c_char; INLINE_STRING_BYTES] = [0; INLINE_STRING_BYTES];
+        for (slot, byte) in inlined.iter_mut().zip(text.bytes()) {
+            *slot = byte as c_char;
+        }
+        ffi::duckdb_string_t__bindgen_ty_1 {
+            inlined: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_2 { length, inlined },
+        }
+    } else {
+        let mut prefix: [c_char; 4] = [0; 4];
+        for (slot, byte) in prefix.iter_mut().zip(text.bytes()) {
+            *slot = byte as c_char;
+        }
+        ffi::duckdb_string_t__bindgen_ty_1 {
+            pointer: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_1 {
+                length,
+                prefix,
+                // DuckDB only reads through it.
+                ptr: text.as_ptr().cast_mut().cast::<c_char>(),
             },
-        },
+        }
     };
     // SAFETY: only VARCHAR columns come here (`EventTable::columns`), whose vectors hold
     // `duckdb_string_t`; `index` < CHUNK_ROWS = the vector's capacity.
     let slots = unsafe { vector.as_mut_slice::<ffi::duckdb_string_t>() };
     if let Some(slot) = slots.get_mut(index) {
-        *slot = value;
+        *slot = ffi::duckdb_string_t { value };
     }
 }
 

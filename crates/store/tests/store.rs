@@ -662,13 +662,15 @@ fn stored_rows_keep_every_field_even_when_a_chunk_is_rebuilt() {
     assert_eq!(count, 1);
 }
 
-/// Strings of up to 12 bytes are written into DuckDB's vectors inline by `rows`, longer ones
-/// through DuckDB: both must read back and compare equal, at and around the boundary and with
-/// multi-byte characters.
+/// `rows` writes strings of up to 12 bytes into DuckDB's vectors inline and longer ones as
+/// pointers into its own buffer: both must read back and compare equal, at and around the
+/// boundary, with multi-byte characters, through a batch and through an import (whose
+/// chunks cross threads and are inserted on two connections).
 #[test]
 fn strings_of_every_length_read_back_and_compare() {
     let dir = TempDir::new("strings");
     let store = seeded(&dir);
+    let long = "x".repeat(100);
     let ids = [
         "a",
         "abcdefghijk",
@@ -678,24 +680,39 @@ fn strings_of_every_length_read_back_and_compare() {
         "éééééé",
         "ééééééé",
         "🎲🎲🎲",
-        "x".repeat(128).leak(),
+        long.as_str(),
     ];
-    let lines: Vec<String> = ids.iter().map(|id| booking(id, &format!("u-{id}"))).collect();
+    let lines = |prefix: &str| -> Vec<String> {
+        ids.iter()
+            .map(|id| {
+                format!(
+                    r#"{{"type": "metric", "id": "{prefix}{id}", "unit": "u-{id}", "event": "bookings", "ts": "2026-11-26T13:00:00Z", "attributes": {{"note": "{id}"}}}}"#
+                )
+            })
+            .collect()
+    };
     assert_eq!(
-        store.ingest(batch(&lines)).expect("ingest").accepted,
+        store.ingest(batch(&lines(""))).expect("ingest").accepted,
         ids.len() as u64
     );
+    let path = dir.file("strings.ndjson");
+    std::fs::write(&path, lines("file-").join("\n")).expect("write");
+    assert_eq!(import(&store, &path).expect("import").accepted, ids.len() as u64);
     let reader = store.read_connection().expect("reader");
-    for id in ids {
-        let (stored_unit, length): (String, i64) = reader
-            .query_row(
-                "SELECT unit, strlen(id) FROM metric_events WHERE id = ?",
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .expect(id);
-        assert_eq!(stored_unit, format!("u-{id}"));
-        assert_eq!(length, id.len() as i64);
+    for prefix in ["", "file-"] {
+        for id in ids {
+            let stored_id = format!("{prefix}{id}");
+            let (unit, attributes, length): (String, String, i64) = reader
+                .query_row(
+                    "SELECT unit, attributes, strlen(id) FROM metric_events WHERE id = ?",
+                    [&stored_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .expect(&stored_id);
+            assert_eq!(unit, format!("u-{id}"));
+            assert_eq!(attributes, format!(r#"{{"note":"{id}"}}"#));
+            assert_eq!(length, stored_id.len() as i64);
+        }
     }
     let prefixed: i64 = reader
         .query_row(

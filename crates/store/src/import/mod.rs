@@ -301,9 +301,11 @@ fn insert_batches(
         let TableChunks {
             exposures,
             metric_events,
+            text,
         } = batch;
         let (feed, generation) = (tables.feed, tables.generation);
         let second = &mut *tables.second;
+        let second_text = text.clone();
         let (first, other) = std::thread::scope(|scope| {
             let other = scope.spawn(move || {
                 store_chunks(
@@ -313,6 +315,7 @@ fn insert_batches(
                     TableChunks {
                         exposures: Vec::new(),
                         metric_events,
+                        text: second_text,
                     },
                 )
             });
@@ -323,6 +326,7 @@ fn insert_batches(
                 TableChunks {
                     exposures,
                     metric_events: Vec::new(),
+                    text,
                 },
             );
             (first, other.join())
