@@ -6,7 +6,8 @@
 //! ahead of deduplication ([`EventRows::seal`], then a chunk holding a duplicate is rebuilt
 //! from the kept rows) or after it ([`EventRows::into_chunks`] on unsealed rows). The writer
 //! hands whole chunks to DuckDB (`chunk_feed`). All strings live in one buffer, so 50,000
-//! events are a handful of allocations, not several per event.
+//! events are a handful of allocations, not several per event, and the chunks' longer
+//! strings point into that buffer rather than copy it ([`set_str`]); it goes with them.
 
 use crate::chunk_feed::TableChunks;
 use crate::error::{StoreError, StoreResult};
