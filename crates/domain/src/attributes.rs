@@ -30,6 +30,18 @@ pub enum AttributeValue<'a> {
     Bool(bool),
 }
 
+impl AttributeValue<'_> {
+    /// The value as JSON; `None` for a number that is not finite, which JSON cannot hold.
+    pub fn to_json(self) -> Option<Value> {
+        Some(match self {
+            AttributeValue::Text(text) => Value::String(text.to_string()),
+            AttributeValue::Bool(flag) => Value::Bool(flag),
+            AttributeValue::Integer(number) => Value::from(number),
+            AttributeValue::Number(number) => Value::Number(serde_json::Number::from_f64(number)?),
+        })
+    }
+}
+
 /// Checks count, names and value types and lengths; fields are named `attributes.NAME`.
 pub fn check_attributes(attributes: &Attributes) -> Result<(), ValidationError> {
     check_attribute_list(

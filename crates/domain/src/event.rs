@@ -111,6 +111,29 @@ pub struct EventRecord {
     pub attributes: Option<Attributes>,
 }
 
+impl EventRecord {
+    /// An owned record of borrowed fields and attributes (to keep an event past its input).
+    pub fn from_fields(fields: &EventFields<'_>, attributes: Option<Attributes>) -> EventRecord {
+        EventRecord {
+            event_type: fields.event_type,
+            id: fields.id.to_string(),
+            unit: fields.unit.to_string(),
+            ts: match fields.ts {
+                TimeField::Text(text) => EventTime::Text(text.to_string()),
+                TimeField::At(at) => EventTime::At(at),
+            },
+            experiment: fields.experiment.map(str::to_string),
+            variant: fields.variant.map(str::to_string),
+            triggered: fields.triggered,
+            model_output: fields.model_output,
+            latency_ms: fields.latency_ms,
+            event: fields.event.map(str::to_string),
+            value: fields.value,
+            attributes,
+        }
+    }
+}
+
 impl ReceivedEvent for EventRecord {
     fn fields(&self) -> EventFields<'_> {
         EventFields {

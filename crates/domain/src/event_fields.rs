@@ -1,10 +1,11 @@
 //! The SPEC §6 rules, applied to borrowed fields.
 //!
-//! Every input path reduces an event to [`EventFields`] before checking it: JSON through
-//! [`crate::EventRecord`], CSV and Parquet imports straight from the reader's buffers (so a
+//! Every input path reduces an event to [`EventFields`] before checking it, through
+//! [`ReceivedEvent`]: JSON parsed in place ([`crate::EventRecordRef`]), records built in code
+//! ([`crate::EventRecord`]), CSV and Parquet rows straight from the reader's buffers (so a
 //! bulk import does not allocate per event just to validate). One set of rules, one order of
-//! checks: id, unit, ts, the type's own fields, then (by the caller) attributes, then the
-//! references to stored experiments.
+//! checks ([`ReceivedEvent::check`]): id, unit, ts, the type's own fields, then attributes,
+//! then the references to stored experiments.
 
 use crate::attributes::{check_attribute_list, AttributeValue};
 use crate::catalog::ExperimentCatalog;

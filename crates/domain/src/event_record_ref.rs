@@ -8,11 +8,11 @@
 //! `deny_unknown_fields`, and is validated by the same rules ([`ReceivedEvent::check`]).
 
 use crate::attributes::AttributeValue;
-use crate::event::{EventRecord, EventTime, EventType};
+use crate::event::{EventRecord, EventType};
 use crate::event_fields::{EventFields, ReceivedEvent, TimeField};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -50,27 +50,16 @@ impl EventRecordRef<'_> {
     /// The same event as an owned [`EventRecord`] (to keep it past its input). A value that
     /// is not a string, number or boolean becomes `null`, which validation refuses as well.
     pub fn to_record(&self) -> EventRecord {
-        let text = |value: &Option<Text<'_>>| value.as_ref().map(|text| text.0.to_string());
         let attributes = self.attributes.as_ref().map(|list| {
             list.0
                 .iter()
-                .map(|(name, value)| (name.0.to_string(), value.to_json()))
+                .map(|(name, value)| {
+                    let json = value.as_attribute().and_then(AttributeValue::to_json);
+                    (name.0.to_string(), json.unwrap_or(Value::Null))
+                })
                 .collect::<Map<String, Value>>()
         });
-        EventRecord {
-            event_type: self.event_type,
-            id: self.id.0.to_string(),
-            unit: self.unit.0.to_string(),
-            ts: EventTime::Text(self.ts.0.to_string()),
-            experiment: text(&self.experiment),
-            variant: text(&self.variant),
-            triggered: self.triggered,
-            model_output: self.model_output,
-            latency_ms: self.latency_ms,
-            event: text(&self.event),
-            value: self.value,
-            attributes,
-        }
+        EventRecord::from_fields(&self.fields(), attributes)
     }
 }
 
@@ -155,16 +144,6 @@ impl Scalar<'_> {
             Scalar::Number(number) => Some(AttributeValue::Number(*number)),
             Scalar::Bool(flag) => Some(AttributeValue::Bool(*flag)),
             Scalar::Unsupported => None,
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        match self {
-            Scalar::Text(text) => Value::String(text.0.to_string()),
-            Scalar::Integer(number) => Value::from(*number),
-            Scalar::Number(number) => Number::from_f64(*number).map_or(Value::Null, Value::Number),
-            Scalar::Bool(flag) => Value::Bool(*flag),
-            Scalar::Unsupported => Value::Null,
         }
     }
 }

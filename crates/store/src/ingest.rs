@@ -43,18 +43,17 @@ pub struct IngestOutcome {
 /// Events validated and packed for inserting ([`Store::prepare`]); nothing is stored yet.
 pub struct PreparedEvents {
     rows: EventRows,
-    len: usize,
 }
 
 impl PreparedEvents {
     /// Number of events.
     pub fn len(&self) -> usize {
-        self.len
+        self.rows.len()
     }
 
     /// Whether there are no events.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 }
 
@@ -82,10 +81,7 @@ impl Store {
             rows.push_received(fingerprint, record, &checked)?;
         }
         rows.seal();
-        Ok(PreparedEvents {
-            rows,
-            len: batch.len(),
-        })
+        Ok(PreparedEvents { rows })
     }
 
     /// Stores prepared parts, in order, as one batch: deduplicated, in one transaction,
@@ -108,7 +104,7 @@ impl Store {
         let mut chunks = TableChunks::default();
         let mut kept = admission.keep.as_slice();
         for part in parts {
-            let (mine, rest) = kept.split_at(part.len.min(kept.len()));
+            let (mine, rest) = kept.split_at(part.len().min(kept.len()));
             chunks.extend(part.rows.into_chunks(mine));
             kept = rest;
         }

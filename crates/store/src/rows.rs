@@ -185,6 +185,11 @@ impl EventRows {
         Ok(())
     }
 
+    /// Number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
     /// The fingerprint of every event's id, in order.
     pub(crate) fn fingerprints(&self) -> impl ExactSizeIterator<Item = Fingerprint> + '_ {
         self.rows.iter().map(|(fingerprint, _)| *fingerprint)
@@ -404,23 +409,17 @@ const INLINE_STRING_BYTES: usize = 12;
 fn set_str(vector: &mut FlatVector<'_>, index: usize, text: &str) {
     let length = text.len() as u32;
     let value = if text.len() <= INLINE_STRING_BYTES {
-        // Zero-padded: DuckDB compares inlined strings by all 12 bytes.
-        let mut inlined: [c_char; INLINE_STRING_BYTES] = [0; INLINE_STRING_BYTES];
-        for (slot, byte) in inlined.iter_mut().zip(text.bytes()) {
-            *slot = byte as c_char;
-        }
         ffi::duckdb_string_t__bindgen_ty_1 {
-            inlined: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_2 { length, inlined },
+            inlined: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_2 {
+                length,
+                inlined: leading_bytes(text),
+            },
         }
     } else {
-        let mut prefix: [c_char; 4] = [0; 4];
-        for (slot, byte) in prefix.iter_mut().zip(text.bytes()) {
-            *slot = byte as c_char;
-        }
         ffi::duckdb_string_t__bindgen_ty_1 {
             pointer: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_1 {
                 length,
-                prefix,
+                prefix: leading_bytes(text),
                 // DuckDB only reads through it.
                 ptr: text.as_ptr().cast_mut().cast::<c_char>(),
             },
@@ -432,6 +431,16 @@ fn set_str(vector: &mut FlatVector<'_>, index: usize, text: &str) {
     if let Some(slot) = slots.get_mut(index) {
         *slot = ffi::duckdb_string_t { value };
     }
+}
+
+/// The first `N` bytes of `text`, zero-padded: DuckDB compares a `string_t`'s inlined bytes
+/// and prefix whole.
+fn leading_bytes<const N: usize>(text: &str) -> [c_char; N] {
+    let mut bytes = [0; N];
+    for (slot, byte) in bytes.iter_mut().zip(text.bytes()) {
+        *slot = byte as c_char;
+    }
+    bytes
 }
 
 /// Writes a fixed-width value (or NULL) into a vector whose physical type is `T`.

@@ -8,9 +8,9 @@
 //! their numbers and booleans.
 
 use rctgate_domain::{
-    AttributeValue, Attributes, EventFields, EventRecord, EventTime, EventType, TimeField, ValidationError,
+    AttributeValue, Attributes, EventFields, EventRecord, EventType, TimeField, ValidationError,
 };
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 /// One cell, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -205,23 +205,10 @@ impl Columns {
         for (name, value) in self.attributes(cell) {
             attributes.insert(name.to_string(), attribute_json(name, value)?);
         }
-        Ok(EventRecord {
-            event_type: fields.event_type,
-            id: fields.id.to_string(),
-            unit: fields.unit.to_string(),
-            ts: match fields.ts {
-                TimeField::Text(text) => EventTime::Text(text.to_string()),
-                TimeField::At(at) => EventTime::At(at),
-            },
-            experiment: fields.experiment.map(str::to_string),
-            variant: fields.variant.map(str::to_string),
-            triggered: fields.triggered,
-            model_output: fields.model_output,
-            latency_ms: fields.latency_ms,
-            event: fields.event.map(str::to_string),
-            value: fields.value,
-            attributes: (!attributes.is_empty()).then_some(attributes),
-        })
+        Ok(EventRecord::from_fields(
+            &fields,
+            (!attributes.is_empty()).then_some(attributes),
+        ))
     }
 }
 
@@ -303,14 +290,9 @@ fn parse_attributes_json(name: &str, cell: Cell<'_>) -> Result<Attributes, Valid
 }
 
 fn attribute_json(name: &str, value: AttributeValue<'_>) -> Result<Value, ValidationError> {
-    Ok(match value {
-        AttributeValue::Text(text) => Value::String(text.to_string()),
-        AttributeValue::Bool(flag) => Value::Bool(flag),
-        AttributeValue::Integer(number) => Value::Number(number.into()),
-        AttributeValue::Number(number) => Number::from_f64(number)
-            .map(Value::Number)
-            .ok_or_else(|| ValidationError::new(format!("attributes.{name}"), "Must be a finite number."))?,
-    })
+    value
+        .to_json()
+        .ok_or_else(|| ValidationError::new(format!("attributes.{name}"), "Must be a finite number."))
 }
 
 fn not_a(name: &str, what: &str, cell: Cell<'_>) -> ValidationError {
@@ -331,6 +313,7 @@ fn describe(cell: Cell<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rctgate_domain::EventTime;
 
     fn columns(names: &[&str]) -> Columns {
         Columns::from_names(names.iter().map(|name| name.to_string()).collect()).expect("valid header")
