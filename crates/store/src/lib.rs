@@ -28,12 +28,14 @@
 
 mod analysis;
 mod audit;
+mod backlog;
 mod chunk_feed;
 mod error;
 mod experiments;
 mod ids;
 mod import;
 mod ingest;
+mod ingest_log;
 mod keys;
 mod metrics;
 mod models;

@@ -20,6 +20,8 @@ use rctgate_domain::{AttributeValue, CheckedFields, EventFields, EventType, Rece
 use std::ffi::c_char;
 use std::sync::Arc;
 
+mod record;
+
 /// A string stored in [`EventRows::text`].
 #[derive(Debug, Clone, Copy)]
 struct Span {

@@ -1,8 +1,10 @@
 //! The [`Store`] handle: one DuckDB file, one writer, caches kept in step with it.
 
+use crate::backlog::{BackgroundWriter, Backlog};
 use crate::chunk_feed::ChunkFeed;
 use crate::error::StoreResult;
 use crate::ids::{Fingerprinter, IdSet};
+use crate::ingest_log::IngestLog;
 use crate::keys::KeyCache;
 use crate::native::{NativeConnection, NativeDatabase};
 use crate::schema;
@@ -14,18 +16,27 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// The embedded store. Cheap to share behind an `Arc`; every method takes `&self`.
 ///
-/// All writes go through one connection behind a mutex, so they are serialized: DuckDB allows
-/// one writer per file anyway, and the in-memory id set must change in step with the commits.
-/// Work that needs no lock (parsing, validation) happens before taking it.
+/// All writes to the database go through one connection behind a mutex, so they are
+/// serialized: DuckDB allows one writer per file anyway. Event batches are accepted under a
+/// second lock, the intake (the id set and the ingest log), and reach the tables through the
+/// background writer (`backlog`). Work that needs no lock (parsing, validation) happens
+/// before taking either.
 pub struct Store {
+    /// Declared first so that it is dropped first: it drains the backlog into the tables
+    /// while everything below still lives.
+    background: BackgroundWriter,
     path: Option<PathBuf>,
-    /// Boxed to keep `Store` small to move (a connection is a few hundred bytes).
-    writer: Box<Mutex<Writer>>,
+    writer: Arc<Mutex<Writer>>,
+    intake: Arc<Mutex<Intake>>,
+    backlog: Arc<Backlog>,
+    /// Whether accepted batches go to an ingest log (a file database at the events schema).
+    logs_events: bool,
     pub(crate) keys: RwLock<KeyCache>,
     /// Fingerprints event ids; a copy of the keys the id set was built with.
     pub(crate) fingerprinter: Fingerprinter,
-    /// Counts committed changes to events or metadata; see [`Store::data_generation`].
-    generation: Arc<AtomicU64>,
+    /// Counts accepted event batches and committed metadata changes; see
+    /// [`Store::data_generation`].
+    pub(crate) generation: AtomicU64,
     /// Every experiment's variants, as events are validated against them, cached with the
     /// count of experiment changes it was read at (see [`Store::experiment_catalog`]).
     catalog: Mutex<Option<(u64, Arc<ExperimentVariants>)>>,
@@ -46,12 +57,16 @@ pub(crate) struct Writer {
     pub events: NativeConnection,
     /// The table functions the event inserts read from.
     pub feed: ChunkFeed,
-    /// Fingerprints of every stored event id. A batch's ids go in before its commit and
-    /// come out again if it fails; an import lends the set out and rebuilds it after a
-    /// failure (see `ingest`, `import`).
+}
+
+/// What the intake lock protects: where a batch is deduplicated and made durable.
+pub(crate) struct Intake {
+    /// Fingerprints of every accepted event id: stored, or acknowledged and waiting in the
+    /// backlog. A batch's ids go in before it is logged and come out again if logging fails;
+    /// an import lends the set out and rebuilds it after a failure (see `ingest`, `import`).
     pub ids: IdSet,
-    /// The store's change counter, bumped by every event commit.
-    pub generation: Arc<AtomicU64>,
+    /// The ingest log (`ingest_log`); none for a store in memory.
+    pub log: Option<IngestLog>,
 }
 
 /// A connection for reading, which keeps the database open while it lives. Do not keep a
@@ -71,11 +86,14 @@ impl Deref for ReadConnection {
 
 impl Store {
     /// Opens the database at `path`, creating it if needed, and brings its schema up to date.
+    /// Event batches that an earlier process acknowledged but had not yet inserted (its
+    /// ingest log, see `ingest_log`) are inserted before this returns.
     ///
-    /// Durability: DuckDB writes each commit to its write-ahead log and syncs it (`fdatasync`)
-    /// before the commit returns; row groups a large transaction already wrote into the
-    /// database file are synced before the log refers to them. The store sets `fsync_mode` to
-    /// `full` so this also holds on macOS (F_FULLFSYNC); on Linux it is the default
+    /// Durability: an event batch is acknowledged once it is synced (`fdatasync`) in the
+    /// ingest log. Everything else is a DuckDB commit, which writes its write-ahead log and
+    /// syncs it before returning; row groups a large transaction already wrote into the
+    /// database file are synced before the log refers to them. The store sets `fsync_mode`
+    /// to `full` so this also holds on macOS (F_FULLFSYNC); on Linux it is the default
     /// behaviour. Extension autoloading is off: the store never reaches for the network.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Store> {
         Store::open_with(Some(path.as_ref()), schema::latest_version())
@@ -95,28 +113,41 @@ impl Store {
     fn open_with(path: Option<&Path>, version: u32) -> StoreResult<Store> {
         let database = NativeDatabase::open(path, SETTINGS)?;
         let mut conn = database.connection()?;
-        let events = database.native_connection()?;
+        let mut events = database.native_connection()?;
         let feed = ChunkFeed::register(&events)?;
-        let path = path.map(Path::to_path_buf);
         let reached = schema::migrate(&mut conn, version)?;
         let fingerprinter = Fingerprinter::new();
-        let ids = if reached >= crate::ingest::EVENTS_SCHEMA_VERSION {
+        let has_events = reached >= crate::ingest::EVENTS_SCHEMA_VERSION;
+        let mut ids = if has_events {
             crate::ingest::load_ids(&conn, &fingerprinter)?
         } else {
             IdSet::default()
         };
+        // Opened after DuckDB's file, whose lock keeps a second process from taking a live
+        // log for one left behind.
+        let log = match path {
+            Some(path) if has_events => {
+                let (log, left) = IngestLog::open(path)?;
+                crate::ingest::replay(left, &mut events, &feed, &mut ids, &fingerprinter)?;
+                Some(log)
+            }
+            _ => None,
+        };
         let keys = KeyCache::load(&conn)?;
-        let generation = Arc::new(AtomicU64::new(0));
+        let logs_events = log.is_some();
+        let writer = Arc::new(Mutex::new(Writer { conn, events, feed }));
+        let intake = Arc::new(Mutex::new(Intake { ids, log }));
+        let backlog = Arc::new(Backlog::default());
+        let background =
+            BackgroundWriter::spawn(Arc::clone(&backlog), Arc::clone(&intake), Arc::clone(&writer))?;
         Ok(Store {
-            path,
-            writer: Box::new(Mutex::new(Writer {
-                conn,
-                events,
-                feed,
-                ids,
-                generation: Arc::clone(&generation),
-            })),
-            generation,
+            background,
+            path: path.map(Path::to_path_buf),
+            writer,
+            intake,
+            backlog,
+            logs_events,
+            generation: AtomicU64::new(0),
             catalog: Mutex::new(None),
             experiment_changes: AtomicU64::new(0),
             keys: RwLock::new(keys),
@@ -136,22 +167,25 @@ impl Store {
     }
 
     /// A separate connection to the same database, for long read-only queries (the analysis)
-    /// that should not hold the writer lock. It sees every committed change.
+    /// that should not hold the writer lock. It sees every committed change and every event
+    /// batch acknowledged before the call (it waits for the background writer to insert
+    /// them; see `backlog`).
     pub fn read_connection(&self) -> StoreResult<ReadConnection> {
+        self.backlog.flush()?;
         Ok(ReadConnection {
             conn: self.database.connection()?,
             _database: Arc::clone(&self.database),
         })
     }
 
-    /// A number that changes whenever events or metadata change (it counts commits since
-    /// the store was opened), so a cache of anything computed from the data (scorecards) can
+    /// A number that changes whenever events or metadata change (it counts accepted event
+    /// batches and commits since the store was opened), so a cache of anything computed from the data (scorecards) can
     /// tell it is stale without reading the data. Lock-free.
     pub fn data_generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Records that a metadata change committed.
+    /// Records that a metadata change committed or an event batch was accepted.
     pub(crate) fn touch(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -183,7 +217,7 @@ impl Store {
 
     /// Number of events stored (distinct ids).
     pub fn event_count(&self) -> usize {
-        self.writer().ids.len()
+        self.intake().ids.len()
     }
 
     /// The writer. A panic while holding it cannot leave a half-applied change (DuckDB rolls
@@ -191,6 +225,31 @@ impl Store {
     /// after commits), so a poisoned lock is safe to reuse.
     pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The intake. A panic while holding it leaves at worst ids in the set of a batch that
+    /// was not acknowledged; its retry counts them as duplicates. That is the one way a
+    /// panic could lose events, and only on a bug: the code under the lock does not panic.
+    pub(crate) fn intake(&self) -> MutexGuard<'_, Intake> {
+        self.intake.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The backlog of acknowledged batches.
+    pub(crate) fn backlog(&self) -> &Backlog {
+        &self.backlog
+    }
+
+    /// Whether accepted batches are written to an ingest log before they are acknowledged.
+    pub(crate) fn logs_events(&self) -> bool {
+        self.logs_events
+    }
+}
+
+impl Drop for Store {
+    /// Inserts every acknowledged batch still waiting before the connections close, so a
+    /// store closed normally leaves no ingest log behind.
+    fn drop(&mut self) {
+        self.background.close();
     }
 }
 

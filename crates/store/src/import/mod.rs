@@ -164,14 +164,18 @@ impl Store {
         let (read_sender, read_receiver) = sync_channel::<Result<ReadChunk, ImportError>>(2);
         let (sender, receiver) = sync_channel::<Result<ValidChunk, ImportError>>(IN_FLIGHT_CHUNKS);
         let fingerprinter = &self.fingerprinter;
+        // The import dedupes against the id set directly and may rebuild it from the tables,
+        // so nothing may be waiting in the backlog, and nothing may be accepted meanwhile.
+        let mut intake = loop {
+            self.flush_events()?;
+            let intake = self.intake();
+            if self.backlog().is_drained() {
+                break intake;
+            }
+        };
+        let ids = &mut intake.ids;
         let mut writer = self.writer();
-        let Writer {
-            conn,
-            events,
-            feed,
-            ids,
-            generation,
-        } = &mut *writer;
+        let Writer { conn, events, feed } = &mut *writer;
         let threads = SingleThreaded::enter(conn)?;
         let mut second = self.database.native_connection()?;
         // Room for the file's ids up front: growing a set of millions while importing showed
@@ -193,7 +197,7 @@ impl Store {
                     conn: events,
                     second: &mut second,
                     feed,
-                    generation,
+                    generation: &self.generation,
                 },
                 receiver,
                 &mut progress,
@@ -303,7 +307,7 @@ fn insert_batches(
             metric_events,
             text,
         } = batch;
-        let (feed, generation) = (tables.feed, tables.generation);
+        let feed = tables.feed;
         let second = &mut *tables.second;
         let second_text = text.clone();
         let (first, other) = std::thread::scope(|scope| {
@@ -311,7 +315,6 @@ fn insert_batches(
                 store_chunks(
                     second,
                     feed,
-                    generation,
                     TableChunks {
                         exposures: Vec::new(),
                         metric_events,
@@ -322,7 +325,6 @@ fn insert_batches(
             let first = store_chunks(
                 tables.conn,
                 feed,
-                generation,
                 TableChunks {
                     exposures,
                     metric_events: Vec::new(),
@@ -333,6 +335,9 @@ fn insert_batches(
         });
         first?;
         other.map_err(|_| StoreError::Append("the metric events' writer stopped".into()))??;
+        tables
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if ended {
             return Ok(outcome);
         }

@@ -1,0 +1,283 @@
+//! Acknowledged events on their way into the tables, and the background writer that takes
+//! them there.
+//!
+//! An event batch is acknowledged once its frame is synced in the ingest log (`ingest_log`);
+//! its data chunks then wait here until the background writer inserts everything waiting in
+//! one transaction. Large transactions are what DuckDB is fast at (an import's run at ~1M
+//! events/s against ~0.4M/s for a 5,000-event transaction per request), and while one runs,
+//! requests keep being parsed, validated and logged on the other core.
+//!
+//! Invariants:
+//! - a batch is pushed here under the intake lock, right after its frame was synced, and the
+//!   writer starts a new log segment and takes everything waiting under the same lock: a
+//!   segment holds exactly the batches of one transaction, deleted once it committed;
+//! - [`Backlog::flush`] returns once every batch acknowledged before the call is in the
+//!   tables: reads call it first, so they see what was acknowledged;
+//! - the waiting events are bounded ([`MAX_WAITING_EVENTS`]): an acknowledgement waits for
+//!   room, so memory stays bounded when clients outpace the writer;
+//! - a failure to write the log or the tables is final for the process: acknowledging more
+//!   would mean promising what cannot be kept, so ingestion and reads answer the failure
+//!   from then on. What was acknowledged stays in the log and reaches the tables when the
+//!   database is next opened.
+
+use crate::chunk_feed::TableChunks;
+use crate::error::{StoreError, StoreResult};
+use crate::ingest_log::Segment;
+use crate::store::{Intake, Writer};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How many waiting events make the writer start a transaction without waiting longer:
+/// about one DuckDB row group (122,880 rows), the size from which an insert writes
+/// compressed row groups straight to the file instead of through DuckDB's own log.
+pub(crate) const TRANSACTION_EVENTS: usize = 120_000;
+
+/// How long the first waiting batch waits for others before the writer inserts what there
+/// is; a read does not wait for it (see [`Backlog::flush`]).
+const GATHER_FOR: Duration = Duration::from_millis(250);
+
+/// Most events that may wait for the writer (not counting the transaction it is running):
+/// about 250 bytes each in memory, so this and a transaction running are under 200 MB.
+pub(crate) const MAX_WAITING_EVENTS: usize = 4 * TRANSACTION_EVENTS;
+
+/// The queue of acknowledged batches and the counters readers wait on.
+#[derive(Default)]
+pub(crate) struct Backlog {
+    state: Mutex<BacklogState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct BacklogState {
+    waiting: TableChunks,
+    waiting_events: usize,
+    /// Batches acknowledged since the store opened.
+    acknowledged: u64,
+    /// Batches in committed transactions (a prefix of the acknowledged ones).
+    stored: u64,
+    /// Why the store cannot take more events, once it cannot (see the module doc).
+    failure: Option<String>,
+    /// Set when the store closes: the writer drains the queue and stops.
+    closing: bool,
+    /// Set by a read waiting for the backlog: the writer should not gather any longer.
+    flush_wanted: bool,
+    /// When the oldest waiting batch was acknowledged.
+    waiting_since: Option<Instant>,
+}
+
+impl Backlog {
+    fn state(&self) -> MutexGuard<'_, BacklogState> {
+        // Every change to the state is a few assignments that cannot panic half-way.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'s>(&self, state: MutexGuard<'s, BacklogState>) -> MutexGuard<'s, BacklogState> {
+        self.changed.wait(state).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until `events` more may wait (at once if the queue is empty, however many),
+    /// then reports whether the store can take events at all.
+    pub(crate) fn wait_for_room(&self, events: usize) -> StoreResult<()> {
+        let mut state = self.state();
+        while state.failure.is_none()
+            && state.waiting_events > 0
+            && state.waiting_events + events > MAX_WAITING_EVENTS
+        {
+            state = self.wait(state);
+        }
+        state.usable()
+    }
+
+    /// Whether the store can take events; called under the intake lock before logging.
+    pub(crate) fn usable(&self) -> StoreResult<()> {
+        self.state().usable()
+    }
+
+    /// Queues an acknowledged batch's chunks (called under the intake lock).
+    pub(crate) fn push(&self, chunks: TableChunks, events: usize) {
+        let mut state = self.state();
+        state.waiting.extend(chunks);
+        state.waiting_events += events;
+        state.waiting_since.get_or_insert_with(Instant::now);
+        state.acknowledged += 1;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Records a failure that ends ingestion for this process.
+    pub(crate) fn fail(&self, failure: &StoreError) {
+        let mut state = self.state();
+        state.failure.get_or_insert_with(|| failure.to_string());
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Returns once every batch acknowledged before the call is in the tables.
+    pub(crate) fn flush(&self) -> StoreResult<()> {
+        let mut state = self.state();
+        let target = state.acknowledged;
+        while state.stored < target {
+            state.usable()?;
+            state.flush_wanted = true;
+            self.changed.notify_all();
+            state = self.wait(state);
+        }
+        Ok(())
+    }
+
+    /// Whether every acknowledged batch is in the tables (a caller holding the intake lock
+    /// knows none can be added meanwhile).
+    pub(crate) fn is_drained(&self) -> bool {
+        let state = self.state();
+        state.stored == state.acknowledged
+    }
+
+    /// Waits until there are batches to insert and it is time to (enough of them, the
+    /// oldest has waited [`GATHER_FOR`], a read or the store's closing wants them); `None`
+    /// once closing with nothing left, or after a failure.
+    fn wait_for_work(&self) -> Option<()> {
+        let mut state = self.state();
+        loop {
+            if state.failure.is_some() {
+                return None;
+            }
+            let Some(since) = state.waiting_since else {
+                if state.closing {
+                    return None;
+                }
+                state = self.wait(state);
+                continue;
+            };
+            let gathered_for = since.elapsed();
+            if state.waiting_events >= TRANSACTION_EVENTS
+                || state.flush_wanted
+                || state.closing
+                || gathered_for >= GATHER_FOR
+            {
+                return Some(());
+            }
+            state = self
+                .changed
+                .wait_timeout(state, GATHER_FOR - gathered_for)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Takes every waiting chunk and the count of acknowledged batches they complete.
+    fn take(&self) -> (TableChunks, u64) {
+        let mut state = self.state();
+        state.waiting_events = 0;
+        state.waiting_since = None;
+        state.flush_wanted = false;
+        let chunks = std::mem::take(&mut state.waiting);
+        let through = state.acknowledged;
+        drop(state);
+        // Acknowledgements waiting for room may go on.
+        self.changed.notify_all();
+        (chunks, through)
+    }
+
+    fn stored(&self, through: u64) {
+        self.state().stored = through;
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.state().closing = true;
+        self.changed.notify_all();
+    }
+}
+
+impl BacklogState {
+    fn usable(&self) -> StoreResult<()> {
+        match &self.failure {
+            None => Ok(()),
+            Some(failure) => Err(StoreError::Append(format!(
+                "{failure} Every acknowledged batch is kept in the ingest log next to the \
+                 database and is stored when rctgate opens it again; restart once the cause \
+                 is fixed."
+            ))),
+        }
+    }
+}
+
+/// The thread that inserts acknowledged batches; [`BackgroundWriter::close`] drains the
+/// queue and stops it.
+pub(crate) struct BackgroundWriter {
+    backlog: Arc<Backlog>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundWriter {
+    pub(crate) fn spawn(
+        backlog: Arc<Backlog>,
+        intake: Arc<Mutex<Intake>>,
+        writer: Arc<Mutex<Writer>>,
+    ) -> StoreResult<BackgroundWriter> {
+        let thread = std::thread::Builder::new()
+            .name("rctgate-event-writer".into())
+            .spawn({
+                let backlog = Arc::clone(&backlog);
+                move || run(&backlog, &intake, &writer)
+            })?;
+        Ok(BackgroundWriter {
+            backlog,
+            thread: Some(thread),
+        })
+    }
+
+    /// Inserts what waits, then stops the thread.
+    pub(crate) fn close(&mut self) {
+        self.backlog.close();
+        if let Some(thread) = self.thread.take() {
+            // A panic in the writer leaves its batches in the log, for the next open.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writer>) {
+    while backlog.wait_for_work().is_some() {
+        if let Err(err) = insert_waiting(backlog, intake, writer) {
+            backlog.fail(&err);
+        }
+    }
+    // Closing (or failed): with nothing waiting, the current segment is empty.
+    let mut intake = intake.lock().unwrap_or_else(PoisonError::into_inner);
+    if backlog.usable().is_ok() {
+        if let Some(log) = intake.log.take() {
+            // Harmless if it fails: an empty segment replays nothing.
+            let _ = log.close().delete();
+        }
+    }
+}
+
+/// One round: a new log segment, everything waiting in one transaction, the old segment gone.
+fn insert_waiting(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writer>) -> StoreResult<()> {
+    let (chunks, through, segment): (TableChunks, u64, Option<Segment>) = {
+        let mut intake = intake.lock().unwrap_or_else(PoisonError::into_inner);
+        let segment = intake.log.as_mut().map(|log| log.rotate()).transpose()?;
+        let (chunks, through) = backlog.take();
+        (chunks, through, segment)
+    };
+    {
+        let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let Writer { events, feed, .. } = &mut *writer;
+        crate::ingest::store_chunks(events, feed, chunks)?;
+    }
+    backlog.stored(through);
+    if let Some(segment) = segment {
+        // A segment left behind is harmless: the next open finds its batches stored and
+        // counts them as duplicates.
+        let _ = segment.delete();
+    }
+    Ok(())
+}
