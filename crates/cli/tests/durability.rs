@@ -1,6 +1,7 @@
-//! Acknowledged means committed: kill the server (SIGKILL, then SIGTERM)
+//! Acknowledged means durable: kill the server (SIGKILL, then SIGTERM)
 //! while a client streams batches; after a restart every acknowledged id is
-//! there exactly once, and no batch is half-stored.
+//! there exactly once, and no batch is half-stored. After SIGKILL some of
+//! them are only in the ingest log, which the restart inserts.
 
 mod common;
 
@@ -64,6 +65,20 @@ fn kill_while_streaming(name: &str, graceful: bool) {
         server.kill9();
     }
     let streamed = client.join().expect("client thread");
+    let logged = ingest_log_bytes(&db);
+    if graceful {
+        assert_eq!(
+            logged, None,
+            "a clean stop inserts everything and removes the log"
+        );
+    } else {
+        // The server's writer gathers batches for 250 ms before inserting them, so some
+        // acknowledged ones are only in its log: the restart below must insert them.
+        assert!(
+            logged.unwrap_or(0) > 0,
+            "acknowledged batches wait in the ingest log ({logged:?} bytes)"
+        );
+    }
     assert!(
         streamed.acked >= 8,
         "the client got going ({} acked)",
@@ -89,6 +104,24 @@ fn kill_while_streaming(name: &str, graceful: bool) {
         assert_eq!(answer["accepted"].as_u64(), Some(0), "{answer}");
         assert_eq!(answer["duplicates"].as_u64(), Some((batches * BATCH) as u64));
     }
+}
+
+/// Total size of the ingest log segments next to `db`, `None` when there are none.
+fn ingest_log_bytes(db: &std::path::Path) -> Option<u64> {
+    let dir = db.parent()?;
+    let prefix = format!("{}.ingest-log.", db.file_name()?.to_str()?);
+    let sizes: Vec<u64> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with(&prefix))
+        })
+        .filter_map(|entry| entry.metadata().ok().map(|meta| meta.len()))
+        .collect();
+    (!sizes.is_empty()).then(|| sizes.iter().sum())
 }
 
 #[test]

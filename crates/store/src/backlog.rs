@@ -246,7 +246,13 @@ impl Drop for BackgroundWriter {
 
 fn run(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writer>) {
     while backlog.wait_for_work().is_some() {
-        if let Err(err) = insert_waiting(backlog, intake, writer) {
+        // A panic must not leave acknowledgements waiting for room forever: it ends
+        // ingestion like any other failure.
+        let inserted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            insert_waiting(backlog, intake, writer)
+        }))
+        .unwrap_or_else(|_| Err(StoreError::Append("the event writer panicked.".into())));
+        if let Err(err) = inserted {
             backlog.fail(&err);
         }
     }

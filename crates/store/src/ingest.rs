@@ -255,3 +255,133 @@ pub(crate) fn load_ids(conn: &Connection, fingerprinter: &Fingerprinter) -> Stor
     }
     Ok(ids)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest_log::IngestLog;
+    use crate::LOCAL_ACTOR;
+    use rctgate_domain::{from_json_str, parse_event_batch, EventRecordRef};
+
+    fn parsed(lines: &[&str]) -> EventBatch<EventRecordRef<'static>> {
+        let body: &'static str = Box::leak(lines.join("\n").into_boxed_str());
+        parse_event_batch(body.as_bytes(), 100).expect("batch parses")
+    }
+
+    fn log_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+        let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|entry| entry.ok())
+            .filter_map(|entry| {
+                let name = entry.file_name().to_str()?.to_owned();
+                let len = entry.metadata().ok()?.len();
+                name.contains("ingest-log").then_some((name, len))
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// A process acknowledged two batches (their frames are in its log) and was killed before
+    /// its writer inserted them, in the middle of writing a third. The next open inserts the
+    /// two, every field intact, drops what was already stored, ignores the torn frame (never
+    /// acknowledged) and deletes the segment.
+    #[test]
+    fn a_log_left_behind_is_inserted_on_open() -> StoreResult<()> {
+        let dir = std::env::temp_dir().join(format!("rctgate-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("events.duckdb");
+        let store = Store::open(&path)?;
+        for name in ["bookings", "revenue"] {
+            let metric = from_json_str(&format!(
+                r#"{{"name": "{name}", "kind": "mean", "event": "{name}", "direction": "increase"}}"#
+            ))?;
+            store.upsert_metric(&metric, LOCAL_ACTOR)?;
+        }
+        let experiment = from_json_str(
+            r#"{"key": "ranker", "hypothesis": "It helps.",
+                "variants": [{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+                "metrics": {"primary": "bookings"}}"#,
+        )?;
+        store.create_experiment(experiment, LOCAL_ACTOR)?;
+        let m1 = r#"{"type": "metric", "id": "m1", "unit": "u1", "event": "bookings", "ts": "2026-11-26T13:00:00Z"}"#;
+        store.ingest(parsed(&[m1]))?;
+        let first = store.prepare(&parsed(&[
+            m1,
+            r#"{"type": "metric", "id": "m2", "unit": "u2", "event": "revenue", "value": 12.5, "ts": "2026-11-26T13:00:00.123456+01:00", "attributes": {"b": 2, "a": "x\"y"}}"#,
+            r#"{"type": "exposure", "id": "x1", "unit": "u2", "experiment": "ranker", "variant": "treatment", "ts": "2026-11-26T12:00:00Z", "triggered": false, "model_output": 0.25, "latency_ms": 3.5}"#,
+        ]))?;
+        let second = store.prepare(&parsed(&[
+            r#"{"type": "exposure", "id": "x2", "unit": "u3-ééé-long-unit-name", "experiment": "ranker", "variant": "control", "ts": "2026-11-26T12:00:00Z", "triggered": true}"#,
+            r#"{"type": "exposure", "id": "x1", "unit": "u9", "experiment": "ranker", "variant": "control", "ts": "2026-11-26T12:00:00Z"}"#,
+        ]))?;
+        let torn = store.prepare(&parsed(&[m1.replace("m1", "m9").as_str()]))?;
+        drop(store);
+        let (mut log, _) = IngestLog::open(&path)?;
+        log.append(&[&first.record])?;
+        log.append(&[&second.record])?;
+        log.append(&[&torn.record])?;
+        let segment = log.close();
+        let bytes = std::fs::read(&segment.path)?;
+        std::fs::write(&segment.path, &bytes[..bytes.len() - 5])?;
+        assert_eq!(log_files(&dir).len(), 1, "the crashed process's segment");
+
+        let store = Store::open(&path)?;
+        assert_eq!(store.event_count(), 4, "m1, m2, x1, x2");
+        let files = log_files(&dir);
+        assert_eq!(files.len(), 1, "only the new store's own segment: {files:?}");
+        assert_eq!(files[0].1, 0);
+        let reader = store.read_connection()?;
+        type Metric = (String, String, Option<f64>, i64, Option<String>);
+        let metrics: Vec<Metric> = reader
+            .prepare("SELECT id, event, value, epoch_us(ts), attributes FROM metric_events ORDER BY id")?
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(metrics.len(), 2);
+        assert_eq!(metrics[1].0, "m2");
+        assert_eq!(metrics[1].1, "revenue");
+        assert_eq!(metrics[1].2, Some(12.5));
+        assert_eq!(metrics[1].3, 1_795_694_400_123_456);
+        assert_eq!(metrics[1].4.as_deref(), Some(r#"{"a":"x\"y","b":2}"#));
+        type Exposure = (String, String, String, Option<bool>, Option<f64>, Option<f64>);
+        let exposures: Vec<Exposure> = reader
+            .prepare(
+                "SELECT id, unit, variant, triggered, model_output, latency_ms FROM exposures ORDER BY id",
+            )?
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let owned =
+            |id: &str, unit: &str, variant: &str| (id.to_owned(), unit.to_owned(), variant.to_owned());
+        let (x1, x2) = (
+            owned("x1", "u2", "treatment"),
+            owned("x2", "u3-ééé-long-unit-name", "control"),
+        );
+        assert_eq!(
+            exposures,
+            vec![
+                (x1.0, x1.1, x1.2, Some(false), Some(0.25), Some(3.5)),
+                (x2.0, x2.1, x2.2, Some(true), None, None),
+            ]
+        );
+        drop(reader);
+        drop(store);
+        assert!(
+            log_files(&dir).is_empty(),
+            "a store closed normally leaves no log"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+}

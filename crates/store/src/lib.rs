@@ -9,15 +9,18 @@
 //! Invariants:
 //! - every change to keys, metrics and experiments appends an audit entry in the same
 //!   transaction; entries name the key id, never the key;
-//! - an event batch is validated completely before anything is written, then committed in one
-//!   transaction; `ingest` returns only after DuckDB's commit, which syncs the write-ahead log;
+//! - an event batch is validated completely before anything is written; `ingest` returns
+//!   once the batch is synced in the ingest log (`ingest_log`); the background writer
+//!   (`backlog`) inserts logged batches in large transactions, reads wait for it, and opening
+//!   a store inserts what a crash left in the log;
 //! - each event id is stored at most once: repeats, within a batch or of anything stored
 //!   before (also before a restart), are counted as duplicates and dropped. There is no index
 //!   on `id` (it made ingestion 4-5x slower and the file 4x larger); `ids` keeps 128-bit
 //!   fingerprints of every stored id in memory instead;
 //! - a running experiment's randomization never changes, and a stopped one never changes;
-//! - all writes are serialized by one writer lock, which a bulk import holds for its whole
-//!   run; reads for analysis use [`Store::read_connection`] and take no lock.
+//! - all writes to DuckDB are serialized by one writer lock, which a bulk import holds for
+//!   its whole run; event batches are accepted under the intake lock (id set and log);
+//!   reads for analysis use [`Store::read_connection`] and take no lock.
 //!
 //! Events are inserted as DuckDB data chunks through the C API (`rows` builds them,
 //! `chunk_feed` hands them to DuckDB's INSERT, `native` opens and connects), because

@@ -14,7 +14,7 @@ use crate::error::body;
 use crate::{ApiError, AppState};
 
 /// A JSON array or NDJSON batch; all-or-nothing, idempotent on `id`, and
-/// answered only once durably committed.
+/// answered only once durable (synced in the store's ingest log).
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
