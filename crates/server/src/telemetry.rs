@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -15,23 +15,50 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// HTTP status codes are three digits (the `http` crate allows 100-999).
+const STATUS_CODES: usize = 1000;
+
+/// One route's counters: plain atomics, so recording a request takes no lock that a
+/// preempted thread could hold (a mutex here put every request on both cores behind one
+/// lock, and the tail latency of `/v1/decide` with it).
+struct RouteStats {
+    /// Requests by status code, indexed by the code.
+    by_status: Vec<AtomicU64>,
+    /// Requests per latency bucket, not cumulative (the exposition adds them up); the last
+    /// counts those slower than every bound.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    nanos: AtomicU64,
 }
 
-#[derive(Default)]
-struct Requests {
-    by_status: BTreeMap<(String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+impl RouteStats {
+    fn new() -> RouteStats {
+        RouteStats {
+            by_status: (0..STATUS_CODES).map(|_| AtomicU64::new(0)).collect(),
+            buckets: Default::default(),
+            nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, status: u16, elapsed: Duration) {
+        if let Some(counter) = self.by_status.get(usize::from(status)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 /// The server's counters.
 #[derive(Default)]
 pub struct Telemetry {
-    requests: Mutex<Requests>,
+    /// Per route template; written only the first time a route is seen.
+    routes: RwLock<BTreeMap<String, RouteStats>>,
     events_accepted: AtomicU64,
     events_duplicated: AtomicU64,
     events_rejected: AtomicU64,
@@ -40,16 +67,72 @@ pub struct Telemetry {
 impl Telemetry {
     /// Records one finished request on `route` (the matched path template).
     pub fn record_request(&self, route: &str, status: u16, elapsed: Duration) {
-        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        *requests.by_status.entry((route.to_string(), status)).or_default() += 1;
-        let histogram = requests.latency.entry(route.to_string()).or_default();
-        let seconds = elapsed.as_secs_f64();
-        histogram.count += 1;
-        histogram.sum += seconds;
-        for (bucket, bound) in histogram.buckets.iter_mut().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
+        {
+            let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(stats) = routes.get(route) {
+                stats.record(status, elapsed);
+                return;
             }
+        }
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        routes
+            .entry(route.to_string())
+            .or_insert_with(RouteStats::new)
+            .record(status, elapsed);
+    }
+
+    /// The request counters and latency histograms, in the exposition format.
+    fn write_requests(&self, out: &mut String) {
+        // Writing to a String cannot fail; the results are ignored.
+        let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+        let _ = writeln!(
+            out,
+            "# HELP rctgate_http_requests_total HTTP requests by route and status."
+        );
+        let _ = writeln!(out, "# TYPE rctgate_http_requests_total counter");
+        for (route, stats) in routes.iter() {
+            let route = escape(route);
+            for (status, count) in stats.by_status.iter().enumerate() {
+                let count = count.load(Ordering::Relaxed);
+                if count > 0 {
+                    let _ = writeln!(
+                        out,
+                        "rctgate_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP rctgate_http_request_duration_seconds HTTP request latency by route."
+        );
+        let _ = writeln!(out, "# TYPE rctgate_http_request_duration_seconds histogram");
+        for (route, stats) in routes.iter() {
+            let route = escape(route);
+            let mut cumulative = 0;
+            for (count, bound) in stats.buckets.iter().zip(LATENCY_BUCKETS) {
+                cumulative += count.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "rctgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            // Counted from the buckets, so that +Inf is never below the last bound even
+            // while requests are being recorded.
+            let count = cumulative + stats.buckets[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "rctgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "rctgate_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                stats.nanos.load(Ordering::Relaxed) as f64 / 1e9
+            );
+            let _ = writeln!(
+                out,
+                "rctgate_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
+            );
         }
     }
 
@@ -65,50 +148,7 @@ impl Telemetry {
     /// The exposition text; `exposures` adds the `/v1/decide` queue's counters.
     pub fn render(&self, exposures: &crate::assignment::ExposureQueue) -> String {
         let mut out = String::new();
-        // Writing to a String cannot fail; the results are ignored.
-        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(
-            out,
-            "# HELP rctgate_http_requests_total HTTP requests by route and status."
-        );
-        let _ = writeln!(out, "# TYPE rctgate_http_requests_total counter");
-        for ((route, status), count) in &requests.by_status {
-            let _ = writeln!(
-                out,
-                "rctgate_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}",
-                escape(route)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP rctgate_http_request_duration_seconds HTTP request latency by route."
-        );
-        let _ = writeln!(out, "# TYPE rctgate_http_request_duration_seconds histogram");
-        for (route, h) in &requests.latency {
-            let route = escape(route);
-            for (count, bound) in h.buckets.iter().zip(LATENCY_BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "rctgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "rctgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "rctgate_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "rctgate_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
-        }
-        drop(requests);
+        self.write_requests(&mut out);
         for (name, help, value) in [
             (
                 "rctgate_events_accepted_total",
@@ -159,4 +199,37 @@ fn escape(label: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_render_as_cumulative_histograms_and_status_counts() {
+        let telemetry = Telemetry::default();
+        let ms = Duration::from_millis;
+        telemetry.record_request("/v1/decide", 200, Duration::from_micros(300));
+        telemetry.record_request("/v1/decide", 200, ms(2));
+        telemetry.record_request("/v1/decide", 400, ms(7000));
+        telemetry.record_request("/healthz", 200, ms(1));
+        let mut out = String::new();
+        telemetry.write_requests(&mut out);
+        for line in [
+            r#"rctgate_http_requests_total{route="/healthz",status="200"} 1"#,
+            r#"rctgate_http_requests_total{route="/v1/decide",status="200"} 2"#,
+            r#"rctgate_http_requests_total{route="/v1/decide",status="400"} 1"#,
+            r#"rctgate_http_request_duration_seconds_bucket{route="/v1/decide",le="0.0005"} 1"#,
+            r#"rctgate_http_request_duration_seconds_bucket{route="/v1/decide",le="0.001"} 1"#,
+            r#"rctgate_http_request_duration_seconds_bucket{route="/v1/decide",le="0.0025"} 2"#,
+            r#"rctgate_http_request_duration_seconds_bucket{route="/v1/decide",le="5"} 2"#,
+            r#"rctgate_http_request_duration_seconds_bucket{route="/v1/decide",le="+Inf"} 3"#,
+            r#"rctgate_http_request_duration_seconds_sum{route="/v1/decide"} 7.0023"#,
+            r#"rctgate_http_request_duration_seconds_count{route="/v1/decide"} 3"#,
+            r#"rctgate_http_request_duration_seconds_bucket{route="/healthz",le="0.001"} 1"#,
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} missing from:\n{out}");
+        }
+        assert!(!out.contains("status=\"500\""), "codes never seen are not listed");
+    }
 }

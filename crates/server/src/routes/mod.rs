@@ -60,15 +60,13 @@ pub fn router(state: AppState) -> Router {
 /// Counts every request by its route template (not the raw path, which would
 /// make one series per experiment key) and status, with its latency.
 async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
-    state
-        .telemetry
-        .record_request(&route, response.status().as_u16(), started.elapsed());
+    state.telemetry.record_request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
