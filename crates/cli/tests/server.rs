@@ -389,6 +389,8 @@ fn event_batches_are_atomic_idempotent_and_survive_restart() {
     assert_eq!(status, 200);
     let text = text.as_str().unwrap_or_default().to_string();
     assert!(text.contains("rctgate_events_duplicated_total 16"), "{text}");
+    // The summary above waited for the background writer.
+    assert!(text.contains("rctgate_events_pending 0"), "{text}");
     assert!(
         text.contains("rctgate_http_requests_total{route=\"/v1/events\",status=\"200\"}"),
         "{text}"

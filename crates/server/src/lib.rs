@@ -23,6 +23,7 @@ pub mod webhook;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use rctgate_store::Store;
 use tokio::net::TcpListener;
@@ -53,6 +54,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut state = AppState::new(store, limits).map_err(|e| std::io::Error::other(e.to_string()))?;
     state.webhook = webhook;
+    // Responses are small and each is written whole; Nagle's algorithm could still hold one
+    // back behind an unacknowledged segment, which a latency-bound API does not want.
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {err}");
+        }
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -146,9 +146,16 @@ impl Telemetry {
     }
 
     /// The exposition text; `exposures` adds the `/v1/decide` queue's counters.
-    pub fn render(&self, exposures: &crate::assignment::ExposureQueue) -> String {
+    pub fn render(&self, exposures: &crate::assignment::ExposureQueue, events_pending: usize) -> String {
         let mut out = String::new();
         self.write_requests(&mut out);
+        let name = "rctgate_events_pending";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Acknowledged events in the ingest log, not yet inserted into the tables."
+        );
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {events_pending}");
         for (name, help, value) in [
             (
                 "rctgate_events_accepted_total",

@@ -52,6 +52,8 @@ pub(crate) struct Backlog {
 struct BacklogState {
     waiting: TableChunks,
     waiting_events: usize,
+    /// Events in the transaction the writer is running.
+    inserting_events: usize,
     /// Batches acknowledged since the store opened.
     acknowledged: u64,
     /// Batches in committed transactions (a prefix of the acknowledged ones).
@@ -126,6 +128,12 @@ impl Backlog {
         Ok(())
     }
 
+    /// Acknowledged events not yet in the tables (waiting, or in the running transaction).
+    pub(crate) fn pending_events(&self) -> usize {
+        let state = self.state();
+        state.waiting_events + state.inserting_events
+    }
+
     /// Whether every acknowledged batch is in the tables (a caller holding the intake lock
     /// knows none can be added meanwhile).
     pub(crate) fn is_drained(&self) -> bool {
@@ -168,6 +176,7 @@ impl Backlog {
     /// Takes every waiting chunk and the count of acknowledged batches they complete.
     fn take(&self) -> (TableChunks, u64) {
         let mut state = self.state();
+        state.inserting_events = state.waiting_events;
         state.waiting_events = 0;
         state.waiting_since = None;
         state.flush_wanted = false;
@@ -180,7 +189,10 @@ impl Backlog {
     }
 
     fn stored(&self, through: u64) {
-        self.state().stored = through;
+        let mut state = self.state();
+        state.stored = through;
+        state.inserting_events = 0;
+        drop(state);
         self.changed.notify_all();
     }
 

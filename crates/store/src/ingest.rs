@@ -135,6 +135,12 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Acknowledged events that the background writer has not inserted yet (they are in the
+    /// ingest log); for monitoring.
+    pub fn events_pending(&self) -> usize {
+        self.backlog().pending_events()
+    }
+
     /// Returns once every batch acknowledged so far is in the tables; an error if the
     /// background writer failed (see `backlog`). Reads do this themselves
     /// ([`Store::read_connection`]); an import does it before it starts.

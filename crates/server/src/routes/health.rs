@@ -14,7 +14,9 @@ pub async fn healthz() -> &'static str {
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.telemetry.render(&state.exposures),
+        state
+            .telemetry
+            .render(&state.exposures, state.store.events_pending()),
     )
 }
 
