@@ -24,7 +24,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 pub(crate) type Fingerprint = u128;
 
 /// Computes fingerprints under this process's secret keys. Cheap to clone, so fingerprints
-/// can be computed before taking the writer lock.
+/// can be computed before taking the intake lock.
 #[derive(Clone)]
 pub(crate) struct Fingerprinter {
     keys: RandomState,
@@ -105,7 +105,8 @@ impl IdSet {
 pub(crate) struct Admission {
     /// Whether each event is kept.
     pub(crate) keep: Vec<bool>,
-    /// The fingerprints added to the set, to take out again if the batch is not committed.
+    /// The fingerprints added to the set, to take out again if the batch is not logged (or,
+    /// in an import, not committed).
     pub(crate) added: Vec<Fingerprint>,
 }
 

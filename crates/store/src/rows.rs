@@ -8,6 +8,8 @@
 //! hands whole chunks to DuckDB (`chunk_feed`). All strings live in one buffer, so 50,000
 //! events are a handful of allocations, not several per event, and the chunks' longer
 //! strings point into that buffer rather than copy it ([`set_str`]); it goes with them.
+//! The same rows are what a batch writes to the ingest log, and reads back from it
+//! (`record`).
 
 use crate::chunk_feed::TableChunks;
 use crate::error::{StoreError, StoreResult};
@@ -198,7 +200,7 @@ impl EventRows {
     }
 
     /// Packs every row into DuckDB data chunks, per table, in input order, where the rows
-    /// were built (a request, before it takes the writer lock), so that inserting them needs
+    /// were built (a request, before it takes the intake lock), so that accepting them needs
     /// no more than the deduplication.
     pub(crate) fn seal(&mut self) {
         self.blocks = self.blocks(&vec![true; self.rows.len()]);

@@ -221,8 +221,8 @@ impl Store {
     }
 
     /// The writer. A panic while holding it cannot leave a half-applied change (DuckDB rolls
-    /// back an uncommitted transaction when it is dropped, and the id set is updated only
-    /// after commits), so a poisoned lock is safe to reuse.
+    /// back an uncommitted transaction when it is dropped; the id set is not under this
+    /// lock), so a poisoned lock is safe to reuse.
     pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
