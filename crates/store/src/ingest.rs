@@ -193,14 +193,14 @@ pub(crate) fn store_chunks(
 
 /// An open transaction inserting events; dropped without [`EventTransaction::commit`], it
 /// rolls back.
-struct EventTransaction<'w> {
+pub(crate) struct EventTransaction<'w> {
     conn: &'w mut NativeConnection,
     feed: &'w ChunkFeed,
     open: bool,
 }
 
 impl<'w> EventTransaction<'w> {
-    fn begin(conn: &'w mut NativeConnection, feed: &'w ChunkFeed) -> StoreResult<Self> {
+    pub(crate) fn begin(conn: &'w mut NativeConnection, feed: &'w ChunkFeed) -> StoreResult<Self> {
         conn.execute("BEGIN TRANSACTION")?;
         Ok(EventTransaction {
             conn,
@@ -210,7 +210,7 @@ impl<'w> EventTransaction<'w> {
     }
 
     /// Inserts prepared chunks (already deduplicated).
-    fn insert(&mut self, chunks: TableChunks) -> StoreResult<()> {
+    pub(crate) fn insert(&mut self, chunks: TableChunks) -> StoreResult<()> {
         if chunks.is_empty() {
             return Ok(());
         }
@@ -218,7 +218,7 @@ impl<'w> EventTransaction<'w> {
     }
 
     /// Commits durably.
-    fn commit(mut self) -> StoreResult<()> {
+    pub(crate) fn commit(mut self) -> StoreResult<()> {
         // On failure `open` stays set: dropping `self` rolls back (DuckDB ends a transaction
         // whose commit failed; the ROLLBACK makes sure).
         self.conn.execute("COMMIT")?;

@@ -6,17 +6,17 @@
 //! 1. the reader decodes and validates rows ([`ValidatingSink`]);
 //! 2. deduplication checks each chunk's ids against the store's id set and builds DuckDB data
 //!    chunks of the kept rows ([`dedupe_chunks`]);
-//! 3. the writers insert and commit them in batches of about [`IMPORT_BATCH_ROWS`] events:
-//!    the calling thread the exposures, a second thread with its own connection the metric
-//!    events, each in its own transaction.
+//! 3. the writers insert each chunk as it arrives, the calling thread the exposures, a second
+//!    thread with its own connection the metric events, each in its own transaction, and
+//!    commit every [`IMPORT_BATCH_ROWS`] events.
 //!
 //! Inserting is mostly DuckDB compressing strings, and one writer thread was busy for the
 //! whole import while the other stages waited on it; two writers share that work
 //! (measured, BENCHMARKS.md). The import holds the writer lock throughout (concurrent
 //! `POST /v1/events` requests wait for it) and lends the id set to the deduplication thread.
 //!
-//! Failure semantics: an invalid row fails its whole batch (no insert of it has begun), and
-//! nothing of that batch is stored; the batches before it stay committed. If DuckDB itself
+//! Failure semantics: an invalid row fails its whole batch (the inserts of its earlier chunks
+//! roll back), and nothing of that batch is stored; the batches before it stay committed. If DuckDB itself
 //! fails to insert or commit (a full disk), the batch's exposures and metric events, being
 //! two transactions, may not fail together. Either way ids make inserts idempotent, so the fix
 //! is to correct the cause and import the file again: rows already stored count as
@@ -36,7 +36,7 @@ pub use raw::{read_event_file, RawEvents};
 use crate::chunk_feed::TableChunks;
 use crate::error::{ImportError, StoreError, StoreResult};
 use crate::ids::IdSet;
-use crate::ingest::{load_ids, store_chunks, IngestOutcome};
+use crate::ingest::{load_ids, EventTransaction, IngestOutcome};
 use crate::rows::EventRows;
 use crate::store::{Store, Writer};
 use serde::Serialize;
@@ -47,8 +47,8 @@ use validating_sink::ValidatingSink;
 /// Rows read and validated at a time, and handed to the inserting thread.
 pub const IMPORT_CHUNK_ROWS: usize = 50_000;
 
-/// Chunks that may wait for the writer: a whole batch, so that the reader prepares the next
-/// batch while the writer inserts one.
+/// Chunks that may wait for the writers: a whole batch's worth, so that the reader keeps
+/// going while the writers commit.
 const IN_FLIGHT_CHUNKS: usize = IMPORT_BATCH_ROWS / IMPORT_CHUNK_ROWS;
 
 /// Accepted events per transaction. A transaction this large lets DuckDB write whole
@@ -272,24 +272,91 @@ fn dedupe_chunks(
     }
 }
 
-/// The writer side: inserts validated chunks, committing every [`IMPORT_BATCH_ROWS`] accepted
-/// events and at the end.
+/// Metric events' chunks the exposures' writer hands to the metric events' writer at a time.
+const METRIC_QUEUE: usize = 4;
+
+/// What the metric events' writer is told to do.
+enum MetricWork {
+    /// Insert these chunks in the open transaction.
+    Insert(TableChunks),
+    /// Commit the open transaction and answer with the result; a new one begins.
+    Commit(SyncSender<StoreResult<()>>),
+}
+
+/// The writer side: inserts each validated chunk as it arrives, exposures on this thread
+/// and metric events on a second thread with its own connection, and commits both every
+/// [`IMPORT_BATCH_ROWS`] accepted events and at the end. Inserting as chunks arrive, rather
+/// than gathering a whole batch first, keeps the writers busy from the first chunk on.
 fn insert_batches(
     tables: &mut EventTables<'_>,
     receiver: Receiver<Result<ValidChunk, ImportError>>,
     progress: &mut ImportProgress,
     on_progress: &mut dyn FnMut(ImportProgress),
 ) -> StoreResult<ImportOutcome> {
+    let EventTables {
+        conn,
+        second,
+        feed,
+        generation,
+    } = tables;
+    let feed: &crate::chunk_feed::ChunkFeed = feed;
+    let second: &mut crate::native::NativeConnection = second;
+    std::thread::scope(|scope| {
+        let (work, work_receiver) = sync_channel::<MetricWork>(METRIC_QUEUE);
+        let metrics = scope.spawn(move || insert_metric_events(second, feed, work_receiver));
+        let inserted = insert_exposures(conn, feed, generation, &work, receiver, progress, on_progress);
+        // Hanging up ends the metric events' writer; an open transaction rolls back.
+        drop(work);
+        let metrics = metrics
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Append("the metric events' writer panicked".into())));
+        match (inserted, metrics) {
+            // The metric events' own error says why it stopped taking work.
+            (Err(_), Err(err)) => Err(err),
+            (inserted, metrics) => metrics.and(inserted),
+        }
+    })
+}
+
+/// The exposures' side of [`insert_batches`]: inserts exposures, hands metric events to
+/// `work`, commits both at each batch's end.
+fn insert_exposures(
+    conn: &mut crate::native::NativeConnection,
+    feed: &crate::chunk_feed::ChunkFeed,
+    generation: &std::sync::atomic::AtomicU64,
+    work: &SyncSender<MetricWork>,
+    receiver: Receiver<Result<ValidChunk, ImportError>>,
+    progress: &mut ImportProgress,
+    on_progress: &mut dyn FnMut(ImportProgress),
+) -> StoreResult<ImportOutcome> {
+    let stopped = |_| StoreError::Append("the metric events' writer stopped".into());
     let mut outcome = ImportOutcome::default();
     let mut chunks = receiver.into_iter();
     // Returning early drops the receiver, so the reader's next send fails and it stops.
     loop {
-        let mut batch = TableChunks::default();
+        let mut exposures = EventTransaction::begin(conn, feed)?;
         let mut accepted = 0;
         let mut ended = true;
         for chunk in chunks.by_ref() {
             let chunk = chunk.map_err(StoreError::Import)?;
-            batch.extend(chunk.chunks);
+            let TableChunks {
+                exposures: exposure_chunks,
+                metric_events,
+                text,
+            } = chunk.chunks;
+            if !metric_events.is_empty() {
+                let metric_chunks = TableChunks {
+                    exposures: Vec::new(),
+                    metric_events,
+                    text: text.clone(),
+                };
+                work.send(MetricWork::Insert(metric_chunks)).map_err(stopped)?;
+            }
+            exposures.insert(TableChunks {
+                exposures: exposure_chunks,
+                metric_events: Vec::new(),
+                text,
+            })?;
             accepted += chunk.outcome.accepted;
             outcome.rows += chunk.row_count;
             outcome.accepted += chunk.outcome.accepted;
@@ -302,44 +369,45 @@ fn insert_batches(
                 break;
             }
         }
-        let TableChunks {
-            exposures,
-            metric_events,
-            text,
-        } = batch;
-        let feed = tables.feed;
-        let second = &mut *tables.second;
-        let second_text = text.clone();
-        let (first, other) = std::thread::scope(|scope| {
-            let other = scope.spawn(move || {
-                store_chunks(
-                    second,
-                    feed,
-                    TableChunks {
-                        exposures: Vec::new(),
-                        metric_events,
-                        text: second_text,
-                    },
-                )
-            });
-            let first = store_chunks(
-                tables.conn,
-                feed,
-                TableChunks {
-                    exposures,
-                    metric_events: Vec::new(),
-                    text,
-                },
-            );
-            (first, other.join())
-        });
-        first?;
-        other.map_err(|_| StoreError::Append("the metric events' writer stopped".into()))??;
-        tables
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let (reply, replied) = sync_channel(1);
+        work.send(MetricWork::Commit(reply)).map_err(stopped)?;
+        exposures.commit()?;
+        replied
+            .recv()
+            .map_err(|_| StoreError::Append("the metric events' writer stopped".into()))??;
+        generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if ended {
             return Ok(outcome);
+        }
+    }
+}
+
+/// The metric events' side of [`insert_batches`]: one open transaction at a time, chunks
+/// inserted as they come, committed when told. Returns when the exposures' side hangs up
+/// (rolling back an open transaction) or at the first error.
+fn insert_metric_events(
+    conn: &mut crate::native::NativeConnection,
+    feed: &crate::chunk_feed::ChunkFeed,
+    work: Receiver<MetricWork>,
+) -> StoreResult<()> {
+    loop {
+        let mut transaction = EventTransaction::begin(conn, feed)?;
+        loop {
+            match work.recv() {
+                Err(_) => return Ok(()),
+                Ok(MetricWork::Insert(chunks)) => transaction.insert(chunks)?,
+                Ok(MetricWork::Commit(reply)) => {
+                    let committed = transaction.commit();
+                    let failed = committed.is_err();
+                    // The other side waits for this answer and returns its error; if it is
+                    // gone, so is the import.
+                    let _ = reply.send(committed);
+                    if failed {
+                        return Ok(());
+                    }
+                    break;
+                }
+            }
         }
     }
 }
