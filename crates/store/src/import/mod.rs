@@ -193,7 +193,7 @@ impl Store {
             let ids = &mut *ids;
             scope.spawn(move || dedupe_chunks(ids, read_receiver, sender));
             insert_batches(
-                &mut EventTables {
+                EventTables {
                     conn: events,
                     second: &mut second,
                     feed,
@@ -288,7 +288,7 @@ enum MetricWork {
 /// [`IMPORT_BATCH_ROWS`] accepted events and at the end. Inserting as chunks arrive, rather
 /// than gathering a whole batch first, keeps the writers busy from the first chunk on.
 fn insert_batches(
-    tables: &mut EventTables<'_>,
+    tables: EventTables<'_>,
     receiver: Receiver<Result<ValidChunk, ImportError>>,
     progress: &mut ImportProgress,
     on_progress: &mut dyn FnMut(ImportProgress),
@@ -299,8 +299,6 @@ fn insert_batches(
         feed,
         generation,
     } = tables;
-    let feed: &crate::chunk_feed::ChunkFeed = feed;
-    let second: &mut crate::native::NativeConnection = second;
     std::thread::scope(|scope| {
         let (work, work_receiver) = sync_channel::<MetricWork>(METRIC_QUEUE);
         let metrics = scope.spawn(move || insert_metric_events(second, feed, work_receiver));
@@ -329,7 +327,6 @@ fn insert_exposures(
     progress: &mut ImportProgress,
     on_progress: &mut dyn FnMut(ImportProgress),
 ) -> StoreResult<ImportOutcome> {
-    let stopped = |_| StoreError::Append("the metric events' writer stopped".into());
     let mut outcome = ImportOutcome::default();
     let mut chunks = receiver.into_iter();
     // Returning early drops the receiver, so the reader's next send fails and it stops.
@@ -350,7 +347,8 @@ fn insert_exposures(
                     metric_events,
                     text: text.clone(),
                 };
-                work.send(MetricWork::Insert(metric_chunks)).map_err(stopped)?;
+                work.send(MetricWork::Insert(metric_chunks))
+                    .map_err(metric_writer_stopped)?;
             }
             exposures.insert(TableChunks {
                 exposures: exposure_chunks,
@@ -370,16 +368,21 @@ fn insert_exposures(
             }
         }
         let (reply, replied) = sync_channel(1);
-        work.send(MetricWork::Commit(reply)).map_err(stopped)?;
+        work.send(MetricWork::Commit(reply))
+            .map_err(metric_writer_stopped)?;
         exposures.commit()?;
-        replied
-            .recv()
-            .map_err(|_| StoreError::Append("the metric events' writer stopped".into()))??;
+        replied.recv().map_err(metric_writer_stopped)??;
         generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if ended {
             return Ok(outcome);
         }
     }
+}
+
+/// The error for a metric events' writer that is gone (its own error, if any, is what
+/// [`insert_batches`] returns).
+fn metric_writer_stopped<E>(_: E) -> StoreError {
+    StoreError::Append("the metric events' writer stopped".into())
 }
 
 /// The metric events' side of [`insert_batches`]: one open transaction at a time, chunks
