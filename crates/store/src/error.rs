@@ -63,6 +63,9 @@ pub enum StoreError {
     /// DuckDB refused to insert events (or to begin or commit their transaction).
     #[error("Cannot store events: {0}")]
     Append(String),
+    /// A query through the C API (`result_chunks`) failed; DuckDB's message.
+    #[error("{0}")]
+    Query(String),
     /// Stored data could not be decoded (a bug or a hand-edited database).
     #[error("Stored data is corrupt: {0}")]
     Corrupt(String),
@@ -82,6 +85,7 @@ impl StoreError {
             | StoreError::Database(_)
             | StoreError::Open(_)
             | StoreError::Append(_)
+            | StoreError::Query(_)
             | StoreError::Corrupt(_)
             | StoreError::Io(_) => ErrorKind::Internal,
         }

@@ -43,6 +43,7 @@ mod keys;
 mod metrics;
 mod models;
 mod native;
+mod result_chunks;
 mod rows;
 mod schema;
 mod store;

@@ -61,22 +61,27 @@ impl NativeDatabase {
 
     /// A connection for inserting data chunks (see `chunk_feed`).
     pub(crate) fn native_connection(self: &Arc<Self>) -> StoreResult<NativeConnection> {
+        let mut conn = self.query_connection()?;
+        // This connection runs only BEGIN, COMMIT, ROLLBACK and `chunk_feed`'s
+        // `INSERT INTO t SELECT * FROM f()`, which the optimizer cannot improve; its passes
+        // were about 4% of the writer's time per HTTP batch.
+        conn.execute("PRAGMA disable_optimizer")?;
+        Ok(conn)
+    }
+
+    /// A connection for queries read through the C API (see `result_chunks`).
+    pub(crate) fn query_connection(self: &Arc<Self>) -> StoreResult<NativeConnection> {
         let mut raw: ffi::duckdb_connection = std::ptr::null_mut();
         // SAFETY: `self.raw` is an open database and `raw` a valid out pointer.
         let state = unsafe { ffi::duckdb_connect(self.raw, &mut raw) };
         if state != ffi::DuckDBSuccess {
             return Err(StoreError::Open("cannot connect to the database".into()));
         }
-        let mut conn = NativeConnection {
+        Ok(NativeConnection {
             raw,
             prepared: Vec::new(),
             _database: Arc::clone(self),
-        };
-        // This connection runs only BEGIN, COMMIT, ROLLBACK and `chunk_feed`'s
-        // `INSERT INTO t SELECT * FROM f()`, which the optimizer cannot improve; its passes
-        // were about 4% of the writer's time per HTTP batch.
-        conn.execute("PRAGMA disable_optimizer")?;
-        Ok(conn)
+        })
     }
 }
 
@@ -107,7 +112,7 @@ impl NativeConnection {
     /// INSERTs of `chunk_feed`), prepared on first use and reused after: `sql` is one of a
     /// fixed few texts, never built from data.
     pub(crate) fn execute(&mut self, sql: &str) -> StoreResult<()> {
-        let statement = self.prepared(sql)?;
+        let statement = self.prepared(sql).map_err(StoreError::Append)?;
         // SAFETY: zeroed is the documented initial state of an out-parameter result.
         let mut result: ffi::duckdb_result = unsafe { std::mem::zeroed() };
         // SAFETY: `statement` was prepared on this connection and lives until `Drop`;
@@ -125,12 +130,12 @@ impl NativeConnection {
         outcome
     }
 
-    /// The prepared statement for `sql`, prepared the first time.
-    fn prepared(&mut self, sql: &str) -> StoreResult<ffi::duckdb_prepared_statement> {
+    /// The prepared statement for `sql`, prepared the first time; the error is DuckDB's.
+    pub(crate) fn prepared(&mut self, sql: &str) -> Result<ffi::duckdb_prepared_statement, String> {
         if let Some((_, statement)) = self.prepared.iter().find(|(text, _)| text == sql) {
             return Ok(*statement);
         }
-        let text = c_string(sql)?;
+        let text = CString::new(sql).map_err(|_| format!("{sql:?} contains a NUL byte"))?;
         let mut statement: ffi::duckdb_prepared_statement = std::ptr::null_mut();
         // SAFETY: `self.raw` is connected and `statement` a valid out pointer.
         let state = unsafe { ffi::duckdb_prepare(self.raw, text.as_ptr(), &mut statement) };
@@ -142,7 +147,7 @@ impl NativeConnection {
                 ffi::duckdb_destroy_prepare(&mut statement);
                 message
             };
-            return Err(StoreError::Append(message));
+            return Err(message);
         }
         self.prepared.push((sql.to_string(), statement));
         Ok(statement)

@@ -148,12 +148,12 @@ impl Store {
             return Err(StoreError::Import(ImportError::file(path, "Is not a file.")));
         }
         let catalog = self.experiment_catalog()?;
-        let reader_conn = match format {
+        let mut parquet_reader = match format {
             Format::Parquet => Some(parquet_file::reader(path).map_err(StoreError::Import)?),
             _ => None,
         };
-        let total_rows = match &reader_conn {
-            Some(conn) => Some(parquet_file::row_count(conn, path).map_err(StoreError::Import)?),
+        let total_rows = match &mut parquet_reader {
+            Some(reader) => Some(reader.row_count(path).map_err(StoreError::Import)?),
             None => None,
         };
         let mut progress = ImportProgress {
@@ -187,7 +187,7 @@ impl Store {
         let imported = std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut sink = ValidatingSink::new(path, &catalog, fingerprinter, read_sender);
-                let read = sink::read_file(path, format, reader_conn.as_ref(), &mut sink);
+                let read = sink::read_file(path, format, parquet_reader.as_mut(), &mut sink);
                 sink.finish(read);
             });
             let ids = &mut *ids;

@@ -1,18 +1,16 @@
-//! Parquet import through DuckDB's `read_parquet`, streamed as Arrow batches.
+//! Parquet import through DuckDB's `read_parquet`, read as DuckDB's own data chunks
+//! (`result_chunks`).
 //!
-//! Each column is cast in SQL to one of four Arrow types the reader understands: text,
-//! DOUBLE, BIGINT or BOOLEAN, and `ts` as microseconds when it is a timestamp column (a text
-//! `ts` must be RFC 3339, as everywhere). Rows are numbered in file order (DuckDB preserves
+//! Each column is cast in SQL to one of four types the reader understands: VARCHAR, DOUBLE,
+//! BIGINT or BOOLEAN, and `ts` as microseconds when it is a timestamp column (a text `ts`
+//! must be RFC 3339, as everywhere). Rows are numbered in file order (DuckDB preserves
 //! insertion order by default).
 
 use super::columns::{Cell, Columns, Role};
 use super::sink::{Chunker, RowSink};
-use crate::error::ImportError;
-use duckdb::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
-use duckdb::arrow::compute::cast;
-use duckdb::arrow::datatypes::DataType;
-use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::Connection;
+use crate::error::{ImportError, StoreError};
+use crate::native::{NativeConnection, NativeDatabase};
+use crate::result_chunks::{Column, ColumnType, Value};
 use std::path::Path;
 
 /// A DuckDB instance of its own for reading Parquet, in memory and single-threaded.
@@ -21,59 +19,112 @@ use std::path::Path;
 /// on the reader thread: with worker threads, DuckDB's streaming results hand every 2,048-row
 /// chunk between threads, which cost more (lock traffic, rescheduling) than decoding the
 /// chunk on the thread that consumes it, and the store's writer needs the other core.
-pub(crate) fn reader(path: &Path) -> Result<Connection, ImportError> {
-    duckdb::Config::default()
-        .threads(1)
-        .and_then(|config| config.enable_autoload_extension(false))
-        .and_then(Connection::open_in_memory_with_flags)
+pub(crate) struct ParquetReader {
+    conn: NativeConnection,
+}
+
+/// Opens a reader for `path` (which names the file in errors).
+pub(crate) fn reader(path: &Path) -> Result<ParquetReader, ImportError> {
+    NativeDatabase::open(None, &[("threads", "1"), ("autoload_known_extensions", "false")])
+        .and_then(|database| database.query_connection())
+        .map(|conn| ParquetReader { conn })
         .map_err(|err| ImportError::file(path, format!("Cannot start the Parquet reader: {err}.")))
 }
 
-/// Number of rows, from the file's metadata.
-pub(super) fn row_count(conn: &Connection, path: &Path) -> Result<u64, ImportError> {
-    let sql = format!("SELECT count(*) FROM read_parquet({})", sql_string(path)?);
-    let count: i64 = conn
-        .query_row(&sql, [], |row| row.get(0))
-        .map_err(|err| not_parquet(path, &err))?;
-    Ok(u64::try_from(count).unwrap_or(0))
-}
+impl ParquetReader {
+    /// Number of rows, from the file's metadata.
+    pub(super) fn row_count(&mut self, path: &Path) -> Result<u64, ImportError> {
+        let sql = format!("SELECT count(*)::BIGINT FROM read_parquet({})", sql_string(path)?);
+        let mut stream = self.conn.stream(&sql).map_err(|err| not_parquet(path, &err))?;
+        let chunk = stream.next_chunk().map_err(|err| not_parquet(path, &err))?;
+        let count = match chunk {
+            Some(chunk) => match chunk.column(0, ColumnType::BigInt).map(|column| column.value(0)) {
+                Ok(Value::BigInt(count)) => count,
+                Ok(_) => 0,
+                Err(err) => return Err(not_parquet(path, &err)),
+            },
+            None => 0,
+        };
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
 
-/// Reads `path` into `sink` until the file ends or `sink` says stop.
-pub(super) fn read(conn: &Connection, path: &Path, sink: &mut dyn RowSink) -> Result<(), ImportError> {
-    let source = sql_string(path)?;
-    let described = describe(conn, &source).map_err(|err| not_parquet(path, &err))?;
-    let names: Vec<String> = described.iter().map(|(name, _)| name.clone()).collect();
-    let columns = Columns::from_names(names).map_err(|message| ImportError::file(path, message))?;
-    let kinds: Vec<Kind> = described
-        .iter()
-        .zip(columns.roles())
-        .map(|((_, sql_type), role)| Kind::for_column(*role, sql_type))
-        .collect();
-    let select: Vec<String> = described
-        .iter()
-        .zip(&kinds)
-        .map(|((name, _), kind)| kind.select(&quote_identifier(name)))
-        .collect();
-    let sql = format!("SELECT {} FROM read_parquet({source})", select.join(", "));
-    let mut statement = conn.prepare(&sql).map_err(|err| not_parquet(path, &err))?;
-    let stream = statement
-        .stream_arrow([])
-        .map_err(|err| not_parquet(path, &err))?;
-    let mut row_number = 0u64;
-    let mut chunker = Chunker::new();
-    for batch in stream {
-        let batch = batch.map_err(|err| not_parquet(path, &err))?;
-        let arrays = typed_columns(&batch, &kinds).map_err(|message| ImportError::file(path, message))?;
-        for row in 0..batch.num_rows() {
-            row_number += 1;
-            sink.row(row_number, &columns, &|index| arrays[index].cell(row))?;
-            if !chunker.after_row(sink, || None) {
-                return Ok(());
+    /// Reads `path` into `sink` until the file ends or `sink` says stop.
+    pub(super) fn read(&mut self, path: &Path, sink: &mut dyn RowSink) -> Result<(), ImportError> {
+        let source = sql_string(path)?;
+        let described = self.describe(&source).map_err(|err| not_parquet(path, &err))?;
+        let names: Vec<String> = described.iter().map(|(name, _)| name.clone()).collect();
+        let columns = Columns::from_names(names).map_err(|message| ImportError::file(path, message))?;
+        let kinds: Vec<Kind> = described
+            .iter()
+            .zip(columns.roles())
+            .map(|((_, sql_type), role)| Kind::for_column(*role, sql_type))
+            .collect();
+        let select: Vec<String> = described
+            .iter()
+            .zip(&kinds)
+            .map(|((name, _), kind)| kind.select(&quote_identifier(name)))
+            .collect();
+        let sql = format!("SELECT {} FROM read_parquet({source})", select.join(", "));
+        let mut stream = self.conn.stream(&sql).map_err(|err| not_parquet(path, &err))?;
+        let mut row_number = 0u64;
+        let mut chunker = Chunker::new();
+        while let Some(chunk) = stream.next_chunk().map_err(|err| not_parquet(path, &err))? {
+            let chunk_columns = kinds
+                .iter()
+                .enumerate()
+                .map(|(index, kind)| chunk.column(index, kind.column_type()))
+                .collect::<Result<Vec<Column<'_>>, StoreError>>()
+                .map_err(|err| not_parquet(path, &err))?;
+            for row in 0..chunk.len() {
+                row_number += 1;
+                let cell = |index: usize| match chunk_columns.get(index) {
+                    Some(column) => cell(column.value(row), kinds[index]),
+                    None => Cell::Null,
+                };
+                sink.row(row_number, &columns, &cell)?;
+                if !chunker.after_row(sink, || None) {
+                    return Ok(());
+                }
             }
         }
+        chunker.finish(sink, None);
+        Ok(())
     }
-    chunker.finish(sink, None);
-    Ok(())
+
+    /// Column names and DuckDB types of the file.
+    fn describe(&mut self, source: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let sql = format!(
+            "SELECT column_name::VARCHAR, column_type::VARCHAR \
+             FROM (DESCRIBE SELECT * FROM read_parquet({source}))"
+        );
+        let mut stream = self.conn.stream(&sql)?;
+        let mut described = Vec::new();
+        while let Some(chunk) = stream.next_chunk()? {
+            let (names, types) = (
+                chunk.column(0, ColumnType::Varchar)?,
+                chunk.column(1, ColumnType::Varchar)?,
+            );
+            for row in 0..chunk.len() {
+                if let (Value::Varchar(name), Value::Varchar(sql_type)) = (names.value(row), types.value(row))
+                {
+                    described.push((name.to_string(), sql_type.to_string()));
+                }
+            }
+        }
+        Ok(described)
+    }
+}
+
+/// The cell a value of a column of `kind` is: empty text is no value, as in CSV.
+fn cell(value: Value<'_>, kind: Kind) -> Cell<'_> {
+    match (value, kind) {
+        (Value::Null | Value::Varchar(""), _) => Cell::Null,
+        (Value::Varchar(text), _) => Cell::Text(text),
+        (Value::Double(number), _) => Cell::Float(number),
+        (Value::BigInt(micros), Kind::Micros) => Cell::Micros(micros),
+        (Value::BigInt(number), _) => Cell::Int(number),
+        (Value::Boolean(flag), _) => Cell::Bool(flag),
+    }
 }
 
 /// How a column is selected and read.
@@ -118,94 +169,14 @@ impl Kind {
         }
     }
 
-    fn arrow_type(self) -> DataType {
+    fn column_type(self) -> ColumnType {
         match self {
-            Kind::Text => DataType::Utf8,
-            Kind::Float => DataType::Float64,
-            Kind::Int | Kind::Micros => DataType::Int64,
-            Kind::Bool => DataType::Boolean,
+            Kind::Text => ColumnType::Varchar,
+            Kind::Float => ColumnType::Double,
+            Kind::Int | Kind::Micros => ColumnType::BigInt,
+            Kind::Bool => ColumnType::Boolean,
         }
     }
-}
-
-/// A column of one Arrow batch, downcast once so reading a cell is a plain index.
-enum TypedColumn {
-    Text(StringArray),
-    Float(Float64Array),
-    Int(Int64Array),
-    Micros(Int64Array),
-    Bool(BooleanArray),
-}
-
-impl TypedColumn {
-    fn cell(&self, row: usize) -> Cell<'_> {
-        let array: &dyn Array = match self {
-            TypedColumn::Text(array) => array,
-            TypedColumn::Float(array) => array,
-            TypedColumn::Int(array) | TypedColumn::Micros(array) => array,
-            TypedColumn::Bool(array) => array,
-        };
-        if array.is_null(row) {
-            return Cell::Null;
-        }
-        match self {
-            TypedColumn::Text(array) => match array.value(row) {
-                "" => Cell::Null,
-                text => Cell::Text(text),
-            },
-            TypedColumn::Float(array) => Cell::Float(array.value(row)),
-            TypedColumn::Int(array) => Cell::Int(array.value(row)),
-            TypedColumn::Micros(array) => Cell::Micros(array.value(row)),
-            TypedColumn::Bool(array) => Cell::Bool(array.value(row)),
-        }
-    }
-}
-
-fn typed_columns(chunk: &RecordBatch, kinds: &[Kind]) -> Result<Vec<TypedColumn>, String> {
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(index, kind)| {
-            let array: ArrayRef = cast(chunk.column(index), &kind.arrow_type())
-                .map_err(|err| format!("Cannot read column {index}: {err}."))?;
-            let downcast_error = || format!("Column {index} has an unexpected type.");
-            let any = array.as_any();
-            Ok(match kind {
-                Kind::Text => TypedColumn::Text(
-                    any.downcast_ref::<StringArray>()
-                        .ok_or_else(downcast_error)?
-                        .clone(),
-                ),
-                Kind::Float => TypedColumn::Float(
-                    any.downcast_ref::<Float64Array>()
-                        .ok_or_else(downcast_error)?
-                        .clone(),
-                ),
-                Kind::Int => TypedColumn::Int(
-                    any.downcast_ref::<Int64Array>()
-                        .ok_or_else(downcast_error)?
-                        .clone(),
-                ),
-                Kind::Micros => TypedColumn::Micros(
-                    any.downcast_ref::<Int64Array>()
-                        .ok_or_else(downcast_error)?
-                        .clone(),
-                ),
-                Kind::Bool => TypedColumn::Bool(
-                    any.downcast_ref::<BooleanArray>()
-                        .ok_or_else(downcast_error)?
-                        .clone(),
-                ),
-            })
-        })
-        .collect()
-}
-
-/// Column names and DuckDB types of the file.
-fn describe(conn: &Connection, source: &str) -> duckdb::Result<Vec<(String, String)>> {
-    let mut statement = conn.prepare(&format!("DESCRIBE SELECT * FROM read_parquet({source})"))?;
-    let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
-    rows.collect()
 }
 
 /// The path as a SQL string literal.
@@ -220,7 +191,7 @@ fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn not_parquet(path: &Path, err: &duckdb::Error) -> ImportError {
+fn not_parquet(path: &Path, err: &StoreError) -> ImportError {
     ImportError::file(path, format!("Cannot read it as Parquet: {err}."))
 }
 

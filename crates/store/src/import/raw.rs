@@ -32,12 +32,12 @@ pub fn read_event_file(path: &Path, on_batch: &mut dyn FnMut(RawEvents) -> bool)
         return Err(ImportError::file(path, "Is not a file."));
     }
     // DuckDB reads Parquet; an in-memory database touches no file but this one.
-    let conn = match format {
+    let mut reader = match format {
         Format::Parquet => Some(super::parquet_file::reader(path)?),
         _ => None,
     };
-    let total_rows = match &conn {
-        Some(conn) => Some(super::parquet_file::row_count(conn, path)?),
+    let total_rows = match &mut reader {
+        Some(reader) => Some(reader.row_count(path)?),
         None => None,
     };
     let mut sink = RecordSink {
@@ -50,7 +50,7 @@ pub fn read_event_file(path: &Path, on_batch: &mut dyn FnMut(RawEvents) -> bool)
         },
         on_batch,
     };
-    read_file(path, format, conn.as_ref(), &mut sink)
+    read_file(path, format, reader.as_mut(), &mut sink)
 }
 
 /// Collects owned records and hands them over a chunk at a time.

@@ -7,9 +7,9 @@
 //! the call; that is what lets the import validate and copy them without allocating per row.
 
 use super::columns::{Cell, Columns};
-use super::{csv_file, json_file, parquet_file, Format, IMPORT_CHUNK_ROWS};
+use super::parquet_file::ParquetReader;
+use super::{csv_file, json_file, Format, IMPORT_CHUNK_ROWS};
 use crate::error::ImportError;
-use duckdb::Connection;
 use rctgate_domain::EventRecordRef;
 use std::path::Path;
 
@@ -64,17 +64,17 @@ impl Chunker {
     }
 }
 
-/// Reads `path` in `format` into `sink`; Parquet needs a DuckDB connection to read with.
+/// Reads `path` in `format` into `sink`; Parquet needs a reader (a DuckDB instance).
 pub(crate) fn read_file(
     path: &Path,
     format: Format,
-    parquet_reader: Option<&Connection>,
+    parquet_reader: Option<&mut ParquetReader>,
     sink: &mut dyn RowSink,
 ) -> Result<(), ImportError> {
     match (format, parquet_reader) {
         (Format::Csv, _) => csv_file::read(path, sink),
         (Format::Json, _) => json_file::read(path, sink),
-        (Format::Parquet, Some(conn)) => parquet_file::read(conn, path, sink),
+        (Format::Parquet, Some(reader)) => reader.read(path, sink),
         (Format::Parquet, None) => Err(ImportError::file(path, "No connection to read Parquet with.")),
     }
 }
