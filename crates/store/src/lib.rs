@@ -24,7 +24,8 @@
 //!
 //! Events are inserted as DuckDB data chunks through the C API (`rows` builds them,
 //! `chunk_feed` hands them to DuckDB's INSERT, `native` opens and connects), because
-//! duckdb-rs inserts row by row; this is the crate's only `unsafe` code.
+//! duckdb-rs inserts row by row, and the Parquet import reads DuckDB's result chunks in
+//! place (`result_chunks`) rather than as Arrow; this is the crate's only `unsafe` code.
 //!
 //! Errors are [`StoreError`]s whose [`StoreError::kind`] tells the server which status to
 //! answer (400, 404, 409, 500).
