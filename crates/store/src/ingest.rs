@@ -23,12 +23,9 @@ use crate::error::{StoreError, StoreResult};
 use crate::ids::{Fingerprint, Fingerprinter, IdSet};
 use crate::ingest_log::Segment;
 use crate::native::NativeConnection;
+use crate::result_chunks::{ColumnType, Value};
 use crate::rows::EventRows;
 use crate::store::{Intake, Store};
-use duckdb::arrow::array::{Array, StringArray};
-use duckdb::arrow::compute::cast;
-use duckdb::arrow::datatypes::DataType;
-use duckdb::Connection;
 use rctgate_domain::{EventBatch, ReceivedEvent};
 use serde::Serialize;
 
@@ -237,27 +234,26 @@ impl Drop for EventTransaction<'_> {
 }
 
 /// Fills an id set from both event tables, streaming so that memory holds fingerprints only.
-pub(crate) fn load_ids(conn: &Connection, fingerprinter: &Fingerprinter) -> StoreResult<IdSet> {
-    let count: i64 = conn.query_row(
-        "SELECT (SELECT count(*) FROM exposures) + (SELECT count(*) FROM metric_events)",
-        [],
-        |row| row.get(0),
-    )?;
+/// `conn` is a connection of its own (the writer's runs without DuckDB's optimizer, which
+/// narrows the scan to `id`); the ids are read as DuckDB's own chunks (`result_chunks`).
+pub(crate) fn load_ids(conn: &mut NativeConnection, fingerprinter: &Fingerprinter) -> StoreResult<IdSet> {
     let mut ids = IdSet::default();
-    ids.reserve(usize::try_from(count).unwrap_or(0));
-    let mut statement = conn.prepare("SELECT id FROM exposures UNION ALL SELECT id FROM metric_events")?;
-    for batch in statement.stream_arrow([])? {
-        let batch = batch?;
-        let column = cast(batch.column(0), &DataType::Utf8)
-            .map_err(|err| StoreError::Corrupt(format!("event ids: {err}")))?;
-        let Some(strings) = column.as_any().downcast_ref::<StringArray>() else {
-            return Err(StoreError::Corrupt("event ids are not text".into()));
-        };
-        ids.extend(
-            (0..strings.len())
-                .filter(|row| strings.is_valid(*row))
-                .map(|row| fingerprinter.fingerprint(strings.value(row))),
-        );
+    let count_sql =
+        "SELECT ((SELECT count(*) FROM exposures) + (SELECT count(*) FROM metric_events))::BIGINT";
+    let mut count = conn.stream(count_sql)?;
+    if let Some(chunk) = count.next_chunk()? {
+        if let Value::BigInt(count) = chunk.column(0, ColumnType::BigInt)?.value(0) {
+            ids.reserve(usize::try_from(count).unwrap_or(0));
+        }
+    }
+    drop(count);
+    let mut stream = conn.stream("SELECT id FROM exposures UNION ALL SELECT id FROM metric_events")?;
+    while let Some(chunk) = stream.next_chunk()? {
+        let column = chunk.column(0, ColumnType::Varchar)?;
+        ids.extend((0..chunk.len()).filter_map(|row| match column.value(row) {
+            Value::Varchar(id) => Some(fingerprinter.fingerprint(id)),
+            _ => None,
+        }));
     }
     Ok(ids)
 }

@@ -119,7 +119,7 @@ impl Store {
         let fingerprinter = Fingerprinter::new();
         let has_events = reached >= crate::ingest::EVENTS_SCHEMA_VERSION;
         let mut ids = if has_events {
-            crate::ingest::load_ids(&conn, &fingerprinter)?
+            crate::ingest::load_ids(&mut database.query_connection()?, &fingerprinter)?
         } else {
             IdSet::default()
         };

@@ -206,7 +206,7 @@ impl Store {
         });
         let restored = threads.leave(conn);
         if imported.is_err() {
-            *ids = load_ids(conn, fingerprinter)?;
+            *ids = load_ids(&mut self.database.query_connection()?, fingerprinter)?;
         }
         restored?;
         imported
