@@ -64,7 +64,7 @@ pub enum StoreError {
     #[error("Cannot store events: {0}")]
     Append(String),
     /// A query through the C API (`result_chunks`) failed; DuckDB's message.
-    #[error("{0}")]
+    #[error("Database error: {0}")]
     Query(String),
     /// Stored data could not be decoded (a bug or a hand-edited database).
     #[error("Stored data is corrupt: {0}")]

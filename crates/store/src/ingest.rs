@@ -240,13 +240,10 @@ pub(crate) fn load_ids(conn: &mut NativeConnection, fingerprinter: &Fingerprinte
     let mut ids = IdSet::default();
     let count_sql =
         "SELECT ((SELECT count(*) FROM exposures) + (SELECT count(*) FROM metric_events))::BIGINT";
-    let mut count = conn.stream(count_sql)?;
-    if let Some(chunk) = count.next_chunk()? {
-        if let Value::BigInt(count) = chunk.column(0, ColumnType::BigInt)?.value(0) {
-            ids.reserve(usize::try_from(count).unwrap_or(0));
-        }
+    // Only sizes the set up front; without a count it grows as it fills.
+    if let Some(count) = conn.query_bigint(count_sql)? {
+        ids.reserve(usize::try_from(count).unwrap_or(0));
     }
-    drop(count);
     let mut stream = conn.stream("SELECT id FROM exposures UNION ALL SELECT id FROM metric_events")?;
     while let Some(chunk) = stream.next_chunk()? {
         let column = chunk.column(0, ColumnType::Varchar)?;

@@ -79,6 +79,19 @@ impl NativeConnection {
         }
         Ok(stream)
     }
+
+    /// The first row's first column of `sql`, a BIGINT (a count); `None` when the result has
+    /// no rows or the value is NULL.
+    pub(crate) fn query_bigint(&mut self, sql: &str) -> StoreResult<Option<i64>> {
+        let mut stream = self.stream(sql)?;
+        let Some(chunk) = stream.next_chunk()? else {
+            return Ok(None);
+        };
+        Ok(match chunk.column(0, ColumnType::BigInt)?.value(0) {
+            Value::BigInt(value) => Some(value),
+            _ => None,
+        })
+    }
 }
 
 impl ResultStream<'_> {
@@ -344,6 +357,21 @@ mod tests {
             }
         }
         assert_eq!(seen, 5000);
+    }
+
+    #[test]
+    fn a_single_bigint_reads_back() {
+        let mut conn = connection();
+        assert_eq!(
+            conn.query_bigint("SELECT count(*)::BIGINT FROM range(4321)").ok(),
+            Some(Some(4321))
+        );
+        assert_eq!(conn.query_bigint("SELECT NULL::BIGINT").ok(), Some(None));
+        assert_eq!(conn.query_bigint("SELECT 1::BIGINT WHERE false").ok(), Some(None));
+        assert!(
+            conn.query_bigint("SELECT 'text'").is_err(),
+            "a VARCHAR is not a BIGINT"
+        );
     }
 
     #[test]

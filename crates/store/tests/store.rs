@@ -602,7 +602,17 @@ fn parquet_import_reads_typed_columns() {
 
     let not_parquet = dir.file("fake.parquet");
     std::fs::write(&not_parquet, "hello").expect("write");
-    assert_eq!(kind(import(&store, &not_parquet)), ErrorKind::Invalid);
+    let err = import(&store, &not_parquet).expect_err("not Parquet");
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    let message = err.to_string();
+    assert!(
+        message.contains("fake.parquet") && message.contains("Cannot read it as Parquet"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\n'),
+        "one line, without DuckDB's quote of the SQL: {message}"
+    );
 }
 
 /// id, triggered, model_output, latency_ms, attributes of a stored exposure.

@@ -35,17 +35,12 @@ impl ParquetReader {
     /// Number of rows, from the file's metadata.
     pub(super) fn row_count(&mut self, path: &Path) -> Result<u64, ImportError> {
         let sql = format!("SELECT count(*)::BIGINT FROM read_parquet({})", sql_string(path)?);
-        let mut stream = self.conn.stream(&sql).map_err(|err| not_parquet(path, &err))?;
-        let chunk = stream.next_chunk().map_err(|err| not_parquet(path, &err))?;
-        let count = match chunk {
-            Some(chunk) => match chunk.column(0, ColumnType::BigInt).map(|column| column.value(0)) {
-                Ok(Value::BigInt(count)) => count,
-                Ok(_) => 0,
-                Err(err) => return Err(not_parquet(path, &err)),
-            },
-            None => 0,
-        };
-        Ok(u64::try_from(count).unwrap_or(0))
+        let count = self
+            .conn
+            .query_bigint(&sql)
+            .map_err(|err| not_parquet(path, &err))?;
+        // count(*) always has one row; only the progress bar's total depends on it.
+        Ok(count.and_then(|count| u64::try_from(count).ok()).unwrap_or(0))
     }
 
     /// Reads `path` into `sink` until the file ends or `sink` says stop.
@@ -192,7 +187,12 @@ fn quote_identifier(name: &str) -> String {
 }
 
 fn not_parquet(path: &Path, err: &StoreError) -> ImportError {
-    ImportError::file(path, format!("Cannot read it as Parquet: {err}."))
+    // DuckDB's first line says what is wrong; the lines after it quote our SQL.
+    let message = match err {
+        StoreError::Query(message) => message.lines().next().unwrap_or_default().to_string(),
+        other => other.to_string(),
+    };
+    ImportError::file(path, format!("Cannot read it as Parquet: {message}."))
 }
 
 #[cfg(test)]
