@@ -214,13 +214,19 @@ pub(crate) fn c_string(text: &str) -> StoreResult<CString> {
     CString::new(text).map_err(|_| StoreError::Corrupt(format!("{text:?} contains a NUL byte")))
 }
 
-/// Copies a C string DuckDB still owns.
+/// Longest string DuckDB keeps inside its 16-byte `string_t` instead of pointing to it.
+pub(crate) const INLINE_STRING_BYTES: usize = 12;
+
+/// The message for a DuckDB failure that came without one.
+const UNKNOWN_ERROR: &str = "unknown DuckDB error";
+
+/// Copies a C string DuckDB still owns (an error message); null gives [`UNKNOWN_ERROR`].
 ///
 /// # Safety
 /// `ptr` must be null or point to a NUL-terminated string valid for this call.
-unsafe fn borrowed_c_string(ptr: *const c_char) -> String {
+pub(crate) unsafe fn borrowed_c_string(ptr: *const c_char) -> String {
     if ptr.is_null() {
-        return "unknown DuckDB error".into();
+        return UNKNOWN_ERROR.into();
     }
     // SAFETY: guaranteed by the caller.
     unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
@@ -229,7 +235,7 @@ unsafe fn borrowed_c_string(ptr: *const c_char) -> String {
 /// Copies and frees a C string DuckDB allocated for us.
 fn take_c_string(ptr: *mut c_char) -> String {
     if ptr.is_null() {
-        return "unknown DuckDB error".into();
+        return UNKNOWN_ERROR.into();
     }
     // SAFETY: DuckDB returned a NUL-terminated string that we own and free once.
     unsafe {

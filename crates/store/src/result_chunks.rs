@@ -10,9 +10,8 @@
 //! handing it out), so a column is a plain array with one entry per row.
 
 use crate::error::{StoreError, StoreResult};
-use crate::native::NativeConnection;
+use crate::native::{borrowed_c_string, NativeConnection, INLINE_STRING_BYTES};
 use duckdb::ffi;
-use std::ffi::{c_char, CStr};
 use std::marker::PhantomData;
 
 /// The C types a column is read as, by DuckDB type.
@@ -55,7 +54,7 @@ impl NativeConnection {
         if state != ffi::DuckDBSuccess {
             // SAFETY: a failed pending result holds its error until destroyed, once.
             let message = unsafe {
-                let message = borrowed_error(ffi::duckdb_pending_error(pending));
+                let message = borrowed_c_string(ffi::duckdb_pending_error(pending));
                 ffi::duckdb_destroy_pending(&mut pending);
                 message
             };
@@ -75,7 +74,11 @@ impl NativeConnection {
             _connection: PhantomData,
         };
         if state != ffi::DuckDBSuccess {
-            return Err(StoreError::Query(stream.error().unwrap_or_else(unknown_error)));
+            let mut failed = stream.result;
+            // SAFETY: a failed result holds its error (or none: null) until `stream` drops
+            // and destroys it, after the copy.
+            let message = unsafe { borrowed_c_string(ffi::duckdb_result_error(&mut failed)) };
+            return Err(StoreError::Query(message));
         }
         Ok(stream)
     }
@@ -119,7 +122,7 @@ impl ResultStream<'_> {
         let message = unsafe { ffi::duckdb_result_error(&mut result) };
         (!message.is_null()).then(|| {
             // SAFETY: non-null and NUL-terminated, owned by the live result.
-            unsafe { borrowed_error(message) }
+            unsafe { borrowed_c_string(message) }
         })
     }
 }
@@ -269,9 +272,6 @@ fn check_utf8(strings: &[ffi::duckdb_string_t], validity: Option<&[u64]>) -> Sto
     Ok(())
 }
 
-/// Longest string DuckDB keeps inside its `string_t`.
-const INLINE_STRING_BYTES: u32 = 12;
-
 /// The bytes of a `string_t` of a live chunk: inlined when at most 12, else behind its
 /// pointer.
 fn string_bytes(value: &ffi::duckdb_string_t) -> &[u8] {
@@ -279,29 +279,13 @@ fn string_bytes(value: &ffi::duckdb_string_t) -> &[u8] {
     // follows from it, as DuckDB writes them; a pointer is valid for `length` bytes as long
     // as the chunk holding `value` is, which outlives the borrow of `value`.
     unsafe {
-        let length = value.value.inlined.length;
+        let length = value.value.inlined.length as usize;
         if length <= INLINE_STRING_BYTES {
-            std::slice::from_raw_parts(value.value.inlined.inlined.as_ptr().cast::<u8>(), length as usize)
+            std::slice::from_raw_parts(value.value.inlined.inlined.as_ptr().cast::<u8>(), length)
         } else {
-            std::slice::from_raw_parts(value.value.pointer.ptr.cast_const().cast::<u8>(), length as usize)
+            std::slice::from_raw_parts(value.value.pointer.ptr.cast_const().cast::<u8>(), length)
         }
     }
-}
-
-/// Copies an error message DuckDB owns.
-///
-/// # Safety
-/// `ptr` must be null or point to a NUL-terminated string valid for this call.
-unsafe fn borrowed_error(ptr: *const c_char) -> String {
-    if ptr.is_null() {
-        return unknown_error();
-    }
-    // SAFETY: guaranteed by the caller.
-    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
-}
-
-fn unknown_error() -> String {
-    "unknown DuckDB error".into()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use crate::chunk_feed::TableChunks;
 use crate::error::{StoreError, StoreResult};
 use crate::ids::Fingerprint;
-use crate::native::SendChunk;
+use crate::native::{SendChunk, INLINE_STRING_BYTES};
 use crate::time::Micros;
 use duckdb::core::{DataChunkHandle, FlatVector, LogicalTypeHandle, LogicalTypeId};
 use duckdb::ffi;
@@ -396,9 +396,6 @@ impl EventRows {
         self.text.get(span.start..span.end).unwrap_or_default()
     }
 }
-
-/// Longest string DuckDB keeps inside its 16-byte `string_t` instead of pointing to it.
-const INLINE_STRING_BYTES: usize = 12;
 
 /// Writes `text`, which lives in an [`EventRows`] text buffer, into a VARCHAR vector as
 /// DuckDB's `string_t` (the C API's `duckdb_string_t`): a string of up to 12 bytes inlined,
