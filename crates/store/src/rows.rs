@@ -16,7 +16,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::ids::Fingerprint;
 use crate::native::{SendChunk, INLINE_STRING_BYTES};
 use crate::time::Micros;
-use duckdb::core::{DataChunkHandle, FlatVector, LogicalTypeHandle, LogicalTypeId};
+use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
 use duckdb::ffi;
 use rctgate_domain::{AttributeValue, CheckedFields, EventFields, EventType, ReceivedEvent};
 use std::ffi::c_char;
@@ -106,6 +106,14 @@ impl EventTable {
                 ("attributes", Varchar),
             ],
         }
+    }
+
+    /// The columns' DuckDB types, for creating data chunks.
+    fn logical_types(self) -> Vec<LogicalTypeHandle> {
+        self.columns()
+            .iter()
+            .map(|(_, id)| LogicalTypeHandle::from(*id))
+            .collect()
     }
 }
 
@@ -228,7 +236,10 @@ impl EventRows {
             if kept.len() == block.rows.len() {
                 chunks.push(block.table, block.chunk);
             } else if !kept.is_empty() {
-                chunks.push(block.table, SendChunk(self.chunk(block.table, &kept)));
+                chunks.push(
+                    block.table,
+                    SendChunk(self.chunk(block.table, &block.table.logical_types(), &kept)),
+                );
             }
         }
         // Moving the String keeps its heap buffer, which the chunks point into, where it is.
@@ -240,10 +251,11 @@ impl EventRows {
     fn blocks(&self, keep: &[bool]) -> Vec<Block> {
         let mut blocks = Vec::with_capacity(self.rows.len() / CHUNK_ROWS + 2);
         for (table, indices) in self.indices_by_table(keep) {
+            let types = table.logical_types();
             for rows in indices.chunks(CHUNK_ROWS) {
                 blocks.push(Block {
                     table,
-                    chunk: SendChunk(self.chunk(table, rows)),
+                    chunk: SendChunk(self.chunk(table, &types, rows)),
                     rows: rows.to_vec(),
                 });
             }
@@ -271,16 +283,13 @@ impl EventRows {
         .into_iter()
     }
 
-    /// A data chunk of the given rows (at most [`CHUNK_ROWS`], all of `table`).
-    fn chunk(&self, table: EventTable, indices: &[usize]) -> DataChunkHandle {
-        let types: Vec<LogicalTypeHandle> = table
-            .columns()
-            .iter()
-            .map(|(_, id)| LogicalTypeHandle::from(*id))
-            .collect();
-        let chunk = DataChunkHandle::new(&types);
+    /// A data chunk of the given rows (at most [`CHUNK_ROWS`], all of `table`, whose column
+    /// types `types` are).
+    fn chunk(&self, table: EventTable, types: &[LogicalTypeHandle], indices: &[usize]) -> DataChunkHandle {
+        let chunk = DataChunkHandle::new(types);
         let rows = indices
             .iter()
+            .take(CHUNK_ROWS)
             .filter_map(|index| self.rows.get(*index).map(|(_, row)| row));
         match table {
             EventTable::Exposures => self.fill_exposures(&chunk, rows),
@@ -291,53 +300,59 @@ impl EventRows {
     }
 
     fn fill_exposures<'r>(&self, chunk: &DataChunkHandle, rows: impl Iterator<Item = &'r Row>) {
-        let (mut id, mut experiment, mut variant, mut unit) = (
-            chunk.flat_vector(0),
-            chunk.flat_vector(1),
-            chunk.flat_vector(2),
-            chunk.flat_vector(3),
-        );
-        let (mut ts, mut triggered, mut output, mut latency, mut attributes) = (
-            chunk.flat_vector(4),
-            chunk.flat_vector(5),
-            chunk.flat_vector(6),
-            chunk.flat_vector(7),
-            chunk.flat_vector(8),
-        );
-        for (index, row) in rows.take(CHUNK_ROWS).enumerate() {
+        // SAFETY (each `Slots::of`): the types are the physical types of the exposures
+        // columns in `EventTable::columns` order (VARCHAR as `duckdb_string_t`, TIMESTAMP as
+        // i64, BOOLEAN as bool, DOUBLE as f64), and `chunk` was created with those columns.
+        let (mut id, mut experiment, mut variant, mut unit) = unsafe {
+            (
+                Slots::of(chunk, 0),
+                Slots::of(chunk, 1),
+                Slots::of(chunk, 2),
+                Slots::of(chunk, 3),
+            )
+        };
+        let (mut ts, mut triggered, mut output, mut latency, mut attributes) = unsafe {
+            (
+                Slots::of(chunk, 4),
+                Slots::of(chunk, 5),
+                Slots::of(chunk, 6),
+                Slots::of(chunk, 7),
+                Slots::<ffi::duckdb_string_t>::of(chunk, 8),
+            )
+        };
+        for (index, row) in rows.enumerate() {
             let Row::Exposure(row) = row else { continue };
-            set_str(&mut id, index, self.text(row.id));
-            set_str(&mut experiment, index, self.text(row.experiment));
-            set_str(&mut variant, index, self.text(row.variant));
-            set_str(&mut unit, index, self.text(row.unit));
-            set(&mut ts, index, Some(row.ts.0));
-            set(&mut triggered, index, row.triggered);
-            set(&mut output, index, row.model_output);
-            set(&mut latency, index, row.latency_ms);
-            self.set_text(&mut attributes, index, row.attributes);
+            id.set_str(index, self.text(row.id));
+            experiment.set_str(index, self.text(row.experiment));
+            variant.set_str(index, self.text(row.variant));
+            unit.set_str(index, self.text(row.unit));
+            ts.set(index, Some(row.ts.0));
+            triggered.set(index, row.triggered);
+            output.set(index, row.model_output);
+            latency.set(index, row.latency_ms);
+            attributes.set_str_or_null(index, row.attributes.map(|span| self.text(span)));
         }
     }
 
     fn fill_metrics<'r>(&self, chunk: &DataChunkHandle, rows: impl Iterator<Item = &'r Row>) {
+        // SAFETY: as in `fill_exposures`, for the metric_events columns.
         let (mut id, mut event, mut unit) =
-            (chunk.flat_vector(0), chunk.flat_vector(1), chunk.flat_vector(2));
-        let (mut ts, mut value, mut attributes) =
-            (chunk.flat_vector(3), chunk.flat_vector(4), chunk.flat_vector(5));
-        for (index, row) in rows.take(CHUNK_ROWS).enumerate() {
+            unsafe { (Slots::of(chunk, 0), Slots::of(chunk, 1), Slots::of(chunk, 2)) };
+        let (mut ts, mut value, mut attributes) = unsafe {
+            (
+                Slots::of(chunk, 3),
+                Slots::of(chunk, 4),
+                Slots::<ffi::duckdb_string_t>::of(chunk, 5),
+            )
+        };
+        for (index, row) in rows.enumerate() {
             let Row::Metric(row) = row else { continue };
-            set_str(&mut id, index, self.text(row.id));
-            set_str(&mut event, index, self.text(row.event));
-            set_str(&mut unit, index, self.text(row.unit));
-            set(&mut ts, index, Some(row.ts.0));
-            set(&mut value, index, Some(row.value));
-            self.set_text(&mut attributes, index, row.attributes);
-        }
-    }
-
-    fn set_text(&self, vector: &mut FlatVector<'_>, index: usize, span: Option<Span>) {
-        match span {
-            Some(span) => set_str(vector, index, self.text(span)),
-            None => vector.set_null(index),
+            id.set_str(index, self.text(row.id));
+            event.set_str(index, self.text(row.event));
+            unit.set_str(index, self.text(row.unit));
+            ts.set(index, Some(row.ts.0));
+            value.set(index, Some(row.value));
+            attributes.set_str_or_null(index, row.attributes.map(|span| self.text(span)));
         }
     }
 
@@ -353,43 +368,47 @@ impl EventRows {
     }
 
     /// Canonical JSON of the attributes, none when empty: compact, keys sorted, as
-    /// serde_json writes a map, but written from sorted borrowed values without building one.
+    /// serde_json writes a map, but written from sorted borrowed values without building one,
+    /// straight into the text buffer. Text that needs no escaping (the usual case) is copied
+    /// as it is: serializing every name and value through serde_json and checking the result's
+    /// UTF-8 again was 4% of a Parquet import's CPU.
     fn push_attribute_values<'n, 'v>(
         &mut self,
         attributes: impl Iterator<Item = (&'n str, AttributeValue<'v>)>,
     ) -> StoreResult<Option<Span>> {
-        self.scratch.clear();
+        debug_assert!(self.blocks.is_empty(), "rows added after EventRows::seal");
+        let start = self.text.len();
         for (name, value) in attributes {
-            self.scratch
-                .push(if self.scratch.is_empty() { b'{' } else { b',' });
-            let written = serde_json::to_writer(&mut self.scratch, name).and_then(|()| {
-                self.scratch.push(b':');
-                match value {
-                    AttributeValue::Text(text) => serde_json::to_writer(&mut self.scratch, text),
-                    AttributeValue::Number(number) => serde_json::to_writer(&mut self.scratch, &number),
-                    AttributeValue::Integer(number) => serde_json::to_writer(&mut self.scratch, &number),
-                    AttributeValue::Bool(flag) => serde_json::to_writer(&mut self.scratch, &flag),
-                }
-            });
-            written.map_err(|err| StoreError::Corrupt(format!("attributes to JSON: {err}")))?;
+            self.text.push(if self.text.len() == start { '{' } else { ',' });
+            push_json_string(&mut self.text, name)?;
+            self.text.push(':');
+            match value {
+                AttributeValue::Text(text) => push_json_string(&mut self.text, text)?,
+                AttributeValue::Bool(flag) => self.text.push_str(if flag { "true" } else { "false" }),
+                AttributeValue::Number(number) => self.push_serialized(&number)?,
+                AttributeValue::Integer(number) => self.push_serialized(&number)?,
+            }
         }
-        if self.scratch.is_empty() {
+        if self.text.len() == start {
             return Ok(None);
         }
-        self.scratch.push(b'}');
-        self.push_scratch().map(Some)
-    }
-
-    /// Moves the JSON in `scratch` into the text buffer.
-    fn push_scratch(&mut self) -> StoreResult<Span> {
-        let json = std::str::from_utf8(&self.scratch)
-            .map_err(|err| StoreError::Corrupt(format!("attributes JSON: {err}")))?;
-        let start = self.text.len();
-        self.text.push_str(json);
-        Ok(Span {
+        self.text.push('}');
+        Ok(Some(Span {
             start,
             end: self.text.len(),
-        })
+        }))
+    }
+
+    /// Appends serde_json's text of a number, so that numbers are written as a JSON map
+    /// writes them.
+    fn push_serialized(&mut self, value: &impl serde::Serialize) -> StoreResult<()> {
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, value)
+            .map_err(|err| StoreError::Corrupt(format!("attributes to JSON: {err}")))?;
+        let json = std::str::from_utf8(&self.scratch)
+            .map_err(|err| StoreError::Corrupt(format!("attributes JSON: {err}")))?;
+        self.text.push_str(json);
+        Ok(())
     }
 
     fn text(&self, span: Span) -> &str {
@@ -397,67 +416,136 @@ impl EventRows {
     }
 }
 
-/// Writes `text`, which lives in an [`EventRows`] text buffer, into a VARCHAR vector as
-/// DuckDB's `string_t` (the C API's `duckdb_string_t`): a string of up to 12 bytes inlined,
-/// a longer one as its length, first 4 bytes and a pointer into the buffer. DuckDB's own
-/// setter would copy every value onto the vector's string heap and check its UTF-8 again
-/// (a `&str` is UTF-8): that was ~20% of preparing an HTTP batch.
-///
-/// The pointer is valid while the buffer is: `EventRows::into_chunks` hands the buffer over
-/// with the chunks (`TableChunks::text`), and `ChunkFeed::insert` keeps it until its INSERTs
-/// are done. DuckDB copies the strings into the table while inserting and keeps no chunk
-/// afterwards.
-fn set_str(vector: &mut FlatVector<'_>, index: usize, text: &str) {
-    let length = text.len() as u32;
-    let value = if text.len() <= INLINE_STRING_BYTES {
-        ffi::duckdb_string_t__bindgen_ty_1 {
-            inlined: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_2 {
-                length,
-                inlined: leading_bytes(text),
-            },
+/// One column of a data chunk being filled, as a slice of its values and, once a NULL is
+/// written, of its validity mask. Asking DuckDB for a vector's data (and validity) on every
+/// value, as `FlatVector`'s setters do, cost more than writing the values.
+struct Slots<'c, T> {
+    vector: ffi::duckdb_vector,
+    values: &'c mut [T],
+    validity: Option<&'c mut [u64]>,
+}
+
+impl<'c, T: Copy> Slots<'c, T> {
+    /// Column `column` of `chunk`.
+    ///
+    /// # Safety
+    /// `T` must be the Rust type of the column's DuckDB physical type, and `chunk` must have
+    /// that column.
+    unsafe fn of(chunk: &'c DataChunkHandle, column: usize) -> Slots<'c, T> {
+        // SAFETY: the caller vouches for the column and its type; a chunk's vectors hold
+        // `duckdb_vector_size()` values and live as long as the chunk.
+        unsafe {
+            let vector = ffi::duckdb_data_chunk_get_vector(chunk.get_ptr(), column as ffi::idx_t);
+            let data = ffi::duckdb_vector_get_data(vector).cast::<T>();
+            Slots {
+                vector,
+                values: std::slice::from_raw_parts_mut(data, vector_capacity()),
+                validity: None,
+            }
         }
-    } else {
-        ffi::duckdb_string_t__bindgen_ty_1 {
-            pointer: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_1 {
-                length,
-                prefix: leading_bytes(text),
-                // DuckDB only reads through it.
-                ptr: text.as_ptr().cast_mut().cast::<c_char>(),
-            },
-        }
-    };
-    // SAFETY: only VARCHAR columns come here (`EventTable::columns`), whose vectors hold
-    // `duckdb_string_t`; `index` < CHUNK_ROWS = the vector's capacity.
-    let slots = unsafe { vector.as_mut_slice::<ffi::duckdb_string_t>() };
-    if let Some(slot) = slots.get_mut(index) {
-        *slot = ffi::duckdb_string_t { value };
     }
+
+    /// Writes `value`, or NULL, at `row` (ignored past the chunk's end).
+    fn set(&mut self, row: usize, value: Option<T>) {
+        match value {
+            Some(value) => {
+                if let Some(slot) = self.values.get_mut(row) {
+                    *slot = value;
+                }
+            }
+            None => self.set_null(row),
+        }
+    }
+
+    fn set_null(&mut self, row: usize) {
+        let vector = self.vector;
+        let validity = self.validity.get_or_insert_with(|| {
+            // SAFETY: `vector` is this chunk's; once made writable its mask holds one bit per
+            // value, in 64-bit words, all valid until cleared here.
+            unsafe {
+                ffi::duckdb_vector_ensure_validity_writable(vector);
+                let words = vector_capacity().div_ceil(64);
+                std::slice::from_raw_parts_mut(ffi::duckdb_vector_get_validity(vector), words)
+            }
+        });
+        if let Some(word) = validity.get_mut(row / 64) {
+            *word &= !(1u64 << (row % 64));
+        }
+    }
+}
+
+impl Slots<'_, ffi::duckdb_string_t> {
+    /// Writes `text`, which lives in an [`EventRows`] text buffer, as DuckDB's `string_t`
+    /// (the C API's `duckdb_string_t`): a string of up to 12 bytes inlined, a longer one as
+    /// its length, first 4 bytes and a pointer into the buffer. DuckDB's own setter would
+    /// copy every value onto the vector's string heap and check its UTF-8 again (a `&str`
+    /// is UTF-8): that was ~20% of preparing an HTTP batch.
+    ///
+    /// The pointer is valid while the buffer is: `EventRows::into_chunks` hands the buffer
+    /// over with the chunks (`TableChunks::text`), and `ChunkFeed::insert` keeps it until its
+    /// INSERTs are done. DuckDB copies the strings into the table while inserting and keeps no
+    /// chunk afterwards.
+    fn set_str(&mut self, row: usize, text: &str) {
+        let length = text.len() as u32;
+        let value = if text.len() <= INLINE_STRING_BYTES {
+            ffi::duckdb_string_t__bindgen_ty_1 {
+                inlined: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_2 {
+                    length,
+                    inlined: leading_bytes(text),
+                },
+            }
+        } else {
+            ffi::duckdb_string_t__bindgen_ty_1 {
+                pointer: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_1 {
+                    length,
+                    prefix: leading_bytes(text),
+                    // DuckDB only reads through it.
+                    ptr: text.as_ptr().cast_mut().cast::<c_char>(),
+                },
+            }
+        };
+        self.set(row, Some(ffi::duckdb_string_t { value }));
+    }
+
+    fn set_str_or_null(&mut self, row: usize, text: Option<&str>) {
+        match text {
+            Some(text) => self.set_str(row, text),
+            None => self.set_null(row),
+        }
+    }
+}
+
+/// Values per vector of a data chunk (DuckDB's standard vector size, [`CHUNK_ROWS`]).
+fn vector_capacity() -> usize {
+    // SAFETY: reads a constant.
+    unsafe { ffi::duckdb_vector_size() as usize }
 }
 
 /// The first `N` bytes of `text`, zero-padded: DuckDB compares a `string_t`'s inlined bytes
 /// and prefix whole.
 fn leading_bytes<const N: usize>(text: &str) -> [c_char; N] {
-    let mut bytes = [0; N];
-    for (slot, byte) in bytes.iter_mut().zip(text.bytes()) {
-        *slot = byte as c_char;
-    }
-    bytes
+    let mut bytes = [0u8; N];
+    let length = text.len().min(N);
+    bytes[..length].copy_from_slice(&text.as_bytes()[..length]);
+    bytes.map(|byte| byte as c_char)
 }
 
-/// Writes a fixed-width value (or NULL) into a vector whose physical type is `T`.
-fn set<T: Copy>(vector: &mut FlatVector<'_>, index: usize, value: Option<T>) {
-    match value {
-        Some(value) => {
-            // SAFETY: callers pass the Rust type of the column's DuckDB physical type (i64 for
-            // TIMESTAMP, f64 for DOUBLE, bool for BOOLEAN, per `EventTable::columns`), and
-            // `index` < CHUNK_ROWS = the vector's capacity.
-            let slots = unsafe { vector.as_mut_slice::<T>() };
-            if let Some(slot) = slots.get_mut(index) {
-                *slot = value;
-            }
-        }
-        None => vector.set_null(index),
+/// Appends `text` as a JSON string, escaped exactly as serde_json escapes it (which only
+/// touches `"`, `\\` and bytes below 0x20).
+fn push_json_string(out: &mut String, text: &str) -> StoreResult<()> {
+    if text
+        .bytes()
+        .all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\')
+    {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+        return Ok(());
     }
+    let escaped = serde_json::to_string(text)
+        .map_err(|err| StoreError::Corrupt(format!("attributes to JSON: {err}")))?;
+    out.push_str(&escaped);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -470,6 +558,7 @@ mod tests {
         let values = [
             ("age", AttributeValue::Integer(31)),
             ("device", AttributeValue::Text("mo\"bile")),
+            ("note", AttributeValue::Text("tab\there, back\\slash, ünï\u{1}")),
             ("premium", AttributeValue::Bool(true)),
             ("score", AttributeValue::Number(0.5)),
         ];
@@ -479,7 +568,13 @@ mod tests {
             .ok()
             .flatten()
             .expect("some attributes");
-        let map = json!({"age": 31, "device": "mo\"bile", "premium": true, "score": 0.5});
+        let map = json!({
+            "age": 31,
+            "device": "mo\"bile",
+            "note": "tab\there, back\\slash, ünï\u{1}",
+            "premium": true,
+            "score": 0.5
+        });
         assert_eq!(rows.text(span), serde_json::to_string(&map).unwrap_or_default());
         assert!(matches!(rows.push_attribute_values(std::iter::empty()), Ok(None)));
     }

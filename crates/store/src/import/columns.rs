@@ -75,6 +75,8 @@ const REQUIRED: [&str; 4] = ["type", "id", "unit", "ts"];
 pub(crate) struct Columns {
     names: Vec<String>,
     roles: Vec<Role>,
+    /// The columns of event fields (all but attributes), read for every row.
+    field_columns: Vec<(usize, Role)>,
     /// Attribute columns, sorted by name, so attributes serialize in canonical order.
     attribute_columns: Vec<usize>,
     /// The `attributes` column, if any.
@@ -103,9 +105,16 @@ impl Columns {
             .collect();
         attribute_columns.sort_by(|a, b| names[*a].cmp(&names[*b]));
         let json_column = roles.iter().position(|role| *role == Role::AttributesJson);
+        let field_columns = roles
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, role)| !matches!(role, Role::Attribute | Role::AttributesJson))
+            .collect();
         Ok(Columns {
             names,
             roles,
+            field_columns,
             attribute_columns,
             json_column,
         })
@@ -145,11 +154,12 @@ impl Columns {
             event: None,
             value: None,
         };
-        for (index, (name, role)) in self.names.iter().zip(&self.roles).enumerate() {
+        for &(index, role) in &self.field_columns {
             let value = cell(index);
             if value == Cell::Null {
                 continue;
             }
+            let name = self.names[index].as_str();
             match role {
                 Role::Type => event_type = Some(parse_type(value)?),
                 Role::Id => id = Some(text(name, value)?),
