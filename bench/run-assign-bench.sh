@@ -21,11 +21,13 @@
 #    "expose": false; then /healthz again;
 # 5. prints the tables and the verdicts against the targets of issue 4.
 #
-# wrk and the server share the machine's cores (2 here): the HTTP numbers include
-# wrk's own CPU use.
+# wrk runs on its own CPU (the last) and the server on the others (2 here: one each), so
+# the server has one core fewer than the machine and wrk does not steal it; PIN=0 lets
+# them share every CPU instead.
 #
 # Environment: DURATION (wrk seconds per run, default 10), CONNECTIONS (default 64),
-# THREADS (wrk threads, default 2), BENCH_DIR (default: a new temp dir, removed at the
+# THREADS (wrk threads, default 1 pinned, 2 with PIN=0), PIN (default 1), SERVER_CPUS and
+# WRK_CPUS (taskset CPU lists, defaults above), BENCH_DIR (default: a new temp dir, removed at the
 # end unless KEEP=1), CARGO_TARGET_DIR (default ~/.cache/rctgate-target).
 set -euo pipefail
 
@@ -34,7 +36,20 @@ REPO="$PWD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rctgate-target}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
-THREADS="${THREADS:-2}"
+# By default wrk runs on the last CPU and the server on the others (taskset), so that the
+# load generator does not preempt the server it measures: with both on the same 2 cores the
+# p99 was the scheduler's interleaving of two busy processes (BENCHMARKS.md, "Assignment").
+# PIN=0 shares all CPUs between them, as in sessions 1-6.
+CPUS="$(nproc)"
+if [[ "${PIN:-1}" == 1 && "$CPUS" -ge 2 ]]; then
+    if ((CPUS > 2)); then SERVER_CPUS="${SERVER_CPUS:-0-$((CPUS - 2))}"; else SERVER_CPUS="${SERVER_CPUS:-0}"; fi
+    WRK_CPUS="${WRK_CPUS:-$((CPUS - 1))}"
+    THREADS="${THREADS:-1}"
+else
+    SERVER_CPUS="${SERVER_CPUS:-}"
+    WRK_CPUS="${WRK_CPUS:-}"
+    THREADS="${THREADS:-2}"
+fi
 KEEP="${KEEP:-0}"
 GB_VERSION=1.8.0
 if [[ -n "${BENCH_DIR:-}" ]]; then
@@ -143,7 +158,8 @@ last_line() { tail -n 1; }
 ADMIN="$("$RCTGATE" keys create --scope admin --db "$DB" | last_line | tr -d '[:space:]')"
 ASSIGN="$("$RCTGATE" keys create --scope assign --db "$DB" | last_line | tr -d '[:space:]')"
 [[ "$ADMIN" == rctg_* && "$ASSIGN" == rctg_* ]] || { echo "run-assign-bench: could not create keys" >&2; exit 1; }
-"$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0 \
+    >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER_PID=$!
 URL=""
 for _ in $(seq 1 300); do
@@ -185,7 +201,7 @@ run_wrk() {
         "${3:+(expose=$3, experiments=[${4:-}])}"
     phase "$name"
     RCTG_KEY="$ASSIGN" DECIDE_EXPOSE="${3:-false}" DECIDE_EXPERIMENTS="${4:-}" \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "$URL$path" |
+        ${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "$URL$path" |
         tee "$WORK/$name.wrk"
     phase "end"
     if grep -q 'Non-2xx\|Socket errors' "$WORK/$name.wrk"; then
@@ -232,12 +248,17 @@ ps -eo pid,pcpu,rss,etime,comm --sort=-pcpu | head -6
 
 echo
 echo "== results"
-"$PYTHON" - "$CARGO_TARGET_DIR/criterion" "$WORK" "$CONNECTIONS" "$THREADS" "$DURATION" <<'EOF'
+if [[ -n "$WRK_CPUS" ]]; then
+    LAYOUT="wrk on CPU $WRK_CPUS, the server on CPU $SERVER_CPUS"
+else
+    LAYOUT="wrk and the server share the CPUs"
+fi
+"$PYTHON" - "$CARGO_TARGET_DIR/criterion" "$WORK" "$CONNECTIONS" "$THREADS" "$DURATION" "$LAYOUT" <<'EOF'
 import json, re, sys
 from pathlib import Path
 
 criterion, work = Path(sys.argv[1]), Path(sys.argv[2])
-connections, threads, duration = sys.argv[3], sys.argv[4], sys.argv[5]
+connections, threads, duration, layout = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 UNITS = 4096  # decisions per criterion iteration
 
 def commas(x):
@@ -288,7 +309,7 @@ runs = [
     ("healthz_again", "GET /healthz (again, at the end)"),
 ]
 r = {name: parse_wrk(name) for name, _ in runs}
-print(f"\nOver loopback, wrk -t{threads} -c{connections} -d{duration}s --latency (wrk shares the cores):\n")
+print(f"\nOver loopback, wrk -t{threads} -c{connections} -d{duration}s --latency ({layout}):\n")
 print("| run | requests | requests/s | p50 (ms) | p99 (ms) |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for name, label in runs:

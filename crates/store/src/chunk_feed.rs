@@ -32,7 +32,7 @@ pub(crate) struct TableChunks {
     pub(crate) exposures: Vec<SendChunk>,
     pub(crate) metric_events: Vec<SendChunk>,
     /// The buffers the chunks' strings of more than 12 bytes point into (see
-    /// `rows::set_str`); kept here so that they outlive every INSERT of these chunks.
+    /// `Slots::set_str` in `rows`); kept here so that they outlive every INSERT of these chunks.
     pub(crate) text: Vec<Arc<String>>,
 }
 
