@@ -29,6 +29,8 @@ pub struct RunningExperiment {
     rendered_in: Vec<String>,
     /// The same for a unit outside the experiment (control, `in_experiment: false`).
     rendered_out: String,
+    /// The longest of those, to size a response without scanning them on every request.
+    rendered_len: usize,
     /// Whether OFREP evaluations log exposures.
     pub ofrep_exposures: bool,
 }
@@ -108,28 +110,30 @@ impl RunningExperiment {
             .map(|v| (v.name.clone(), v.payload.clone()))
             .collect();
         let key = experiment.key.clone();
-        let rendered_in = (0..variants.len())
+        let rendered_in: Vec<String> = (0..variants.len())
             .map(|i| render(&key, &variants, i, true))
             .collect();
         let rendered_out = render(&key, &variants, 0, false);
+        let rendered_len = rendered_in
+            .iter()
+            .map(String::len)
+            .chain([rendered_out.len()])
+            .max()
+            .unwrap_or(0);
         Some(Self {
             key,
             assigner,
             variants,
             rendered_in,
             rendered_out,
+            rendered_len,
             ofrep_exposures: experiment.ofrep_exposures,
         })
     }
 
     /// The longest rendered decision, to size a response.
     pub fn rendered_len(&self) -> usize {
-        self.rendered_in
-            .iter()
-            .map(String::len)
-            .max()
-            .unwrap_or(0)
-            .max(self.rendered_out.len())
+        self.rendered_len
     }
 
     /// A unit outside coverage or its layer range gets control's payload and
