@@ -8,7 +8,8 @@
 -- empty means no "experiments" field (decide every running experiment).
 --
 -- Each thread builds DECIDE_UNITS (default 20,000) request bodies up front (units
--- "t<thread>-u<n>") and cycles through them, so Lua does no string work per request. Units
+-- "r<DECIDE_ROUND>-t<thread>-u<n>", so that each round of the bench has new units) and
+-- cycles through them, so Lua does no string work per request. Units
 -- repeat once the cycle wraps, as returning users do; exposures of a unit already logged are
 -- not written again (`exposures_repeated`), so a large DECIDE_UNITS (e.g. 1000000, more than
 -- one run sends) measures every exposure written.
@@ -17,6 +18,7 @@ local key = os.getenv("RCTG_KEY") or error("RCTG_KEY is not set")
 local expose = os.getenv("DECIDE_EXPOSE") or "false"
 local experiments = os.getenv("DECIDE_EXPERIMENTS") or ""
 local BODIES = tonumber(os.getenv("DECIDE_UNITS") or "20000")
+local round = os.getenv("DECIDE_ROUND") or "1"
 
 local counter = 0
 local threads = {}
@@ -41,7 +43,7 @@ function init(args)
       extra = ', "experiments": [' .. experiments .. ']'
    end
    for i = 1, BODIES do
-      local body = string.format('{"unit": "t%d-u%d", "expose": %s%s}', tid, i, expose, extra)
+      local body = string.format('{"unit": "r%s-t%d-u%d", "expose": %s%s}', round, tid, i, expose, extra)
       requests[i] = wrk.format("POST", nil, headers, body)
    end
 end

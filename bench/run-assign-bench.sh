@@ -13,19 +13,21 @@
 #    then `node bench/growthbook_js_timing.mjs` timing GrowthBook's JS SDK on the same
 #    experiments and ids (hashVersion as in the Rust bench);
 # 3. over loopback: `rctgate serve` on a new database with one running experiment
-#    (exp-0: two arms 50/50, coverage 1), then wrk (-t2 -c64 -d10s --latency) on
-#    GET /healthz, POST /v1/decide with "expose": false, and with "expose": true
-#    (bench/decide.lua: a different unit per request);
-# 4. 99 more running experiments (exp-1..exp-99, no layers): POST /v1/decide deciding
-#    all 100 (no "experiments" field) vs deciding one ("experiments": ["exp-0"]),
-#    "expose": false; then /healthz again;
-# 5. prints the tables and the verdicts against the targets of issue 4.
+#    (exp-0: two arms 50/50, coverage 1), then ROUNDS rounds (default 3) of wrk
+#    (-c64 -d10s --latency) on GET /healthz, POST /v1/decide with "expose": false, and
+#    with "expose": true (bench/decide.lua: a different unit per request, new units each
+#    round);
+# 4. 99 more running experiments (exp-1..exp-99, no layers): ROUNDS rounds of
+#    POST /v1/decide deciding one ("experiments": ["exp-0"]) then all 100 (no
+#    "experiments" field), "expose": false; then /healthz again;
+# 5. prints the tables (per run the median of its rounds, and each round's figures) and
+#    the verdicts against the targets of issue 4, on the medians.
 #
 # wrk runs on its own CPU (the last) and the server on the others (2 here: one each), so
 # the server has one core fewer than the machine and wrk does not steal it; PIN=0 lets
 # them share every CPU instead.
 #
-# Environment: DURATION (wrk seconds per run, default 10), CONNECTIONS (default 64),
+# Environment: DURATION (wrk seconds per run, default 10), CONNECTIONS (default 64), ROUNDS,
 # THREADS (wrk threads, default 1 pinned, 2 with PIN=0), PIN (default 1), SERVER_CPUS and
 # WRK_CPUS (taskset CPU lists, defaults above), BENCH_DIR (default: a new temp dir, removed at the
 # end unless KEEP=1), CARGO_TARGET_DIR (default ~/.cache/rctgate-target).
@@ -36,6 +38,7 @@ REPO="$PWD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rctgate-target}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
+ROUNDS="${ROUNDS:-3}"
 # By default wrk runs on the last CPU and the server on the others (taskset), so that the
 # load generator does not preempt the server it measures: with both on the same 2 cores the
 # p99 was the scheduler's interleaving of two busy processes (BENCHMARKS.md, "Assignment").
@@ -200,7 +203,7 @@ run_wrk() {
     echo "== $name: wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency ${script[*]} $URL$path" \
         "${3:+(expose=$3, experiments=[${4:-}])}"
     phase "$name"
-    RCTG_KEY="$ASSIGN" DECIDE_EXPOSE="${3:-false}" DECIDE_EXPERIMENTS="${4:-}" \
+    RCTG_KEY="$ASSIGN" DECIDE_EXPOSE="${3:-false}" DECIDE_EXPERIMENTS="${4:-}" DECIDE_ROUND="$ROUND" \
         ${WRK_CPUS:+taskset -c "$WRK_CPUS"} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "$URL$path" |
         tee "$WORK/$name.wrk"
     phase "end"
@@ -213,9 +216,14 @@ exposure_counters() {
     curl -sS "$URL/metrics" | grep -E '^rctgate_exposures_[a-z_]+ ' || true
 }
 
-run_wrk healthz /healthz
-run_wrk decide_1exp_noexpose /v1/decide false
-run_wrk decide_1exp_expose /v1/decide true
+# ROUNDS rounds of each comparison, alternating, so that both sides of a ratio see the same
+# minutes of a host whose speed drifts; each round's units are new (DECIDE_ROUND), so every
+# round's expose run writes its first exposures as the first round's does.
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    run_wrk "healthz_r$ROUND" /healthz
+    run_wrk "decide_1exp_noexpose_r$ROUND" /v1/decide false
+    run_wrk "decide_1exp_expose_r$ROUND" /v1/decide true
+done
 echo "exposure counters right after the expose run:"
 exposure_counters
 sleep 3
@@ -232,8 +240,11 @@ echo "running experiments decided for u42: $RUNNING"
 [[ "$RUNNING" == 100 ]] || { echo "run-assign-bench: expected 100 running experiments" >&2; exit 1; }
 sleep 2 # let the exposure writer and the experiment writes settle
 
-run_wrk decide_100exp_one /v1/decide false '"exp-0"'
-run_wrk decide_100exp_all /v1/decide false
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    run_wrk "decide_100exp_one_r$ROUND" /v1/decide false '"exp-0"'
+    run_wrk "decide_100exp_all_r$ROUND" /v1/decide false
+done
+ROUND=1
 run_wrk healthz_again /healthz
 SERVER_HWM="$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")"
 echo "server peak resident memory: $((SERVER_HWM / 1024)) MB"
@@ -253,12 +264,13 @@ if [[ -n "$WRK_CPUS" ]]; then
 else
     LAYOUT="wrk and the server share the CPUs"
 fi
-"$PYTHON" - "$CARGO_TARGET_DIR/criterion" "$WORK" "$CONNECTIONS" "$THREADS" "$DURATION" "$LAYOUT" <<'EOF'
+"$PYTHON" - "$CARGO_TARGET_DIR/criterion" "$WORK" "$CONNECTIONS" "$THREADS" "$DURATION" "$LAYOUT" "$ROUNDS" <<'EOF'
 import json, re, sys
 from pathlib import Path
 
 criterion, work = Path(sys.argv[1]), Path(sys.argv[2])
 connections, threads, duration, layout = sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+rounds = int(sys.argv[7])
 UNITS = 4096  # decisions per criterion iteration
 
 def commas(x):
@@ -308,18 +320,32 @@ runs = [
     ("decide_100exp_all", 'POST /v1/decide, 100 running, all (no `experiments`), `"expose": false`'),
     ("healthz_again", "GET /healthz (again, at the end)"),
 ]
-r = {name: parse_wrk(name) for name, _ in runs}
-print(f"\nOver loopback, wrk -t{threads} -c{connections} -d{duration}s --latency ({layout}):\n")
-print("| run | requests | requests/s | p50 (ms) | p99 (ms) |")
-print("| --- | ---: | ---: | ---: | ---: |")
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+def rounds_of(name):
+    if name == "healthz_again":
+        return [parse_wrk(name)]
+    return [parse_wrk(f"{name}_r{i}") for i in range(1, rounds + 1)]
+
+# Per run: the median of its rounds' requests/s, requests, p50 and p99.
+per_round = {name: rounds_of(name) for name, _ in runs}
+r = {name: tuple(median([x[k] for x in measured]) for k in range(4)) for name, measured in per_round.items()}
+print(f"\nOver loopback, wrk -t{threads} -c{connections} -d{duration}s --latency ({layout}); "
+      f"medians of {rounds} alternating rounds, each round's requests/s and p99 listed:\n")
+print("| run | requests | requests/s | p50 (ms) | p99 (ms) | rounds: requests/s (p99 ms) |")
+print("| --- | ---: | ---: | ---: | ---: | --- |")
 for name, label in runs:
     rps, total, p50, p99 = r[name]
-    print(f"| {label} | {commas(total)} | {commas(rps)} | {p50:.2f} | {p99:.2f} |")
+    each = ", ".join(f"{commas(x[0])} ({x[3]:.2f})" for x in per_round[name])
+    print(f"| {label} | {commas(total)} | {commas(rps)} | {p50:.2f} | {p99:.2f} | {each} |")
 exp = {}
 for line in (work / "exposures.txt").read_text().splitlines():
     k, v = line.split()
     exp[k] = v
-print("\nexposure counters after the expose run (/metrics): "
+print("\nexposure counters after the expose runs (/metrics): "
       + ", ".join(f"{k} {v}" for k, v in exp.items()))
 
 health = r["healthz"][0]
