@@ -394,7 +394,8 @@ impl BucketRange {
     /// GrowthBook's `inRange`: `start <= n < end`. An empty range contains nothing.
     #[inline(always)]
     pub fn contains(&self, n: f64) -> bool {
-        n >= self.start && n < self.end
+        // `&`, not `&&`: both comparisons and no branch, which [`choose_variation`] needs.
+        (n >= self.start) & (n < self.end)
     }
 }
 
@@ -439,15 +440,14 @@ pub fn get_bucket_ranges(num_variations: usize, coverage: f64, weights: Option<&
 ///
 /// Every range is tested, from the last to the first, keeping the lowest index that holds
 /// `n`, instead of stopping at the first hit: which range a hashed unit falls in is random,
-/// so a search's early exit was mispredicted about once per decision. Measured on four
-/// arms with a layer and 36-character ids: 28% more decisions per second.
+/// so a search's early exit was mispredicted about once per decision. Measured with the
+/// same `Assigner` from the old and the new code alternating in one process (four arms, a
+/// layer, 36-character ids): 11% more decisions per second with hash version 2, 14% with 1.
 #[inline]
 pub fn choose_variation(n: f64, ranges: &[BucketRange]) -> Option<usize> {
     let mut first = usize::MAX;
     for (index, range) in ranges.iter().enumerate().rev() {
-        // `&`, not `&&`: both comparisons, no branch.
-        let hit = (n >= range.start) & (n < range.end);
-        first = if hit { index } else { first };
+        first = if range.contains(n) { index } else { first };
     }
     (first != usize::MAX).then_some(first)
 }
