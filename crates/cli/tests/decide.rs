@@ -118,6 +118,27 @@ fn decide_matches_growthbook_buckets_and_logs_exposures() {
     }
     assert_eq!(now_in, in_experiment);
 
+    // A unit sent with JSON escapes (clients that escape non-ASCII, quotes) is the same unit.
+    for unit in ["ユーザー7", "user-\"7\"", "tab\there"] {
+        let escaped: String = unit
+            .encode_utf16()
+            .map(|u| match u {
+                0x20..=0x7e if u != u16::from(b'"') && u != u16::from(b'\\') => {
+                    char::from(u as u8).to_string()
+                }
+                _ => format!("\\u{u:04x}"),
+            })
+            .collect();
+        let body = format!(r#"{{"unit": "{escaped}", "experiments": ["ranker-v7"], "expose": false}}"#);
+        let (status, answer) = server.call("POST", "/v1/decide", Some(&assign), Some(&body));
+        assert_eq!(status, 200, "{body}: {answer}");
+        assert_eq!(
+            answer["assignments"][0],
+            decide_one(&server, &assign, unit, false),
+            "{body}"
+        );
+    }
+
     // Errors: an unknown experiment, a missing unit, the wrong scope.
     let (status, body) = server.call(
         "POST",

@@ -7,9 +7,11 @@
 //! (Booking measured about 0.5% per 30% more latency), so a decision is a
 //! hash and a table lookup, never a query.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Instant;
 
 use rctgate_assign::{Assigner, ExperimentConfig, Layer};
 use rctgate_domain::{EventBatch, EventRecord, EventTime, EventType, Experiment, Status};
@@ -230,27 +232,54 @@ const REPEAT_SHARD_CAPACITY: usize = 250_000;
 /// units, would drop one unit's repeat-looking exposure). Two generations rotate every half
 /// horizon, so a unit is logged again within an hour at most: moving `analysis.start`
 /// later still finds units that keep coming.
+///
+/// This check runs on every decision that exposes, so it is kept cheap: the key is a
+/// foldhash of the three strings, seeded at random per process (so ids cannot be
+/// picked to collide), and the sets use that key as their own hash instead of hashing it again.
 struct RecentExposures {
-    hasher: std::collections::hash_map::RandomState,
-    shards: Vec<std::sync::Mutex<Generations>>,
+    hasher: foldhash::quality::RandomState,
+    shards: Vec<Mutex<Generations>>,
 }
 
+type KeySet = HashSet<u64, BuildHasherDefault<PreHashed>>;
+
 struct Generations {
-    current: std::collections::HashSet<u64>,
-    previous: std::collections::HashSet<u64>,
-    rotated: std::time::Instant,
+    current: KeySet,
+    previous: KeySet,
+    rotated: Instant,
+}
+
+/// The hasher of a set whose `u64` keys are already seeded hashes: it passes them through.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+
+    /// Only `u64` keys are hashed here; anything else is folded in, never trusted as is.
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
 }
 
 impl RecentExposures {
     fn new() -> Self {
         RecentExposures {
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: foldhash::quality::RandomState::default(),
             shards: (0..16)
                 .map(|_| {
-                    std::sync::Mutex::new(Generations {
-                        current: std::collections::HashSet::new(),
-                        previous: std::collections::HashSet::new(),
-                        rotated: std::time::Instant::now(),
+                    Mutex::new(Generations {
+                        current: KeySet::default(),
+                        previous: KeySet::default(),
+                        rotated: Instant::now(),
                     })
                 })
                 .collect(),
@@ -258,18 +287,18 @@ impl RecentExposures {
     }
 
     fn key(&self, experiment: &str, variant: &str, unit: &str) -> u64 {
-        use std::hash::BuildHasher;
         self.hasher.hash_one((experiment, variant, unit))
     }
 
-    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Generations> {
-        let shard = &self.shards[(key % self.shards.len() as u64) as usize];
-        let mut generations = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn shard(&self, key: u64) -> MutexGuard<'_, Generations> {
+        // The top bits pick the shard; the sets index by the low bits.
+        let shard = &self.shards[(key >> 60) as usize % self.shards.len()];
+        let mut generations = shard.lock().unwrap_or_else(PoisonError::into_inner);
         if generations.rotated.elapsed() > REPEAT_HORIZON / 2
             || generations.current.len() >= REPEAT_SHARD_CAPACITY
         {
             generations.previous = std::mem::take(&mut generations.current);
-            generations.rotated = std::time::Instant::now();
+            generations.rotated = Instant::now();
         }
         generations
     }

@@ -4,6 +4,8 @@
 //! 403. The key itself is never logged; only its public id travels on (into
 //! the audit log).
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -12,9 +14,9 @@ use rctgate_store::KeyIdentity;
 
 use crate::{ApiError, AppState};
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request (shared with the store's key cache).
 #[derive(Debug, Clone)]
-pub struct Caller(pub KeyIdentity);
+pub struct Caller(pub Arc<KeyIdentity>);
 
 impl Caller {
     /// 403 unless the caller's scope includes `scope`.

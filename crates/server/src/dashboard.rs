@@ -148,7 +148,7 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
     let identity = state.store.authenticate(form.key.trim());
     match identity {
         Some(identity) if identity.scope.allows(Scope::Read) => {
-            let token = state.sessions.open(identity.key_id);
+            let token = state.sessions.open(identity.key_id.clone());
             let cookie = format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
             let mut response = Redirect::to("/experiments").into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {

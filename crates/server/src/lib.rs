@@ -52,8 +52,7 @@ pub async fn serve(
     limits: Limits,
     webhook: webhook::Webhook,
 ) -> std::io::Result<()> {
-    let mut state = AppState::new(store, limits).map_err(|e| std::io::Error::other(e.to_string()))?;
-    state.webhook = webhook;
+    let state = AppState::new(store, limits, webhook).map_err(|e| std::io::Error::other(e.to_string()))?;
     // Responses are small and each is written whole; Nagle's algorithm could still hold one
     // back behind an unacknowledged segment, which a latency-bound API does not want.
     let listener = listener.tap_io(|stream| {

@@ -6,7 +6,9 @@
 //! hash cannot be reversed by guessing.
 //!
 //! Authentication runs on every request, so the hashes are cached in memory (loaded at open,
-//! updated on creation) and checking a key takes no database lock.
+//! updated on creation) and checking a key takes no database lock. The cache holds the raw
+//! 32-byte digests (the table stores them as hex) and shared identities, so a check is one
+//! SHA-256 and one lookup, with no allocation.
 
 use crate::audit::{self, Change};
 use crate::error::{StoreError, StoreResult};
@@ -19,7 +21,7 @@ use rctgate_domain::Scope;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 
 /// Prefix of every key, so leaked keys are recognisable (secret scanners, logs).
 const KEY_PREFIX: &str = "rctg_";
@@ -44,8 +46,10 @@ pub struct KeyIdentity {
     pub scope: Scope,
 }
 
-/// Key hashes (hex) to identities.
-pub(crate) struct KeyCache(HashMap<String, KeyIdentity>);
+/// SHA-256 digests of keys to their identities.
+pub(crate) struct KeyCache(HashMap<KeyDigest, Arc<KeyIdentity>>);
+
+type KeyDigest = [u8; 32];
 
 impl KeyCache {
     pub(crate) fn load(conn: &Connection) -> StoreResult<KeyCache> {
@@ -63,14 +67,17 @@ impl KeyCache {
             let scope = scope
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("key {key_id} has scope {scope:?}")))?;
-            keys.insert(hash, KeyIdentity { key_id, scope });
+            let mut digest = KeyDigest::default();
+            hex::decode_to_slice(&hash, &mut digest)
+                .map_err(|_| StoreError::Corrupt(format!("key {key_id} has a malformed hash")))?;
+            keys.insert(digest, Arc::new(KeyIdentity { key_id, scope }));
         }
         Ok(KeyCache(keys))
     }
 }
 
-fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+fn digest(key: &str) -> KeyDigest {
+    Sha256::digest(key.as_bytes()).into()
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -85,7 +92,8 @@ impl Store {
     pub fn create_key(&self, scope: Scope, created_by: &str) -> StoreResult<NewKey> {
         let key_id = random_hex(6);
         let key = format!("{KEY_PREFIX}{key_id}_{}", random_hex(32));
-        let hash = hash_key(&key);
+        let digest = digest(&key);
+        let hash = hex::encode(digest);
         let mut writer = self.writer();
         let tx = writer.conn.transaction()?;
         tx.execute(
@@ -104,29 +112,29 @@ impl Store {
             },
         )?;
         tx.commit()?;
-        let identity = KeyIdentity {
+        let identity = Arc::new(KeyIdentity {
             key_id: key_id.clone(),
             scope,
-        };
+        });
         self.keys
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .0
-            .insert(hash, identity);
+            .insert(digest, identity);
         Ok(NewKey { key_id, key, scope })
     }
 
     /// Who `key` belongs to, or `None` for an unknown key.
-    pub fn authenticate(&self, key: &str) -> Option<KeyIdentity> {
+    pub fn authenticate(&self, key: &str) -> Option<Arc<KeyIdentity>> {
         if !key.starts_with(KEY_PREFIX) {
             return None;
         }
-        let hash = hash_key(key);
+        let digest = digest(key);
         self.keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .0
-            .get(&hash)
+            .get(&digest)
             .cloned()
     }
 
@@ -144,6 +152,6 @@ mod tests {
     fn keys_have_a_recognisable_shape() {
         assert!(random_hex(6).len() == 12);
         assert_ne!(random_hex(32), random_hex(32));
-        assert_eq!(hash_key("a").len(), 64);
+        assert_eq!(hex::encode(digest("a")).len(), 64);
     }
 }

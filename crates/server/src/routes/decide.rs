@@ -2,6 +2,9 @@
 //! experiment, or in the listed ones; exposures are logged unless
 //! `"expose": false`.
 
+use std::borrow::Cow;
+use std::fmt::Write;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -18,8 +21,10 @@ use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DecideRequest {
-    unit: String,
+pub struct DecideRequest<'a> {
+    /// Borrowed from the body unless it has escapes.
+    #[serde(borrow)]
+    unit: Cow<'a, str>,
     #[serde(default)]
     attributes: Option<Attributes>,
     #[serde(default)]
@@ -41,7 +46,8 @@ pub async fn decide(
     payload: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
-    let request: DecideRequest = from_json_slice(&body(payload)?)?;
+    let body = body(payload)?;
+    let request: DecideRequest = from_json_slice(&body)?;
     if request.unit.is_empty() || request.unit.chars().count() > MAX_UNIT_CHARS {
         return Err(ApiError::bad_request(format!(
             "unit must be a non-empty id of at most {MAX_UNIT_CHARS} characters."
@@ -89,8 +95,10 @@ pub async fn decide(
         }
         out.push_str(decision.rendered);
     }
-    out.push_str(&format!(
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
         "],\"exposures_queued\":{queued},\"exposures_repeated\":{repeated},\"exposures_dropped\":{dropped}}}"
-    ));
+    );
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
