@@ -11,7 +11,8 @@
 # 2. in-process, one core: `cargo bench --workspace --bench assign` (criterion,
 #    crates/assign/benches/assign.rs: 4 experiments x 2 unit-id shapes, 4096 ids each),
 #    then `node bench/growthbook_js_timing.mjs` timing GrowthBook's JS SDK on the same
-#    experiments and ids (hashVersion as in the Rust bench);
+#    experiments and ids (hashVersion as in the Rust bench); the same bench also times one
+#    unit in each of 100 experiments, one `decide` each against `decide_each`;
 # 3. over loopback: `rctgate serve` on a new database with one running experiment
 #    (exp-0: two arms 50/50, coverage 1), then ROUNDS rounds (default 3) of wrk
 #    (-c64 -d10s --latency) on GET /healthz, POST /v1/decide with "expose": false, and
@@ -145,7 +146,7 @@ echo "== criterion: cargo bench --workspace --bench assign"
 # Fresh estimates only: drop this bench's previous criterion results.
 rm -rf "$CARGO_TARGET_DIR"/criterion/decide_*
 phase "criterion"
-cargo bench --workspace --bench assign 2>&1 | grep -E '^decide/|time:|thrpt:' || true
+cargo bench --workspace --bench assign 2>&1 | grep -E '^decide|time:|thrpt:' || true
 phase "end"
 
 echo
@@ -300,6 +301,18 @@ print("| case | rctgate `Assigner::decide` | GrowthBook JS `runInlineExperiment`
       "| ratio vs runInlineExperiment | ratio vs helpers |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 print("\n".join(rows))
+
+# One unit in each of 100 experiments (crates/assign/benches/assign.rs, bench_all_of_100).
+print("\nIn-process, one unit in each of 100 experiments (decisions/s):\n")
+print("| ids | one `decide` per experiment | `decide_each` | ratio |")
+print("| --- | ---: | ---: | ---: |")
+for ids in ("short_ids", "uuid_ids"):
+    rate = {}
+    for way in ("one_by_one", "decide_each"):
+        est = json.load(open(criterion / f"decide_100_{ids}" / way / "new" / "estimates.json"))
+        rate[way] = 256 * 100 / (est["mean"]["point_estimate"] * 1e-9)  # 256 units x 100 per iteration
+    print(f"| {ids} | {commas(rate['one_by_one'])} | {commas(rate['decide_each'])} "
+          f"| {rate['decide_each'] / rate['one_by_one']:.2f}x |")
 
 # 2 and 3. HTTP.
 def parse_wrk(name):

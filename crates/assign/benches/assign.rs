@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use rctgate_assign::{Assigner, ExperimentConfig, Layer};
+use rctgate_assign::{decide_each, Assigner, ExperimentConfig, Layer};
 
 const UNITS: usize = 4096;
 
@@ -86,5 +86,44 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// One unit in each of 100 running experiments (two arms, no layer, hash version 2), as
+/// `/v1/decide` without an `experiments` list: one `decide` per experiment against
+/// `decide_each`. Elements are decisions (100 per unit).
+fn bench_all_of_100(c: &mut Criterion) {
+    let experiments: Vec<Assigner> = (0..100)
+        .map(|i| Assigner::new(&ExperimentConfig::new(format!("exp-{i}"), 2)).expect("valid experiment"))
+        .collect();
+    for (ids_name, ids) in [("short_ids", short_ids()), ("uuid_ids", uuid_ids())] {
+        let ids = &ids[..256];
+        let mut group = c.benchmark_group(format!("decide_100/{ids_name}"));
+        group.throughput(Throughput::Elements((ids.len() * experiments.len()) as u64));
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(3));
+        group.bench_function("one_by_one", |b| {
+            b.iter(|| {
+                let mut in_count = 0usize;
+                for id in ids {
+                    for assigner in &experiments {
+                        in_count += usize::from(assigner.decide(black_box(id.as_str())).in_experiment());
+                    }
+                }
+                in_count
+            })
+        });
+        group.bench_function("decide_each", |b| {
+            b.iter(|| {
+                let mut in_count = 0usize;
+                for id in ids {
+                    decide_each(&experiments, black_box(id.as_str()), |_, d| {
+                        in_count += usize::from(d.in_experiment());
+                    });
+                }
+                in_count
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench, bench_all_of_100);
 criterion_main!(benches);

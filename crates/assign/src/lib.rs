@@ -40,7 +40,8 @@
 //!   [`get_equal_weights`], [`get_bucket_ranges`], [`choose_variation`], [`in_namespace`];
 //! * the FNV-1a hasher they share: [`Fnv1a32`], [`fnv1a32`];
 //! * an experiment compiled for fast repeated decisions: [`ExperimentConfig`] →
-//!   [`Assigner`] → [`Decision`].
+//!   [`Assigner`] → [`Decision`];
+//! * one unit in many experiments at once, sharing the hashing: [`decide_each`].
 //!
 //! ```
 //! use rctgate_assign::{Assigner, ExperimentConfig, Layer, Reason};
@@ -824,6 +825,22 @@ impl Assigner {
     /// Allocation-free.
     #[inline]
     pub fn decide(&self, unit: &str) -> Decision {
+        // Only the chains this experiment reads: the layer and hash version 1 hash strings
+        // that start with the unit, version 2 one that starts with the seed.
+        let mut from_unit = Fnv1a32::new();
+        let mut seeded = self.seed_prefix;
+        match (self.version, self.layer.is_some()) {
+            (HashVersion::V2, true) => write_str_pair(&mut from_unit, &mut seeded, unit),
+            (HashVersion::V2, false) => seeded.write_str(unit),
+            (HashVersion::V1, _) => from_unit.write_str(unit),
+        }
+        self.decide_hashed(unit, from_unit, seeded.finish())
+    }
+
+    /// [`Assigner::decide`] once the unit is hashed: `from_unit` is the FNV state after the
+    /// unit alone, `seeded` the FNV of the seed then the unit (read by hash version 2 only).
+    #[inline(always)]
+    fn decide_hashed(&self, unit: &str, from_unit: Fnv1a32, seeded: u32) -> Decision {
         if let Some(v) = self.forced.get(unit) {
             return Decision {
                 variant: Some(v),
@@ -834,45 +851,21 @@ impl Assigner {
         if unit.is_empty() {
             return Decision::out(Reason::EmptyUnit, None);
         }
-
-        let n = match (&self.layer, self.version) {
-            (None, HashVersion::V2) => {
-                let mut h = self.seed_prefix;
-                h.write_str(unit);
-                v2_bucket(h.finish())
+        if let Some(layer) = &self.layer {
+            let mut h = from_unit;
+            h.write_utf16(&layer.suffix);
+            if !layer.range.contains(v1_bucket(h.finish())) {
+                return Decision::out(Reason::NotInLayer, None);
             }
-            (None, HashVersion::V1) => {
-                let mut h = Fnv1a32::new();
-                h.write_str(unit);
-                h.write_utf16(&self.seed_suffix);
-                v1_bucket(h.finish())
-            }
-            (Some(layer), HashVersion::V2) => {
-                // The layer hashes `unit + "__" + name`, the experiment `seed + unit`: feed
-                // the unit to both chains in one pass.
-                let mut lh = Fnv1a32::new();
-                let mut h = self.seed_prefix;
-                write_str_pair(&mut lh, &mut h, unit);
-                lh.write_utf16(&layer.suffix);
-                if !layer.range.contains(v1_bucket(lh.finish())) {
-                    return Decision::out(Reason::NotInLayer, None);
-                }
-                v2_bucket(h.finish())
-            }
-            (Some(layer), HashVersion::V1) => {
-                // Both strings start with the unit: hash it once.
-                let mut lh = Fnv1a32::new();
-                lh.write_str(unit);
-                let mut h = lh;
-                lh.write_utf16(&layer.suffix);
-                if !layer.range.contains(v1_bucket(lh.finish())) {
-                    return Decision::out(Reason::NotInLayer, None);
-                }
+        }
+        let n = match self.version {
+            HashVersion::V2 => v2_bucket(seeded),
+            HashVersion::V1 => {
+                let mut h = from_unit;
                 h.write_utf16(&self.seed_suffix);
                 v1_bucket(h.finish())
             }
         };
-
         match choose_variation(n, &self.ranges) {
             Some(v) => Decision {
                 variant: Some(v),
@@ -882,6 +875,67 @@ impl Assigner {
             None => Decision::out(Reason::NotCovered, Some(n)),
         }
     }
+}
+
+/// How many experiments' hash chains [`decide_each`] runs side by side.
+const LANES: usize = 4;
+
+/// Assigns `unit` in each of `assigners`, in order, calling `visit(position, decision)`: the
+/// same decisions as [`Assigner::decide`] on each, for less CPU.
+///
+/// Why: deciding a unit in every running experiment (what `/v1/decide` does without an
+/// `experiments` list) is mostly FNV-1a over the unit's id, and FNV is a chain of
+/// dependent multiplies, one chain per experiment. Here the unit's chain from the offset
+/// basis, which every layer and every hash-version-1 experiment starts with, is computed
+/// once, and the version-2 chains (seed, then unit) run four experiments at a time in one
+/// pass over the unit, so the CPU overlaps them instead of waiting on each in turn.
+/// A non-ASCII unit is encoded to UTF-16 once (one allocation); ASCII units allocate nothing.
+pub fn decide_each<'a>(
+    assigners: impl IntoIterator<Item = &'a Assigner>,
+    unit: &str,
+    mut visit: impl FnMut(usize, Decision),
+) {
+    let mut from_unit = Fnv1a32::new();
+    from_unit.write_str(unit);
+    let wide: Option<Vec<u16>> = (!unit.is_ascii()).then(|| unit.encode_utf16().collect());
+    let mut assigners = assigners.into_iter();
+    let mut position = 0;
+    loop {
+        let mut chunk: [Option<&Assigner>; LANES] = [None; LANES];
+        for slot in &mut chunk {
+            *slot = assigners.next();
+            if slot.is_none() {
+                break;
+            }
+        }
+        if chunk[0].is_none() {
+            return;
+        }
+        let mut seeded = chunk.map(|a| a.map_or(FNV_OFFSET_BASIS, |a| a.seed_prefix.state));
+        if chunk.iter().flatten().any(|a| a.version == HashVersion::V2) {
+            seeded = match &wide {
+                None => fnv_lanes(seeded, unit.bytes().map(u16::from)),
+                Some(units) => fnv_lanes(seeded, units.iter().copied()),
+            };
+        }
+        for (assigner, seeded) in chunk.iter().zip(seeded) {
+            if let Some(assigner) = assigner {
+                visit(position, assigner.decide_hashed(unit, from_unit, seeded));
+                position += 1;
+            }
+        }
+    }
+}
+
+/// Feeds the same UTF-16 code units to [`LANES`] independent FNV chains in one pass.
+#[inline(always)]
+fn fnv_lanes(mut states: [u32; LANES], units: impl Iterator<Item = u16>) -> [u32; LANES] {
+    for unit in units {
+        for state in &mut states {
+            *state = fnv_step(*state, unit);
+        }
+    }
+    states
 }
 
 /// One-shot convenience: compiles `config` and assigns `unit`. For repeated decisions,

@@ -197,3 +197,43 @@ fn layer_slices_are_respected_and_exclusive() {
         }
     }
 }
+
+/// `decide_each` over a list of experiments gives each one the decision `decide` gives, in
+/// order: mixed hash versions, layers, forced units, coverage, and lists of every length
+/// around its four-at-a-time chunks.
+#[test]
+fn deciding_many_at_once_matches_deciding_each() {
+    let mut rng = Rng(0x5eed_0004);
+    let experiments: Vec<Assigner> = (0..11)
+        .map(|i| {
+            let variations = 2 + rng.below(3) as usize;
+            let mut config = ExperimentConfig::new(format!("exp-{i}"), variations);
+            config.weights = Some(rng.weights(variations));
+            config.coverage = Some(0.5 + rng.f64() / 2.0);
+            config.hash_version = Some(1 + rng.below(2) as u32);
+            if rng.below(2) == 0 {
+                config.seed = Some(format!("séed-{}", rng.next_u64()));
+            }
+            if rng.below(2) == 0 {
+                let start = rng.f64() / 2.0;
+                config.layer = Some(Layer::new(format!("layer-{}", i % 3), start, start + 0.5));
+            }
+            config.forced.insert("qa-pinned".to_string(), variations - 1);
+            assigner(&config)
+        })
+        .collect();
+    let mut units: Vec<String> = (0..300).map(|_| rng.unit()).collect();
+    units.extend(["qa-pinned".to_string(), String::new()]);
+    let mut seen = 0;
+    for len in 0..=experiments.len() {
+        let chosen = &experiments[..len];
+        for unit in &units {
+            let mut got = Vec::new();
+            rctgate_assign::decide_each(chosen, unit, |i, d| got.push((i, d)));
+            let want: Vec<_> = chosen.iter().map(|a| a.decide(unit)).enumerate().collect();
+            assert_eq!(got, want, "{len} experiments, unit {unit:?}");
+            seen += got.iter().filter(|(_, d)| d.reason == Reason::NotInLayer).count();
+        }
+    }
+    assert!(seen > 0, "some units fall outside their layer");
+}

@@ -141,7 +141,11 @@ impl RunningExperiment {
     /// A unit outside coverage or its layer range gets control's payload and
     /// `in_experiment: false`.
     pub fn decide(&self, unit: &str) -> Decision<'_> {
-        let decision = self.assigner.decide(unit);
+        self.decision(self.assigner.decide(unit))
+    }
+
+    /// What [`RunningExperiment::decide`] answers for the assigner's `decision`.
+    fn decision(&self, decision: rctgate_assign::Decision) -> Decision<'_> {
         let index = decision.variant.filter(|i| *i < self.variants.len());
         let (name, payload) = &self.variants[index.unwrap_or(0)];
         Decision {
@@ -157,6 +161,20 @@ impl RunningExperiment {
             },
         }
     }
+}
+
+/// Decides `unit` in each of `experiments`, in order, calling `visit` with each decision:
+/// the same decisions as [`RunningExperiment::decide`] on each, with the hashing shared
+/// across experiments ([`rctgate_assign::decide_each`]): deciding all of 100 running
+/// experiments is mostly hashing.
+pub fn decide_each<'a>(
+    experiments: &[&'a RunningExperiment],
+    unit: &str,
+    mut visit: impl FnMut(Decision<'a>),
+) {
+    rctgate_assign::decide_each(experiments.iter().map(|e| &e.assigner), unit, |i, decision| {
+        visit(experiments[i].decision(decision));
+    });
 }
 
 /// The running experiments at one moment.

@@ -14,7 +14,7 @@ use rctgate_domain::attributes::check_attributes;
 use rctgate_domain::{from_json_slice, Attributes, Scope};
 use serde::Deserialize;
 
-use crate::assignment::Offered;
+use crate::assignment::{decide_each, Offered};
 use crate::auth::Caller;
 use crate::error::body;
 use crate::{ApiError, AppState};
@@ -78,8 +78,7 @@ pub async fn decide(
     // The response is assembled from each variant's pre-rendered JSON.
     let mut out = String::with_capacity(64 + chosen.iter().map(|e| e.rendered_len()).sum::<usize>());
     out.push_str("{\"assignments\":[");
-    for experiment in chosen {
-        let decision = experiment.decide(&request.unit);
+    decide_each(&chosen, &request.unit, |decision| {
         if request.expose && decision.exposes() {
             match state
                 .exposures
@@ -94,7 +93,7 @@ pub async fn decide(
             out.push(',');
         }
         out.push_str(decision.rendered);
-    }
+    });
     // Writing into a String cannot fail.
     let _ = write!(
         out,
