@@ -196,44 +196,35 @@ pub fn fnv1a32(s: &str) -> u32 {
     h.finish()
 }
 
-/// `"00" "01" … "99"`, for formatting two digits per division.
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
+/// Powers of ten from the tenth digit of a `u32` down to the first.
+const DIGIT_PLACES: [u32; 10] = [
+    1_000_000_000,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
 
-/// FNV-1a 32-bit of the decimal representation of `x` (JavaScript's `x + ""`), formatted
-/// on the stack.
+/// FNV-1a 32-bit of the decimal representation of `x` (JavaScript's `x + ""`).
+///
+/// Every digit is computed on its own (they do not depend on each other, so the CPU works
+/// them out side by side), and the chain steps over all ten places, keeping its state
+/// unchanged until the first significant digit: no branch on how many digits `x` has,
+/// which a formatting loop would mispredict whenever the count changes.
 #[inline]
-fn fnv1a32_decimal(mut x: u32) -> u32 {
-    // u32::MAX has 10 digits.
-    let mut buf = [0u8; 10];
-    let mut i = buf.len();
-    while x >= 100 {
-        let r = (x % 100) as usize * 2;
-        x /= 100;
-        i -= 2;
-        buf[i] = DIGIT_PAIRS[r];
-        buf[i + 1] = DIGIT_PAIRS[r + 1];
-    }
-    if x >= 10 {
-        let r = x as usize * 2;
-        i -= 2;
-        buf[i] = DIGIT_PAIRS[r];
-        buf[i + 1] = DIGIT_PAIRS[r + 1];
-    } else {
-        i -= 1;
-        buf[i] = b'0' + x as u8;
-    }
+fn fnv1a32_decimal(x: u32) -> u32 {
     let mut h = FNV_OFFSET_BASIS;
-    for &d in &buf[i..] {
-        h = fnv_step(h, u16::from(d));
+    let mut started = false;
+    for (place, &power) in DIGIT_PLACES.iter().enumerate() {
+        let digit = (x / power) % 10;
+        started |= digit != 0 || place == DIGIT_PLACES.len() - 1;
+        let next = fnv_step(h, b'0' as u16 + digit as u16);
+        h = if started { next } else { h };
     }
     h
 }
@@ -1040,6 +1031,14 @@ mod tests {
             1_000_000_000,
             999_999_999,
         ] {
+            assert_eq!(fnv1a32_decimal(x), fnv1a32(&x.to_string()), "{x}");
+        }
+        // Every digit count, and zeros in every place.
+        let around_powers = (0..10).flat_map(|k| {
+            let p = 10u32.pow(k);
+            [p - 1, p, p + 1, p.saturating_mul(3) / 2]
+        });
+        for x in (0..=u32::MAX).step_by(65_537).chain(around_powers) {
             assert_eq!(fnv1a32_decimal(x), fnv1a32(&x.to_string()), "{x}");
         }
     }
