@@ -14,7 +14,7 @@
 #    experiments and ids (hashVersion as in the Rust bench); the same bench also times one
 #    unit in each of 100 experiments, one `decide` each against `decide_each`;
 # 3. over loopback: `rctgate serve` on a new database with one running experiment
-#    (exp-0: two arms 50/50, coverage 1), then ROUNDS rounds (default 3) of wrk
+#    (exp-0: two arms 50/50, coverage 1), then ROUNDS rounds (default 5) of wrk
 #    (-c64 -d10s --latency) on GET /healthz, POST /v1/decide with "expose": false, and
 #    with "expose": true (bench/decide.lua: a different unit per request, new units each
 #    round);
@@ -39,7 +39,9 @@ REPO="$PWD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rctgate-target}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
-ROUNDS="${ROUNDS:-3}"
+# Five rounds: on this host one 10 s window's requests/s moves 20-30% from the next, even with
+# nothing else running (BENCHMARKS.md, session 8), so a median of three was still noisy.
+ROUNDS="${ROUNDS:-5}"
 # By default wrk runs on the last CPU and the server on the others (taskset), so that the
 # load generator does not preempt the server it measures: with both on the same 2 cores the
 # p99 was the scheduler's interleaving of two busy processes (BENCHMARKS.md, "Assignment").
@@ -372,6 +374,15 @@ for name, label in (("decide_1exp_noexpose", "expose false"), ("decide_1exp_expo
     print(f"| decide ({label}) p99 < 2 ms at {connections} connections | {p99:.2f} ms | {verdict(p99 < 2)} |")
 one, all_ = r["decide_100exp_one"][0], r["decide_100exp_all"][0]
 print(f"| 100 running: deciding all within 2x of deciding one (one / all requests/s) | {one / all_:.2f}x | {verdict(one / all_ <= 2)} |")
+
+# For reading the noise, not for the verdicts: each round's ratio of windows run back to back.
+def paired(a, b):
+    ratios = [x[0] / y[0] for x, y in zip(per_round[a], per_round[b])]
+    return ", ".join(f"{x:.2f}" for x in ratios) + f" (median {median(ratios):.2f})"
+print("\nEach round's own ratios (requests/s of windows run back to back):")
+print(f"- decide `\"expose\": false` / `/healthz`: {paired('decide_1exp_noexpose', 'healthz')}")
+print(f"- decide `\"expose\": true` / `/healthz`: {paired('decide_1exp_expose', 'healthz')}")
+print(f"- 100 running, one / all: {paired('decide_100exp_one', 'decide_100exp_all')}")
 EOF
 
 echo
