@@ -252,8 +252,9 @@ const REPEAT_SHARD_CAPACITY: usize = 250_000;
 /// later still finds units that keep coming.
 ///
 /// This check runs on every decision that exposes, so it is kept cheap: the key is a
-/// foldhash of the three strings, seeded at random per process (so ids cannot be
-/// picked to collide), and the sets use that key as their own hash instead of hashing it again.
+/// foldhash of the three strings, seeded at random per process (so colliding ids cannot be
+/// worked out in advance), and the sets use that key as their own hash instead of hashing
+/// it again.
 struct RecentExposures {
     hasher: foldhash::quality::RandomState,
     shards: Vec<Mutex<Generations>>,
