@@ -880,7 +880,8 @@ const LANES: usize = 4;
 /// basis, which every layer and every hash-version-1 experiment starts with, is computed
 /// once, and the version-2 chains (seed, then unit) run four experiments at a time in one
 /// pass over the unit, so the CPU overlaps them instead of waiting on each in turn.
-/// A non-ASCII unit is encoded to UTF-16 once (one allocation); ASCII units allocate nothing.
+/// Allocation-free, like [`Assigner::decide`]: a non-ASCII unit is re-encoded to UTF-16 for
+/// each group of four.
 pub fn decide_each<'a>(
     assigners: impl IntoIterator<Item = &'a Assigner>,
     unit: &str,
@@ -888,7 +889,7 @@ pub fn decide_each<'a>(
 ) {
     let mut from_unit = Fnv1a32::new();
     from_unit.write_str(unit);
-    let wide: Option<Vec<u16>> = (!unit.is_ascii()).then(|| unit.encode_utf16().collect());
+    let ascii = unit.is_ascii();
     let mut assigners = assigners.into_iter();
     let mut position = 0;
     loop {
@@ -904,9 +905,10 @@ pub fn decide_each<'a>(
         }
         let mut seeded = chunk.map(|a| a.map_or(FNV_OFFSET_BASIS, |a| a.seed_prefix.state));
         if chunk.iter().flatten().any(|a| a.version == HashVersion::V2) {
-            seeded = match &wide {
-                None => fnv_lanes(seeded, unit.bytes().map(u16::from)),
-                Some(units) => fnv_lanes(seeded, units.iter().copied()),
+            seeded = if ascii {
+                fnv_lanes(seeded, unit.bytes().map(u16::from))
+            } else {
+                fnv_lanes(seeded, unit.encode_utf16())
             };
         }
         for (assigner, seeded) in chunk.iter().zip(seeded) {
