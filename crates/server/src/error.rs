@@ -84,18 +84,3 @@ impl IntoResponse for ApiError {
         (self.status, Json(body)).into_response()
     }
 }
-
-/// A request body, or the reason it could not be read (413 past the limit).
-pub fn body(
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<axum::body::Bytes, ApiError> {
-    body.map_err(|rejection| {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "The request body is larger than this server accepts; send smaller batches.".to_string()
-        } else {
-            format!("The request body could not be read: {rejection}.")
-        };
-        ApiError::new(status, message)
-    })
-}

@@ -14,6 +14,7 @@ mod assignment;
 mod auth;
 mod dashboard;
 mod error;
+mod request_body;
 mod results;
 mod routes;
 mod state;

@@ -7,8 +7,15 @@
 //!
 //! Authentication runs on every request, so the hashes are cached in memory (loaded at open,
 //! updated on creation) and checking a key takes no database lock. The cache holds the raw
-//! 32-byte digests (the table stores them as hex) and shared identities, so a check is one
-//! SHA-256 and one lookup, with no allocation.
+//! 32-byte digests (the table stores them as hex) and shared identities.
+//!
+//! A key that has passed that check once is remembered by its *tag*: keyed SipHash-2-4 with
+//! 128-bit output under a secret drawn when the store opens. Later requests with it cost one
+//! SipHash and one lookup instead of a SHA-256 (which was ~150 ns of a ~10 µs `/v1/decide`).
+//! The tag is a PRF of the key, so without the secret a forged key matches a remembered tag
+//! with probability about 2^-128 per remembered key, and comparing tags says nothing about
+//! how close a guess was. Only valid keys are remembered, so the memory is bounded by the
+//! number of keys; keys are never revoked, so a remembered key cannot go stale.
 
 use crate::audit::{self, Change};
 use crate::error::{StoreError, StoreResult};
@@ -20,7 +27,9 @@ use rand::RngCore;
 use rctgate_domain::Scope;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::HashMap;
+use std::hash::Hasher;
 use std::sync::{Arc, PoisonError};
 
 /// Prefix of every key, so leaked keys are recognisable (secret scanners, logs).
@@ -46,8 +55,14 @@ pub struct KeyIdentity {
     pub scope: Scope,
 }
 
-/// SHA-256 digests of keys to their identities.
-pub(crate) struct KeyCache(HashMap<KeyDigest, Arc<KeyIdentity>>);
+/// SHA-256 digests of keys to their identities, and the keys already checked.
+pub(crate) struct KeyCache {
+    digests: HashMap<KeyDigest, Arc<KeyIdentity>>,
+    /// Tags of keys that matched a digest; see the module doc.
+    checked: HashMap<u128, Arc<KeyIdentity>>,
+    /// The tag's secret SipHash key, fresh per process.
+    secret: [u8; 16],
+}
 
 type KeyDigest = [u8; 32];
 
@@ -72,7 +87,19 @@ impl KeyCache {
                 .map_err(|_| StoreError::Corrupt(format!("key {key_id} has a malformed hash")))?;
             keys.insert(digest, Arc::new(KeyIdentity { key_id, scope }));
         }
-        Ok(KeyCache(keys))
+        let mut secret = [0u8; 16];
+        OsRng.fill_bytes(&mut secret);
+        Ok(KeyCache {
+            digests: keys,
+            checked: HashMap::new(),
+            secret,
+        })
+    }
+
+    fn tag(&self, key: &str) -> u128 {
+        let mut hasher = SipHasher24::new_with_key(&self.secret);
+        hasher.write(key.as_bytes());
+        hasher.finish128().as_u128()
     }
 }
 
@@ -119,7 +146,7 @@ impl Store {
         self.keys
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .0
+            .digests
             .insert(digest, identity);
         Ok(NewKey { key_id, key, scope })
     }
@@ -129,18 +156,28 @@ impl Store {
         if !key.starts_with(KEY_PREFIX) {
             return None;
         }
-        let digest = digest(key);
+        let cache = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let tag = cache.tag(key);
+        if let Some(identity) = cache.checked.get(&tag) {
+            return Some(Arc::clone(identity));
+        }
+        let identity = Arc::clone(cache.digests.get(&digest(key))?);
+        drop(cache);
         self.keys
-            .read()
+            .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .get(&digest)
-            .cloned()
+            .checked
+            .insert(tag, Arc::clone(&identity));
+        Some(identity)
     }
 
     /// Number of keys; `serve` creates an admin key when this is zero.
     pub fn count_keys(&self) -> usize {
-        self.keys.read().unwrap_or_else(PoisonError::into_inner).0.len()
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .digests
+            .len()
     }
 }
 

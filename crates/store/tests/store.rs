@@ -112,6 +112,25 @@ fn keys_are_created_hashed_and_authenticated() {
     assert!(store.authenticate("rctg_nope").is_none());
     assert!(store.authenticate("").is_none());
     assert!(store.authenticate(&format!("{}x", admin.key)).is_none());
+    // Once a key has been checked it is remembered by its tag: it still answers the same,
+    // and neither it nor its near misses (one character changed, or cut short) let another in.
+    for _ in 0..2 {
+        assert_eq!(
+            store.authenticate(&ingest.key).map(|who| who.scope),
+            Some(Scope::Ingest)
+        );
+        assert_eq!(
+            store.authenticate(&admin.key).map(|who| who.scope),
+            Some(Scope::Admin)
+        );
+    }
+    let mut near = ingest.key.clone().into_bytes();
+    let last = near.len() - 1;
+    near[last] = if near[last] == b'0' { b'1' } else { b'0' };
+    assert!(store
+        .authenticate(std::str::from_utf8(&near).expect("ascii"))
+        .is_none());
+    assert!(store.authenticate(&ingest.key[..last]).is_none());
 
     // The audit log and the file hold the key id and scope, never the key.
     let audit = store.list_audit(10).expect("audit");

@@ -1,7 +1,5 @@
 //! `GET/POST /v1/metrics`: the metric catalog (SPEC §7).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,7 +8,7 @@ use rctgate_store::Upserted;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::error::body;
+use crate::request_body::RequestBody;
 use crate::{ApiError, AppState};
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Metric>>, ApiError> {
@@ -22,10 +20,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 pub async fn upsert(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::Admin)?;
-    let metric: Metric = from_json_slice(&body(payload)?)?;
+    let metric: Metric = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let stored = metric.clone();
     let outcome = state

@@ -3,10 +3,7 @@
 //! `"expose": false`.
 
 use std::borrow::Cow;
-use std::fmt::Write;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +13,7 @@ use serde::Deserialize;
 
 use crate::assignment::{decide_each, Offered};
 use crate::auth::Caller;
-use crate::error::body;
+use crate::request_body::RequestBody;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -37,16 +34,19 @@ fn yes() -> bool {
     true
 }
 
+/// Bytes of the response around its assignments: `{"assignments":[` and the three counts,
+/// each at most 20 digits, so the response `String` is allocated once.
+const FRAME_BYTES: usize = 160;
+
 /// Units longer than this are refused (they could not be stored either).
 const MAX_UNIT_CHARS: usize = 256;
 
 pub async fn decide(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
-    let body = body(payload)?;
     let request: DecideRequest = from_json_slice(&body)?;
     if request.unit.is_empty() || request.unit.chars().count() > MAX_UNIT_CHARS {
         return Err(ApiError::bad_request(format!(
@@ -74,9 +74,9 @@ pub async fn decide(
             })
             .collect::<Result<_, _>>()?,
     };
-    let (mut queued, mut repeated, mut dropped) = (0, 0, 0);
+    let (mut queued, mut repeated, mut dropped) = (0u64, 0u64, 0u64);
     // The response is assembled from each variant's pre-rendered JSON.
-    let mut out = String::with_capacity(64 + chosen.iter().map(|e| e.rendered_len()).sum::<usize>());
+    let mut out = String::with_capacity(FRAME_BYTES + chosen.iter().map(|e| e.rendered_len()).sum::<usize>());
     out.push_str("{\"assignments\":[");
     decide_each(&chosen, &request.unit, |decision| {
         if request.expose && decision.exposes() {
@@ -94,10 +94,15 @@ pub async fn decide(
         }
         out.push_str(decision.rendered);
     });
-    // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "],\"exposures_queued\":{queued},\"exposures_repeated\":{repeated},\"exposures_dropped\":{dropped}}}"
-    );
+    // The counts are written with `itoa`: `write!` through `core::fmt` was 700 of the ~28,000
+    // user-space instructions a decision took (callgrind).
+    let mut digits = itoa::Buffer::new();
+    out.push_str("],\"exposures_queued\":");
+    out.push_str(digits.format(queued));
+    out.push_str(",\"exposures_repeated\":");
+    out.push_str(digits.format(repeated));
+    out.push_str(",\"exposures_dropped\":");
+    out.push_str(digits.format(dropped));
+    out.push('}');
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }

@@ -1,7 +1,5 @@
 //! `POST /v1/events` and `GET /v1/events/summary` (SPEC §4, §6).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,7 +8,7 @@ use rctgate_store::{EventsSummary, IngestOutcome, PreparedEvents, Store, StoreEr
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::error::body;
+use crate::request_body::RequestBody;
 use crate::{ApiError, AppState};
 
 /// A JSON array or NDJSON batch; all-or-nothing, idempotent on `id`, and
@@ -18,10 +16,9 @@ use crate::{ApiError, AppState};
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(bytes): RequestBody,
 ) -> Result<Json<IngestOutcome>, ApiError> {
     caller.require(Scope::Ingest)?;
-    let bytes = body(payload)?;
     let limit = state.limits.max_batch_events;
     let threads = state.limits.parse_threads;
     let telemetry = state.telemetry.clone();

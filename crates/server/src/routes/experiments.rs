@@ -1,7 +1,5 @@
 //! `/v1/experiments`: create, replace, read, start and stop (SPEC §4, §5, §7).
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -9,7 +7,7 @@ use rctgate_domain::{from_json_slice, Experiment, Scope};
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::error::body;
+use crate::request_body::RequestBody;
 use crate::{ApiError, AppState};
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Experiment>>, ApiError> {
@@ -32,10 +30,10 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<Experiment>), ApiError> {
     caller.require(Scope::Admin)?;
-    let experiment: Experiment = from_json_slice(&body(payload)?)?;
+    let experiment: Experiment = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let created = state
         .blocking(move |store| store.create_experiment(experiment, &key_id))
@@ -48,10 +46,10 @@ pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(payload): RequestBody,
 ) -> Result<Json<Experiment>, ApiError> {
     caller.require(Scope::Admin)?;
-    let experiment: Experiment = from_json_slice(&body(payload)?)?;
+    let experiment: Experiment = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let replaced = state
         .blocking(move |store| store.replace_experiment(&key, experiment, &key_id))

@@ -2,8 +2,6 @@
 //! server, so `rctgate keys create --db` cannot reach it). The plaintext is in this one
 //! response only; the store keeps its hash, and the audit log its public id.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -12,7 +10,7 @@ use rctgate_store::NewKey;
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::error::body;
+use crate::request_body::RequestBody;
 use crate::{ApiError, AppState};
 
 /// `{"scope": "assign" | "ingest" | "read" | "admin"}`.
@@ -25,10 +23,10 @@ pub struct NewKeyRequest {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     caller.require(Scope::Admin)?;
-    let request: NewKeyRequest = from_json_slice(&body(payload)?)?;
+    let request: NewKeyRequest = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let key = state
         .blocking(move |store| store.create_key(request.scope, &key_id))

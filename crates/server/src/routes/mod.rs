@@ -12,7 +12,7 @@ mod ofrep;
 
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -21,7 +21,6 @@ use axum::Router;
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.limits.max_body_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::prometheus))
@@ -52,7 +51,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger", get(models::ledger))
         .merge(crate::dashboard::routes())
         .fallback(health::not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }

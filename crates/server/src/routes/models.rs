@@ -1,8 +1,7 @@
 //! The model registry and the gate (SPEC §4): `/v1/models`, versions, promotion, the gate
 //! check CI pipelines call, and the offline/online ledger.
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -13,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::error::body;
+use crate::request_body::RequestBody;
 use crate::{ApiError, AppState};
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<ModelView>>, ApiError> {
@@ -34,10 +33,10 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<ModelView>), ApiError> {
     caller.require(Scope::Admin)?;
-    let model: NewModel = from_json_slice(&body(payload)?)?;
+    let model: NewModel = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let created = state
         .blocking(move |store| store.create_model(model, &key_id))
@@ -50,10 +49,10 @@ pub async fn add_version(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<ModelVersion>), ApiError> {
     caller.require(Scope::Admin)?;
-    let version: ModelVersion = from_json_slice(&body(payload)?)?;
+    let version: ModelVersion = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let created = state
         .blocking(move |store| store.add_model_version(&name, version, &key_id))
@@ -66,10 +65,10 @@ pub async fn promote(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(payload): RequestBody,
 ) -> Result<Json<Promotion>, ApiError> {
     caller.require(Scope::Admin)?;
-    let request: PromotionRequest = from_json_slice(&body(payload)?)?;
+    let request: PromotionRequest = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let model = name.clone();
     let promotion = state

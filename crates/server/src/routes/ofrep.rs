@@ -7,8 +7,6 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::assignment::RunningExperiment;
 use crate::auth::Caller;
-use crate::error::body;
+use crate::request_body::RequestBody;
 use crate::{ApiError, AppState};
 
 /// An OFREP evaluation failure: its status, error code and details.
@@ -92,10 +90,9 @@ pub async fn evaluate_one(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(bytes): RequestBody,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
-    let bytes = body(payload)?;
     let (unit, _) = match context(&bytes) {
         Ok(parsed) => parsed,
         Err(failure) => return Ok(failure.respond(Some(&key))),
@@ -123,10 +120,9 @@ pub async fn evaluate_all(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    payload: Result<Bytes, BytesRejection>,
+    RequestBody(bytes): RequestBody,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
-    let bytes = body(payload)?;
     let (unit, context) = match context(&bytes) {
         Ok(parsed) => parsed,
         Err(failure) => return Ok(failure.respond(None)),
