@@ -14,7 +14,7 @@
 #    experiments and ids (hashVersion as in the Rust bench); the same bench also times one
 #    unit in each of 100 experiments, one `decide` each against `decide_each`;
 # 3. over loopback: `rctgate serve` on a new database with one running experiment
-#    (exp-0: two arms 50/50, coverage 1), then ROUNDS rounds (default 5) of wrk
+#    (exp-0: two arms 50/50, coverage 1), then ROUNDS rounds (default 9) of wrk
 #    (-c64 -d10s --latency) on GET /healthz, POST /v1/decide with "expose": false, and
 #    with "expose": true (bench/decide.lua: a different unit per request, new units each
 #    round);
@@ -39,9 +39,10 @@ REPO="$PWD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rctgate-target}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
-# Five rounds: on this host one 10 s window's requests/s moves 20-30% from the next, even with
-# nothing else running (BENCHMARKS.md, session 8), so a median of three was still noisy.
-ROUNDS="${ROUNDS:-5}"
+# Nine rounds: on this host one 10 s window's requests/s moves 20-30% from the next, even with
+# nothing else running (BENCHMARKS.md, session 8); over eight runs of five rounds the ratio
+# of medians still spread from 65% to 91%, so more rounds narrow the estimate (session 9).
+ROUNDS="${ROUNDS:-9}"
 # By default wrk runs on the last CPU and the server on the others (taskset), so that the
 # load generator does not preempt the server it measures: with both on the same 2 cores the
 # p99 was the scheduler's interleaving of two busy processes (BENCHMARKS.md, "Assignment").
