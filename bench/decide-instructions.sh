@@ -12,10 +12,12 @@
 #
 # Runs `rctgate serve` under callgrind (pinned to one CPU, so tokio uses one worker) with
 # one running experiment, warms each endpoint, zeroes the counters, sends wrk load for
-# DURATION seconds (default 4) and divides the instructions of all threads by the requests wrk
-# completed. `"expose": true` here logs a new unit per request (each exposure written),
-# unlike the wrk bench, where units repeat. Prints one line per endpoint and, with
-# KEEP=1, leaves the callgrind files for `callgrind_annotate`.
+# DURATION seconds (default 4) and divides the instructions of all threads by the requests
+# wrk completed. `"expose": true` sends NEW_UNITS distinct units (default 1,000,000: at
+# valgrind's speed every unit is new, every exposure is written, and the writer thread's
+# DuckDB appends are counted too); NEW_UNITS=200 measures the repeat path instead.
+# Prints one line per endpoint and, with KEEP=1, leaves the callgrind files for
+# `callgrind_annotate`.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -89,7 +91,7 @@ count() {
 declare -A PER_REQUEST
 count healthz "GET /healthz" "$URL/healthz"
 RCTG_KEY="$ASSIGN" DECIDE_EXPOSE=false count decide_false 'POST /v1/decide "expose": false' -s "$REPO/bench/decide.lua" "$URL/v1/decide"
-RCTG_KEY="$ASSIGN" DECIDE_EXPOSE=true DECIDE_UNITS=1000000 \
+RCTG_KEY="$ASSIGN" DECIDE_EXPOSE=true DECIDE_UNITS="${NEW_UNITS:-1000000}" \
     count decide_true 'POST /v1/decide "expose": true, every unit new' -s "$REPO/bench/decide.lua" "$URL/v1/decide"
 awk -v h="${PER_REQUEST[healthz]}" -v d="${PER_REQUEST[decide_false]}" \
     'BEGIN { printf "/healthz / decide (\"expose\": false) instructions: %.2f\n", h / d }'
