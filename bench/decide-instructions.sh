@@ -92,6 +92,6 @@ declare -A PER_REQUEST
 count healthz "GET /healthz" "$URL/healthz"
 RCTG_KEY="$ASSIGN" DECIDE_EXPOSE=false count decide_false 'POST /v1/decide "expose": false' -s "$REPO/bench/decide.lua" "$URL/v1/decide"
 RCTG_KEY="$ASSIGN" DECIDE_EXPOSE=true DECIDE_UNITS="${NEW_UNITS:-1000000}" \
-    count decide_true 'POST /v1/decide "expose": true, every unit new' -s "$REPO/bench/decide.lua" "$URL/v1/decide"
+    count decide_true "POST /v1/decide \"expose\": true, ${NEW_UNITS:-1000000} distinct units" -s "$REPO/bench/decide.lua" "$URL/v1/decide"
 awk -v h="${PER_REQUEST[healthz]}" -v d="${PER_REQUEST[decide_false]}" \
     'BEGIN { printf "/healthz / decide (\"expose\": false) instructions: %.2f\n", h / d }'
