@@ -156,6 +156,24 @@ fn decide_matches_growthbook_buckets_and_logs_exposures() {
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["field"].as_str(), Some("unit"), "{body}");
+    // A unit is at most 256 characters, counted as characters, not bytes: 256 two-byte
+    // characters (512 bytes) pass, 257 of either kind do not, nor does an empty unit.
+    for (unit, allowed) in [
+        ("é".repeat(256), true),
+        ("u".repeat(256), true),
+        ("é".repeat(257), false),
+        ("u".repeat(257), false),
+        (String::new(), false),
+    ] {
+        let request = json!({"unit": unit, "expose": false}).to_string();
+        let (status, body) = server.call("POST", "/v1/decide", Some(&assign), Some(&request));
+        if allowed {
+            assert_eq!(status, 200, "{} characters: {body}", unit.chars().count());
+        } else {
+            assert_eq!(status, 400, "{} characters: {body}", unit.chars().count());
+            assert_eq!(body["field"].as_str(), Some("unit"), "{body}");
+        }
+    }
     // Stopped: no longer assigned.
     assert_eq!(
         server

@@ -48,7 +48,10 @@ pub async fn decide(
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
     let request: DecideRequest = from_json_slice(&body)?;
-    if request.unit.is_empty() || request.unit.chars().count() > MAX_UNIT_CHARS {
+    // A unit of at most MAX_UNIT_CHARS bytes has at most as many characters: only longer
+    // ones are counted.
+    let unit = &request.unit;
+    if unit.is_empty() || (unit.len() > MAX_UNIT_CHARS && unit.chars().count() > MAX_UNIT_CHARS) {
         return Err(ApiError::bad_request(format!(
             "unit must be a non-empty id of at most {MAX_UNIT_CHARS} characters."
         ))
