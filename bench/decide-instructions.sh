@@ -22,6 +22,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$PWD"
+BENCH=decide-instructions
+# shellcheck source=bench/decide-server.sh
+source bench/decide-server.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rctgate-target}"
 DURATION="${DURATION:-4}"
 RCTGATE="${RCTGATE:-$CARGO_TARGET_DIR/release/rctgate}"
@@ -46,29 +49,10 @@ trap cleanup EXIT
 DB="$WORK/decide.duckdb"
 ADMIN="$("$RCTGATE" keys create --scope admin --db "$DB" | tail -n 1 | tr -d '[:space:]')"
 ASSIGN="$("$RCTGATE" keys create --scope assign --db "$DB" | tail -n 1 | tr -d '[:space:]')"
-taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.%p" \
-    "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 1 600); do
-    URL="$(sed -n 's/^rctgate listening on //p' "$WORK/serve.out" | head -1)"
-    [[ -n "$URL" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 1; }
-    sleep 0.1
-done
-[[ -n "$URL" ]] || { echo "decide-instructions: the server did not start" >&2; exit 1; }
-api() {
-    local code
-    code="$(curl -sS -o "$WORK/api.out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $ADMIN" \
-        -H 'Content-Type: application/json' --data "$3" "$URL$2")"
-    [[ "$code" == 2* ]] || { echo "decide-instructions: $1 $2 -> $code: $(cat "$WORK/api.out")" >&2; exit 1; }
-}
-api POST /v1/metrics '{"name": "bookings", "kind": "proportion", "event": "booking", "window_hours": 168, "direction": "increase"}'
-api POST /v1/experiments '{"key": "exp-0", "hypothesis": "variant B books more",
-    "variants": [{"name": "control", "weight": 0.5, "payload": {"model": "v6"}},
-                 {"name": "treatment", "weight": 0.5, "payload": {"model": "v7"}}],
-    "metrics": {"primary": "bookings"}, "coverage": 1.0}'
-api POST /v1/experiments/exp-0/start ''
+start_server taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.%p" \
+    "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0
+create_metric
+create_experiment exp-0
 
 # count NAME LABEL WRK_ARGS...: instructions per request over DURATION seconds of wrk load.
 count() {

@@ -36,6 +36,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$PWD"
+BENCH=run-assign-bench
+# shellcheck source=bench/decide-server.sh
+source bench/decide-server.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rctgate-target}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
@@ -165,34 +168,9 @@ last_line() { tail -n 1; }
 ADMIN="$("$RCTGATE" keys create --scope admin --db "$DB" | last_line | tr -d '[:space:]')"
 ASSIGN="$("$RCTGATE" keys create --scope assign --db "$DB" | last_line | tr -d '[:space:]')"
 [[ "$ADMIN" == rctg_* && "$ASSIGN" == rctg_* ]] || { echo "run-assign-bench: could not create keys" >&2; exit 1; }
-${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0 \
-    >"$WORK/serve.out" 2>"$WORK/serve.err" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 1 300); do
-    URL="$(sed -n 's/^rctgate listening on //p' "$WORK/serve.out" | head -1)"
-    [[ -n "$URL" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 1; }
-    sleep 0.1
-done
-[[ -n "$URL" ]] || { echo "run-assign-bench: the server did not start" >&2; exit 1; }
+start_server ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0
 echo "server pid $SERVER_PID at $URL"
-
-api() { # METHOD PATH [BODY]: fails unless 2xx
-    local args=(-sS -o "$WORK/api.out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $ADMIN")
-    [[ $# -ge 3 ]] && args+=(-H 'Content-Type: application/json' --data "$3")
-    local code
-    code="$(curl "${args[@]}" "$URL$2")"
-    [[ "$code" == 2* ]] || { echo "run-assign-bench: $1 $2 -> $code: $(cat "$WORK/api.out")" >&2; exit 1; }
-}
-api POST /v1/metrics '{"name": "bookings", "kind": "proportion", "event": "booking", "window_hours": 168, "direction": "increase"}'
-create_experiment() {
-    api POST /v1/experiments "{\"key\": \"$1\", \"hypothesis\": \"variant B books more\",
-        \"variants\": [{\"name\": \"control\", \"weight\": 0.5, \"payload\": {\"model\": \"v6\"}},
-                       {\"name\": \"treatment\", \"weight\": 0.5, \"payload\": {\"model\": \"v7\"}}],
-        \"metrics\": {\"primary\": \"bookings\"}, \"coverage\": 1.0}"
-    api POST "/v1/experiments/$1/start"
-}
+create_metric
 create_experiment exp-0
 echo "one running experiment: exp-0"
 curl -sS -H "Authorization: Bearer $ASSIGN" -H 'Content-Type: application/json' \
