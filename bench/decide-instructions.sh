@@ -47,8 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 DB="$WORK/decide.duckdb"
-ADMIN="$("$RCTGATE" keys create --scope admin --db "$DB" | tail -n 1 | tr -d '[:space:]')"
-ASSIGN="$("$RCTGATE" keys create --scope assign --db "$DB" | tail -n 1 | tr -d '[:space:]')"
+create_keys "$DB"
 start_server taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.%p" \
     "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0
 create_metric

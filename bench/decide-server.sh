@@ -1,6 +1,14 @@
 # Sourced by the assignment benches (run-assign-bench.sh, decide-instructions.sh): starting
 # `rctgate serve` and setting up its experiments. Expects WORK (a scratch directory), BENCH
-# (the script's name, for errors) and, before `api`, ADMIN (an admin key).
+# (the script's name, for errors), RCTGATE (the binary) and, before `api`, ADMIN (an admin
+# key, which `create_keys` sets).
+
+# create_keys DB: an admin and an assign key in the database at DB, as ADMIN and ASSIGN.
+create_keys() {
+    ADMIN="$("$RCTGATE" keys create --scope admin --db "$1" | tail -n 1 | tr -d '[:space:]')"
+    ASSIGN="$("$RCTGATE" keys create --scope assign --db "$1" | tail -n 1 | tr -d '[:space:]')"
+    [[ "$ADMIN" == rctg_* && "$ASSIGN" == rctg_* ]] || { echo "$BENCH: could not create keys" >&2; exit 1; }
+}
 
 # start_server COMMAND...: runs COMMAND (ending in `rctgate serve ... --addr 127.0.0.1:0`,
 # perhaps behind taskset or valgrind) in the background, output in $WORK/serve.out and

@@ -164,10 +164,7 @@ phase "end"
 echo
 echo "== rctgate serve --db $WORK/decide.duckdb --addr 127.0.0.1:0"
 DB="$WORK/decide.duckdb"
-last_line() { tail -n 1; }
-ADMIN="$("$RCTGATE" keys create --scope admin --db "$DB" | last_line | tr -d '[:space:]')"
-ASSIGN="$("$RCTGATE" keys create --scope assign --db "$DB" | last_line | tr -d '[:space:]')"
-[[ "$ADMIN" == rctg_* && "$ASSIGN" == rctg_* ]] || { echo "run-assign-bench: could not create keys" >&2; exit 1; }
+create_keys "$DB"
 start_server ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0
 echo "server pid $SERVER_PID at $URL"
 create_metric

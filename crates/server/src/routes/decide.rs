@@ -81,11 +81,11 @@ pub async fn decide(
     // The response is assembled from each variant's pre-rendered JSON.
     let mut out = String::with_capacity(FRAME_BYTES + chosen.iter().map(|e| e.rendered_len()).sum::<usize>());
     out.push_str("{\"assignments\":[");
-    decide_each(&chosen, &request.unit, |decision| {
+    decide_each(&chosen, unit, |decision| {
         if request.expose && decision.exposes() {
             match state
                 .exposures
-                .offer(&decision, &request.unit, request.attributes.as_ref())
+                .offer(&decision, unit, request.attributes.as_ref())
             {
                 Offered::Queued => queued += 1,
                 Offered::Repeat => repeated += 1,
