@@ -5,12 +5,16 @@
 Writes the demo (`rctgate demo`) to a new database, serves it, logs in through the form with
 the key the demo printed, opens the experiment list, an experiment, a model and the
 portfolio, checks that the verdicts and charts are there and that no NaN is shown, checks
-the session cookie and the phone layout, and saves a screenshot of every page.
+the session cookie and the phone layout, starts and stops a trial with the page's buttons
+(the stop through its confirmation step), checks that a read-only session sees no buttons
+and that revoking its key logs it out, and saves a screenshot of every page.
 """
 
+import json
 import os
 import re
 import subprocess
+import urllib.request
 import sys
 import tempfile
 from pathlib import Path
@@ -126,12 +130,70 @@ def run_browser(url, key):
         check(overflow <= 1, f"no horizontal scrolling on a phone ({overflow}px)")
 
         driver.set_window_size(1280, 1000)
+        start_and_stop_with_the_buttons(driver, url, key)
+
         driver.find_element(By.CSS_SELECTOR, "nav button").click()
         WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/login"))
         driver.get(f"{url}/portfolio")
         check(driver.current_url.endswith("/login"), "logged out")
     finally:
         driver.quit()
+
+
+def api(url, key, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}{path}", data=data, method=method)
+    request.add_header("Authorization", f"Bearer {key}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"null")
+
+
+def log_in(driver, url, key):
+    driver.get(f"{url}/login")
+    driver.find_element(By.ID, "key").send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/experiments"))
+
+
+def start_and_stop_with_the_buttons(driver, url, admin_key):
+    """An experimenter's session starts a draft and stops it; a read-only one sees no buttons."""
+    api(url, admin_key, "POST", "/v1/experiments", {
+        "key": "browser-trial", "hypothesis": "The buttons work.",
+        "variants": [{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+        "metrics": {"primary": "bookings"},
+    })
+    experimenter = api(url, admin_key, "POST", "/v1/keys", {"scopes": ["experiment"], "name": "maya"})["key"]
+    reader = api(url, admin_key, "POST", "/v1/keys", {"scopes": ["read"], "name": "tom"})
+
+    driver.find_element(By.CSS_SELECTOR, "nav button").click()
+    log_in(driver, url, experimenter)
+    driver.get(f"{url}/experiments/browser-trial")
+    page_ok(driver, "experiment-draft-buttons")
+    driver.find_element(By.XPATH, "//button[text()='Start trial']").click()
+    WebDriverWait(driver, 30).until(lambda d: "Stop trial" in d.page_source)
+    check(api(url, admin_key, "GET", "/v1/experiments/browser-trial")["status"] == "running", "started")
+    driver.find_element(By.XPATH, "//button[starts-with(text(), 'Stop trial')]").click()
+    WebDriverWait(driver, 30).until(lambda d: "Stop and freeze the verdict" in d.page_source)
+    page_ok(driver, "experiment-stop-confirmation")
+    check(api(url, admin_key, "GET", "/v1/experiments/browser-trial")["status"] == "running",
+          "the confirmation step changes nothing")
+    driver.find_element(By.XPATH, "//button[text()='Stop and freeze the verdict']").click()
+    WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/experiments/browser-trial"))
+    check(api(url, admin_key, "GET", "/v1/experiments/browser-trial")["status"] == "stopped", "stopped")
+    check("Stop trial" not in driver.page_source and "Start trial" not in driver.page_source,
+          "a stopped trial has no buttons")
+
+    driver.find_element(By.CSS_SELECTOR, "nav button").click()
+    log_in(driver, url, reader["key"])
+    driver.get(f"{url}/experiments/ranker-v7")
+    source = page_ok(driver, "experiment-read-only")
+    check("Start trial" not in source and "Stop trial" not in source and "csrf" not in source,
+          "a read-only session sees no buttons")
+    api(url, admin_key, "DELETE", f"/v1/keys/{reader['key_id']}")
+    driver.get(f"{url}/experiments")
+    check(driver.current_url.endswith("/login"), "revoking the key logs its session out")
+    log_in(driver, url, admin_key)
 
 
 if __name__ == "__main__":

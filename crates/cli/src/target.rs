@@ -1,5 +1,5 @@
 //! Where a data command acts: a database file (`--db`) or a running server
-//! (`--server URL`, with the key in `RCTGATE_API_KEY`).
+//! (`--server URL` or `RCTGATE_SERVER`, with the key in `RCTGATE_API_KEY`).
 //!
 //! DuckDB lets one process write a file at a time, so while `rctgate serve`
 //! runs, commands must go through `--server`; the error says so.
@@ -12,15 +12,28 @@ use serde_json::Value;
 
 use crate::Failure;
 
-/// `--db PATH | --server URL`; neither means `--db rctgate.duckdb`.
+/// `--db PATH | --server URL`. Without either, `RCTGATE_SERVER` names the server if it is set,
+/// else the file is `rctgate.duckdb`. `--db` wins over `RCTGATE_SERVER`, so a shell that
+/// exports the server can still act on a file.
 #[derive(clap::Args, Clone)]
 pub struct TargetArgs {
     /// The database file to act on directly.
     #[arg(long, conflicts_with = "server")]
     db: Option<PathBuf>,
-    /// A running rctgate server, e.g. http://127.0.0.1:8080 (key in RCTGATE_API_KEY).
+    /// A running rctgate server, e.g. http://127.0.0.1:8080 (or RCTGATE_SERVER; key in
+    /// RCTGATE_API_KEY).
     #[arg(long)]
     server: Option<String>,
+}
+
+/// What a remote call to promote led to.
+pub enum PromoteAnswer {
+    /// The promotion made.
+    Promoted(Value),
+    /// An override waiting for more admins.
+    Pending(Value),
+    /// The gate's reasons.
+    Blocked(Vec<String>),
 }
 
 pub enum Target {
@@ -30,8 +43,18 @@ pub enum Target {
 
 impl TargetArgs {
     pub fn open(&self) -> Result<Target, Failure> {
-        match &self.server {
-            Some(url) => Ok(Target::Remote(Client::from_env(url)?)),
+        let from_env = || {
+            std::env::var("RCTGATE_SERVER")
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+        };
+        let server = match (&self.db, &self.server) {
+            (Some(_), _) => None,
+            (None, Some(url)) => Some(url.clone()),
+            (None, None) => from_env(),
+        };
+        match server {
+            Some(url) => Ok(Target::Remote(Client::from_env(&url)?)),
             None => {
                 let db = self.db.clone().unwrap_or_else(|| PathBuf::from("rctgate.duckdb"));
                 Ok(Target::Local(crate::commands::open_store(&db)?))
@@ -150,38 +173,58 @@ impl Target {
         }
     }
 
-    /// Promotes through the gate: the promotion, or the gate's reasons when it refuses.
-    pub fn promote(
-        &self,
-        name: &str,
-        request: &PromotionRequest,
-    ) -> Result<Result<Value, Vec<String>>, Failure> {
+    /// Promotes through the gate. On a file, an override applies at once (file access is
+    /// the operator's; `serve --override-approvals` governs keys).
+    pub fn promote(&self, name: &str, request: &PromotionRequest) -> Result<PromoteAnswer, Failure> {
         match self {
-            Target::Local(store) => match store.promote(name, request, LOCAL_ACTOR) {
-                Ok(promotion) => Ok(Ok(to_value(promotion)?)),
-                Err(rctgate_store::StoreError::Blocked(reasons)) => Ok(Err(reasons)),
+            Target::Local(store) => match store.promote(name, request, LOCAL_ACTOR, 1) {
+                Ok(rctgate_store::PromotionOutcome::Promoted(promotion)) => {
+                    Ok(PromoteAnswer::Promoted(to_value(promotion)?))
+                }
+                Ok(rctgate_store::PromotionOutcome::Pending(pending)) => Ok(PromoteAnswer::Pending(to_value(pending)?)),
+                Err(rctgate_store::StoreError::Blocked(reasons)) => Ok(PromoteAnswer::Blocked(reasons)),
                 Err(err) => Err(store_failure(err)),
             },
             Target::Remote(client) => {
                 let path = format!("/v1/models/{}/promote", encode(name));
                 let (status, body) = client.call_status("POST", &path, Some(&to_value(request)?))?;
                 match status {
-                    200..=299 => Ok(Ok(body)),
-                    409 if body["reasons"].is_array() => Ok(Err(body["reasons"]
-                        .as_array()
-                        .map(|reasons| {
-                            reasons
-                                .iter()
-                                .filter_map(|r| r.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default())),
+                    202 => Ok(PromoteAnswer::Pending(body["override"].clone())),
+                    200..=299 => Ok(PromoteAnswer::Promoted(body)),
+                    409 if body["reasons"].is_array() => Ok(PromoteAnswer::Blocked(
+                        body["reasons"]
+                            .as_array()
+                            .map(|reasons| {
+                                reasons
+                                    .iter()
+                                    .filter_map(|r| r.as_str().map(str::to_string))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    )),
                     _ => Err(Failure::input(format!(
                         "the server answered {status}: {}",
                         body["error"].as_str().unwrap_or_default()
                     ))),
                 }
             }
+        }
+    }
+
+    /// Approves a pending override: `{"override": {...}, "promotion": {...} | null}`.
+    pub fn approve_override(&self, name: &str, id: i64) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => {
+                let (request, promotion) = store
+                    .approve_override(name, id, LOCAL_ACTOR)
+                    .map_err(store_failure)?;
+                Ok(serde_json::json!({"override": to_value(request)?, "promotion": to_value(promotion)?}))
+            }
+            Target::Remote(client) => client.call(
+                "POST",
+                &format!("/v1/models/{}/overrides/{id}/approve", encode(name)),
+                None,
+            ),
         }
     }
 
@@ -213,16 +256,33 @@ impl Target {
         }
     }
 
-    /// A new API key: `{"key_id", "scope", "key"}`.
-    pub fn create_key(&self, scope: rctgate_domain::Scope) -> Result<Value, Failure> {
+    /// A new API key: `{"key_id", "key", "scopes", "name", "expires_at"}`.
+    pub fn create_key(&self, spec: &rctgate_domain::KeySpec) -> Result<Value, Failure> {
         match self {
-            Target::Local(store) => {
-                let key = store.create_key(scope, LOCAL_ACTOR).map_err(store_failure)?;
-                to_value(key)
-            }
+            Target::Local(store) => to_value(store.create_key(spec, LOCAL_ACTOR).map_err(store_failure)?),
             Target::Remote(client) => {
-                client.call("POST", "/v1/keys", Some(&serde_json::json!({"scope": scope})))
+                let mut body = serde_json::json!({"scopes": spec.scopes, "name": spec.name});
+                if let Some(lifetime) = spec.lifetime {
+                    body["expires_in"] = Value::from(format!("{}s", lifetime.num_seconds()));
+                }
+                client.call("POST", "/v1/keys", Some(&body))
             }
+        }
+    }
+
+    /// Every key without its secret.
+    pub fn list_keys(&self) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.list_keys().map_err(store_failure)?),
+            Target::Remote(client) => client.call("GET", "/v1/keys", None),
+        }
+    }
+
+    /// Revokes key `id`; the key as listed after.
+    pub fn revoke_key(&self, id: &str) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.revoke_key(id, LOCAL_ACTOR).map_err(store_failure)?),
+            Target::Remote(client) => client.call("DELETE", &format!("/v1/keys/{}", encode(id)), None),
         }
     }
 
@@ -341,6 +401,7 @@ impl Client {
         let unreachable = |e: ureq::Error| Failure::input(format!("cannot reach {}: {e}", self.base));
         let response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => self.agent.delete(&url).header("Authorization", &auth).call(),
             (_, Some((content_type, bytes))) => {
                 let request = match method {
                     "PUT" => self.agent.put(&url),

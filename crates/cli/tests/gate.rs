@@ -9,10 +9,8 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use common::*;
 use hmac::{Hmac, Mac};
-use rctgate_simulate::{events, Scenario, SimMetric};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -74,24 +72,6 @@ fn delivery(received: &mpsc::Receiver<Delivery>, event: &str) -> Value {
     }
 }
 
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-10-01T00:00:00Z")
-        .expect("time")
-        .with_timezone(&Utc)
-}
-
-fn metric(event: &str, lift: f64) -> SimMetric {
-    SimMetric {
-        event: event.into(),
-        rate: if event == "click" { 2.0 } else { 0.3 },
-        lifts: vec![1.0, lift],
-        value: None,
-        window_hours: 168.0,
-        pre_days: 0,
-        late_share: 0.0,
-    }
-}
-
 struct Registry {
     server: Server,
     admin: String,
@@ -133,7 +113,6 @@ impl Registry {
         booking_lift: f64,
         click_lift: f64,
     ) -> Value {
-        let a = Some(self.admin.as_str());
         let experiment = json!({
             "key": key, "hypothesis": format!("{treatment} sells more than {control:?}"),
             "model": "hotel-ranker",
@@ -142,39 +121,7 @@ impl Registry {
             "metrics": {"primary": "bookings", "proxies": ["clicks"]},
             "analysis": {"method": "frequentist", "start": "2026-10-01T00:00:00Z", "planned_units": 3000}
         });
-        let (status, body) = self
-            .server
-            .call("POST", "/v1/experiments", a, Some(&experiment.to_string()));
-        assert_eq!(status, 201, "{body}");
-        assert_eq!(
-            self.server
-                .call("POST", &format!("/v1/experiments/{key}/start"), a, None)
-                .0,
-            200
-        );
-        let mut scenario = Scenario::two_arms(
-            key,
-            4000,
-            start(),
-            vec![metric("booking", booking_lift), metric("click", click_lift)],
-        );
-        scenario.unit_prefix = format!("{key}-");
-        let lines: Vec<String> = events(&scenario).map(|e| e.to_json(key).to_string()).collect();
-        for chunk in lines.chunks(10_000) {
-            let (status, body) = self.server.call("POST", "/v1/events", a, Some(&chunk.join("\n")));
-            assert_eq!(status, 200, "{body}");
-        }
-        let (status, body) = self
-            .server
-            .call("POST", &format!("/v1/experiments/{key}/stop"), a, None);
-        assert_eq!(status, 200, "{body}");
-        let (_, frozen) = self.server.call(
-            "GET",
-            &format!("/v1/experiments/{key}/results"),
-            Some(&self.read),
-            None,
-        );
-        frozen
+        run_trial(&self.server, [&self.admin, &self.admin, &self.read], &experiment, booking_lift, click_lift)
     }
 
     fn gate_check(&self, version: &str) -> (Option<i32>, String) {

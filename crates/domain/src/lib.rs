@@ -16,6 +16,7 @@
 //!   are UTC instants.
 
 pub mod analysis;
+pub mod api_key;
 pub mod attributes;
 pub mod catalog;
 pub mod error;
@@ -45,7 +46,9 @@ pub use json::{from_json_slice, from_json_str, from_json_value};
 pub use lifecycle::{Refusal, Status};
 pub use metric::{Direction, Metric, MetricKind};
 pub use model::{
-    check_promotion, Evidence, GateInput, ModelVersion, NewModel, PromotionRequest, TrialRecord,
+    check_deployment, check_promotion, Approval, Deployable, Evidence, GateInput, ModelVersion, NewModel,
+    OverrideRequest, OverrideStatus, PromotionRequest, TrialRecord,
 };
-pub use scope::Scope;
+pub use api_key::{parse_lifetime, KeyRequest, KeySpec};
+pub use scope::{Scope, Scopes};
 pub use update_rule::{check_replacement, same_definition};

@@ -284,6 +284,137 @@ fn blocked_or_override(input: &GateInput<'_>, reasons: Vec<String>) -> Result<Ev
     }
 }
 
+/// Why a version may run in production (the deploy question, which differs from promotion's:
+/// the current production version may run again; it may not be promoted again).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deployable {
+    /// It is the production version; its evidence is the promotion that made it so.
+    Production,
+    /// Promoting it now would pass the gate on this evidence (a trial or a rollback).
+    Promotable(Evidence),
+}
+
+/// May `input.version` run in production now? The current production version may, and so may
+/// a version whose promotion would pass without an override (a trial against production that
+/// shipped it, or a rollback to a version that once passed one); otherwise every reason.
+/// The override in `input` is ignored: an override promotes, it does not open the gate for a
+/// version that is not production.
+pub fn check_deployment(input: &GateInput<'_>) -> Result<Deployable, Vec<String>> {
+    if input.production == Some(input.version) {
+        return Ok(Deployable::Production);
+    }
+    let without_override = GateInput {
+        override_reason: None,
+        ..*input
+    };
+    check_promotion(&without_override).map(Deployable::Promotable)
+}
+
+/// Where an override of the gate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideStatus {
+    /// Waiting for more admins to approve it.
+    Pending,
+    /// Approved by enough admins; the promotion it asked for was made.
+    Applied,
+}
+
+/// One admin's approval of an override.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The approving key's id.
+    pub key_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A promotion without trial evidence that needs more than one admin (`serve
+/// --override-approvals N`): the requester counts as the first approval, and it applies when
+/// `required` different admin keys have approved it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideRequest {
+    /// Its number, for the approve endpoint.
+    pub id: i64,
+    /// The model.
+    pub model: String,
+    /// The version it would promote.
+    pub version: String,
+    /// The admin's written reason.
+    pub reason: String,
+    /// The requesting key's id.
+    pub requested_by: String,
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+    /// How many different admin keys must approve it, the requester included.
+    pub required: u32,
+    /// The approvals after the request's own.
+    pub approvals: Vec<Approval>,
+    /// Pending or applied.
+    pub status: OverrideStatus,
+}
+
+impl OverrideRequest {
+    /// Every key that approved it, the requester first.
+    pub fn approvers(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.requested_by.as_str()).chain(self.approvals.iter().map(|a| a.key_id.as_str()))
+    }
+
+    /// Approvals still missing.
+    pub fn missing(&self) -> u32 {
+        let have = 1 + self.approvals.len() as u32;
+        self.required.saturating_sub(have)
+    }
+
+    /// Records `key_id`'s approval at `at`; refuses the requester, a second approval by the
+    /// same key, and an override already applied. Returns whether it is now fully approved.
+    pub fn approve(&mut self, key_id: &str, at: DateTime<Utc>) -> Result<bool, ValidationError> {
+        if self.status == OverrideStatus::Applied {
+            return Err(ValidationError::new(
+                "override",
+                format!(
+                    "Override {} was already approved and applied; there is nothing left to approve.",
+                    self.id
+                ),
+            ));
+        }
+        if key_id == self.requested_by {
+            return Err(ValidationError::new(
+                "approver",
+                format!(
+                    "Key {key_id} requested override {}; a different admin key must approve it.",
+                    self.id
+                ),
+            ));
+        }
+        if self.approvals.iter().any(|a| a.key_id == key_id) {
+            return Err(ValidationError::new(
+                "approver",
+                format!("Key {key_id} already approved override {}; a different admin key must approve it.", self.id),
+            ));
+        }
+        self.approvals.push(Approval {
+            key_id: key_id.to_string(),
+            at,
+        });
+        Ok(self.missing() == 0)
+    }
+
+    /// The sentence the gate adds while it is pending.
+    pub fn pending_reason(&self) -> String {
+        format!(
+            "Override {} to promote {} without RCT evidence is pending: it needs {} more admin approval{} \
+             (POST /v1/models/{}/overrides/{}/approve), and the gate stays closed until then.",
+            self.id,
+            self.version,
+            self.missing(),
+            if self.missing() == 1 { "" } else { "s" },
+            self.model,
+            self.id
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +509,46 @@ mod tests {
     #[test]
     fn the_production_version_is_not_promoted_again() {
         assert!(check_promotion(&input("v6", Some("v6"), &[])).is_err());
+    }
+
+    #[test]
+    fn the_production_version_may_run_and_so_may_what_would_pass() {
+        assert_eq!(check_deployment(&input("v6", Some("v6"), &[])), Ok(Deployable::Production));
+        let trials = [trial("v7-trial", Some("v6"), "v7", "ship")];
+        assert_eq!(
+            check_deployment(&input("v7", Some("v6"), &trials)),
+            Ok(Deployable::Promotable(Evidence::Trial {
+                experiment: "v7-trial".into()
+            }))
+        );
+        let mut overridden = input("v9", Some("v6"), &trials);
+        overridden.override_reason = Some("Legal.");
+        assert!(check_deployment(&overridden).is_err(), "an override does not open the gate");
+    }
+
+    #[test]
+    fn an_override_needs_different_admins() {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let mut request = OverrideRequest {
+            id: 3,
+            model: "ranker".into(),
+            version: "v9".into(),
+            reason: "Legal.".into(),
+            requested_by: "alice".into(),
+            requested_at: at,
+            required: 3,
+            approvals: Vec::new(),
+            status: OverrideStatus::Pending,
+        };
+        assert_eq!(request.missing(), 2);
+        assert!(request.pending_reason().contains("2 more admin approvals"));
+        assert_eq!(request.approve("alice", at).expect_err("own").field.as_deref(), Some("approver"));
+        assert_eq!(request.approve("bob", at), Ok(false));
+        assert_eq!(request.approve("bob", at).expect_err("twice").field.as_deref(), Some("approver"));
+        assert_eq!(request.approve("carol", at), Ok(true));
+        assert_eq!(request.approvers().collect::<Vec<_>>(), ["alice", "bob", "carol"]);
+        request.status = OverrideStatus::Applied;
+        assert_eq!(request.approve("dave", at).expect_err("applied").field.as_deref(), Some("override"));
     }
 
     #[test]

@@ -342,4 +342,6 @@ th,td{padding:.35rem .6rem;border-bottom:1px solid #ccc;text-align:left;vertical
 svg{max-width:100%;height:auto}label{display:block;margin:.5rem 0 .2rem}\
 input[type=password]{width:100%;max-width:32rem;padding:.5rem;font-size:1rem}\
 button.primary{margin-top:.8rem;padding:.5rem 1.2rem;font-size:1rem;background:#14365d;color:#fff;border:0;border-radius:4px}\
-.error-box{color:#b3261e;font-weight:600}";
+.error-box{color:#b3261e;font-weight:600}\
+form.controls{margin:.8rem 0}form.controls button{padding:.5rem 1.2rem;font-size:1rem;border-radius:4px;cursor:pointer;border:1px solid #14365d;background:#fff;color:#14365d}\
+form.controls button.primary{margin-top:0;background:#14365d;color:#fff}form.controls button.danger{background:#b3261e;border-color:#b3261e;color:#fff}";

@@ -1,8 +1,8 @@
 //! API keys: `Authorization: Bearer KEY` or `X-API-Key: KEY` (SPEC §4).
 //!
-//! A missing or unknown key is 401; a known key without the needed scope is
-//! 403. The key itself is never logged; only its public id travels on (into
-//! the audit log).
+//! A missing, unknown, revoked or expired key is 401 (the sentence says which); a valid key
+//! without the needed scope is 403. The key itself is never logged; only its public id
+//! travels on (into the audit log).
 
 use std::sync::Arc;
 
@@ -19,19 +19,12 @@ use crate::{ApiError, AppState};
 pub struct Caller(pub Arc<KeyIdentity>);
 
 impl Caller {
-    /// 403 unless the caller's scope includes `scope`.
+    /// 403 unless the caller's scopes grant `scope`.
     pub fn require(&self, scope: Scope) -> Result<&Self, ApiError> {
-        if self.0.scope.allows(scope) {
+        if self.0.allows(scope) {
             Ok(self)
         } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "This key has scope `{}`; this request needs scope `{}`.",
-                    self.0.scope.as_str(),
-                    scope.as_str()
-                ),
-            ))
+            Err(forbidden(&self.0, scope))
         }
     }
 
@@ -73,8 +66,20 @@ impl FromRequestParts<AppState> for Caller {
             .store
             .authenticate(key)
             .map(Caller)
-            .ok_or_else(|| unauthorized("The API key is not valid."))
+            .map_err(|rejection| unauthorized(&rejection.to_string()))
     }
+}
+
+/// The 403 for a key whose scopes do not grant `scope`.
+pub fn forbidden(identity: &KeyIdentity, scope: Scope) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "This key has scope `{}`; this request needs scope `{}`.",
+            identity.scopes,
+            scope.as_str()
+        ),
+    )
 }
 
 #[cfg(test)]

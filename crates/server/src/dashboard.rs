@@ -2,8 +2,15 @@
 //!
 //! Login: a form posts an API key (read scope or more); the server answers with a random
 //! session token in an `HttpOnly; SameSite=Strict` cookie and keeps only the token → key id
-//! and scope in memory (12 hours; a restart logs everyone out). The key is never put in a
-//! URL, a page or a log. Every page without a valid session redirects to `/login`.
+//! in memory (12 hours; a restart logs everyone out). The key is never put in a URL, a page
+//! or a log. Every page without a valid session redirects to `/login`, and every page checks
+//! the session's key again, so revoking or expiry of the key logs its sessions out.
+//!
+//! A session whose key has the `experiment` scope sees buttons to start a draft and stop a
+//! running trial: POST forms carrying the session's CSRF token (a second random value, in the
+//! page, never in the cookie; with `SameSite=Strict` a belt and braces). Stopping freezes the
+//! verdict, so its button leads to a confirmation page first. A read-only session sees no
+//! buttons, and its POSTs answer 403.
 //!
 //! Pages are maud templates (escaped by default) with inline SVG charts (plotters) and one
 //! stylesheet; no JavaScript. The
@@ -11,7 +18,7 @@
 //! `rctgate analyze --format html`) plus the data-quality summary.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -26,10 +33,10 @@ use rctgate_analysis::format;
 use rctgate_analysis::ledger::{Correlation, Ledger};
 use rctgate_analysis::Scorecard;
 use rctgate_domain::event::format_ts;
-use rctgate_domain::{Difference, Experiment, Scope, Status};
+use rctgate_domain::{Difference, Experiment, OverrideRequest, OverrideStatus, Scope, Status};
 use rctgate_report::chart::{self, PortfolioPoint};
 use rctgate_report::render::{experiment_sections, page};
-use rctgate_store::{EventsSummary, ModelView, Promotion};
+use rctgate_store::{EventsSummary, KeyIdentity, ModelView, Promotion};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -37,26 +44,47 @@ use crate::AppState;
 const COOKIE_NAME: &str = "rctgate_session";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
+/// One logged-in browser.
+#[derive(Clone)]
+struct Session {
+    /// The key it logged in with, checked again on every page.
+    key_id: String,
+    /// The token its forms must carry.
+    csrf: String,
+    expires: Instant,
+}
+
 /// Session tokens → who logged in.
 #[derive(Default)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, (String, Instant)>>,
+    map: Mutex<HashMap<String, Session>>,
+}
+
+fn random_token() -> String {
+    format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>())
 }
 
 impl Sessions {
     fn open(&self, key_id: String) -> String {
-        let token = format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+        let token = random_token();
         let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, (_, expires)| *expires > Instant::now());
-        map.insert(token.clone(), (key_id, Instant::now() + SESSION_TTL));
+        map.retain(|_, session| session.expires > Instant::now());
+        map.insert(
+            token.clone(),
+            Session {
+                key_id,
+                csrf: random_token(),
+                expires: Instant::now() + SESSION_TTL,
+            },
+        );
         token
     }
 
-    fn find(&self, token: &str) -> Option<String> {
+    fn find(&self, token: &str) -> Option<Session> {
         let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(token)
-            .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(id, _)| id.clone())
+            .filter(|session| session.expires > Instant::now())
+            .cloned()
     }
 
     fn close(&self, token: &str) {
@@ -78,17 +106,59 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, token)| token.to_string())
 }
 
-/// A logged-in viewer; pages without one redirect to the login form.
-pub struct Viewer;
+/// A logged-in viewer whose key is still valid; pages without one redirect to the login form
+/// (and a session whose key was revoked or expired is closed on the way).
+pub struct Viewer {
+    identity: Arc<KeyIdentity>,
+    csrf: String,
+}
+
+impl Viewer {
+    /// Whether this session may start and stop trials.
+    fn runs_trials(&self) -> bool {
+        self.identity.allows(Scope::Experiment)
+    }
+
+    /// 403 unless the session may start and stop trials and `csrf` is this session's token.
+    fn check_form(&self, csrf: &str) -> Result<(), Response> {
+        if !self.runs_trials() {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                &crate::auth::forbidden(&self.identity, Scope::Experiment).message,
+            ));
+        }
+        let same = csrf.len() == self.csrf.len()
+            && csrf
+                .bytes()
+                .zip(self.csrf.bytes())
+                .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+                == 0;
+        if !same {
+            return Err(error_page(
+                StatusCode::FORBIDDEN,
+                "This form is out of date or did not come from this page; reload the page and try again.",
+            ));
+        }
+        Ok(())
+    }
+}
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Redirect;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        session_token(&parts.headers)
-            .and_then(|token| state.sessions.find(&token))
-            .map(|_| Viewer)
-            .ok_or_else(|| Redirect::to("/login"))
+        let token = session_token(&parts.headers).ok_or_else(|| Redirect::to("/login"))?;
+        let session = state.sessions.find(&token).ok_or_else(|| Redirect::to("/login"))?;
+        match state.store.key_identity(&session.key_id) {
+            Ok(identity) => Ok(Viewer {
+                identity,
+                csrf: session.csrf,
+            }),
+            Err(_) => {
+                state.sessions.close(&token);
+                Err(Redirect::to("/login"))
+            }
+        }
     }
 }
 
@@ -99,6 +169,8 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/experiments", get(experiments))
         .route("/experiments/{key}", get(experiment))
+        .route("/experiments/{key}/start", post(start))
+        .route("/experiments/{key}/stop", get(confirm_stop).post(stop))
         .route("/models/{name}", get(model))
         .route("/portfolio", get(portfolio))
 }
@@ -147,7 +219,7 @@ struct LoginForm {
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let identity = state.store.authenticate(form.key.trim());
     match identity {
-        Some(identity) if identity.scope.allows(Scope::Read) => {
+        Ok(identity) if identity.allows(Scope::Read) => {
             let token = state.sessions.open(identity.key_id.clone());
             let cookie = format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
             let mut response = Redirect::to("/experiments").into_response();
@@ -156,16 +228,16 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             }
             response
         }
-        Some(_) => (
+        Ok(_) => (
             StatusCode::FORBIDDEN,
             Html(login_page(Some(
-                "This key cannot read results; use a read or admin key.",
+                "This key cannot read results; use a key with the read, experiment or admin scope.",
             ))),
         )
             .into_response(),
-        None => (
+        Err(rejection) => (
             StatusCode::UNAUTHORIZED,
-            Html(login_page(Some("That API key is not valid."))),
+            Html(login_page(Some(&rejection.to_string()))),
         )
             .into_response(),
     }
@@ -336,7 +408,7 @@ fn data_quality(summary: &EventsSummary) -> Markup {
 
 async fn experiment(
     State(state): State<AppState>,
-    _viewer: Viewer,
+    viewer: Viewer,
     Path(key): Path<String>,
     Query(params): Query<ExperimentParams>,
 ) -> Response {
@@ -353,12 +425,15 @@ async fn experiment(
         .blocking(move |store| store.events_summary(&summary_key))
         .await
         .ok();
-    let model = state
+    let definition = state
         .blocking(move |store| store.get_experiment(&key))
         .await
-        .ok()
-        .and_then(|e| e.model);
+        .ok();
+    let model = definition.as_ref().and_then(|e| e.model.clone());
     let body = html! {
+        @if let Some(definition) = definition.as_ref().filter(|_| viewer.runs_trials()) {
+            (lifecycle_controls(definition, &viewer.csrf))
+        }
         (experiment_sections(&card))
         @if let Some(model) = &model { p { "Model: " a href={ "/models/" (model) } { (model) } } }
         @if let Some(summary) = &summary { (data_quality(summary)) }
@@ -366,12 +441,103 @@ async fn experiment(
     shell(&format!("rctgate: {}", card.experiment), body).into_response()
 }
 
+/// The start button of a draft, or the stop button of a running trial (to its confirmation).
+fn lifecycle_controls(experiment: &Experiment, csrf: &str) -> Markup {
+    let key = &experiment.key;
+    html! {
+        @match experiment.status {
+            Status::Draft => form.controls method="post" action={ "/experiments/" (key) "/start" } {
+                input type="hidden" name="csrf" value=(csrf);
+                button.primary type="submit" { "Start trial" }
+            },
+            Status::Running => form.controls method="get" action={ "/experiments/" (key) "/stop" } {
+                button type="submit" { "Stop trial…" }
+            },
+            Status::Stopped => "",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LifecycleForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A change made from a page: back to the experiment, or the error as a page.
+async fn after_change(result: Result<Experiment, crate::ApiError>) -> Response {
+    match result {
+        Ok(experiment) => Redirect::to(&format!("/experiments/{}", experiment.key)).into_response(),
+        Err(err) => error_page(err.status, &err.message),
+    }
+}
+
+async fn start(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    Form(form): Form<LifecycleForm>,
+) -> Response {
+    if let Err(refused) = viewer.check_form(&form.csrf) {
+        return refused;
+    }
+    let key_id = viewer.identity.key_id.clone();
+    after_change(crate::routes::start_as(&state, key, key_id).await).await
+}
+
+/// The confirmation step before stopping: stopping freezes the verdict for good.
+async fn confirm_stop(State(state): State<AppState>, viewer: Viewer, Path(key): Path<String>) -> Response {
+    if !viewer.runs_trials() {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            &crate::auth::forbidden(&viewer.identity, Scope::Experiment).message,
+        );
+    }
+    let experiment = match state.blocking(move |store| store.get_experiment(&key)).await {
+        Ok(experiment) => experiment,
+        Err(err) => return error_page(err.status, &err.message),
+    };
+    let key = &experiment.key;
+    let body = html! {
+        h1 { "Stop " (key) "?" }
+        p { "Stopping ends the trial: assignment stops, and the scorecard and verdict are frozen as they are now. \
+             A frozen verdict is what the promotion gate reads, and it cannot be changed afterwards." }
+        form.controls method="post" action={ "/experiments/" (key) "/stop" } {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            button.danger type="submit" { "Stop and freeze the verdict" }
+            " "
+            a href={ "/experiments/" (key) } { "Cancel" }
+        }
+    };
+    shell(&format!("rctgate: stop {key}"), body).into_response()
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    Form(form): Form<LifecycleForm>,
+) -> Response {
+    if let Err(refused) = viewer.check_form(&form.csrf) {
+        return refused;
+    }
+    let key_id = viewer.identity.key_id.clone();
+    after_change(crate::routes::stop_as(&state, key, key_id).await).await
+}
+
 fn evidence(promotion: &Promotion) -> Markup {
     let evidence = &promotion.evidence;
     let basis = evidence["basis"].as_str().unwrap_or_default();
     if basis == "override" {
+        let approved_by: Vec<&str> = evidence["approved_by"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(|id| id.as_str()).collect())
+            .unwrap_or_default();
         return html! {
             span.flag { (promotion.flag.as_deref().unwrap_or_default()) } ": " (evidence["reason"].as_str().unwrap_or_default())
+            @if let Some(requested_by) = evidence["requested_by"].as_str() {
+                " (requested by key " (requested_by) ", approved by key " (approved_by.join(", key ")) ")"
+            }
         };
     }
     let experiment = evidence["experiment"].as_str().unwrap_or_default();
@@ -418,6 +584,20 @@ async fn model(State(state): State<AppState>, _viewer: Viewer, Path(name): Path<
                 }
             } }
         } }
+        @let pending: Vec<&OverrideRequest> = view.overrides.iter().filter(|o| o.status == OverrideStatus::Pending).collect();
+        @if !pending.is_empty() {
+            section.error-box aria-label="pending overrides" {
+                h2 { "Overrides awaiting approval" }
+                ul { @for o in &pending {
+                    li {
+                        "Override " (o.id) ": promote " strong { (o.version) } " without RCT evidence: " (o.reason)
+                        " (requested by key " (o.requested_by) " at " (format_ts(o.requested_at))
+                        "; " (o.missing()) " more admin approval" @if o.missing() != 1 { "s" } " needed). "
+                        "The gate stays closed for " (o.version) " until then."
+                    }
+                } }
+            }
+        }
         h2 { "Promotion history" }
         div.scroll { table {
             thead { tr { @for h in ["when", "version", "from", "evidence"] { th scope="col" { (h) } } } }

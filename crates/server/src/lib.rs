@@ -30,7 +30,7 @@ use rctgate_store::Store;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
-pub use state::{AppState, Limits};
+pub use state::{AppState, Governance, Limits};
 pub use telemetry::Telemetry;
 
 /// The whole HTTP API as a router over `state`.
@@ -51,9 +51,10 @@ pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
     limits: Limits,
+    governance: Governance,
     webhook: webhook::Webhook,
 ) -> std::io::Result<()> {
-    let state = AppState::new(store, limits, webhook).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let state = AppState::new(store, limits, governance, webhook).map_err(|e| std::io::Error::other(e.to_string()))?;
     // Responses are small and each is written whole; Nagle's algorithm could still hold one
     // back behind an unacknowledged segment, which a latency-bound API does not want.
     let listener = listener.tap_io(|stream| {

@@ -31,6 +31,20 @@ impl Default for Limits {
     }
 }
 
+/// Rules about who may do what beyond scopes (`serve --override-approvals`).
+#[derive(Debug, Clone, Copy)]
+pub struct Governance {
+    /// How many different admin keys an override of the gate needs, the requester included
+    /// (1: the requester's alone, at once).
+    pub override_approvals: u32,
+}
+
+impl Default for Governance {
+    fn default() -> Self {
+        Self { override_approvals: 1 }
+    }
+}
+
 /// Shared state, cloned into every request: axum clones the router's state for the
 /// middleware, the route and each extractor, so it is one `Arc` (one reference count to
 /// bump and drop per clone; as seven `Arc`s, the clones and drops were 6% of the server's
@@ -43,6 +57,7 @@ pub struct Shared {
     pub store: Arc<Store>,
     pub telemetry: Arc<Telemetry>,
     pub limits: Limits,
+    pub governance: Governance,
     pub assignments: Arc<Assignments>,
     pub exposures: Arc<ExposureQueue>,
     /// Scorecards by experiment and segment, until the data changes.
@@ -67,6 +82,7 @@ impl AppState {
     pub fn new(
         store: Arc<Store>,
         limits: Limits,
+        governance: Governance,
         webhook: crate::webhook::Webhook,
     ) -> Result<Self, rctgate_store::StoreError> {
         let assignments = Arc::new(Assignments::default());
@@ -76,6 +92,7 @@ impl AppState {
             store,
             telemetry: Arc::new(Telemetry::default()),
             limits,
+            governance,
             assignments,
             exposures,
             results: Arc::default(),

@@ -167,7 +167,7 @@ fn ceiling(db: &Path, parquet: &Path, rows: u64) -> Result<f64, Box<dyn Error>> 
 
 fn store_import(db: &Path, parquet: &Path, rows: u64) -> Result<f64, Box<dyn Error>> {
     let store = Store::open(db)?;
-    store.create_key(Scope::Admin, LOCAL_ACTOR)?;
+    store.create_key(&rctgate_domain::KeySpec::scopes(Scope::Admin), LOCAL_ACTOR)?;
     for name in ["bookings", "clicks"] {
         let metric: Metric = from_json_str(&format!(
             r#"{{"name": "{name}", "kind": "mean", "event": "{}", "direction": "increase"}}"#,

@@ -1,35 +1,42 @@
-//! Scoped API keys, stored hashed.
+//! API keys: scoped, named, expiring, revocable, stored hashed.
 //!
-//! A key is `rctg_<key_id>_<secret>`: the key id is public (it appears in the audit log and in
-//! server logs, so operators can tell keys apart), the secret is 256 random bits. Only the
-//! SHA-256 of the whole key is stored. No salt is needed: with 256 bits of entropy a stolen
-//! hash cannot be reversed by guessing.
+//! A key is `rctg_<key_id>_<secret>`: the key id is public (it appears in the audit log,
+//! listings and server logs, so operators can tell keys apart), the secret is 256 random bits.
+//! Only the SHA-256 of the whole key is stored. No salt is needed: with 256 bits of entropy a
+//! stolen hash cannot be reversed by guessing. What a key may do (`scope`, a comma list) and
+//! who made it live in `api_keys`; its name, expiry, revocation and last use in
+//! `api_key_state` (schema v4).
 //!
-//! Authentication runs on every request, so the hashes are cached in memory (loaded at open,
-//! updated on creation) and checking a key takes no database lock. The cache holds the raw
-//! 32-byte digests (the table stores them as hex) and shared identities.
+//! Authentication runs on every request, so the keys are cached in memory (loaded at open,
+//! updated on creation and revocation) and checking a key takes no database lock. A key that
+//! has passed the SHA-256 check once is remembered by its *tag*: keyed SipHash-2-4 with 128-bit
+//! output under a secret drawn when the store opens, so later requests cost one SipHash and one
+//! lookup (a SHA-256 was ~150 ns of a ~10 µs `/v1/decide`). The tag is a PRF of the key, so
+//! without the secret a forged key matches a remembered tag with probability about 2^-128.
+//! Revoking a key removes it and its tags from the cache in the same call that commits the
+//! revocation, so its next request is refused; an expired key stays in the cache only to be
+//! refused with the reason.
 //!
-//! A key that has passed that check once is remembered by its *tag*: keyed SipHash-2-4 with
-//! 128-bit output under a secret drawn when the store opens. Later requests with it cost one
-//! SipHash and one lookup instead of a SHA-256 (which was ~150 ns of a ~10 µs `/v1/decide`).
-//! The tag is a PRF of the key, so without the secret a forged key matches a remembered tag
-//! with probability about 2^-128 per remembered key, and comparing tags says nothing about
-//! how close a guess was. Only valid keys are remembered, so the memory is bounded by the
-//! number of keys; keys are never revoked, so a remembered key cannot go stale.
+//! "Last used" is kept in memory (one relaxed atomic store per request and key, at most once a
+//! second) and written to the database when keys are listed and when the store closes: a
+//! write per request would put every `/v1/decide` behind the writer lock.
 
 use crate::audit::{self, Change};
 use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
-use crate::time::Micros;
+use crate::time::{from_micros, now, Micros};
+use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use rand::rngs::OsRng;
 use rand::RngCore;
-use rctgate_domain::Scope;
+use rctgate_domain::{KeySpec, Scope, Scopes};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::Hasher;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError};
 
 /// Prefix of every key, so leaked keys are recognisable (secret scanners, logs).
@@ -38,26 +45,138 @@ const KEY_PREFIX: &str = "rctg_";
 /// A freshly created key: the plaintext is shown once and never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewKey {
-    /// Public id (audit log, server logs).
+    /// Public id (audit log, listings, server logs).
     pub key_id: String,
     /// The key to give to the client.
     pub key: String,
     /// What it may do.
-    pub scope: Scope,
+    pub scopes: Scopes,
+    /// Its label.
+    pub name: Option<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Who a valid key belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Who a valid key belongs to, shared by the cache and every request it authenticates.
+#[derive(Debug, Serialize)]
 pub struct KeyIdentity {
     /// Public id.
     pub key_id: String,
     /// What it may do.
-    pub scope: Scope,
+    pub scopes: Scopes,
+    /// Its label.
+    pub name: Option<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `expires_at` in microseconds (`i64::MAX`: never), compared on every request.
+    #[serde(skip)]
+    expires_micros: i64,
+    /// Microseconds of the last request it authenticated (0: never, since the last write).
+    #[serde(skip)]
+    last_used: AtomicI64,
+}
+
+impl KeyIdentity {
+    fn new(key_id: String, scopes: Scopes, name: Option<String>, expires_at: Option<DateTime<Utc>>) -> Self {
+        KeyIdentity {
+            key_id,
+            scopes,
+            name,
+            expires_at,
+            expires_micros: expires_at.map_or(i64::MAX, |at| at.timestamp_micros()),
+            last_used: AtomicI64::new(0),
+        }
+    }
+
+    /// Whether it grants `scope`.
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.allows(scope)
+    }
+
+    /// Refuses it if it expired by `micros`; otherwise records the use.
+    fn admit(&self, micros: i64) -> Result<(), KeyRejection> {
+        if micros >= self.expires_micros {
+            return Err(KeyRejection::Expired {
+                key_id: self.key_id.clone(),
+                at: self.expires_at,
+            });
+        }
+        // Whole seconds are enough, and skipping equal stores keeps the cache line shared.
+        let last = self.last_used.load(Ordering::Relaxed);
+        if micros - last >= 1_000_000 {
+            self.last_used.store(micros, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Why a presented key was refused (401).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRejection {
+    /// No such key.
+    Unknown,
+    /// The key was revoked.
+    Revoked {
+        /// Its public id.
+        key_id: String,
+    },
+    /// The key's lifetime ended.
+    Expired {
+        /// Its public id.
+        key_id: String,
+        /// When.
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+impl fmt::Display for KeyRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyRejection::Unknown => f.write_str("The API key is not valid."),
+            KeyRejection::Revoked { key_id } => {
+                write!(f, "The API key {key_id} was revoked; ask an admin for a new key.")
+            }
+            KeyRejection::Expired { key_id, at } => {
+                write!(f, "The API key {key_id} expired")?;
+                if let Some(at) = at {
+                    write!(f, " at {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
+                }
+                f.write_str("; ask an admin for a new key.")
+            }
+        }
+    }
+}
+
+/// A key as listings show it: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyInfo {
+    /// Public id.
+    pub key_id: String,
+    /// Its label.
+    pub name: Option<String>,
+    /// What it may do.
+    pub scopes: Scopes,
+    /// `active`, `expired` or `revoked`.
+    pub status: &'static str,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The key id that made it, or `local`.
+    pub created_by: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+    /// Its last authenticated request (to the second), if any.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// SHA-256 digests of keys to their identities, and the keys already checked.
 pub(crate) struct KeyCache {
     digests: HashMap<KeyDigest, Arc<KeyIdentity>>,
+    /// Digests of revoked keys to their ids, to say why they are refused.
+    revoked: HashMap<KeyDigest, String>,
     /// Tags of keys that matched a digest; see the module doc.
     checked: HashMap<u128, Arc<KeyIdentity>>,
     /// The tag's secret SipHash key, fresh per process.
@@ -68,29 +187,45 @@ type KeyDigest = [u8; 32];
 
 impl KeyCache {
     pub(crate) fn load(conn: &Connection) -> StoreResult<KeyCache> {
-        let mut statement = conn.prepare("SELECT key_hash, key_id, scope FROM api_keys")?;
+        let mut statement = conn.prepare(
+            "SELECT k.key_hash, k.key_id, k.scope, s.name, epoch_us(s.expires_at), s.revoked_at IS NOT NULL, \
+                    epoch_us(s.last_used_at) \
+             FROM api_keys k LEFT JOIN api_key_state s USING (key_id)",
+        )?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+                row.get::<_, bool>(5)?,
+                row.get::<_, Option<i64>>(6)?,
             ))
         })?;
-        let mut keys = HashMap::new();
+        let mut digests = HashMap::new();
+        let mut revoked = HashMap::new();
         for row in rows {
-            let (hash, key_id, scope) = row?;
-            let scope = scope
-                .parse()
+            let (hash, key_id, scope, name, expires, is_revoked, last_used) = row?;
+            let scopes = Scopes::parse_list("scope", &scope)
                 .map_err(|_| StoreError::Corrupt(format!("key {key_id} has scope {scope:?}")))?;
             let mut digest = KeyDigest::default();
             hex::decode_to_slice(&hash, &mut digest)
                 .map_err(|_| StoreError::Corrupt(format!("key {key_id} has a malformed hash")))?;
-            keys.insert(digest, Arc::new(KeyIdentity { key_id, scope }));
+            if is_revoked {
+                revoked.insert(digest, key_id);
+                continue;
+            }
+            let expires_at = expires.map(from_micros).transpose()?;
+            let identity = KeyIdentity::new(key_id, scopes, name, expires_at);
+            identity.last_used.store(last_used.unwrap_or(0), Ordering::Relaxed);
+            digests.insert(digest, Arc::new(identity));
         }
         let mut secret = [0u8; 16];
         OsRng.fill_bytes(&mut secret);
         Ok(KeyCache {
-            digests: keys,
+            digests,
+            revoked,
             checked: HashMap::new(),
             secret,
         })
@@ -100,6 +235,10 @@ impl KeyCache {
         let mut hasher = SipHasher24::new_with_key(&self.secret);
         hasher.write(key.as_bytes());
         hasher.finish128().as_u128()
+    }
+
+    fn by_id(&self, key_id: &str) -> Option<&Arc<KeyIdentity>> {
+        self.digests.values().find(|identity| identity.key_id == key_id)
     }
 }
 
@@ -113,21 +252,32 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buffer)
 }
 
+fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
 impl Store {
-    /// Creates a key with `scope`, recorded in the audit log as made by `created_by` (a key id,
-    /// or [`audit::LOCAL_ACTOR`]). Returns the plaintext once.
-    pub fn create_key(&self, scope: Scope, created_by: &str) -> StoreResult<NewKey> {
+    /// Creates a key as `spec` says, recorded in the audit log as made by `created_by` (a key
+    /// id, or [`audit::LOCAL_ACTOR`]). Returns the plaintext once.
+    pub fn create_key(&self, spec: &KeySpec, created_by: &str) -> StoreResult<NewKey> {
         let key_id = random_hex(6);
         let key = format!("{KEY_PREFIX}{key_id}_{}", random_hex(32));
         let digest = digest(&key);
         let hash = hex::encode(digest);
+        let created = now();
+        let expires_at = spec.lifetime.map(|lifetime| created + lifetime);
         let mut writer = self.writer();
         let tx = writer.conn.transaction()?;
         tx.execute(
             "INSERT INTO api_keys (key_id, key_hash, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
-            duckdb::params![key_id, hash, scope.as_str(), Micros::now(), created_by],
+            duckdb::params![key_id, hash, spec.scopes.to_list(), Micros::of(created), created_by],
         )?;
-        let after = serde_json::json!({"key_id": key_id, "scope": scope});
+        tx.execute(
+            "INSERT INTO api_key_state (key_id, name, expires_at) VALUES (?, ?, ?)",
+            duckdb::params![key_id, spec.name, expires_at.map(Micros::of)],
+        )?;
+        let after = serde_json::json!({"key_id": key_id, "scopes": spec.scopes, "name": spec.name,
+                                       "expires_at": expires_at});
         audit::record(
             &tx,
             Change {
@@ -139,46 +289,221 @@ impl Store {
             },
         )?;
         tx.commit()?;
-        let identity = Arc::new(KeyIdentity {
-            key_id: key_id.clone(),
-            scope,
-        });
+        let identity = KeyIdentity::new(key_id.clone(), spec.scopes, spec.name.clone(), expires_at);
         self.keys
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .digests
-            .insert(digest, identity);
-        Ok(NewKey { key_id, key, scope })
+            .insert(digest, Arc::new(identity));
+        Ok(NewKey {
+            key_id,
+            key,
+            scopes: spec.scopes,
+            name: spec.name.clone(),
+            expires_at,
+        })
     }
 
-    /// Who `key` belongs to, or `None` for an unknown key.
-    pub fn authenticate(&self, key: &str) -> Option<Arc<KeyIdentity>> {
+    /// Who `key` belongs to, or why it is refused (unknown, revoked, expired).
+    pub fn authenticate(&self, key: &str) -> Result<Arc<KeyIdentity>, KeyRejection> {
         if !key.starts_with(KEY_PREFIX) {
-            return None;
+            return Err(KeyRejection::Unknown);
         }
         let cache = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let tag = cache.tag(key);
         if let Some(identity) = cache.checked.get(&tag) {
-            return Some(Arc::clone(identity));
+            identity.admit(now_micros())?;
+            return Ok(Arc::clone(identity));
         }
-        let identity = Arc::clone(cache.digests.get(&digest(key))?);
+        let digest = digest(key);
+        let Some(identity) = cache.digests.get(&digest) else {
+            return Err(match cache.revoked.get(&digest) {
+                Some(key_id) => KeyRejection::Revoked {
+                    key_id: key_id.clone(),
+                },
+                None => KeyRejection::Unknown,
+            });
+        };
+        let identity = Arc::clone(identity);
         drop(cache);
+        identity.admit(now_micros())?;
         self.keys
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .checked
             .insert(tag, Arc::clone(&identity));
-        Some(identity)
+        Ok(identity)
     }
 
-    /// Number of keys; `serve` creates an admin key when this is zero.
-    pub fn count_keys(&self) -> usize {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .digests
-            .len()
+    /// The key `key_id` as it stands now (a dashboard session re-checks its key on every
+    /// page): refused once it is revoked or expired.
+    pub fn key_identity(&self, key_id: &str) -> Result<Arc<KeyIdentity>, KeyRejection> {
+        let cache = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(identity) = cache.by_id(key_id) else {
+            return Err(if cache.revoked.values().any(|id| id == key_id) {
+                KeyRejection::Revoked {
+                    key_id: key_id.to_string(),
+                }
+            } else {
+                KeyRejection::Unknown
+            });
+        };
+        identity.admit(now_micros())?;
+        Ok(Arc::clone(identity))
     }
+
+    /// Number of keys, revoked ones included; `serve` creates an admin key when this is zero.
+    pub fn count_keys(&self) -> usize {
+        let cache = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        cache.digests.len() + cache.revoked.len()
+    }
+
+    /// Every key, oldest first, without secrets.
+    pub fn list_keys(&self) -> StoreResult<Vec<KeyInfo>> {
+        self.save_key_usage()?;
+        let writer = self.writer();
+        list(&writer.conn)
+    }
+
+    /// Revokes key `key_id` (404 if unknown, 409 if already revoked or the last active admin
+    /// key); its next request gets 401. Recorded in the audit log as done by `by`.
+    pub fn revoke_key(&self, key_id: &str, by: &str) -> StoreResult<KeyInfo> {
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        let keys = list(&tx)?;
+        let Some(before) = keys.iter().find(|k| k.key_id == key_id) else {
+            return Err(StoreError::NotFound {
+                what: "API key",
+                name: key_id.to_string(),
+            });
+        };
+        if before.status == "revoked" {
+            return Err(StoreError::conflict(format!("Key {key_id} is already revoked.")));
+        }
+        let other_admins = keys
+            .iter()
+            .filter(|k| k.key_id != key_id && k.status == "active" && k.scopes.contains(Scope::Admin))
+            .count();
+        if before.status == "active" && before.scopes.contains(Scope::Admin) && other_admins == 0 {
+            return Err(StoreError::conflict(format!(
+                "Key {key_id} is the last active admin key; create another admin key before revoking it."
+            )));
+        }
+        tx.execute(
+            "UPDATE api_key_state SET revoked_at = ?, revoked_by = ? WHERE key_id = ?",
+            duckdb::params![Micros::now(), by, key_id],
+        )?;
+        let after = list(&tx)?
+            .into_iter()
+            .find(|k| k.key_id == key_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("key {key_id} vanished while being revoked")))?;
+        audit::record(
+            &tx,
+            Change {
+                key_id: by,
+                action: "key.revoke",
+                target: key_id,
+                before: Some(&to_json(before)?),
+                after: Some(&to_json(&after)?),
+            },
+        )?;
+        tx.commit()?;
+        let mut cache = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        let digests: Vec<KeyDigest> = cache
+            .digests
+            .iter()
+            .filter(|(_, identity)| identity.key_id == key_id)
+            .map(|(digest, _)| *digest)
+            .collect();
+        for digest in digests {
+            cache.digests.remove(&digest);
+            cache.revoked.insert(digest, key_id.to_string());
+        }
+        cache.checked.retain(|_, identity| identity.key_id != key_id);
+        Ok(after)
+    }
+
+    /// Writes the in-memory "last used" times to the database.
+    pub(crate) fn save_key_usage(&self) -> StoreResult<()> {
+        let used: Vec<(String, i64)> = {
+            let cache = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+            cache
+                .digests
+                .values()
+                .map(|identity| (identity.key_id.clone(), identity.last_used.load(Ordering::Relaxed)))
+                .filter(|(_, micros)| *micros > 0)
+                .collect()
+        };
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        {
+            let mut statement = tx.prepare(
+                "UPDATE api_key_state SET last_used_at = ? WHERE key_id = ? \
+                 AND (last_used_at IS NULL OR last_used_at < ?)",
+            )?;
+            for (key_id, micros) in &used {
+                statement.execute(duckdb::params![Micros(*micros), key_id, Micros(*micros)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn list(conn: &Connection) -> StoreResult<Vec<KeyInfo>> {
+    let mut statement = conn.prepare(
+        "SELECT k.key_id, s.name, k.scope, epoch_us(k.created_at), k.created_by, epoch_us(s.expires_at), \
+                epoch_us(s.revoked_at), s.revoked_by, epoch_us(s.last_used_at) \
+         FROM api_keys k LEFT JOIN api_key_state s USING (key_id) ORDER BY k.created_at, k.key_id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, Option<i64>>(5)?,
+            row.get::<_, Option<i64>>(6)?,
+            row.get::<_, Option<String>>(7)?,
+            row.get::<_, Option<i64>>(8)?,
+        ))
+    })?;
+    let at = |micros: Option<i64>| micros.map(from_micros).transpose();
+    let current = now_micros();
+    let mut keys = Vec::new();
+    for row in rows {
+        let (key_id, name, scope, created, created_by, expires, revoked, revoked_by, last_used) = row?;
+        let scopes = Scopes::parse_list("scope", &scope)
+            .map_err(|_| StoreError::Corrupt(format!("key {key_id} has scope {scope:?}")))?;
+        let status = if revoked.is_some() {
+            "revoked"
+        } else if expires.is_some_and(|e| current >= e) {
+            "expired"
+        } else {
+            "active"
+        };
+        keys.push(KeyInfo {
+            key_id,
+            name,
+            scopes,
+            status,
+            created_at: from_micros(created)?,
+            created_by,
+            expires_at: at(expires)?,
+            revoked_at: at(revoked)?,
+            revoked_by,
+            last_used_at: at(last_used)?,
+        });
+    }
+    Ok(keys)
+}
+
+fn to_json<T: Serialize>(value: &T) -> StoreResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|err| StoreError::Corrupt(format!("to JSON: {err}")))
 }
 
 #[cfg(test)]
@@ -190,5 +515,16 @@ mod tests {
         assert!(random_hex(6).len() == 12);
         assert_ne!(random_hex(32), random_hex(32));
         assert_eq!(hex::encode(digest("a")).len(), 64);
+    }
+
+    #[test]
+    fn rejections_are_sentences_naming_the_key() {
+        let revoked = KeyRejection::Revoked { key_id: "abc".into() };
+        assert!(revoked.to_string().contains("abc was revoked"));
+        let expired = KeyRejection::Expired {
+            key_id: "abc".into(),
+            at: DateTime::from_timestamp(0, 0),
+        };
+        assert!(expired.to_string().contains("expired at 1970-01-01T00:00:00Z"), "{expired}");
     }
 }

@@ -58,8 +58,8 @@ pub use import::{
     read_event_file, ImportOutcome, ImportProgress, RawEvents, IMPORT_BATCH_ROWS, IMPORT_CHUNK_ROWS,
 };
 pub use ingest::{IngestOutcome, PreparedEvents};
-pub use keys::{KeyIdentity, NewKey};
+pub use keys::{KeyIdentity, KeyInfo, KeyRejection, NewKey};
 pub use metrics::Upserted;
-pub use models::{GateAnswer, ModelView, Promotion, WITHOUT_EVIDENCE};
+pub use models::{GateAnswer, ModelView, Promotion, PromotionOutcome, WITHOUT_EVIDENCE};
 pub use store::{ReadConnection, Store};
 pub use summary::EventsSummary;

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use duckdb::{Connection, OptionalExt};
 use rctgate_analysis::ledger::{ledger, offline_gain, Ledger, LedgerEntry};
 use rctgate_domain::{
-    check_promotion, Evidence, Experiment, GateInput, ModelVersion, NewModel, PromotionRequest, Status,
-    TrialRecord,
+    check_deployment, check_promotion, Deployable, Evidence, Experiment, GateInput, ModelVersion, NewModel,
+    OverrideRequest, OverrideStatus, PromotionRequest, Status, TrialRecord,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -39,8 +39,20 @@ pub struct ModelView {
     pub versions: Vec<ModelVersion>,
     /// Promotions, oldest first.
     pub promotions: Vec<Promotion>,
+    /// Overrides that needed several admins (`serve --override-approvals`), pending or
+    /// applied, oldest first.
+    pub overrides: Vec<OverrideRequest>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
+}
+
+/// What a promotion request led to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromotionOutcome {
+    /// The production pointer moved.
+    Promoted(Promotion),
+    /// An override that waits for more admins; nothing moved yet.
+    Pending(OverrideRequest),
 }
 
 /// One move of the production pointer.
@@ -62,7 +74,7 @@ pub struct Promotion {
     pub at: DateTime<Utc>,
 }
 
-/// What the gate says about a version (`rctgate gate check`).
+/// What the gate says about a version (`rctgate gate check`): may it run in production?
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateAnswer {
     /// The model.
@@ -71,12 +83,18 @@ pub struct GateAnswer {
     pub version: String,
     /// The current production version.
     pub production: Option<String>,
-    /// Whether a promotion would be allowed without an override.
+    /// Whether the version may run in production: it is production, or promoting it now
+    /// would pass without an override (a trial, or a rollback to a version that passed one).
     pub allowed: bool,
-    /// The evidence that allows it.
+    /// The evidence that allows it: `{"basis": "trial" | "rollback", ...}` as a promotion
+    /// would record it, or `{"basis": "production", "promotion": {...}}` for the production
+    /// version, with the promotion that made it production.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Value>,
-    /// Why not, when not.
+    /// [`WITHOUT_EVIDENCE`] when the production version got there on an override.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    /// Why not, when not (a pending override says so here).
     pub reasons: Vec<String>,
 }
 
@@ -178,65 +196,146 @@ impl Store {
         view(&writer.conn, name)
     }
 
-    /// What the gate would say to promoting `request.version` now, without an override.
+    /// The deploy question for `request.version`: may it run in production now? Allowed for
+    /// the production version (with the promotion that made it so, an override flagged), and
+    /// for a version whose promotion would pass without an override; an override waiting for
+    /// approval keeps it closed. Promotion keeps its own rules ([`Store::promote`]).
     pub fn check_gate(&self, name: &str, request: &PromotionRequest) -> StoreResult<GateAnswer> {
         request.validate()?;
         let writer = self.writer();
+        let conn = &writer.conn;
+        let (production, input) = gate_input(conn, name, request)?;
+        let deployable = check_deployment(&input.borrowed(name, request));
+        let mut answer = GateAnswer {
+            model: name.to_string(),
+            version: request.version.clone(),
+            production,
+            allowed: deployable.is_ok(),
+            evidence: None,
+            flag: None,
+            reasons: Vec::new(),
+        };
+        match deployable {
+            Ok(Deployable::Production) => {
+                let promotion = promotions(conn, name)?
+                    .pop()
+                    .ok_or_else(|| StoreError::Corrupt(format!("{name} has a production version without a promotion")))?;
+                answer.flag = promotion.flag.clone();
+                answer.evidence = Some(json!({"basis": "production", "promotion": to_json(&promotion)?}));
+            }
+            Ok(Deployable::Promotable(evidence)) => answer.evidence = Some(evidence_json(conn, &evidence)?),
+            Err(mut reasons) => {
+                reasons.extend(
+                    overrides(conn, name)?
+                        .iter()
+                        .filter(|o| o.status == OverrideStatus::Pending && o.version == request.version)
+                        .map(OverrideRequest::pending_reason),
+                );
+                answer.reasons = reasons;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Moves model `name`'s production pointer through the gate; [`StoreError::Blocked`]
+    /// with every reason when it refuses. An override (a written reason, from an admin)
+    /// promotes at once when `override_approvals` is 1 or less; otherwise it is recorded as
+    /// pending until that many different admin keys (the requester first) approve it
+    /// ([`Store::approve_override`]).
+    pub fn promote(
+        &self,
+        name: &str,
+        request: &PromotionRequest,
+        key_id: &str,
+        override_approvals: u32,
+    ) -> StoreResult<PromotionOutcome> {
+        request.validate()?;
+        let mut writer = self.writer();
+        let tx = writer.conn.transaction()?;
+        let (previous, input) = gate_input(&tx, name, request)?;
         let without_override = PromotionRequest {
             override_reason: None,
             ..request.clone()
         };
-        let (production, outcome) = gate(&writer.conn, name, &without_override)?;
-        let (evidence, reasons) = match outcome {
-            Ok(evidence) => (Some(evidence_json(&writer.conn, &evidence)?), Vec::new()),
-            Err(reasons) => (None, reasons),
+        let outcome = match check_promotion(&input.borrowed(name, &without_override)) {
+            Ok(evidence) => {
+                let evidence = evidence_json(&tx, &evidence)?;
+                PromotionOutcome::Promoted(write_promotion(&tx, name, &request.version, previous, evidence, key_id)?)
+            }
+            Err(reasons) => {
+                let Some(reason) = &request.override_reason else {
+                    return Err(StoreError::Blocked(reasons));
+                };
+                if previous.as_deref() == Some(request.version.as_str()) {
+                    return Err(StoreError::Blocked(reasons));
+                }
+                if override_approvals <= 1 {
+                    let evidence = evidence_json(&tx, &Evidence::Override { reason: reason.clone() })?;
+                    PromotionOutcome::Promoted(write_promotion(&tx, name, &request.version, previous, evidence, key_id)?)
+                } else {
+                    PromotionOutcome::Pending(request_override(&tx, name, request, reason, key_id, override_approvals)?)
+                }
+            }
         };
-        Ok(GateAnswer {
-            model: name.to_string(),
-            version: request.version.clone(),
-            production,
-            allowed: evidence.is_some(),
-            evidence,
-            reasons,
-        })
+        tx.commit()?;
+        self.touch();
+        Ok(outcome)
     }
 
-    /// Moves model `name`'s production pointer through the gate; [`StoreError::Blocked`]
-    /// with every reason when it refuses.
-    pub fn promote(&self, name: &str, request: &PromotionRequest, key_id: &str) -> StoreResult<Promotion> {
-        request.validate()?;
+    /// Approves override `id` of model `name` as `key_id` (an admin other than the requester
+    /// and the admins who approved before). Once enough have approved, the promotion it asked
+    /// for is made in the same transaction; the override and, then, the promotion are returned.
+    pub fn approve_override(
+        &self,
+        name: &str,
+        id: i64,
+        key_id: &str,
+    ) -> StoreResult<(OverrideRequest, Option<Promotion>)> {
         let mut writer = self.writer();
         let tx = writer.conn.transaction()?;
-        let (previous, outcome) = gate(&tx, name, request)?;
-        let evidence = outcome.map_err(StoreError::Blocked)?;
-        let evidence = evidence_json(&tx, &evidence)?;
-        let at = now();
+        model_row(&tx, name)?.ok_or_else(|| not_found(name))?;
+        let mut request = overrides(&tx, name)?
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "override",
+                name: format!("{id} of model {name}"),
+            })?;
+        let before = to_json(&request)?;
+        let complete = request.approve(key_id, now())?;
+        let mut promotion = None;
+        if complete {
+            request.status = OverrideStatus::Applied;
+            let previous = production(&tx, name)?;
+            if previous.as_deref() == Some(request.version.as_str()) {
+                return Err(StoreError::Blocked(vec![format!(
+                    "{} is already the production version of {name}; override {id} has nothing to promote.",
+                    request.version
+                )]));
+            }
+            let approved_by: Vec<&str> = request.approvers().skip(1).collect();
+            let evidence = json!({"basis": "override", "reason": request.reason, "override": id,
+                                  "requested_by": request.requested_by, "approved_by": approved_by});
+            promotion = Some(write_promotion(&tx, name, &request.version, previous, evidence, key_id)?);
+        }
+        let after = to_json(&request)?;
         tx.execute(
-            "INSERT INTO promotions (model, version, previous, evidence, key_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
-            duckdb::params![name, request.version, previous, evidence.to_string(), key_id, Micros::of(at)],
+            "UPDATE overrides SET status = ?, definition = ? WHERE id = ?",
+            duckdb::params![status_name(request.status), after.to_string(), id],
         )?;
-        let promotion = Promotion {
-            version: request.version.clone(),
-            previous: previous.clone(),
-            flag: flag_of(&evidence),
-            evidence,
-            key_id: key_id.to_string(),
-            at,
-        };
-        let after = to_json(&promotion)?;
         audit::record(
             &tx,
             Change {
                 key_id,
-                action: "model.promote",
+                action: "model.override_approve",
                 target: name,
-                before: Some(&json!({"production": previous})),
+                before: Some(&before),
                 after: Some(&after),
             },
         )?;
         tx.commit()?;
         self.touch();
-        Ok(promotion)
+        Ok((request, promotion))
     }
 
     /// Every stopped trial of a model, with its frozen verdict.
@@ -299,10 +398,30 @@ impl Store {
     }
 }
 
-/// The current production version and the gate's answer.
-type GateOutcome = (Option<String>, Result<Evidence, Vec<String>>);
+/// What the gate reads from the store for one model, owned.
+struct GateFacts {
+    trials: Vec<TrialRecord>,
+    passed: Vec<(String, String)>,
+    production: Option<String>,
+}
 
-fn gate(conn: &Connection, name: &str, request: &PromotionRequest) -> StoreResult<GateOutcome> {
+impl GateFacts {
+    fn borrowed<'a>(&'a self, name: &'a str, request: &'a PromotionRequest) -> GateInput<'a> {
+        GateInput {
+            model: name,
+            version: &request.version,
+            production: self.production.as_deref(),
+            trials: &self.trials,
+            passed: &self.passed,
+            experiment: request.experiment.as_deref(),
+            override_reason: request.override_reason.as_deref(),
+        }
+    }
+}
+
+/// The current production version and what the gate needs; 404 for an unknown model, 400 for
+/// an unregistered version.
+fn gate_input(conn: &Connection, name: &str, request: &PromotionRequest) -> StoreResult<(Option<String>, GateFacts)> {
     model_row(conn, name)?.ok_or_else(|| not_found(name))?;
     let known: Option<i64> = conn
         .query_row(
@@ -321,21 +440,120 @@ fn gate(conn: &Connection, name: &str, request: &PromotionRequest) -> StoreResul
         ));
     }
     let production = production(conn, name)?;
-    let records: Vec<TrialRecord> = trials(conn, name)?
+    let trials: Vec<TrialRecord> = trials(conn, name)?
         .into_iter()
         .map(|(experiment, frozen)| trial_record(&experiment, &frozen))
         .collect();
-    let passed = passed_versions(conn, name)?;
-    let outcome = check_promotion(&GateInput {
-        model: name,
-        version: &request.version,
-        production: production.as_deref(),
-        trials: &records,
-        passed: &passed,
-        experiment: request.experiment.as_deref(),
-        override_reason: request.override_reason.as_deref(),
-    });
-    Ok((production, outcome))
+    let facts = GateFacts {
+        trials,
+        passed: passed_versions(conn, name)?,
+        production: production.clone(),
+    };
+    Ok((production, facts))
+}
+
+/// Writes one promotion and its audit entry on `tx`.
+fn write_promotion(
+    tx: &Connection,
+    name: &str,
+    version: &str,
+    previous: Option<String>,
+    evidence: Value,
+    key_id: &str,
+) -> StoreResult<Promotion> {
+    let at = now();
+    tx.execute(
+        "INSERT INTO promotions (model, version, previous, evidence, key_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
+        duckdb::params![name, version, previous, evidence.to_string(), key_id, Micros::of(at)],
+    )?;
+    let promotion = Promotion {
+        version: version.to_string(),
+        previous: previous.clone(),
+        flag: flag_of(&evidence),
+        evidence,
+        key_id: key_id.to_string(),
+        at,
+    };
+    let after = to_json(&promotion)?;
+    audit::record(
+        tx,
+        Change {
+            key_id,
+            action: "model.promote",
+            target: name,
+            before: Some(&json!({"production": previous})),
+            after: Some(&after),
+        },
+    )?;
+    Ok(promotion)
+}
+
+/// Records a pending override on `tx` (409 if one for the same version is pending already).
+fn request_override(
+    tx: &Connection,
+    name: &str,
+    request: &PromotionRequest,
+    reason: &str,
+    key_id: &str,
+    required: u32,
+) -> StoreResult<OverrideRequest> {
+    if let Some(pending) = overrides(tx, name)?
+        .into_iter()
+        .find(|o| o.status == OverrideStatus::Pending && o.version == request.version)
+    {
+        return Err(StoreError::conflict(format!(
+            "Override {} to promote {} is already pending; approve it (POST /v1/models/{name}/overrides/{}/approve) \
+             instead of requesting another.",
+            pending.id, request.version, pending.id
+        )));
+    }
+    let id: i64 = tx.query_row("SELECT nextval('override_id')", [], |row| row.get(0))?;
+    let pending = OverrideRequest {
+        id,
+        model: name.to_string(),
+        version: request.version.clone(),
+        reason: reason.to_string(),
+        requested_by: key_id.to_string(),
+        requested_at: now(),
+        required,
+        approvals: Vec::new(),
+        status: OverrideStatus::Pending,
+    };
+    let definition = to_json(&pending)?;
+    tx.execute(
+        "INSERT INTO overrides (id, model, status, definition) VALUES (?, ?, ?, ?)",
+        duckdb::params![id, name, status_name(pending.status), definition.to_string()],
+    )?;
+    audit::record(
+        tx,
+        Change {
+            key_id,
+            action: "model.override_request",
+            target: name,
+            before: None,
+            after: Some(&definition),
+        },
+    )?;
+    Ok(pending)
+}
+
+fn status_name(status: OverrideStatus) -> &'static str {
+    match status {
+        OverrideStatus::Pending => "pending",
+        OverrideStatus::Applied => "applied",
+    }
+}
+
+/// Every override of model `name`, oldest first.
+fn overrides(conn: &Connection, name: &str) -> StoreResult<Vec<OverrideRequest>> {
+    let mut statement = conn.prepare("SELECT definition FROM overrides WHERE model = ? ORDER BY id")?;
+    let rows = statement.query_map([name], |row| row.get::<_, String>(0))?;
+    let mut found = Vec::new();
+    for row in rows {
+        let text = row?;
+        found.push(serde_json::from_str(&text).map_err(|err| StoreError::Corrupt(format!("override: {err}")))?);
+    }
+    Ok(found)
 }
 
 fn trial_record(experiment: &Experiment, frozen: &Value) -> TrialRecord {
@@ -511,6 +729,7 @@ fn view(conn: &Connection, name: &str) -> StoreResult<ModelView> {
         production_flag,
         versions,
         promotions,
+        overrides: overrides(conn, name)?,
         created_at: from_micros(created)?,
     })
 }

@@ -16,7 +16,11 @@
 //! - `metric_events` (event, unit, ts, value): the analysis filters by event name and joins on
 //!   unit, keeping events inside `[t0, t0 + window)`.
 //!
-//! Neither has a primary key or index on `id`: an ART index made ingestion 4-5x slower and
+//! `api_keys.scope` holds the key's scopes as a comma list (`assign,ingest`); files written
+//! when a key held one scope read the same. `api_key_state` and `overrides` (v4) have no
+//! constraints, so rows are updated in place without DuckDB's index restrictions.
+//!
+//! Neither events table has a primary key or index on `id`: an ART index made ingestion 4-5x slower and
 //! the file 4x larger. Idempotency is enforced in memory instead (see `ids`). Times are
 //! `TIMESTAMP` holding UTC (microseconds); `attributes` is the canonical JSON text of the flat
 //! attribute object (keys sorted, no whitespace) or NULL when there are none, since this
@@ -125,6 +129,28 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
                 evidence   VARCHAR NOT NULL,
                 key_id     VARCHAR NOT NULL,
                 ts         TIMESTAMP NOT NULL
+            );
+        ",
+    },
+    Migration {
+        version: 4,
+        description: "governance: key names, expiry, revocation and last use; overrides awaiting approval",
+        sql: "
+            CREATE TABLE api_key_state (
+                key_id       VARCHAR NOT NULL,
+                name         VARCHAR,
+                expires_at   TIMESTAMP,
+                revoked_at   TIMESTAMP,
+                revoked_by   VARCHAR,
+                last_used_at TIMESTAMP
+            );
+            INSERT INTO api_key_state (key_id) SELECT key_id FROM api_keys;
+            CREATE SEQUENCE override_id START 1;
+            CREATE TABLE overrides (
+                id         BIGINT NOT NULL,
+                model      VARCHAR NOT NULL,
+                status     VARCHAR NOT NULL,
+                definition VARCHAR NOT NULL
             );
         ",
     },

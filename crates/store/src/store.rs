@@ -247,8 +247,10 @@ impl Store {
 
 impl Drop for Store {
     /// Inserts every acknowledged batch still waiting before the connections close, so a
-    /// store closed normally leaves no ingest log behind.
+    /// store closed normally leaves no ingest log behind; saves the keys' last use first.
     fn drop(&mut self) {
+        // "Last used" is advisory: a failure to write it must not keep events from the tables.
+        let _ = self.save_key_usage();
         self.background.close();
     }
 }
@@ -279,6 +281,7 @@ const SETTINGS: &[(&str, &str)] = &[
 mod tests {
     use super::*;
     use crate::error::StoreError;
+    use crate::time::Micros;
     use rctgate_domain::{from_json_str, parse_event_batch, Metric};
 
     #[test]
@@ -306,6 +309,36 @@ mod tests {
         )
         .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         assert_eq!(store.ingest(batch)?.accepted, 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn keys_from_before_key_state_keep_working_after_migration() -> StoreResult<()> {
+        let dir = std::env::temp_dir().join(format!("rctgate-store-keys-v3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("v3.duckdb");
+        let _ = std::fs::remove_file(&path);
+        // A key as a version 3 binary wrote it: one scope, no name, expiry or revocation.
+        let old = Store::open_at_version(&path, 3)?;
+        let key = "rctg_0123456789ab_secret";
+        let hash = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(key.as_bytes()))
+        };
+        old.writer().conn.execute(
+            "INSERT INTO api_keys VALUES ('0123456789ab', ?, 'read', ?, 'local')",
+            duckdb::params![hash, Micros::now()],
+        )?;
+        drop(old);
+
+        let store = Store::open(&path)?;
+        let who = store.authenticate(key).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        assert_eq!(who.scopes.to_list(), "read");
+        let listed = store.list_keys()?;
+        assert_eq!((listed.len(), listed[0].status), (1, "active"));
+        assert!(listed[0].last_used_at.is_some(), "the use just made is listed");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())

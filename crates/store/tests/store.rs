@@ -1,7 +1,7 @@
 //! Tests of the store through its public API, each on its own database file.
 
 use rctgate_domain::{
-    from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, Metric, Scope, Status,
+    from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, KeySpec, Metric, Scope, Scopes, Status,
 };
 use rctgate_store::{ErrorKind, ImportProgress, Store, StoreError, Upserted, LOCAL_ACTOR};
 use serde_json::json;
@@ -101,27 +101,27 @@ fn keys_are_created_hashed_and_authenticated() {
     let dir = TempDir::new("keys");
     let store = Store::open(dir.db()).expect("open");
     assert_eq!(store.count_keys(), 0);
-    let admin = store.create_key(Scope::Admin, LOCAL_ACTOR).expect("key");
-    let ingest = store.create_key(Scope::Ingest, &admin.key_id).expect("key");
+    let admin = store.create_key(&KeySpec::scopes(Scope::Admin), LOCAL_ACTOR).expect("key");
+    let ingest = store.create_key(&KeySpec::scopes(Scope::Ingest), &admin.key_id).expect("key");
     assert_eq!(store.count_keys(), 2);
     let who = store.authenticate(&ingest.key).expect("valid key");
     assert_eq!(
-        (who.key_id.as_str(), who.scope),
-        (ingest.key_id.as_str(), Scope::Ingest)
+        (who.key_id.as_str(), who.scopes),
+        (ingest.key_id.as_str(), Scopes::of(Scope::Ingest))
     );
-    assert!(store.authenticate("rctg_nope").is_none());
-    assert!(store.authenticate("").is_none());
-    assert!(store.authenticate(&format!("{}x", admin.key)).is_none());
+    assert!(store.authenticate("rctg_nope").is_err());
+    assert!(store.authenticate("").is_err());
+    assert!(store.authenticate(&format!("{}x", admin.key)).is_err());
     // Once a key has been checked it is remembered by its tag: it still answers the same,
     // and neither it nor its near misses (one character changed, or cut short) let another in.
     for _ in 0..2 {
         assert_eq!(
-            store.authenticate(&ingest.key).map(|who| who.scope),
-            Some(Scope::Ingest)
+            store.authenticate(&ingest.key).map(|who| who.scopes).ok(),
+            Some(Scopes::of(Scope::Ingest))
         );
         assert_eq!(
-            store.authenticate(&admin.key).map(|who| who.scope),
-            Some(Scope::Admin)
+            store.authenticate(&admin.key).map(|who| who.scopes).ok(),
+            Some(Scopes::of(Scope::Admin))
         );
     }
     let mut near = ingest.key.clone().into_bytes();
@@ -129,8 +129,8 @@ fn keys_are_created_hashed_and_authenticated() {
     near[last] = if near[last] == b'0' { b'1' } else { b'0' };
     assert!(store
         .authenticate(std::str::from_utf8(&near).expect("ascii"))
-        .is_none());
-    assert!(store.authenticate(&ingest.key[..last]).is_none());
+        .is_err());
+    assert!(store.authenticate(&ingest.key[..last]).is_err());
 
     // The audit log and the file hold the key id and scope, never the key.
     let audit = store.list_audit(10).expect("audit");
@@ -149,8 +149,8 @@ fn keys_are_created_hashed_and_authenticated() {
     let store = Store::open(dir.db()).expect("reopen");
     assert_eq!(store.count_keys(), 2);
     assert_eq!(
-        store.authenticate(&admin.key).map(|who| who.scope),
-        Some(Scope::Admin)
+        store.authenticate(&admin.key).map(|who| who.scopes).ok(),
+        Some(Scopes::of(Scope::Admin))
     );
 }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use rctgate_domain::{
-    from_json_value, parse_event_batch, Experiment, Metric, ModelVersion, NewModel, PromotionRequest, Scope,
+    from_json_value, parse_event_batch, Experiment, KeySpec, Metric, ModelVersion, NewModel, PromotionRequest, Scope,
 };
 use rctgate_simulate::{events, Scenario, SimMetric};
 use rctgate_store::{Store, LOCAL_ACTOR};
@@ -175,7 +175,7 @@ fn promote(store: &Store, model: &str, version: &str, experiment: &str) -> Resul
         override_reason: None,
     };
     store
-        .promote(model, &request, LOCAL_ACTOR)
+        .promote(model, &request, LOCAL_ACTOR, 1)
         .map_err(failed(model))?;
     Ok(())
 }
@@ -318,6 +318,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 override_reason: None,
             },
             LOCAL_ACTOR,
+            1,
         )
         .is_err();
 
@@ -383,6 +384,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 override_reason: Some("Shipped before rctgate existed.".into()),
             },
             LOCAL_ACTOR,
+            1,
         )
         .map_err(failed(assistant))?;
     run_trial(
@@ -406,7 +408,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
     promote(&store, assistant, "prompt-v2", "assistant-prompt-v2")?;
 
     let key = store
-        .create_key(Scope::Admin, LOCAL_ACTOR)
+        .create_key(
+            &KeySpec {
+                name: Some("demo admin".to_string()),
+                ..KeySpec::scopes(Scope::Admin)
+            },
+            LOCAL_ACTOR,
+        )
         .map_err(failed("the admin key"))?;
     let ranker_view = store.get_model(ranker).map_err(failed(ranker))?;
     println!(

@@ -1,6 +1,8 @@
 //! `rctgate gate check --model NAME --version V`: the question a CI/CD pipeline asks before it
-//! deploys. Exit 0: a promotion would be allowed without an override; 1: blocked (the
-//! reasons on stdout); 2: an error.
+//! deploys, "may this version run in production?". Exit 0: it is the production version (a
+//! redeploy), or promoting it would pass without an override (a trial that shipped it against
+//! production, or a rollback to a version that passed one); 1: blocked (every reason on
+//! stdout); 2: an error.
 
 use clap::Subcommand;
 
@@ -9,7 +11,7 @@ use crate::Failure;
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Would promoting VERSION pass the gate now?
+    /// May VERSION run in production now?
     Check {
         /// The model.
         #[arg(long)]
@@ -34,15 +36,13 @@ pub fn run(command: Command) -> Result<(), Failure> {
     } = command;
     let answer = target.open()?.gate(&model, &version, experiment.as_deref())?;
     if answer["allowed"].as_bool() == Some(true) {
-        let evidence = &answer["evidence"];
-        println!(
-            "allowed: {model} {version} may be promoted ({} evidence: {})",
-            evidence["basis"].as_str().unwrap_or_default(),
-            evidence["experiment"].as_str().unwrap_or_default()
-        );
+        println!("allowed: {model} {version} {}", allowed_because(&answer["evidence"]));
+        if let Some(flag) = answer["flag"].as_str() {
+            println!("  note: {flag}");
+        }
         return Ok(());
     }
-    println!("blocked: {model} {version} may not be promoted");
+    println!("blocked: {model} {version} may not run in production");
     for reason in answer["reasons"].as_array().into_iter().flatten() {
         println!("  - {}", reason.as_str().unwrap_or_default());
     }
@@ -50,4 +50,28 @@ pub fn run(command: Command) -> Result<(), Failure> {
         message: String::new(),
         code: 1,
     })
+}
+
+/// Why an allowed version may run, from the gate's evidence.
+fn allowed_because(evidence: &serde_json::Value) -> String {
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+    match evidence["basis"].as_str() {
+        Some("production") => {
+            let promotion = &evidence["promotion"];
+            let how = &promotion["evidence"];
+            let basis = match how["basis"].as_str() {
+                Some("override") => format!("an override: {}", text(&how["reason"])),
+                _ => format!("{} evidence: {}", text(&how["basis"]), text(&how["experiment"])),
+            };
+            format!(
+                "is the production version (promoted {} on {basis})",
+                text(&promotion["at"])
+            )
+        }
+        _ => format!(
+            "may be promoted ({} evidence: {})",
+            text(&evidence["basis"]),
+            text(&evidence["experiment"])
+        ),
+    }
 }

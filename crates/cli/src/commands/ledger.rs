@@ -22,6 +22,32 @@ pub struct Args {
     target: TargetArgs,
 }
 
+/// Rows of cells as lines whose columns start at the same character on every line: each
+/// column as wide as its widest cell (counted in characters), two spaces between columns,
+/// trailing spaces removed.
+pub(crate) fn aligned(rows: &[Vec<String>]) -> Vec<String> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (cell, width) in row.iter().zip(&widths) {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(width - cell.chars().count() + 2));
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
 fn percent(value: &Value) -> String {
     value
         .as_f64()
@@ -32,21 +58,18 @@ fn number(value: &Value) -> String {
     value.as_f64().map_or("-".to_string(), |v| format!("{v:+.2}"))
 }
 
-pub fn run(args: Args) -> Result<(), Failure> {
-    let ledger = args.target.open()?.ledger()?;
-    if matches!(args.format, Format::Json) {
-        return print_json(&ledger);
-    }
-    let entries = ledger["entries"].as_array().cloned().unwrap_or_default();
-    if entries.is_empty() {
-        println!("no concluded trials of registered models yet");
-        return Ok(());
-    }
-    println!(
-        "{:<20} {:<16} {:<14} {:<28} {:<24} verdict",
-        "trial", "model", "versions", "offline gain", "business lift [CI]"
-    );
-    for entry in &entries {
+/// The table's rows, header first: one per trial arm.
+fn rows(entries: &[Value]) -> Vec<Vec<String>> {
+    let header = [
+        "trial",
+        "model",
+        "versions",
+        "offline gain",
+        "business lift [CI]",
+        "verdict",
+    ];
+    let mut rows = vec![header.map(str::to_string).to_vec()];
+    for entry in entries {
         let gains: Vec<String> = entry["offline_gain"]
             .as_object()
             .map(|gains| {
@@ -56,10 +79,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     .collect()
             })
             .unwrap_or_default();
-        println!(
-            "{:<20} {:<16} {:<14} {:<28} {:<24} {}",
-            entry["experiment"].as_str().unwrap_or_default(),
-            entry["model"].as_str().unwrap_or_default(),
+        rows.push(vec![
+            entry["experiment"].as_str().unwrap_or_default().to_string(),
+            entry["model"].as_str().unwrap_or_default().to_string(),
             format!(
                 "{} -> {}",
                 entry["control_version"].as_str().unwrap_or("none"),
@@ -76,8 +98,24 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 percent(&entry["ci_low"]),
                 percent(&entry["ci_high"])
             ),
-            entry["verdict"].as_str().unwrap_or_default(),
-        );
+            entry["verdict"].as_str().unwrap_or_default().to_string(),
+        ]);
+    }
+    rows
+}
+
+pub fn run(args: Args) -> Result<(), Failure> {
+    let ledger = args.target.open()?.ledger()?;
+    if matches!(args.format, Format::Json) {
+        return print_json(&ledger);
+    }
+    let entries = ledger["entries"].as_array().cloned().unwrap_or_default();
+    if entries.is_empty() {
+        println!("no concluded trials of registered models yet");
+        return Ok(());
+    }
+    for line in aligned(&rows(&entries)) {
+        println!("{line}");
     }
     println!();
     for correlation in ledger["correlations"].as_array().into_iter().flatten() {
@@ -100,4 +138,83 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Where each column of `line` starts, given the header's column starts.
+    fn cell_starts(line: &str, starts: &[usize]) -> Vec<String> {
+        let chars: Vec<char> = line.chars().collect();
+        starts
+            .iter()
+            .map(|&s| {
+                chars
+                    .get(s..)
+                    .map(|rest| rest.iter().take(6).collect())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_fit_long_names() {
+        let long_model = "a-hotel-ranking-model-with-a-name-far-longer-than-sixteen-characters";
+        let long_trial = "trial-of-the-version-with-the-longest-name-of-all-the-trials";
+        let entries = vec![
+            json!({"experiment": long_trial, "model": long_model, "control_version": "v1",
+                   "treatment_version": "version-2026-11-30-retrained-on-everything",
+                   "offline_gain": {"auc": 0.031, "ndcg": -0.002}, "lift": 0.012,
+                   "ci_low": -0.004, "ci_high": 0.028, "verdict": "no_ship"}),
+            json!({"experiment": "t", "model": "m", "control_version": null,
+                   "treatment_version": "v1", "offline_gain": {}, "lift": null,
+                   "ci_low": null, "ci_high": null, "verdict": "ship"}),
+        ];
+        let lines = aligned(&rows(&entries));
+        assert_eq!(lines.len(), 3);
+        // Every column starts where its header does, on every line, with two spaces before.
+        let header = &lines[0];
+        let starts: Vec<usize> = [
+            "trial",
+            "model",
+            "versions",
+            "offline gain",
+            "business lift",
+            "verdict",
+        ]
+        .iter()
+        .map(|name| header[..header.find(name).expect("a header")].chars().count())
+        .collect();
+        assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+        let first: Vec<char> = lines[1].chars().collect();
+        let second: Vec<char> = lines[2].chars().collect();
+        for &start in &starts[1..] {
+            for line in [&first, &second] {
+                assert_eq!(line[start - 1], ' ', "{lines:#?}");
+                assert_eq!(line[start - 2], ' ', "{lines:#?}");
+                assert_ne!(line[start], ' ', "{lines:#?}");
+            }
+        }
+        assert_eq!(
+            cell_starts(&lines[1], &starts),
+            ["trial-", "a-hote", "v1 -> ", "auc +3", "+1.2% ", "no_shi"]
+        );
+        assert_eq!(
+            cell_starts(&lines[2], &starts),
+            ["t     ", "m     ", "none -", "-     ", "- [-, ", "ship"]
+        );
+        // The model column is exactly as wide as the long name plus the two-space gap.
+        assert_eq!(starts[2] - starts[1], long_model.len() + 2);
+    }
+
+    #[test]
+    fn aligned_counts_characters_not_bytes() {
+        let rows = vec![
+            vec!["é∞é".to_string(), "x".to_string()],
+            vec!["abcd".to_string(), "y".to_string()],
+        ];
+        assert_eq!(aligned(&rows), ["é∞é   x", "abcd  y"]);
+    }
 }

@@ -43,3 +43,54 @@ pub fn open_store(path: &Path) -> Result<Store, Failure> {
         }
     })
 }
+
+/// How a listing command prints: aligned columns for people, or the API's JSON for scripts.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// The API's JSON.
+    Json,
+}
+
+/// Rows of cells as left-aligned columns two spaces apart, each as wide as its widest cell
+/// (in characters), so long names never push a column out of line.
+pub fn columns<const N: usize>(rows: impl IntoIterator<Item = [String; N]>) -> String {
+    let rows: Vec<[String; N]> = rows.into_iter().collect();
+    let mut widths = [0usize; N];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            line.push_str(cell);
+            if i + 1 < N {
+                line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columns;
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell() {
+        let text = columns([
+            ["id".to_string(), "name".to_string(), "x".to_string()],
+            ["a-very-long-identifier".to_string(), "é".to_string(), "y".to_string()],
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].find("name"), Some(24));
+        assert_eq!(lines[1].chars().position(|c| c == 'é'), Some(24));
+        assert_eq!(lines[0].find('x'), lines[1].find('y').map(|at| at - 1));
+    }
+}

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::builder::TypedValueParser;
-use rctgate_domain::Scope;
+use rctgate_domain::{KeySpec, Scope};
 use rctgate_server::webhook::Webhook;
-use rctgate_server::Limits;
+use rctgate_server::{Governance, Limits};
 use rctgate_store::Store;
 
 use crate::Failure;
@@ -40,6 +40,12 @@ pub struct Args {
     /// The shared secret of the webhook signature (or RCTGATE_WEBHOOK_SECRET).
     #[arg(long, env = "RCTGATE_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// How many different admin keys must approve an override of the gate, the requester
+    /// included (1: an admin's written reason promotes at once; 2: a second admin approves
+    /// with POST /v1/models/NAME/overrides/ID/approve, and the gate stays closed until then).
+    #[arg(long, default_value_t = Governance::default().override_approvals,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    override_approvals: u32,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -60,7 +66,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let store = crate::commands::open_store(&args.db)?;
     if store.count_keys() == 0 {
         let key = store
-            .create_key(Scope::Admin, rctgate_store::LOCAL_ACTOR)
+            .create_key(
+                &KeySpec {
+                    name: Some("first admin".to_string()),
+                    ..KeySpec::scopes(Scope::Admin)
+                },
+                rctgate_store::LOCAL_ACTOR,
+            )
             .map_err(|e| Failure::input(format!("could not create the first admin key: {e}")))?;
         // Printed once; only its hash is stored.
         println!(
@@ -79,17 +91,26 @@ pub fn run(args: Args) -> Result<(), Failure> {
         exposure_queue: args.exposure_queue,
         parse_threads: args.parse_threads,
     };
-    runtime.block_on(serve(store, &args.addr, limits, webhook))
+    let governance = Governance {
+        override_approvals: args.override_approvals,
+    };
+    runtime.block_on(serve(store, &args.addr, limits, governance, webhook))
 }
 
-async fn serve(store: Store, addr: &str, limits: Limits, webhook: Webhook) -> Result<(), Failure> {
+async fn serve(
+    store: Store,
+    addr: &str,
+    limits: Limits,
+    governance: Governance,
+    webhook: Webhook,
+) -> Result<(), Failure> {
     let (listener, local) = rctgate_server::bind(addr)
         .await
         .map_err(|e| Failure::input(format!("cannot listen on {addr}: {e}")))?;
     println!("rctgate listening on http://{local}");
     tracing::info!(%local, "listening");
     let store = Arc::new(store);
-    rctgate_server::serve(listener, Arc::clone(&store), limits, webhook)
+    rctgate_server::serve(listener, Arc::clone(&store), limits, governance, webhook)
         .await
         .map_err(|e| Failure::input(format!("the server stopped: {e}")))?;
     close(store).await;

@@ -163,8 +163,8 @@ pub fn http(method: &str, url: &str, key: Option<&str>, body: Option<&str>) -> (
     let agent = agent();
     let auth = key.map(|k| format!("Bearer {k}"));
     let result = match method {
-        "GET" => {
-            let mut request = agent.get(url);
+        "GET" | "DELETE" => {
+            let mut request = if method == "GET" { agent.get(url) } else { agent.delete(url) };
             if let Some(a) = &auth {
                 request = request.header("Authorization", a);
             }
@@ -318,4 +318,62 @@ pub fn wait_for_exposures(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn simulation_start() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-10-01T00:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc)
+}
+
+fn simulated_metric(event: &str, lift: f64) -> rctgate_simulate::SimMetric {
+    rctgate_simulate::SimMetric {
+        event: event.into(),
+        rate: if event == "click" { 2.0 } else { 0.3 },
+        lifts: vec![1.0, lift],
+        value: None,
+        window_hours: 168.0,
+        pre_days: 0,
+        late_share: 0.0,
+    }
+}
+
+/// Creates `experiment` (metrics `bookings` and `clicks`, analysed from 2026-10-01) with
+/// `key`, starts it, sends 4,000 simulated units' events with the given lifts on bookings and
+/// clicks with `ingest`, stops it with `key`, and returns its frozen scorecard as `reader`
+/// sees it.
+pub fn run_trial(
+    server: &Server,
+    [key, ingest, reader]: [&str; 3],
+    experiment: &Value,
+    booking_lift: f64,
+    click_lift: f64,
+) -> Value {
+    let a = Some(key);
+    let name = experiment["key"].as_str().expect("an experiment key").to_string();
+    let (status, body) = server.call("POST", "/v1/experiments", a, Some(&experiment.to_string()));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = server.call("POST", &format!("/v1/experiments/{name}/start"), a, None);
+    assert_eq!(status, 200, "{body}");
+    let mut scenario = rctgate_simulate::Scenario::two_arms(
+        &name,
+        4000,
+        simulation_start(),
+        vec![
+            simulated_metric("booking", booking_lift),
+            simulated_metric("click", click_lift),
+        ],
+    );
+    scenario.unit_prefix = format!("{name}-");
+    let lines: Vec<String> = rctgate_simulate::events(&scenario)
+        .map(|e| e.to_json(&name).to_string())
+        .collect();
+    for chunk in lines.chunks(10_000) {
+        let (status, body) = server.call("POST", "/v1/events", Some(ingest), Some(&chunk.join("\n")));
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = server.call("POST", &format!("/v1/experiments/{name}/stop"), a, None);
+    assert_eq!(status, 200, "{body}");
+    let (_, frozen) = server.call("GET", &format!("/v1/experiments/{name}/results"), Some(reader), None);
+    frozen
 }

@@ -22,7 +22,7 @@ pub async fn upsert(
     caller: Caller,
     RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::Admin)?;
+    caller.require(Scope::Experiment)?;
     let metric: Metric = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let stored = metric.clone();

@@ -32,7 +32,7 @@ pub async fn create(
     caller: Caller,
     RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<Experiment>), ApiError> {
-    caller.require(Scope::Admin)?;
+    caller.require(Scope::Experiment)?;
     let experiment: Experiment = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let created = state
@@ -48,7 +48,7 @@ pub async fn replace(
     Path(key): Path<String>,
     RequestBody(payload): RequestBody,
 ) -> Result<Json<Experiment>, ApiError> {
-    caller.require(Scope::Admin)?;
+    caller.require(Scope::Experiment)?;
     let experiment: Experiment = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let replaced = state
@@ -62,12 +62,8 @@ pub async fn start(
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Experiment>, ApiError> {
-    caller.require(Scope::Admin)?;
-    let key_id = caller.key_id().to_string();
-    let started = state
-        .blocking(move |store| store.start_experiment(&key, &key_id))
-        .await?;
-    changed(&state, started).await
+    caller.require(Scope::Experiment)?;
+    Ok(Json(start_as(&state, key, caller.key_id().to_string()).await?))
 }
 
 /// Stops a running experiment and freezes its final scorecard and verdict.
@@ -76,8 +72,21 @@ pub async fn stop(
     caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Experiment>, ApiError> {
-    caller.require(Scope::Admin)?;
-    let key_id = caller.key_id().to_string();
+    caller.require(Scope::Experiment)?;
+    Ok(Json(stop_as(&state, key, caller.key_id().to_string()).await?))
+}
+
+/// Starts experiment `key` as key `key_id` (the API and the dashboard's button).
+pub(crate) async fn start_as(state: &AppState, key: String, key_id: String) -> Result<Experiment, ApiError> {
+    let started = state
+        .blocking(move |store| store.start_experiment(&key, &key_id))
+        .await?;
+    Ok(changed(state, started).await?.0)
+}
+
+/// Stops experiment `key` as key `key_id`, freezing its verdict, and announces the verdict on
+/// the webhook (the API and the dashboard's button).
+pub(crate) async fn stop_as(state: &AppState, key: String, key_id: String) -> Result<Experiment, ApiError> {
     let stopped = state
         .blocking(move |store| {
             let stopped = store.stop_experiment(&key, &key_id)?;
@@ -93,7 +102,7 @@ pub async fn stop(
                    "primary": frozen["metrics"][0]["name"]}),
         );
     }
-    changed(&state, stopped).await
+    Ok(changed(state, stopped).await?.0)
 }
 
 /// Answers with the changed experiment once assignment sees the change.

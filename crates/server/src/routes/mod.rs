@@ -10,12 +10,14 @@ mod keys;
 mod models;
 mod ofrep;
 
+pub(crate) use experiments::{start_as, stop_as};
+
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::AppState;
@@ -42,12 +44,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", post(events::ingest))
         .route("/v1/events/summary", get(events::summary))
         .route("/v1/audit", get(audit::list))
-        .route("/v1/keys", post(keys::create))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/models", get(models::list).post(models::create))
         .route("/v1/models/{name}", get(models::show))
         .route("/v1/models/{name}/versions", post(models::add_version))
         .route("/v1/models/{name}/promote", post(models::promote))
         .route("/v1/models/{name}/gate", get(models::gate))
+        .route(
+            "/v1/models/{name}/overrides/{id}/approve",
+            post(models::approve_override),
+        )
         .route("/v1/ledger", get(models::ledger))
         .merge(crate::dashboard::routes())
         .fallback(health::not_found)

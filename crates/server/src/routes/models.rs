@@ -1,5 +1,5 @@
-//! The model registry and the gate (SPEC §4): `/v1/models`, versions, promotion, the gate
-//! check CI pipelines call, and the offline/online ledger.
+//! The model registry and the gate (SPEC §4): `/v1/models`, versions, promotion, overrides
+//! and their approval, the gate check CI pipelines call, and the offline/online ledger.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use rctgate_analysis::ledger::Ledger;
 use rctgate_domain::{from_json_slice, ModelVersion, NewModel, PromotionRequest, Scope};
-use rctgate_store::{GateAnswer, ModelView, Promotion};
+use rctgate_store::{GateAnswer, ModelView, Promotion, PromotionOutcome};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::request_body::RequestBody;
@@ -35,7 +35,7 @@ pub async fn create(
     caller: Caller,
     RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<ModelView>), ApiError> {
-    caller.require(Scope::Admin)?;
+    caller.require(Scope::Experiment)?;
     let model: NewModel = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let created = state
@@ -51,7 +51,7 @@ pub async fn add_version(
     Path(name): Path<String>,
     RequestBody(payload): RequestBody,
 ) -> Result<(StatusCode, Json<ModelVersion>), ApiError> {
-    caller.require(Scope::Admin)?;
+    caller.require(Scope::Experiment)?;
     let version: ModelVersion = from_json_slice(&payload)?;
     let key_id = caller.key_id().to_string();
     let created = state
@@ -60,24 +60,62 @@ pub async fn add_version(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// Moves the production pointer through the gate; 409 with `reasons` when it refuses.
+/// Moves the production pointer through the gate: 200 with the promotion; 409 with `reasons`
+/// when it refuses. Trial evidence needs `experiment`; an override (`override_reason`) needs
+/// `admin`, and with `serve --override-approvals N` (N > 1) it answers 202 with the pending
+/// override (`{"override": {...}}`) until N different admins approved it.
 pub async fn promote(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     RequestBody(payload): RequestBody,
-) -> Result<Json<Promotion>, ApiError> {
-    caller.require(Scope::Admin)?;
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Experiment)?;
     let request: PromotionRequest = from_json_slice(&payload)?;
+    if request.override_reason.is_some() {
+        caller.require(Scope::Admin)?;
+    }
+    let key_id = caller.key_id().to_string();
+    let approvals = state.governance.override_approvals;
+    let model = name.clone();
+    let outcome = state
+        .blocking(move |store| store.promote(&name, &request, &key_id, approvals))
+        .await?;
+    match outcome {
+        PromotionOutcome::Promoted(promotion) => Ok((StatusCode::OK, Json(announce(&state, &model, &promotion)?))),
+        PromotionOutcome::Pending(pending) => Ok((StatusCode::ACCEPTED, Json(json!({"override": pending})))),
+    }
+}
+
+/// `POST /v1/models/{name}/overrides/{id}/approve` (admin, not the requester): 200 with the
+/// override and, once enough admins approved, the promotion it made.
+pub async fn approve_override(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request(format!("The override id {id:?} is not a number.")).with_field(Some("id".into()))
+    })?;
     let key_id = caller.key_id().to_string();
     let model = name.clone();
-    let promotion = state
-        .blocking(move |store| store.promote(&name, &request, &key_id))
+    let (request, promotion) = state
+        .blocking(move |store| store.approve_override(&name, id, &key_id))
         .await?;
+    let promotion = match promotion {
+        Some(promotion) => announce(&state, &model, &promotion)?,
+        None => Value::Null,
+    };
+    Ok(Json(json!({"override": request, "promotion": promotion})))
+}
+
+/// Sends the promotion to the webhook; returns it as JSON.
+fn announce(state: &AppState, model: &str, promotion: &Promotion) -> Result<Value, ApiError> {
     state
         .webhook
-        .send("promotion", json!({"model": model, "promotion": &promotion}));
-    Ok(Json(promotion))
+        .send("promotion", json!({"model": model, "promotion": promotion}));
+    serde_json::to_value(promotion).map_err(|err| ApiError::internal(format!("could not encode the promotion: {err}")))
 }
 
 /// `?version=V&experiment=KEY`.
@@ -88,7 +126,7 @@ pub struct GateParams {
     experiment: Option<String>,
 }
 
-/// Whether a promotion would pass without an override (read scope: CI pipelines call it).
+/// Whether a version may run in production (read scope: CI pipelines call it).
 pub async fn gate(
     State(state): State<AppState>,
     caller: Caller,
