@@ -37,7 +37,7 @@ pub enum PromoteAnswer {
 }
 
 pub enum Target {
-    Local(Store),
+    Local(Box<Store>),
     Remote(Client),
 }
 
@@ -57,7 +57,7 @@ impl TargetArgs {
             Some(url) => Ok(Target::Remote(Client::from_env(&url)?)),
             None => {
                 let db = self.db.clone().unwrap_or_else(|| PathBuf::from("rctgate.duckdb"));
-                Ok(Target::Local(crate::commands::open_store(&db)?))
+                Ok(Target::Local(Box::new(crate::commands::open_store(&db)?)))
             }
         }
     }
@@ -181,7 +181,9 @@ impl Target {
                 Ok(rctgate_store::PromotionOutcome::Promoted(promotion)) => {
                     Ok(PromoteAnswer::Promoted(to_value(promotion)?))
                 }
-                Ok(rctgate_store::PromotionOutcome::Pending(pending)) => Ok(PromoteAnswer::Pending(to_value(pending)?)),
+                Ok(rctgate_store::PromotionOutcome::Pending(pending)) => {
+                    Ok(PromoteAnswer::Pending(to_value(pending)?))
+                }
                 Err(rctgate_store::StoreError::Blocked(reasons)) => Ok(PromoteAnswer::Blocked(reasons)),
                 Err(err) => Err(store_failure(err)),
             },

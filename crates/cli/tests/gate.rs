@@ -121,7 +121,13 @@ impl Registry {
             "metrics": {"primary": "bookings", "proxies": ["clicks"]},
             "analysis": {"method": "frequentist", "start": "2026-10-01T00:00:00Z", "planned_units": 3000}
         });
-        run_trial(&self.server, [&self.admin, &self.admin, &self.read], &experiment, booking_lift, click_lift)
+        run_trial(
+            &self.server,
+            [&self.admin, &self.admin, &self.read],
+            &experiment,
+            booking_lift,
+            click_lift,
+        )
     }
 
     fn gate_check(&self, version: &str) -> (Option<i32>, String) {

@@ -26,7 +26,12 @@ fn documented_rows() -> Vec<Row> {
     SCOPES_DOC
         .lines()
         .map(|line| line.trim())
-        .filter(|line| line.starts_with("| GET") || line.starts_with("| POST") || line.starts_with("| PUT") || line.starts_with("| DELETE"))
+        .filter(|line| {
+            line.starts_with("| GET")
+                || line.starts_with("| POST")
+                || line.starts_with("| PUT")
+                || line.starts_with("| DELETE")
+        })
         .map(|line| {
             let cells: Vec<String> = line
                 .trim_matches('|')
@@ -51,11 +56,18 @@ fn router_routes() -> Vec<(String, String)> {
     while let Some(at) = rest.find(".route(") {
         rest = &rest[at + ".route(".len()..];
         let Some(open) = rest.find('"') else { break };
-        let Some(close) = rest[open + 1..].find('"') else { break };
+        let Some(close) = rest[open + 1..].find('"') else {
+            break;
+        };
         let path = &rest[open + 1..open + 1 + close];
         let end = rest.find("\n        .").unwrap_or(rest.len());
         let handlers = &rest[open + 1 + close..end];
-        for (method, marker) in [("GET", "get("), ("POST", "post("), ("PUT", "put("), ("DELETE", "delete(")] {
+        for (method, marker) in [
+            ("GET", "get("),
+            ("POST", "post("),
+            ("PUT", "put("),
+            ("DELETE", "delete("),
+        ] {
             if handlers.contains(marker) {
                 routes.push((method.to_string(), path.to_string()));
             }
@@ -75,10 +87,11 @@ struct Fixture {
 impl Fixture {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let text = body.map(Value::to_string);
-        let (status, answer) = self
-            .server
-            .call(method, path, Some(&self.setup), text.as_deref());
-        assert!((200..300).contains(&status), "setup {method} {path}: {status} {answer}");
+        let (status, answer) = self.server.call(method, path, Some(&self.setup), text.as_deref());
+        assert!(
+            (200..300).contains(&status),
+            "setup {method} {path}: {status} {answer}"
+        );
         answer
     }
 
@@ -89,7 +102,11 @@ impl Fixture {
     }
 
     fn register(&self, version: &str) {
-        self.call("POST", "/v1/models/ranker/versions", Some(&json!({"version": version})));
+        self.call(
+            "POST",
+            "/v1/models/ranker/versions",
+            Some(&json!({"version": version})),
+        );
     }
 
     /// The request of `row`, with whatever it needs created first (the same for every
@@ -148,7 +165,10 @@ impl Fixture {
                 // rollback on trial evidence, whatever the previous case left.
                 let model = self.call("GET", "/v1/models/ranker", None);
                 let other = if model["production"] == "v1" { "v2" } else { "v1" };
-                ("/v1/models/ranker/promote".into(), Some(json!({"version": other})))
+                (
+                    "/v1/models/ranker/promote".into(),
+                    Some(json!({"version": other})),
+                )
             }
             "/v1/models/{name}/promote with `override_reason`" => {
                 let version = format!("o{n}");
@@ -170,7 +190,10 @@ impl Fixture {
                 (format!("/v1/models/ranker/overrides/{id}/approve"), None)
             }
             "/v1/models/{name}/gate" => ("/v1/models/ranker/gate?version=v1".into(), None),
-            "/v1/keys" => (row.path.clone(), Some(json!({"scopes": ["read"], "name": format!("k{n}")}))),
+            "/v1/keys" => (
+                row.path.clone(),
+                Some(json!({"scopes": ["read"], "name": format!("k{n}")})),
+            ),
             "/v1/keys/{id}" => {
                 let key = self.call("POST", "/v1/keys", Some(&json!({"scopes": ["read"]})));
                 (format!("/v1/keys/{}", key["key_id"].as_str().expect("id")), None)
@@ -189,7 +212,11 @@ fn send(server: &Server, method: &str, path: &str, key: Option<&str>, body: Opti
 #[test]
 fn every_endpoint_answers_every_scope_as_documented() {
     let rows = documented_rows();
-    assert!(rows.len() >= 29, "the table in docs/scopes.md was not found: {} rows", rows.len());
+    assert!(
+        rows.len() >= 29,
+        "the table in docs/scopes.md was not found: {} rows",
+        rows.len()
+    );
     for (method, path) in router_routes() {
         assert!(
             rows.iter().any(|row| row.method == method && row.path == path),
@@ -206,7 +233,11 @@ fn every_endpoint_answers_every_scope_as_documented() {
     let server = Server::start_with(&db, &["--override-approvals", "2"]);
     let f = Fixture { server, setup, keys };
     for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
-        f.call("POST", "/v1/metrics", Some(&serde_json::from_str(&metric_json(metric, event)).expect("JSON")));
+        f.call(
+            "POST",
+            "/v1/metrics",
+            Some(&serde_json::from_str(&metric_json(metric, event)).expect("JSON")),
+        );
     }
     f.draft("base");
     f.call("POST", "/v1/experiments/base/start", None);
@@ -223,7 +254,11 @@ fn every_endpoint_answers_every_scope_as_documented() {
         });
         let frozen = run_trial(&f.server, [&f.setup, &f.setup, &f.setup], &experiment, 1.6, 1.0);
         assert_eq!(frozen["decision"]["verdict"], "ship", "{}", frozen["decision"]);
-        f.call("POST", "/v1/models/ranker/promote", Some(&json!({"version": treatment})));
+        f.call(
+            "POST",
+            "/v1/models/ranker/promote",
+            Some(&json!({"version": treatment})),
+        );
     };
     trial("launch", None, "v1");
     trial("second", Some("v1"), "v2");
@@ -238,11 +273,17 @@ fn every_endpoint_answers_every_scope_as_documented() {
                 "2xx" => assert!((200..300).contains(&status), "expected 2xx: {what}"),
                 "401" => {
                     assert_eq!(status, 401, "{what}");
-                    assert!(answer["error"].as_str().is_some_and(|e| e.contains("API key")), "{what}");
+                    assert!(
+                        answer["error"].as_str().is_some_and(|e| e.contains("API key")),
+                        "{what}"
+                    );
                 }
                 "403" => {
                     assert_eq!(status, 403, "{what}");
-                    assert!(answer["error"].as_str().is_some_and(|e| e.contains("scope")), "{what}");
+                    assert!(
+                        answer["error"].as_str().is_some_and(|e| e.contains("scope")),
+                        "{what}"
+                    );
                 }
                 other => panic!("docs/scopes.md has an unknown status {other:?} for {what}"),
             }
@@ -260,9 +301,22 @@ fn every_endpoint_answers_every_scope_as_documented() {
     );
     assert_eq!(status, 201, "{service}");
     let service = service["key"].as_str().expect("key");
-    assert_eq!(f.server.call("POST", "/v1/decide", Some(service), Some(r#"{"unit": "u1"}"#)).0, 200);
-    assert_eq!(f.server.call("POST", "/v1/events", Some(service), Some("[]")).0, 200);
+    assert_eq!(
+        f.server
+            .call("POST", "/v1/decide", Some(service), Some(r#"{"unit": "u1"}"#))
+            .0,
+        200
+    );
+    assert_eq!(
+        f.server.call("POST", "/v1/events", Some(service), Some("[]")).0,
+        200
+    );
     let (status, body) = f.server.call("GET", "/v1/experiments", Some(service), None);
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("assign,ingest")), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("assign,ingest")),
+        "{body}"
+    );
 }

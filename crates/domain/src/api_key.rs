@@ -133,7 +133,19 @@ mod tests {
         assert_eq!(parse_lifetime("e", "2w"), Ok(Duration::weeks(2)));
         assert_eq!(parse_lifetime("e", "30m"), Ok(Duration::minutes(30)));
         assert_eq!(parse_lifetime("e", " 5s "), Ok(Duration::seconds(5)));
-        for bad in ["", "d", "90", "90 d", "-1d", "1.5d", "90days", "0d", "99999999999999999999d", "4000d", "١d"] {
+        for bad in [
+            "",
+            "d",
+            "90",
+            "90 d",
+            "-1d",
+            "1.5d",
+            "90days",
+            "0d",
+            "99999999999999999999d",
+            "4000d",
+            "١d",
+        ] {
             let err = parse_lifetime("expires_in", bad).expect_err(bad);
             assert_eq!(err.field.as_deref(), Some("expires_in"), "{bad}");
         }
@@ -147,11 +159,15 @@ mod tests {
         assert_eq!(spec.scopes, Scopes::of(Scope::Read));
         assert_eq!(spec.name.as_deref(), Some("pm"));
         let request: KeyRequest =
-            serde_json::from_str(r#"{"scopes": ["assign", "ingest"], "expires_in": "90d"}"#).expect("new form");
+            serde_json::from_str(r#"{"scopes": ["assign", "ingest"], "expires_in": "90d"}"#)
+                .expect("new form");
         let spec = request.validate().expect("valid");
         assert_eq!(spec.scopes.to_list(), "assign,ingest");
         assert_eq!(spec.lifetime, Some(Duration::days(90)));
         let request: KeyRequest = serde_json::from_str(r#"{"scopes": "read", "name": ""}"#).expect("parses");
-        assert_eq!(request.validate().expect_err("empty name").field.as_deref(), Some("name"));
+        assert_eq!(
+            request.validate().expect_err("empty name").field.as_deref(),
+            Some("name")
+        );
     }
 }

@@ -34,6 +34,7 @@ pub mod scope;
 pub mod update_rule;
 
 pub use analysis::{Analysis, Difference, Method};
+pub use api_key::{parse_lifetime, KeyRequest, KeySpec};
 pub use attributes::{AttributeValue, Attributes};
 pub use catalog::{ExperimentCatalog, MetricCatalog};
 pub use error::ValidationError;
@@ -49,6 +50,5 @@ pub use model::{
     check_deployment, check_promotion, Approval, Deployable, Evidence, GateInput, ModelVersion, NewModel,
     OverrideRequest, OverrideStatus, PromotionRequest, TrialRecord,
 };
-pub use api_key::{parse_lifetime, KeyRequest, KeySpec};
 pub use scope::{Scope, Scopes};
 pub use update_rule::{check_replacement, same_definition};

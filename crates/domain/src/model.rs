@@ -390,7 +390,10 @@ impl OverrideRequest {
         if self.approvals.iter().any(|a| a.key_id == key_id) {
             return Err(ValidationError::new(
                 "approver",
-                format!("Key {key_id} already approved override {}; a different admin key must approve it.", self.id),
+                format!(
+                    "Key {key_id} already approved override {}; a different admin key must approve it.",
+                    self.id
+                ),
             ));
         }
         self.approvals.push(Approval {
@@ -513,7 +516,10 @@ mod tests {
 
     #[test]
     fn the_production_version_may_run_and_so_may_what_would_pass() {
-        assert_eq!(check_deployment(&input("v6", Some("v6"), &[])), Ok(Deployable::Production));
+        assert_eq!(
+            check_deployment(&input("v6", Some("v6"), &[])),
+            Ok(Deployable::Production)
+        );
         let trials = [trial("v7-trial", Some("v6"), "v7", "ship")];
         assert_eq!(
             check_deployment(&input("v7", Some("v6"), &trials)),
@@ -523,7 +529,10 @@ mod tests {
         );
         let mut overridden = input("v9", Some("v6"), &trials);
         overridden.override_reason = Some("Legal.");
-        assert!(check_deployment(&overridden).is_err(), "an override does not open the gate");
+        assert!(
+            check_deployment(&overridden).is_err(),
+            "an override does not open the gate"
+        );
     }
 
     #[test]
@@ -542,13 +551,22 @@ mod tests {
         };
         assert_eq!(request.missing(), 2);
         assert!(request.pending_reason().contains("2 more admin approvals"));
-        assert_eq!(request.approve("alice", at).expect_err("own").field.as_deref(), Some("approver"));
+        assert_eq!(
+            request.approve("alice", at).expect_err("own").field.as_deref(),
+            Some("approver")
+        );
         assert_eq!(request.approve("bob", at), Ok(false));
-        assert_eq!(request.approve("bob", at).expect_err("twice").field.as_deref(), Some("approver"));
+        assert_eq!(
+            request.approve("bob", at).expect_err("twice").field.as_deref(),
+            Some("approver")
+        );
         assert_eq!(request.approve("carol", at), Ok(true));
         assert_eq!(request.approvers().collect::<Vec<_>>(), ["alice", "bob", "carol"]);
         request.status = OverrideStatus::Applied;
-        assert_eq!(request.approve("dave", at).expect_err("applied").field.as_deref(), Some("override"));
+        assert_eq!(
+            request.approve("dave", at).expect_err("applied").field.as_deref(),
+            Some("override")
+        );
     }
 
     #[test]

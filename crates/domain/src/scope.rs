@@ -45,9 +45,7 @@ impl Scope {
 
     /// Whether holding this scope grants `required`.
     pub fn allows(self, required: Scope) -> bool {
-        self == required
-            || self == Scope::Admin
-            || (self == Scope::Experiment && required == Scope::Read)
+        self == required || self == Scope::Admin || (self == Scope::Experiment && required == Scope::Read)
     }
 
     /// The lower-case name used in the API, the CLI and the database.
@@ -267,7 +265,10 @@ mod tests {
     fn json_takes_a_list_or_the_old_single_name() {
         let list: Scopes = serde_json::from_str(r#"["read", "assign"]"#).expect("list");
         assert_eq!(list.to_list(), "assign,read");
-        assert_eq!(serde_json::to_string(&list).ok().as_deref(), Some(r#"["assign","read"]"#));
+        assert_eq!(
+            serde_json::to_string(&list).ok().as_deref(),
+            Some(r#"["assign","read"]"#)
+        );
         let single: Scopes = serde_json::from_str(r#""admin""#).expect("single");
         assert_eq!(single, Scopes::of(Scope::Admin));
         assert!(serde_json::from_str::<Scopes>("[]").is_err());

@@ -119,10 +119,11 @@ impl Viewer {
         self.identity.allows(Scope::Experiment)
     }
 
-    /// 403 unless the session may start and stop trials and `csrf` is this session's token.
-    fn check_form(&self, csrf: &str) -> Result<(), Response> {
+    /// The 403 page, unless the session may start and stop trials and `csrf` is this
+    /// session's token.
+    fn refuse_form(&self, csrf: &str) -> Option<Response> {
         if !self.runs_trials() {
-            return Err(error_page(
+            return Some(error_page(
                 StatusCode::FORBIDDEN,
                 &crate::auth::forbidden(&self.identity, Scope::Experiment).message,
             ));
@@ -133,13 +134,12 @@ impl Viewer {
                 .zip(self.csrf.bytes())
                 .fold(0u8, |differ, (a, b)| differ | (a ^ b))
                 == 0;
-        if !same {
-            return Err(error_page(
+        (!same).then(|| {
+            error_page(
                 StatusCode::FORBIDDEN,
                 "This form is out of date or did not come from this page; reload the page and try again.",
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 }
 
@@ -148,7 +148,10 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = session_token(&parts.headers).ok_or_else(|| Redirect::to("/login"))?;
-        let session = state.sessions.find(&token).ok_or_else(|| Redirect::to("/login"))?;
+        let session = state
+            .sessions
+            .find(&token)
+            .ok_or_else(|| Redirect::to("/login"))?;
         match state.store.key_identity(&session.key_id) {
             Ok(identity) => Ok(Viewer {
                 identity,
@@ -425,10 +428,7 @@ async fn experiment(
         .blocking(move |store| store.events_summary(&summary_key))
         .await
         .ok();
-    let definition = state
-        .blocking(move |store| store.get_experiment(&key))
-        .await
-        .ok();
+    let definition = state.blocking(move |store| store.get_experiment(&key)).await.ok();
     let model = definition.as_ref().and_then(|e| e.model.clone());
     let body = html! {
         @if let Some(definition) = definition.as_ref().filter(|_| viewer.runs_trials()) {
@@ -478,7 +478,7 @@ async fn start(
     Path(key): Path<String>,
     Form(form): Form<LifecycleForm>,
 ) -> Response {
-    if let Err(refused) = viewer.check_form(&form.csrf) {
+    if let Some(refused) = viewer.refuse_form(&form.csrf) {
         return refused;
     }
     let key_id = viewer.identity.key_id.clone();
@@ -518,7 +518,7 @@ async fn stop(
     Path(key): Path<String>,
     Form(form): Form<LifecycleForm>,
 ) -> Response {
-    if let Err(refused) = viewer.check_form(&form.csrf) {
+    if let Some(refused) = viewer.refuse_form(&form.csrf) {
         return refused;
     }
     let key_id = viewer.identity.key_id.clone();

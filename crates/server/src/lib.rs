@@ -54,7 +54,8 @@ pub async fn serve(
     governance: Governance,
     webhook: webhook::Webhook,
 ) -> std::io::Result<()> {
-    let state = AppState::new(store, limits, governance, webhook).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let state = AppState::new(store, limits, governance, webhook)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     // Responses are small and each is written whole; Nagle's algorithm could still hold one
     // back behind an unacknowledged segment, which a latency-bound API does not want.
     let listener = listener.tap_io(|stream| {

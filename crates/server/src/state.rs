@@ -41,7 +41,9 @@ pub struct Governance {
 
 impl Default for Governance {
     fn default() -> Self {
-        Self { override_approvals: 1 }
+        Self {
+            override_approvals: 1,
+        }
     }
 }
 

@@ -39,6 +39,9 @@ use std::hash::Hasher;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError};
 
+/// The schema version that added `api_key_state`.
+pub(crate) const KEY_STATE_VERSION: u32 = 4;
+
 /// Prefix of every key, so leaked keys are recognisable (secret scanners, logs).
 const KEY_PREFIX: &str = "rctg_";
 
@@ -186,12 +189,15 @@ pub(crate) struct KeyCache {
 type KeyDigest = [u8; 32];
 
 impl KeyCache {
-    pub(crate) fn load(conn: &Connection) -> StoreResult<KeyCache> {
-        let mut statement = conn.prepare(
+    /// Loads the keys of a file at schema version `schema` (before v4, keys had no state).
+    pub(crate) fn load(conn: &Connection, schema: u32) -> StoreResult<KeyCache> {
+        let mut statement = conn.prepare(if schema >= KEY_STATE_VERSION {
             "SELECT k.key_hash, k.key_id, k.scope, s.name, epoch_us(s.expires_at), s.revoked_at IS NOT NULL, \
                     epoch_us(s.last_used_at) \
-             FROM api_keys k LEFT JOIN api_key_state s USING (key_id)",
-        )?;
+             FROM api_keys k LEFT JOIN api_key_state s USING (key_id)"
+        } else {
+            "SELECT key_hash, key_id, scope, NULL::VARCHAR, NULL::BIGINT, false, NULL::BIGINT FROM api_keys"
+        })?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
@@ -218,7 +224,9 @@ impl KeyCache {
             }
             let expires_at = expires.map(from_micros).transpose()?;
             let identity = KeyIdentity::new(key_id, scopes, name, expires_at);
-            identity.last_used.store(last_used.unwrap_or(0), Ordering::Relaxed);
+            identity
+                .last_used
+                .store(last_used.unwrap_or(0), Ordering::Relaxed);
             digests.insert(digest, Arc::new(identity));
         }
         let mut secret = [0u8; 16];
@@ -270,7 +278,13 @@ impl Store {
         let tx = writer.conn.transaction()?;
         tx.execute(
             "INSERT INTO api_keys (key_id, key_hash, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
-            duckdb::params![key_id, hash, spec.scopes.to_list(), Micros::of(created), created_by],
+            duckdb::params![
+                key_id,
+                hash,
+                spec.scopes.to_list(),
+                Micros::of(created),
+                created_by
+            ],
         )?;
         tx.execute(
             "INSERT INTO api_key_state (key_id, name, expires_at) VALUES (?, ?, ?)",
@@ -430,7 +444,12 @@ impl Store {
             cache
                 .digests
                 .values()
-                .map(|identity| (identity.key_id.clone(), identity.last_used.load(Ordering::Relaxed)))
+                .map(|identity| {
+                    (
+                        identity.key_id.clone(),
+                        identity.last_used.load(Ordering::Relaxed),
+                    )
+                })
                 .filter(|(_, micros)| *micros > 0)
                 .collect()
         };
@@ -525,6 +544,9 @@ mod tests {
             key_id: "abc".into(),
             at: DateTime::from_timestamp(0, 0),
         };
-        assert!(expired.to_string().contains("expired at 1970-01-01T00:00:00Z"), "{expired}");
+        assert!(
+            expired.to_string().contains("expired at 1970-01-01T00:00:00Z"),
+            "{expired}"
+        );
     }
 }

@@ -217,9 +217,9 @@ impl Store {
         };
         match deployable {
             Ok(Deployable::Production) => {
-                let promotion = promotions(conn, name)?
-                    .pop()
-                    .ok_or_else(|| StoreError::Corrupt(format!("{name} has a production version without a promotion")))?;
+                let promotion = promotions(conn, name)?.pop().ok_or_else(|| {
+                    StoreError::Corrupt(format!("{name} has a production version without a promotion"))
+                })?;
                 answer.flag = promotion.flag.clone();
                 answer.evidence = Some(json!({"basis": "production", "promotion": to_json(&promotion)?}));
             }
@@ -260,7 +260,14 @@ impl Store {
         let outcome = match check_promotion(&input.borrowed(name, &without_override)) {
             Ok(evidence) => {
                 let evidence = evidence_json(&tx, &evidence)?;
-                PromotionOutcome::Promoted(write_promotion(&tx, name, &request.version, previous, evidence, key_id)?)
+                PromotionOutcome::Promoted(write_promotion(
+                    &tx,
+                    name,
+                    &request.version,
+                    previous,
+                    evidence,
+                    key_id,
+                )?)
             }
             Err(reasons) => {
                 let Some(reason) = &request.override_reason else {
@@ -270,10 +277,29 @@ impl Store {
                     return Err(StoreError::Blocked(reasons));
                 }
                 if override_approvals <= 1 {
-                    let evidence = evidence_json(&tx, &Evidence::Override { reason: reason.clone() })?;
-                    PromotionOutcome::Promoted(write_promotion(&tx, name, &request.version, previous, evidence, key_id)?)
+                    let evidence = evidence_json(
+                        &tx,
+                        &Evidence::Override {
+                            reason: reason.clone(),
+                        },
+                    )?;
+                    PromotionOutcome::Promoted(write_promotion(
+                        &tx,
+                        name,
+                        &request.version,
+                        previous,
+                        evidence,
+                        key_id,
+                    )?)
                 } else {
-                    PromotionOutcome::Pending(request_override(&tx, name, request, reason, key_id, override_approvals)?)
+                    PromotionOutcome::Pending(request_override(
+                        &tx,
+                        name,
+                        request,
+                        reason,
+                        key_id,
+                        override_approvals,
+                    )?)
                 }
             }
         };
@@ -316,7 +342,14 @@ impl Store {
             let approved_by: Vec<&str> = request.approvers().skip(1).collect();
             let evidence = json!({"basis": "override", "reason": request.reason, "override": id,
                                   "requested_by": request.requested_by, "approved_by": approved_by});
-            promotion = Some(write_promotion(&tx, name, &request.version, previous, evidence, key_id)?);
+            promotion = Some(write_promotion(
+                &tx,
+                name,
+                &request.version,
+                previous,
+                evidence,
+                key_id,
+            )?);
         }
         let after = to_json(&request)?;
         tx.execute(
@@ -421,7 +454,11 @@ impl GateFacts {
 
 /// The current production version and what the gate needs; 404 for an unknown model, 400 for
 /// an unregistered version.
-fn gate_input(conn: &Connection, name: &str, request: &PromotionRequest) -> StoreResult<(Option<String>, GateFacts)> {
+fn gate_input(
+    conn: &Connection,
+    name: &str,
+    request: &PromotionRequest,
+) -> StoreResult<(Option<String>, GateFacts)> {
     model_row(conn, name)?.ok_or_else(|| not_found(name))?;
     let known: Option<i64> = conn
         .query_row(
@@ -464,7 +501,14 @@ fn write_promotion(
     let at = now();
     tx.execute(
         "INSERT INTO promotions (model, version, previous, evidence, key_id, ts) VALUES (?, ?, ?, ?, ?, ?)",
-        duckdb::params![name, version, previous, evidence.to_string(), key_id, Micros::of(at)],
+        duckdb::params![
+            name,
+            version,
+            previous,
+            evidence.to_string(),
+            key_id,
+            Micros::of(at)
+        ],
     )?;
     let promotion = Promotion {
         version: version.to_string(),
@@ -551,7 +595,9 @@ fn overrides(conn: &Connection, name: &str) -> StoreResult<Vec<OverrideRequest>>
     let mut found = Vec::new();
     for row in rows {
         let text = row?;
-        found.push(serde_json::from_str(&text).map_err(|err| StoreError::Corrupt(format!("override: {err}")))?);
+        found.push(
+            serde_json::from_str(&text).map_err(|err| StoreError::Corrupt(format!("override: {err}")))?,
+        );
     }
     Ok(found)
 }

@@ -133,7 +133,7 @@ impl Store {
             }
             _ => None,
         };
-        let keys = KeyCache::load(&conn)?;
+        let keys = KeyCache::load(&conn, reached)?;
         let logs_events = log.is_some();
         let writer = Arc::new(Mutex::new(Writer { conn, events, feed }));
         let intake = Arc::new(Mutex::new(Intake { ids, log }));
@@ -334,7 +334,9 @@ mod tests {
         drop(old);
 
         let store = Store::open(&path)?;
-        let who = store.authenticate(key).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        let who = store
+            .authenticate(key)
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
         assert_eq!(who.scopes.to_list(), "read");
         let listed = store.list_keys()?;
         assert_eq!((listed.len(), listed[0].status), (1, "active"));

@@ -1,7 +1,8 @@
 //! Tests of the store through its public API, each on its own database file.
 
 use rctgate_domain::{
-    from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, KeySpec, Metric, Scope, Scopes, Status,
+    from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, KeySpec, Metric, Scope, Scopes,
+    Status,
 };
 use rctgate_store::{ErrorKind, ImportProgress, Store, StoreError, Upserted, LOCAL_ACTOR};
 use serde_json::json;
@@ -101,8 +102,12 @@ fn keys_are_created_hashed_and_authenticated() {
     let dir = TempDir::new("keys");
     let store = Store::open(dir.db()).expect("open");
     assert_eq!(store.count_keys(), 0);
-    let admin = store.create_key(&KeySpec::scopes(Scope::Admin), LOCAL_ACTOR).expect("key");
-    let ingest = store.create_key(&KeySpec::scopes(Scope::Ingest), &admin.key_id).expect("key");
+    let admin = store
+        .create_key(&KeySpec::scopes(Scope::Admin), LOCAL_ACTOR)
+        .expect("key");
+    let ingest = store
+        .create_key(&KeySpec::scopes(Scope::Ingest), &admin.key_id)
+        .expect("key");
     assert_eq!(store.count_keys(), 2);
     let who = store.authenticate(&ingest.key).expect("valid key");
     assert_eq!(

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use rctgate_domain::{
-    from_json_value, parse_event_batch, Experiment, KeySpec, Metric, ModelVersion, NewModel, PromotionRequest, Scope,
+    from_json_value, parse_event_batch, Experiment, KeySpec, Metric, ModelVersion, NewModel,
+    PromotionRequest, Scope,
 };
 use rctgate_simulate::{events, Scenario, SimMetric};
 use rctgate_store::{Store, LOCAL_ACTOR};

@@ -36,7 +36,10 @@ pub fn run(command: Command) -> Result<(), Failure> {
     } = command;
     let answer = target.open()?.gate(&model, &version, experiment.as_deref())?;
     if answer["allowed"].as_bool() == Some(true) {
-        println!("allowed: {model} {version} {}", allowed_because(&answer["evidence"]));
+        println!(
+            "allowed: {model} {version} {}",
+            allowed_because(&answer["evidence"])
+        );
         if let Some(flag) = answer["flag"].as_str() {
             println!("  note: {flag}");
         }

@@ -62,8 +62,12 @@ pub fn run(command: Command) -> Result<(), Failure> {
                     .map_err(|e| Failure::input(e.to_string()))?,
             };
             if let Some(name) = &spec.name {
-                rctgate_domain::names::check_text("--name", name, rctgate_domain::api_key::MAX_KEY_NAME_CHARS)
-                    .map_err(|e| Failure::input(e.to_string()))?;
+                rctgate_domain::names::check_text(
+                    "--name",
+                    name,
+                    rctgate_domain::api_key::MAX_KEY_NAME_CHARS,
+                )
+                .map_err(|e| Failure::input(e.to_string()))?;
             }
             let key = target.open()?.create_key(&spec)?;
             let expires = key["expires_at"]
@@ -83,14 +87,21 @@ pub fn run(command: Command) -> Result<(), Failure> {
             match format {
                 Format::Json => print_json(&keys),
                 Format::Table => {
-                    print!("{}", key_table(keys.as_array().map(Vec::as_slice).unwrap_or_default()));
+                    print!(
+                        "{}",
+                        key_table(keys.as_array().map(Vec::as_slice).unwrap_or_default())
+                    );
                     Ok(())
                 }
             }
         }
         Command::Revoke { id, target } => {
             let key = target.open()?.revoke_key(&id)?;
-            println!("revoked key {} ({})", text(&key["key_id"]), scope_list(&key["scopes"]));
+            println!(
+                "revoked key {} ({})",
+                text(&key["key_id"]),
+                scope_list(&key["scopes"])
+            );
             Ok(())
         }
     }
@@ -115,7 +126,16 @@ fn key_table(keys: &[Value]) -> String {
             .map(|at| at.get(..16).unwrap_or(at).replace('T', " "))
             .unwrap_or_else(|| "-".to_string())
     };
-    let header = ["id", "name", "scopes", "status", "created", "expires", "last used"].map(str::to_string);
+    let header = [
+        "id",
+        "name",
+        "scopes",
+        "status",
+        "created",
+        "expires",
+        "last used",
+    ]
+    .map(str::to_string);
     let rows: Vec<[String; 7]> = keys
         .iter()
         .map(|key| {

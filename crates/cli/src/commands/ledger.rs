@@ -1,51 +1,19 @@
 //! `rctgate ledger [--format table|json]`: offline gain against business lift for every
 //! concluded trial, and their correlation (SPEC §10).
 
-use clap::ValueEnum;
 use serde_json::Value;
 
-use crate::commands::print_json;
+use crate::commands::{columns, print_json, Format};
 use crate::target::TargetArgs;
 use crate::Failure;
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
 #[derive(clap::Args)]
 pub struct Args {
+    /// `table`: aligned columns and the correlations in words; `json`: the API's JSON.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
     #[command(flatten)]
     target: TargetArgs,
-}
-
-/// Rows of cells as lines whose columns start at the same character on every line: each
-/// column as wide as its widest cell (counted in characters), two spaces between columns,
-/// trailing spaces removed.
-pub(crate) fn aligned(rows: &[Vec<String>]) -> Vec<String> {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|row| row.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|row| {
-            let mut line = String::new();
-            for (cell, width) in row.iter().zip(&widths) {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(width - cell.chars().count() + 2));
-            }
-            line.trim_end().to_string()
-        })
-        .collect()
 }
 
 fn percent(value: &Value) -> String {
@@ -59,7 +27,7 @@ fn number(value: &Value) -> String {
 }
 
 /// The table's rows, header first: one per trial arm.
-fn rows(entries: &[Value]) -> Vec<Vec<String>> {
+fn rows(entries: &[Value]) -> Vec<[String; 6]> {
     let header = [
         "trial",
         "model",
@@ -68,7 +36,7 @@ fn rows(entries: &[Value]) -> Vec<Vec<String>> {
         "business lift [CI]",
         "verdict",
     ];
-    let mut rows = vec![header.map(str::to_string).to_vec()];
+    let mut rows = vec![header.map(str::to_string)];
     for entry in entries {
         let gains: Vec<String> = entry["offline_gain"]
             .as_object()
@@ -79,7 +47,7 @@ fn rows(entries: &[Value]) -> Vec<Vec<String>> {
                     .collect()
             })
             .unwrap_or_default();
-        rows.push(vec![
+        rows.push([
             entry["experiment"].as_str().unwrap_or_default().to_string(),
             entry["model"].as_str().unwrap_or_default().to_string(),
             format!(
@@ -114,9 +82,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         println!("no concluded trials of registered models yet");
         return Ok(());
     }
-    for line in aligned(&rows(&entries)) {
-        println!("{line}");
-    }
+    print!("{}", columns(rows(&entries)));
     println!();
     for correlation in ledger["correlations"].as_array().into_iter().flatten() {
         for method in ["pearson", "spearman"] {
@@ -172,7 +138,8 @@ mod tests {
                    "treatment_version": "v1", "offline_gain": {}, "lift": null,
                    "ci_low": null, "ci_high": null, "verdict": "ship"}),
         ];
-        let lines = aligned(&rows(&entries));
+        let table = columns(rows(&entries));
+        let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         // Every column starts where its header does, on every line, with two spaces before.
         let header = &lines[0];
@@ -198,23 +165,14 @@ mod tests {
             }
         }
         assert_eq!(
-            cell_starts(&lines[1], &starts),
+            cell_starts(lines[1], &starts),
             ["trial-", "a-hote", "v1 -> ", "auc +3", "+1.2% ", "no_shi"]
         );
         assert_eq!(
-            cell_starts(&lines[2], &starts),
+            cell_starts(lines[2], &starts),
             ["t     ", "m     ", "none -", "-     ", "- [-, ", "ship"]
         );
         // The model column is exactly as wide as the long name plus the two-space gap.
         assert_eq!(starts[2] - starts[1], long_model.len() + 2);
-    }
-
-    #[test]
-    fn aligned_counts_characters_not_bytes() {
-        let rows = vec![
-            vec!["é∞é".to_string(), "x".to_string()],
-            vec!["abcd".to_string(), "y".to_string()],
-        ];
-        assert_eq!(aligned(&rows), ["é∞é   x", "abcd  y"]);
     }
 }

@@ -86,11 +86,17 @@ mod tests {
     fn columns_are_as_wide_as_their_widest_cell() {
         let text = columns([
             ["id".to_string(), "name".to_string(), "x".to_string()],
-            ["a-very-long-identifier".to_string(), "é".to_string(), "y".to_string()],
+            [
+                "a-very-long-identifier".to_string(),
+                "é".to_string(),
+                "Y".to_string(),
+            ],
         ]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0].find("name"), Some(24));
         assert_eq!(lines[1].chars().position(|c| c == 'é'), Some(24));
-        assert_eq!(lines[0].find('x'), lines[1].find('y').map(|at| at - 1));
+        let third = |line: &str, mark: char| line.chars().position(|c| c == mark);
+        assert_eq!(third(lines[0], 'x'), third(lines[1], 'Y'));
+        assert_eq!(third(lines[0], 'x'), Some(30));
     }
 }

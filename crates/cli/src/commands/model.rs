@@ -8,8 +8,7 @@ use rctgate_analysis::format;
 use rctgate_domain::{Difference, ModelVersion, PromotionRequest};
 use serde_json::Value;
 
-use crate::commands::ledger::{aligned, Format};
-use crate::commands::print_json;
+use crate::commands::{columns, print_json, Format};
 use crate::target::{PromoteAnswer, TargetArgs};
 use crate::Failure;
 
@@ -110,23 +109,18 @@ pub fn run(command: Command) -> Result<(), Failure> {
             if models.is_empty() {
                 println!("no models");
             }
-            let rows: Vec<Vec<String>> = models
-                .iter()
-                .map(|model| {
-                    vec![
-                        text(&model["name"]).to_string(),
-                        format!("production {}", model["production"].as_str().unwrap_or("-")),
-                        format!("{} versions", model["versions"].as_array().map_or(0, Vec::len)),
-                        model["production_flag"]
-                            .as_str()
-                            .map(|f| format!("({f})"))
-                            .unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            for line in aligned(&rows) {
-                println!("{line}");
-            }
+            let rows = models.iter().map(|model| {
+                [
+                    text(&model["name"]).to_string(),
+                    format!("production {}", model["production"].as_str().unwrap_or("-")),
+                    format!("{} versions", model["versions"].as_array().map_or(0, Vec::len)),
+                    model["production_flag"]
+                        .as_str()
+                        .map(|f| format!("({f})"))
+                        .unwrap_or_default(),
+                ]
+            });
+            print!("{}", columns(rows));
             Ok(())
         }
         Command::Show {
@@ -302,6 +296,8 @@ fn evidence(promotion: &Value) -> String {
     let mut parts = vec![evidence["basis"].as_str().unwrap_or("unknown").to_string()];
     if let Some(experiment) = evidence["experiment"].as_str() {
         parts[0] = format!("{} {experiment}", parts[0]);
+    } else if let Some(id) = evidence["override"].as_i64() {
+        parts[0] = format!("{} {id}", parts[0]);
     }
     if let Some(verdict) = evidence["verdict"].as_str() {
         parts.push(format!("verdict {verdict}"));
@@ -342,12 +338,10 @@ fn summary(model: &Value) -> String {
     let versions = model["versions"].as_array().cloned().unwrap_or_default();
     out.push_str(&format!("\nversions ({}):\n", versions.len()));
     if !versions.is_empty() {
-        let mut rows = vec![["version", "artifact", "offline metrics", "registered", ""]
-            .map(str::to_string)
-            .to_vec()];
+        let mut rows = vec![["version", "artifact", "offline metrics", "registered", ""].map(str::to_string)];
         for version in &versions {
             let label = text(&version["version"]);
-            rows.push(vec![
+            rows.push([
                 label.to_string(),
                 version["artifact_uri"].as_str().unwrap_or("-").to_string(),
                 offline_metrics(&version["offline_metrics"]),
@@ -359,9 +353,7 @@ fn summary(model: &Value) -> String {
                 },
             ]);
         }
-        for line in aligned(&rows) {
-            out.push_str(&format!("  {line}\n"));
-        }
+        indented(&mut out, &columns(rows));
     }
 
     let promotions = model["promotions"].as_array().cloned().unwrap_or_default();
@@ -369,11 +361,9 @@ fn summary(model: &Value) -> String {
         out.push_str("\npromotions: none\n");
     } else {
         out.push_str(&format!("\npromotions ({}, oldest first):\n", promotions.len()));
-        let mut rows = vec![["when", "version", "from", "by", "evidence"]
-            .map(str::to_string)
-            .to_vec()];
+        let mut rows = vec![["when", "version", "from", "by", "evidence"].map(str::to_string)];
         for promotion in &promotions {
-            rows.push(vec![
+            rows.push([
                 when(&promotion["at"]),
                 text(&promotion["version"]).to_string(),
                 promotion["previous"].as_str().unwrap_or("none").to_string(),
@@ -381,11 +371,59 @@ fn summary(model: &Value) -> String {
                 evidence(promotion),
             ]);
         }
-        for line in aligned(&rows) {
-            out.push_str(&format!("  {line}\n"));
+        indented(&mut out, &columns(rows));
+    }
+
+    let pending: Vec<&Value> = model["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["status"] == "pending")
+        .collect();
+    if !pending.is_empty() {
+        out.push_str(&format!(
+            "\noverrides awaiting approval ({}; rctgate model approve-override {name} ID):\n",
+            pending.len()
+        ));
+        let mut rows = vec![["id", "version", "requested", "by", "approvals", "reason"].map(str::to_string)];
+        for request in pending {
+            let approvers: Vec<String> = std::iter::once(&request["requested_by"])
+                .chain(
+                    request["approvals"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| &a["key_id"]),
+                )
+                .filter_map(|key| key.as_str().map(str::to_string))
+                .collect();
+            let required = request["required"].as_u64().unwrap_or(approvers.len() as u64);
+            rows.push([
+                request["id"].to_string(),
+                text(&request["version"]).to_string(),
+                when(&request["requested_at"]),
+                text(&request["requested_by"]).to_string(),
+                format!(
+                    "{} of {} ({})",
+                    format::count(approvers.len() as u64),
+                    format::count(required),
+                    approvers.join(", ")
+                ),
+                format!("{:?}", text(&request["reason"])),
+            ]);
         }
+        indented(&mut out, &columns(rows));
     }
     out
+}
+
+/// Appends `table`'s lines to `out`, each indented by two spaces.
+fn indented(out: &mut String, table: &str) {
+    for line in table.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]
@@ -415,10 +453,23 @@ mod tests {
                                           "ci_low": 0.01, "ci_high": 0.054, "difference": "relative"}},
                  "key_id": "local", "at": "2026-11-10T12:00:00Z"},
                 {"version": "v3", "previous": "v2-retrained-on-all-of-november",
-                 "evidence": {"basis": "override", "reason": "Legal asked for it.",
+                 "evidence": {"basis": "override", "reason": "Legal asked for it.", "override": 7,
                               "requested_by": "key_a", "approved_by": ["key_b", "key_c"]},
                  "flag": "promoted without RCT evidence", "key_id": "key_a",
                  "at": "2026-11-21T12:00:00Z"}
+            ],
+            "overrides": [
+                {"id": 7, "model": "a-support-assistant-with-a-long-name", "version": "v3",
+                 "reason": "Legal asked for it.", "requested_by": "key_a",
+                 "requested_at": "2026-11-21T11:00:00Z", "required": 3,
+                 "approvals": [{"key_id": "key_b", "at": "2026-11-21T11:30:00Z"},
+                               {"key_id": "key_c", "at": "2026-11-21T12:00:00Z"}],
+                 "status": "applied"},
+                {"id": 8, "model": "a-support-assistant-with-a-long-name", "version": "v1",
+                 "reason": "Roll back before the audit.", "requested_by": "key_c",
+                 "requested_at": "2026-11-22T09:00:00Z", "required": 3,
+                 "approvals": [{"key_id": "key_a", "at": "2026-11-22T09:10:00Z"}],
+                 "status": "pending"}
             ],
             "created_at": "2026-10-01T08:00:00Z"
         })
@@ -450,7 +501,7 @@ mod tests {
             .expect("override line");
         assert!(
             forced.ends_with(
-                "override, reason \"Legal asked for it.\", promoted without RCT evidence, \
+                "override 7, reason \"Legal asked for it.\", promoted without RCT evidence, \
                  requested by key_a, approved by key_b, key_c"
             ),
             "{forced}"
@@ -460,8 +511,16 @@ mod tests {
             .find(|l| l.trim_start().starts_with("v3 "))
             .expect("v3 row");
         assert!(v3.ends_with("<- production"), "{v3}");
+        // Only the pending override is listed; the applied one is a promotion above.
+        let pending = lines.iter().find(|l| l.contains("Roll back")).expect("pending");
+        assert_eq!(
+            pending.split_whitespace().collect::<Vec<_>>().join(" "),
+            "8 v1 2026-11-22 09:00 UTC key_c 2 of 3 (key_c, key_a) \"Roll back before the audit.\"",
+            "{text}"
+        );
+        assert!(!text.contains("2026-11-21 11:00 UTC"), "{text}");
         // Both tables' columns start where their headers do, whatever the names' length.
-        for (title, columns) in [
+        for (title, headers) in [
             (
                 "versions (3):",
                 &["artifact", "offline metrics", "registered"][..],
@@ -470,6 +529,11 @@ mod tests {
                 "promotions (2, oldest first):",
                 &["version", "from", "by", "evidence"][..],
             ),
+            (
+                "overrides awaiting approval (1; rctgate model approve-override \
+                 a-support-assistant-with-a-long-name ID):",
+                &["version", "requested", "by", "approvals", "reason"][..],
+            ),
         ] {
             let first = lines.iter().position(|l| *l == title).expect(title) + 1;
             let table: Vec<&str> = lines[first..]
@@ -477,12 +541,13 @@ mod tests {
                 .take_while(|l| !l.is_empty())
                 .copied()
                 .collect();
-            assert_eq!(
-                table.len(),
-                if title.starts_with("versions") { 4 } else { 3 },
-                "{text}"
-            );
-            for column in columns {
+            let rows = match &title[..3] {
+                "ver" => 4,
+                "pro" => 3,
+                _ => 2,
+            };
+            assert_eq!(table.len(), rows, "{text}");
+            for column in headers {
                 let start = table[0].find(column).expect("a column");
                 for row in &table {
                     assert_eq!(&row[start - 2..start], "  ", "{column} in {row:?}\n{text}");

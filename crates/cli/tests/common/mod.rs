@@ -164,7 +164,11 @@ pub fn http(method: &str, url: &str, key: Option<&str>, body: Option<&str>) -> (
     let auth = key.map(|k| format!("Bearer {k}"));
     let result = match method {
         "GET" | "DELETE" => {
-            let mut request = if method == "GET" { agent.get(url) } else { agent.delete(url) };
+            let mut request = if method == "GET" {
+                agent.get(url)
+            } else {
+                agent.delete(url)
+            };
             if let Some(a) = &auth {
                 request = request.header("Authorization", a);
             }
@@ -374,6 +378,11 @@ pub fn run_trial(
     }
     let (status, body) = server.call("POST", &format!("/v1/experiments/{name}/stop"), a, None);
     assert_eq!(status, 200, "{body}");
-    let (_, frozen) = server.call("GET", &format!("/v1/experiments/{name}/results"), Some(reader), None);
+    let (_, frozen) = server.call(
+        "GET",
+        &format!("/v1/experiments/{name}/results"),
+        Some(reader),
+        None,
+    );
     frozen
 }

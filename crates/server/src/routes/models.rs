@@ -82,7 +82,9 @@ pub async fn promote(
         .blocking(move |store| store.promote(&name, &request, &key_id, approvals))
         .await?;
     match outcome {
-        PromotionOutcome::Promoted(promotion) => Ok((StatusCode::OK, Json(announce(&state, &model, &promotion)?))),
+        PromotionOutcome::Promoted(promotion) => {
+            Ok((StatusCode::OK, Json(announce(&state, &model, &promotion)?)))
+        }
         PromotionOutcome::Pending(pending) => Ok((StatusCode::ACCEPTED, Json(json!({"override": pending})))),
     }
 }
@@ -96,7 +98,8 @@ pub async fn approve_override(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
     let id: i64 = id.parse().map_err(|_| {
-        ApiError::bad_request(format!("The override id {id:?} is not a number.")).with_field(Some("id".into()))
+        ApiError::bad_request(format!("The override id {id:?} is not a number."))
+            .with_field(Some("id".into()))
     })?;
     let key_id = caller.key_id().to_string();
     let model = name.clone();
@@ -115,7 +118,8 @@ fn announce(state: &AppState, model: &str, promotion: &Promotion) -> Result<Valu
     state
         .webhook
         .send("promotion", json!({"model": model, "promotion": promotion}));
-    serde_json::to_value(promotion).map_err(|err| ApiError::internal(format!("could not encode the promotion: {err}")))
+    serde_json::to_value(promotion)
+        .map_err(|err| ApiError::internal(format!("could not encode the promotion: {err}")))
 }
 
 /// `?version=V&experiment=KEY`.
