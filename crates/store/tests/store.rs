@@ -1,10 +1,12 @@
 //! Tests of the store through its public API, each on its own database file.
 
 use rctgate_domain::{
-    from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, KeySpec, Metric, Scope, Scopes,
-    Status,
+    from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, KeySpec, Metric, ModelVersion,
+    NewModel, OverrideStatus, PromotionRequest, Scope, Scopes, Status,
 };
-use rctgate_store::{ErrorKind, ImportProgress, Store, StoreError, Upserted, LOCAL_ACTOR};
+use rctgate_store::{
+    ErrorKind, ImportProgress, KeyRejection, PromotionOutcome, Store, StoreError, Upserted, LOCAL_ACTOR,
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -156,6 +158,103 @@ fn keys_are_created_hashed_and_authenticated() {
     assert_eq!(
         store.authenticate(&admin.key).map(|who| who.scopes).ok(),
         Some(Scopes::of(Scope::Admin))
+    );
+}
+
+#[test]
+fn keys_are_revoked_and_the_last_admin_is_kept() {
+    let dir = TempDir::new("revoke");
+    let store = Store::open(dir.db()).expect("open");
+    let admin = store
+        .create_key(&KeySpec::scopes(Scope::Admin), LOCAL_ACTOR)
+        .expect("key");
+    let reader = store
+        .create_key(&KeySpec::scopes(Scope::Read), &admin.key_id)
+        .expect("key");
+    assert!(store.authenticate(&reader.key).is_ok());
+    assert_eq!(
+        kind(store.revoke_key(&admin.key_id, LOCAL_ACTOR)),
+        ErrorKind::Conflict
+    );
+    assert_eq!(kind(store.revoke_key("nope", LOCAL_ACTOR)), ErrorKind::NotFound);
+    let revoked = store.revoke_key(&reader.key_id, &admin.key_id).expect("revoked");
+    assert_eq!(
+        (revoked.status, revoked.revoked_by.as_deref()),
+        ("revoked", Some(admin.key_id.as_str()))
+    );
+    assert!(matches!(
+        store.authenticate(&reader.key),
+        Err(KeyRejection::Revoked { .. })
+    ));
+    assert!(store.key_identity(&reader.key_id).is_err());
+    assert_eq!(
+        kind(store.revoke_key(&reader.key_id, LOCAL_ACTOR)),
+        ErrorKind::Conflict
+    );
+    drop(store);
+    let store = Store::open(dir.db()).expect("reopen");
+    assert!(matches!(
+        store.authenticate(&reader.key),
+        Err(KeyRejection::Revoked { .. })
+    ));
+    assert_eq!(store.count_keys(), 2);
+}
+
+#[test]
+fn an_override_waits_for_every_admin_it_needs() {
+    let dir = TempDir::new("override");
+    let store = Store::open(dir.db()).expect("open");
+    store
+        .create_model(
+            NewModel {
+                name: "ranker".into(),
+                description: None,
+            },
+            "alice",
+        )
+        .expect("model");
+    let version: ModelVersion = serde_json::from_value(json!({"version": "v1"})).expect("version");
+    store
+        .add_model_version("ranker", version, "alice")
+        .expect("version");
+    let request = PromotionRequest {
+        version: "v1".into(),
+        experiment: None,
+        override_reason: Some("Shipped before rctgate.".into()),
+    };
+    let Ok(PromotionOutcome::Pending(pending)) = store.promote("ranker", &request, "alice", 3) else {
+        panic!("an override needing three admins is pending");
+    };
+    let field = |result: Result<_, StoreError>| match result {
+        Err(StoreError::Invalid(err)) => err.field,
+        other => panic!("expected a field error, got {other:?}"),
+    };
+    assert_eq!(
+        field(store.approve_override("ranker", pending.id, "alice")).as_deref(),
+        Some("approver")
+    );
+    let (after_bob, promotion) = store.approve_override("ranker", pending.id, "bob").expect("bob");
+    assert_eq!((after_bob.missing(), promotion), (1, None));
+    assert_eq!(
+        field(store.approve_override("ranker", pending.id, "bob")).as_deref(),
+        Some("approver")
+    );
+    let model = store.get_model("ranker").expect("model");
+    assert_eq!(
+        (model.production, model.overrides[0].approvals.len()),
+        (None, 1),
+        "nothing changed"
+    );
+    let (applied, promotion) = store
+        .approve_override("ranker", pending.id, "carol")
+        .expect("carol");
+    assert_eq!(applied.status, OverrideStatus::Applied);
+    let promotion = promotion.expect("promoted");
+    assert_eq!(promotion.evidence["approved_by"], json!(["bob", "carol"]));
+    assert_eq!(promotion.flag.as_deref(), Some("promoted without RCT evidence"));
+    assert_eq!(
+        field(store.approve_override("ranker", pending.id, "dave")).as_deref(),
+        Some("override")
     );
 }
 
