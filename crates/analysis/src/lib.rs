@@ -10,6 +10,7 @@
 
 pub mod dialect;
 pub mod format;
+pub mod frozen;
 pub mod ledger;
 pub mod plan;
 pub mod policy;
@@ -17,6 +18,7 @@ pub mod scorecard;
 pub mod sums;
 
 pub use dialect::{Dialect, DuckDb};
+pub use frozen::{FrozenResult, PrimaryLift};
 pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};
 pub use policy::{Decision, Diagnostic, Severity, Verdict};
 pub use scorecard::{build, Inputs, Movement, Scorecard};

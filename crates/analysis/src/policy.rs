@@ -22,31 +22,7 @@ use chrono::{DateTime, Utc};
 use rctgate_domain::{Difference, Direction, Experiment};
 use serde::{Deserialize, Serialize};
 
-/// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// A treatment won; promote it.
-    Ship,
-    /// Do not promote any treatment.
-    NoShip,
-    /// Not enough evidence yet.
-    KeepRunning,
-    /// The data cannot be trusted.
-    Invalid,
-}
-
-impl Verdict {
-    /// The JSON spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Ship => "ship",
-            Verdict::NoShip => "no_ship",
-            Verdict::KeepRunning => "keep_running",
-            Verdict::Invalid => "invalid",
-        }
-    }
-}
+pub use rctgate_domain::Verdict;
 
 /// The verdict with its reasons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

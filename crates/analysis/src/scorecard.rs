@@ -476,17 +476,10 @@ impl MetricAnalyser<'_> {
             metric: request::MetricSpec {
                 kind,
                 cuped: planned.cuped(),
-                direction: stats_direction(planned.metric.direction),
+                direction: planned.metric.direction,
             },
-            method: match analysis.method {
-                Method::Frequentist => request::Method::Frequentist,
-                Method::Sequential => request::Method::Sequential,
-                Method::Bayesian => request::Method::Bayesian,
-            },
-            difference: match analysis.difference {
-                Difference::Relative => rctgate_stats::Difference::Relative,
-                Difference::Absolute => rctgate_stats::Difference::Absolute,
-            },
+            method: analysis.method,
+            difference: analysis.difference,
             alternative,
             alpha: analysis.alpha,
             sequential_tuning: analysis.sequential_tuning,
@@ -642,13 +635,6 @@ impl MetricAnalyser<'_> {
             });
         }
         points
-    }
-}
-
-fn stats_direction(direction: Direction) -> rctgate_stats::Direction {
-    match direction {
-        Direction::Increase => rctgate_stats::Direction::Increase,
-        Direction::Decrease => rctgate_stats::Direction::Decrease,
     }
 }
 

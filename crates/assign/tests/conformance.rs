@@ -1,6 +1,7 @@
 //! Every case of GrowthBook's assignment conformance file
-//! (`shared/conformance/growthbook-assignment-cases.json`, taken from the JavaScript SDK's
-//! `test/cases.json`) run against this crate.
+//! (`tests/conformance/growthbook-assignment-cases.json` at the repository's root, taken from
+//! the JavaScript SDK's `test/cases.json`; source and licence in the README beside it) run
+//! against this crate.
 //!
 //! Floats are compared with a tolerance of 1e-6, as GrowthBook's own tests round to a few
 //! decimals (`getEqualWeights` cases are given to 8 decimals, `getBucketRange` ones are
@@ -19,7 +20,7 @@ fn cases() -> Value {
     let path = PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
     )
-    .join("../../../shared/conformance/growthbook-assignment-cases.json");
+    .join("../../tests/conformance/growthbook-assignment-cases.json");
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))

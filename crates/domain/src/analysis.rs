@@ -4,33 +4,8 @@ use crate::error::ValidationError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// How effects and their uncertainty are computed.
-///
-/// The default is `sequential`: results are on a dashboard that people look at every day, and
-/// fixed-horizon p-values read repeatedly inflate false positives, while sequential confidence
-/// sequences stay valid at every look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// Fixed-horizon tests; valid when read once, at the planned sample.
-    Frequentist,
-    /// Always-valid confidence sequences.
-    #[default]
-    Sequential,
-    /// Flat prior, normal posterior; reports chance to win.
-    Bayesian,
-}
-
-/// Whether effects are reported relative to control or in the metric's units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Difference {
-    /// (treatment - control) / control, by the delta method.
-    #[default]
-    Relative,
-    /// treatment - control.
-    Absolute,
-}
+pub use rctgate_stats::request::Method;
+pub use rctgate_stats::Difference;
 
 /// Default significance level.
 pub const DEFAULT_ALPHA: f64 = 0.05;

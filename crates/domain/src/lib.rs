@@ -32,6 +32,7 @@ pub mod model;
 pub mod names;
 pub mod scope;
 pub mod update_rule;
+pub mod verdict;
 
 pub use analysis::{Analysis, Difference, Method};
 pub use api_key::{parse_lifetime, KeyRequest, KeySpec};
@@ -52,3 +53,4 @@ pub use model::{
 };
 pub use scope::{Scope, Scopes};
 pub use update_rule::{check_replacement, same_definition};
+pub use verdict::Verdict;

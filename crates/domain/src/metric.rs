@@ -25,15 +25,7 @@ pub enum MetricKind {
     Ratio,
 }
 
-/// Which way a metric moving is good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Higher is better (bookings).
-    Increase,
-    /// Lower is better (cancellations, latency).
-    Decrease,
-}
+pub use rctgate_stats::Direction;
 
 /// A metric of the catalog. `direction` has no default on purpose: guessing "increase" for a
 /// cancellations guardrail would make a harmful change look good.

@@ -3,6 +3,7 @@
 
 use crate::error::ValidationError;
 use crate::names::{check_identifier, check_length, check_text, MAX_NAME_CHARS};
+use crate::verdict::Verdict;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -126,8 +127,8 @@ pub struct TrialRecord {
     pub control_version: Option<String>,
     /// Each treatment's name and model version.
     pub treatments: Vec<(String, Option<String>)>,
-    /// The frozen verdict (`ship`, `no_ship`, ...).
-    pub verdict: String,
+    /// The frozen verdict.
+    pub verdict: Verdict,
     /// The treatment the verdict ships, for `ship`.
     pub shipped_variant: Option<String>,
     /// The frozen reasons.
@@ -146,7 +147,7 @@ impl TrialRecord {
 
     /// Whether its verdict ships `version`.
     fn ships(&self, version: &str) -> bool {
-        self.verdict == "ship"
+        self.verdict == Verdict::Ship
             && self.shipped_variant.as_ref().is_some_and(|shipped| {
                 self.treatments
                     .iter()
@@ -258,8 +259,8 @@ pub fn check_promotion(input: &GateInput<'_>) -> Result<Evidence, Vec<String>> {
         ));
     }
     for trial in relevant {
-        let mut sentence = format!("Trial {} decided {}", trial.experiment, trial.verdict);
-        if trial.verdict == "ship" {
+        let mut sentence = format!("Trial {} decided {}", trial.experiment, trial.verdict.as_str());
+        if trial.verdict == Verdict::Ship {
             sentence.push_str(&format!(
                 " for {}, not for {version}",
                 trial.shipped_variant.as_deref().unwrap_or("another variant")
@@ -423,13 +424,14 @@ mod tests {
     use super::*;
 
     fn trial(key: &str, control: Option<&str>, treatment: &str, verdict: &str) -> TrialRecord {
+        let verdict: Verdict = serde_json::from_value(serde_json::json!(verdict)).expect("a verdict");
         TrialRecord {
             experiment: key.into(),
             control_version: control.map(str::to_string),
             treatments: vec![("treatment".into(), Some(treatment.into()))],
-            verdict: verdict.into(),
-            shipped_variant: (verdict == "ship").then(|| "treatment".to_string()),
-            reasons: vec![format!("{verdict} because.")],
+            verdict,
+            shipped_variant: (verdict == Verdict::Ship).then(|| "treatment".to_string()),
+            reasons: vec![format!("{} because.", verdict.as_str())],
         }
     }
 

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::sufficient::{cuped_adjusted, pooled_theta};
 use crate::SufficientStats;
 
-/// Whether effects are reported as differences of means or relative to control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Whether effects are reported as differences of means or relative to control. The one
+/// definition: experiments (`rctgate_domain`) use this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Difference {
     /// (treatment - control) / control, variance by the delta method.

@@ -27,11 +27,16 @@ pub enum Alternative {
     Less,
 }
 
-/// Which way of a metric is good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// Which way a metric moving is good. The one definition: metrics (`rctgate_domain`) use
+/// this type. The default (`increase`) is `rctgate stats`'s; a metric of the catalog must
+/// name its direction, since guessing "increase" for a cancellations guardrail would make a
+/// harmful change look good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    /// Higher is better (bookings).
     #[default]
     Increase,
+    /// Lower is better (cancellations, latency).
     Decrease,
 }

@@ -22,11 +22,22 @@ pub enum Kind {
     Ratio,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How effects and their uncertainty are computed. The one definition: experiments
+/// (`rctgate_domain`) and `rctgate stats` requests use this type.
+///
+/// The default, for experiments, is `sequential`: results are on a dashboard that people look
+/// at every day, and fixed-horizon p-values read repeatedly inflate false positives, while
+/// sequential confidence sequences stay valid at every look. (`rctgate stats` requires the
+/// field.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// Fixed-horizon tests (Welch); valid when read once, at the planned sample.
     Frequentist,
+    /// Always-valid confidence sequences.
+    #[default]
     Sequential,
+    /// Flat prior, normal posterior; reports chance to win.
     Bayesian,
 }
 

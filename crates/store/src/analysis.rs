@@ -46,7 +46,7 @@ impl Store {
     /// stopped experiment's final window).
     pub fn results(&self, key: &str, options: &AnalyzeOptions<'_>) -> StoreResult<serde_json::Value> {
         if options.segment.is_none() {
-            if let Some(frozen) = self.frozen_results(key)? {
+            if let Some(frozen) = self.frozen_json(key)? {
                 return Ok(frozen);
             }
         }

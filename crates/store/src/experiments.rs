@@ -13,6 +13,7 @@ use crate::store::ExperimentVariants;
 use crate::store::Store;
 use crate::time::{now, Micros};
 use duckdb::{Connection, OptionalExt};
+use rctgate_analysis::FrozenResult;
 use rctgate_domain::{check_replacement, same_definition, Experiment, Status};
 use serde_json::Value;
 
@@ -167,11 +168,14 @@ impl Store {
         stopped.status = stored.status.stop(key)?;
         let stopped_at = now();
         stopped.stopped_at = Some(stopped_at);
-        let results = match self.analyze_experiment(&stopped, stopped_at, &Default::default()) {
-            Ok(card) => serde_json::to_value(&card)
-                .map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))?,
-            Err(err) => unanalysable(key, &err),
+        let frozen = match self.analyze_experiment(&stopped, stopped_at, &Default::default()) {
+            Ok(card) => FrozenResult::Scorecard(Box::new(card)),
+            Err(err) => {
+                FrozenResult::unanalysable(key, format!("The final scorecard could not be computed: {err}"))
+            }
         };
+        let results = serde_json::to_value(&frozen)
+            .map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))?;
         let mut writer = self.writer();
         let tx = writer.conn.transaction()?;
         let current = load(&tx, key)?.ok_or_else(|| not_found(key))?;
@@ -200,8 +204,28 @@ impl Store {
         Ok(stopped)
     }
 
-    /// The results frozen when experiment `key` stopped (`None` before, or if none were given).
-    pub fn frozen_results(&self, key: &str) -> StoreResult<Option<Value>> {
+    /// The results frozen when experiment `key` stopped (`None` before it stopped), typed.
+    pub fn frozen_results(&self, key: &str) -> StoreResult<Option<FrozenResult>> {
+        self.frozen_text(key)?
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|err| StoreError::Corrupt(format!("frozen results of {key}: {err}")))
+            })
+            .transpose()
+    }
+
+    /// The results frozen when experiment `key` stopped, as they were written: what
+    /// `/results` serves, byte for byte the same JSON whenever it is asked.
+    pub(crate) fn frozen_json(&self, key: &str) -> StoreResult<Option<Value>> {
+        self.frozen_text(key)?
+            .map(|text| {
+                serde_json::from_str(&text)
+                    .map_err(|err| StoreError::Corrupt(format!("frozen results of {key}: {err}")))
+            })
+            .transpose()
+    }
+
+    fn frozen_text(&self, key: &str) -> StoreResult<Option<String>> {
         let writer = self.writer();
         let row: Option<Option<String>> = writer
             .conn
@@ -211,11 +235,7 @@ impl Store {
                 |row| row.get(0),
             )
             .optional()?;
-        let text = row.ok_or_else(|| not_found(key))?;
-        text.map(|text| {
-            serde_json::from_str(&text).map_err(|err| StoreError::Corrupt(format!("frozen results: {err}")))
-        })
-        .transpose()
+        row.ok_or_else(|| not_found(key))
     }
 }
 
@@ -332,17 +352,6 @@ fn list(conn: &Connection) -> StoreResult<Vec<Experiment>> {
         experiments.push(parse(&row?)?);
     }
     Ok(experiments)
-}
-
-/// The frozen result of an experiment whose scorecard could not be computed.
-fn unanalysable(key: &str, err: &StoreError) -> Value {
-    let reason = format!("The final scorecard could not be computed: {err}");
-    serde_json::json!({
-        "experiment": key,
-        "error": reason,
-        "decision": {"verdict": "invalid", "reasons": [reason]},
-        "diagnostics": [],
-    })
 }
 
 fn not_found(key: &str) -> StoreError {

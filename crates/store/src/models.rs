@@ -12,6 +12,7 @@ use crate::time::{from_micros, now, Micros};
 use chrono::{DateTime, Utc};
 use duckdb::{Connection, OptionalExt};
 use rctgate_analysis::ledger::{ledger, offline_gain, Ledger, LedgerEntry};
+use rctgate_analysis::FrozenResult;
 use rctgate_domain::{
     check_deployment, check_promotion, Deployable, Evidence, Experiment, GateInput, ModelVersion, NewModel,
     OverrideRequest, OverrideStatus, PromotionRequest, Status, TrialRecord,
@@ -372,7 +373,7 @@ impl Store {
     }
 
     /// Every stopped trial of a model, with its frozen verdict.
-    pub fn model_trials(&self, name: &str) -> StoreResult<Vec<(Experiment, Value)>> {
+    pub fn model_trials(&self, name: &str) -> StoreResult<Vec<(Experiment, FrozenResult)>> {
         trials(&self.writer().conn, name)
     }
 
@@ -400,29 +401,22 @@ impl Store {
             };
             for (experiment, frozen) in trials(conn, model)? {
                 let control = experiment.variants.first().and_then(|v| v.model_version.clone());
-                let rows = frozen["metrics"][0]["variants"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
                 for (i, variant) in experiment.variants.iter().enumerate().skip(1) {
                     let Some(version) = &variant.model_version else {
                         continue;
                     };
-                    let row = rows.get(i).cloned().unwrap_or(Value::Null);
+                    let lift = frozen.primary_lift_at(i);
                     entries.push(LedgerEntry {
                         experiment: experiment.key.clone(),
                         model: model.clone(),
                         control_version: control.clone(),
                         treatment_version: version.clone(),
                         offline_gain: offline_gain(&offline(&control), &offline(&variant.model_version)),
-                        primary_metric: frozen["metrics"][0]["name"].as_str().map(str::to_string),
-                        lift: row["effect"].as_f64(),
-                        ci_low: row["ci_low"].as_f64(),
-                        ci_high: row["ci_high"].as_f64(),
-                        verdict: frozen["decision"]["verdict"]
-                            .as_str()
-                            .unwrap_or("invalid")
-                            .to_string(),
+                        primary_metric: frozen.primary().map(|primary| primary.name.clone()),
+                        lift: lift.as_ref().and_then(|l| l.effect),
+                        ci_low: lift.as_ref().and_then(|l| l.ci_low),
+                        ci_high: lift.as_ref().and_then(|l| l.ci_high),
+                        verdict: frozen.decision().verdict.as_str().to_string(),
                     });
                 }
             }
@@ -602,8 +596,8 @@ fn overrides(conn: &Connection, name: &str) -> StoreResult<Vec<OverrideRequest>>
     Ok(found)
 }
 
-fn trial_record(experiment: &Experiment, frozen: &Value) -> TrialRecord {
-    let decision = &frozen["decision"];
+fn trial_record(experiment: &Experiment, frozen: &FrozenResult) -> TrialRecord {
+    let decision = frozen.decision();
     TrialRecord {
         experiment: experiment.key.clone(),
         control_version: experiment.variants.first().and_then(|v| v.model_version.clone()),
@@ -613,22 +607,14 @@ fn trial_record(experiment: &Experiment, frozen: &Value) -> TrialRecord {
             .skip(1)
             .map(|v| (v.name.clone(), v.model_version.clone()))
             .collect(),
-        verdict: decision["verdict"].as_str().unwrap_or("invalid").to_string(),
-        shipped_variant: decision["variant"].as_str().map(str::to_string),
-        reasons: decision["reasons"]
-            .as_array()
-            .map(|reasons| {
-                reasons
-                    .iter()
-                    .filter_map(|r| r.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        verdict: decision.verdict,
+        shipped_variant: decision.variant.clone(),
+        reasons: decision.reasons.clone(),
     }
 }
 
 /// Stopped experiments naming model `name`, with their frozen results, oldest first.
-fn trials(conn: &Connection, name: &str) -> StoreResult<Vec<(Experiment, Value)>> {
+fn trials(conn: &Connection, name: &str) -> StoreResult<Vec<(Experiment, FrozenResult)>> {
     let mut statement = conn.prepare(
         "SELECT definition, frozen_results FROM experiments WHERE status = ? AND frozen_results IS NOT NULL \
          ORDER BY created_at, key",
@@ -644,8 +630,8 @@ fn trials(conn: &Connection, name: &str) -> StoreResult<Vec<(Experiment, Value)>
         if experiment.model.as_deref() != Some(name) {
             continue;
         }
-        let frozen: Value = serde_json::from_str(&frozen)
-            .map_err(|err| StoreError::Corrupt(format!("frozen results: {err}")))?;
+        let frozen: FrozenResult = serde_json::from_str(&frozen)
+            .map_err(|err| StoreError::Corrupt(format!("frozen results of {}: {err}", experiment.key)))?;
         trials.push((experiment, frozen));
     }
     Ok(trials)
@@ -675,30 +661,14 @@ fn evidence_json(conn: &Connection, evidence: &Evidence) -> StoreResult<Value> {
             )
             .optional()?
             .flatten();
-        if let Some(frozen) = frozen.and_then(|text| serde_json::from_str::<Value>(&text).ok()) {
-            value["verdict"] = frozen["decision"]["verdict"].clone();
-            value["primary"] = primary_lift(&frozen);
+        if let Some(text) = frozen {
+            let frozen: FrozenResult = serde_json::from_str(&text)
+                .map_err(|err| StoreError::Corrupt(format!("frozen results of {experiment}: {err}")))?;
+            value["verdict"] = to_json(&frozen.decision().verdict)?;
+            value["primary"] = to_json(&frozen.primary_lift())?;
         }
     }
     Ok(value)
-}
-
-/// The shipped (or first) treatment's primary metric effect and interval from a scorecard.
-pub(crate) fn primary_lift(frozen: &Value) -> Value {
-    let primary = &frozen["metrics"][0];
-    let shipped = frozen["decision"]["variant"].as_str();
-    let rows = primary["variants"].as_array().cloned().unwrap_or_default();
-    let row = rows
-        .iter()
-        .skip(1)
-        .find(|row| shipped.is_none_or(|name| row["name"] == name))
-        .cloned()
-        .unwrap_or(Value::Null);
-    json!({
-        "metric": primary["name"], "variant": row["name"], "effect": row["effect"],
-        "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p_value": row["p_value"],
-        "difference": frozen["difference"],
-    })
 }
 
 fn flag_of(evidence: &Value) -> Option<String> {

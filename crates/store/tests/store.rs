@@ -2,7 +2,7 @@
 
 use rctgate_domain::{
     from_json_str, parse_event_batch, EventBatch, EventRecordRef, Experiment, KeySpec, Metric, ModelVersion,
-    NewModel, OverrideStatus, PromotionRequest, Scope, Scopes, Status,
+    NewModel, OverrideStatus, PromotionRequest, Scope, Scopes, Status, Verdict,
 };
 use rctgate_store::{
     ErrorKind, ImportProgress, KeyRejection, PromotionOutcome, Store, StoreError, Upserted, LOCAL_ACTOR,
@@ -407,13 +407,9 @@ fn lifecycle_and_update_rules() {
         .frozen_results("ranker")
         .expect("results")
         .expect("frozen on stop");
-    assert_eq!(frozen["decision"]["verdict"], "invalid", "{frozen}");
-    assert!(
-        frozen["decision"]["reasons"][0]
-            .as_str()
-            .is_some_and(|r| r.contains("No units")),
-        "{frozen}"
-    );
+    let decision = frozen.decision();
+    assert_eq!(decision.verdict, Verdict::Invalid, "{decision:?}");
+    assert!(decision.reasons[0].contains("No units"), "{decision:?}");
     assert_eq!(kind(store.start_experiment("ranker", "k")), ErrorKind::Conflict);
     let mut late = stopped.clone();
     late.hypothesis = "Rewritten after the fact.".into();
@@ -446,7 +442,10 @@ fn lifecycle_and_update_rules() {
         ]
     );
     let frozen_entry = &store.list_audit(1).expect("audit")[0];
-    assert_eq!(frozen_entry.after.as_ref(), Some(&frozen));
+    assert_eq!(
+        frozen_entry.after.as_ref(),
+        store.results("ranker", &Default::default()).ok().as_ref()
+    );
     let stop = &store.list_audit(2).expect("audit")[1];
     assert_eq!(
         stop.before.as_ref().map(|before| &before["status"]),

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, Utc};
 use rctgate_domain::{
     from_json_value, parse_event_batch, Experiment, KeySpec, Metric, ModelVersion, NewModel,
-    PromotionRequest, Scope,
+    PromotionRequest, Scope, Verdict,
 };
 use rctgate_simulate::{events, Scenario, SimMetric};
 use rctgate_store::{Store, LOCAL_ACTOR};
@@ -274,7 +274,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         };
         run_trial(&store, &trial, now)?;
         let frozen = store.frozen_results(&key).map_err(failed(&key))?;
-        if frozen.is_some_and(|f| f["decision"]["verdict"] == "ship") {
+        if frozen.is_some_and(|f| f.decision().verdict == Verdict::Ship) {
             promote(&store, ranker, version, &key)?;
             production = version.to_string();
         }

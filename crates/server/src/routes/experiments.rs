@@ -98,8 +98,8 @@ pub(crate) async fn stop_as(state: &AppState, key: String, key_id: String) -> Re
     if let Some(frozen) = frozen {
         state.webhook.send(
             "verdict",
-            json!({"experiment": stopped.key, "model": stopped.model, "decision": frozen["decision"],
-                   "primary": frozen["metrics"][0]["name"]}),
+            json!({"experiment": stopped.key, "model": stopped.model, "decision": frozen.decision(),
+                   "primary": frozen.primary().map(|primary| &primary.name)}),
         );
     }
     Ok(changed(state, stopped).await?.0)
