@@ -42,6 +42,8 @@ enum Command {
     Experiment(commands::experiment::Command),
     /// Bulk events from CSV, NDJSON or Parquet.
     Import(commands::import::Args),
+    /// Every table of a database file as Parquet or CSV files, for other tools.
+    Export(commands::export::Args),
     /// The scorecard and verdict of an experiment.
     Analyze(commands::analyze::Args),
     /// Models and versions: register, list, show, promote (through the gate).
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::apply::run(args),
         Command::Experiment(command) => commands::experiment::run(command),
         Command::Import(args) => commands::import::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Analyze(args) => commands::analyze::run(args),
         Command::Model(command) => commands::model::run(command),
         Command::Gate(command) => commands::gate::run(command),

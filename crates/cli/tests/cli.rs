@@ -296,6 +296,52 @@ fn apply_experiment_commands_and_import_on_a_file() {
     let missing = rctgate(&["import", "/nonexistent/events.csv", "--db", path(&db)]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("/nonexistent/events.csv"));
+
+    // Export: every table, read back by another DuckDB as another tool would.
+    let key = create_key(&db, "read");
+    let export = dir.join("export");
+    let out = rctgate(&["export", path(&export), "--format", "parquet", "--db", path(&db)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("exposures") && stdout(&out).contains("450"),
+        "{}",
+        stdout(&out)
+    );
+    let count = |file: &str| -> i64 {
+        conn.query_row(
+            &format!("SELECT count(*) FROM '{}'", path(&export.join(file))),
+            [],
+            |row| row.get(0),
+        )
+        .expect(file)
+    };
+    assert_eq!(count("exposures.parquet"), 450);
+    assert_eq!(count("metric_events.parquet"), 100);
+    assert_eq!(count("experiments.parquet"), 1);
+    assert_eq!(count("api_keys.parquet"), 1);
+    let columns: Vec<String> = conn
+        .prepare(&format!(
+            "DESCRIBE SELECT * FROM '{}'",
+            path(&export.join("api_keys.parquet"))
+        ))
+        .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
+        .expect("columns");
+    assert!(
+        columns.contains(&"key_id".to_string()) && !columns.contains(&"key_hash".to_string()),
+        "{columns:?}"
+    );
+    assert!(!std::fs::read(export.join("api_keys.parquet"))
+        .expect("file")
+        .windows(key.len())
+        .any(|w| w == key.as_bytes()));
+    let again = rctgate(&["export", path(&export), "--format", "parquet", "--db", path(&db)]);
+    assert_eq!(again.status.code(), Some(2), "nothing is overwritten");
+    assert!(stderr(&again).contains("exists already"), "{}", stderr(&again));
+    let csv_dir = dir.join("export-csv");
+    let out = rctgate(&["export", path(&csv_dir), "--format", "csv", "--db", path(&db)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(csv_dir.join("metric_events.csv")).expect("csv");
+    assert_eq!(text.lines().count(), 101, "a header and every row");
 }
 
 #[test]

@@ -36,6 +36,7 @@ mod backlog;
 mod chunk_feed;
 mod error;
 mod experiments;
+mod export;
 mod ids;
 mod import;
 mod ingest;
@@ -54,6 +55,7 @@ mod time;
 pub use analysis::AnalyzeOptions;
 pub use audit::{AuditEntry, LOCAL_ACTOR};
 pub use error::{ErrorKind, ImportError, StoreError, StoreResult};
+pub use export::{ExportFormat, ExportedTable};
 pub use import::{
     read_event_file, ImportOutcome, ImportProgress, RawEvents, IMPORT_BATCH_ROWS, IMPORT_CHUNK_ROWS,
 };

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod apply;
 pub mod demo;
 pub mod experiment;
+pub mod export;
 pub mod gate;
 pub mod import;
 pub mod keys;
