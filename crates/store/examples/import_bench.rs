@@ -208,7 +208,7 @@ fn store_import(db: &Path, parquet: &Path, rows: u64) -> Result<f64, Box<dyn Err
     let store = Store::open(db)?;
     println!(
         "reopen with {} ids: {:.2}s",
-        store.event_count(),
+        store.event_count()?,
         started.elapsed().as_secs_f64()
     );
     let reader = store.read_connection()?;

@@ -2,8 +2,10 @@
 //!
 //! A primary key on `id` would make DuckDB check every insert against an ART index: 4-5x
 //! slower ingestion and a 4x larger file. Instead the store keeps a 128-bit fingerprint of
-//! every stored id in a hash set, filled from the tables when the store opens (so idempotency
-//! holds across restarts), and dedupes batches in Rust before inserting them.
+//! every stored id in a hash set, filled from the tables (so idempotency holds across
+//! restarts), and dedupes batches in Rust before inserting them. The set is built when first
+//! needed: the first ingest or import after opening, `serve` before it listens, or at open
+//! when the ingest log holds batches to replay. Commands that only read never build it.
 //!
 //! Fingerprints are keyed SipHash-1-3 with its 128-bit output (the `siphasher` crate; keys
 //! drawn per process from the thread's CSPRNG): two distinct ids collide with probability
@@ -16,8 +18,8 @@
 //! bits had measured 73 ns per id against 21 for the two std passes.
 //!
 //! Memory: 17 bytes per bucket (16-byte fingerprint, 1 control byte), buckets a power of two
-//! at most 7/8 full: 570 MB for 20M events, briefly 1.5x that while the set doubles. Opening
-//! a store rebuilds the set from the tables, about 0.2 s per million stored events.
+//! at most 7/8 full: 570 MB for 20M events, briefly 1.5x that while the set doubles. Building
+//! the set from the tables takes about 0.2 s per million stored events.
 
 use rand::Rng;
 use siphasher::sip128::{Hasher128, SipHasher13};

@@ -423,7 +423,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         args.db.display(),
         started.elapsed().as_secs_f64(),
         store.list_experiments().map_err(failed("experiments"))?.len(),
-        store.event_count()
+        store.event_count().map_err(failed("events"))?
     );
     println!(
         "hotel-ranker: production {}; v7 (+3% offline AUC) {} by the gate; v8 won and was promoted.",

@@ -64,6 +64,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
         _ => Webhook::default(),
     };
     let store = crate::commands::open_store(&args.db)?;
+    // The id set that makes ingestion idempotent, built now so the first batch does not wait.
+    store
+        .load_event_ids()
+        .map_err(|e| Failure::input(format!("could not read the stored event ids: {e}")))?;
     if store.count_keys() == 0 {
         let key = store
             .create_key(

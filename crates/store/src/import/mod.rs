@@ -36,7 +36,7 @@ pub use raw::{read_event_file, RawEvents};
 use crate::chunk_feed::TableChunks;
 use crate::error::{ImportError, StoreError, StoreResult};
 use crate::ids::IdSet;
-use crate::ingest::{load_ids, EventTransaction, IngestOutcome};
+use crate::ingest::{EventTransaction, IngestOutcome};
 use crate::rows::EventRows;
 use crate::store::{Store, Writer};
 use serde::Serialize;
@@ -168,12 +168,13 @@ impl Store {
         // so nothing may be waiting in the backlog, and nothing may be accepted meanwhile.
         let mut intake = loop {
             self.flush_events()?;
-            let intake = self.intake();
+            let intake = self.intake_with_ids()?;
             if self.backlog().is_drained() {
                 break intake;
             }
         };
-        let ids = &mut intake.ids;
+        let slot = &mut intake.ids;
+        let ids = slot.get_or_insert_with(IdSet::default);
         let mut writer = self.writer();
         let Writer { conn, events, feed } = &mut *writer;
         let threads = SingleThreaded::enter(conn)?;
@@ -206,7 +207,9 @@ impl Store {
         });
         let restored = threads.leave(conn);
         if imported.is_err() {
-            *ids = load_ids(&mut self.database.query_connection()?, fingerprinter)?;
+            // The set may hold ids of rows that were never committed: drop it, to be rebuilt
+            // from the tables when it is next needed.
+            *slot = None;
         }
         restored?;
         imported
