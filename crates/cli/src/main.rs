@@ -81,7 +81,29 @@ impl From<rctgate_stats::InputError> for Failure {
     }
 }
 
+/// `rctgate ... | head` closes stdout early. Rust ignores SIGPIPE, so the next `println!`
+/// panics ("failed printing to stdout: Broken pipe", rust-lang/rust#46016); a command line
+/// tool should stop quietly instead, as it would under the default signal action. Any other
+/// panic is reported as before.
+fn exit_quietly_on_a_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            // 128 + SIGPIPE, what a shell reports for a process the signal ended.
+            std::process::exit(141);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_a_closed_stdout();
     let cli = Cli::parse();
     // Logs go to stderr (RUST_LOG tunes them); stdout stays for results.
     tracing_subscriber::fmt()

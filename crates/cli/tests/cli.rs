@@ -384,3 +384,31 @@ fn import_and_commands_through_a_server() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("RCTGATE_API_KEY"));
 }
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::io::Read;
+    // `rctgate keys list | head`: the reader is gone before the listing is printed.
+    let db = temp_dir("closed-stdout").join("rctgate.duckdb");
+    create_key(&db, "read");
+    let mut child = std::process::Command::new(BIN)
+        .args(["keys", "list", "--db", path(&db)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        status.code().is_some_and(|code| code == 0 || code == 141),
+        "{status:?}"
+    );
+}

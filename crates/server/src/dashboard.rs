@@ -31,7 +31,7 @@ use axum::{Form, Router};
 use maud::{html, Markup, PreEscaped};
 use rctgate_analysis::format;
 use rctgate_analysis::ledger::{Correlation, Ledger};
-use rctgate_analysis::Scorecard;
+use rctgate_analysis::{FrozenResult, Scorecard};
 use rctgate_domain::event::format_ts;
 use rctgate_domain::{Difference, Experiment, OverrideRequest, OverrideStatus, Scope, Status};
 use rctgate_report::chart::{self, PortfolioPoint};
@@ -271,18 +271,15 @@ async fn scorecard(state: &AppState, key: String, segment: Option<String>) -> Re
     let (body, _) = crate::results::cached_results(state, key, segment, true)
         .await
         .map_err(|err| error_page(err.status, &err.message))?;
-    let results: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
-        error_page(
+    match serde_json::from_str(&body) {
+        Ok(FrozenResult::Scorecard(card)) => Ok(*card),
+        // A stopped trial whose scorecard could not be computed: its reason is the page.
+        Ok(FrozenResult::Unanalysable(failed)) => Err(error_page(StatusCode::OK, &failed.error)),
+        Err(_) => Err(error_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The scorecard could not be read.",
-        )
-    })?;
-    serde_json::from_value(results.clone()).map_err(|_| {
-        let reason = results["error"]
-            .as_str()
-            .unwrap_or("The scorecard could not be read.");
-        error_page(StatusCode::OK, reason)
-    })
+        )),
+    }
 }
 
 fn days_running(experiment: &Experiment) -> String {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
-use rctgate_analysis::Scorecard;
+use rctgate_analysis::{FrozenResult, Scorecard};
 use rctgate_report::render;
 use serde_json::Value;
 
@@ -70,8 +70,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
 /// The typed scorecard; a frozen result without one (its analysis failed at the stop) is
 /// reported by its reason.
 fn scorecard(results: &Value) -> Result<Scorecard, Failure> {
-    serde_json::from_value(results.clone()).map_err(|err| match results["error"].as_str() {
-        Some(reason) => Failure::input(reason.to_string()),
-        None => Failure::input(format!("the server's scorecard could not be read: {err}")),
-    })
+    match serde_json::from_value(results.clone()) {
+        Ok(FrozenResult::Scorecard(card)) => Ok(*card),
+        Ok(FrozenResult::Unanalysable(failed)) => Err(Failure::input(failed.error)),
+        Err(err) => Err(Failure::input(format!("the scorecard could not be read: {err}"))),
+    }
 }

@@ -1,0 +1,248 @@
+//! The router driven in process (`tower::ServiceExt::oneshot`, no socket, no binary) over a
+//! store in a temporary directory: authentication, the mapping of errors to SPEC §4 bodies,
+//! the request limits and the results cache. The binary-level tests (`crates/cli/tests`)
+//! keep what needs a real process: durability across kills, real clients, the browser.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use rctgate_domain::{KeySpec, Scope};
+use rctgate_server::{app, AppState, Governance, Limits};
+use rctgate_store::{Store, LOCAL_ACTOR};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Fixture {
+    router: Router,
+    store: Arc<Store>,
+    admin: String,
+    read: String,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn fixture(name: &str, limits: Limits) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("rctgate-in-process-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let store = Arc::new(Store::open(dir.join("rctgate.duckdb")).expect("store"));
+    let key = |scope| {
+        store
+            .create_key(&KeySpec::scopes(scope), LOCAL_ACTOR)
+            .expect("key")
+            .key
+    };
+    let (admin, read) = (key(Scope::Admin), key(Scope::Read));
+    let state = AppState::new(
+        Arc::clone(&store),
+        limits,
+        Governance::default(),
+        Default::default(),
+    )
+    .expect("state");
+    Fixture {
+        router: app(state),
+        store,
+        admin,
+        read,
+        _dir: TempDir(dir),
+    }
+}
+
+/// One request: the status, the `x-rctgate-cache` header and the body as JSON (or a string).
+async fn call(
+    f: &Fixture,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<String>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(key) = key {
+        request = request.header("Authorization", format!("Bearer {key}"));
+    }
+    let request = request
+        .header("Content-Type", "application/json")
+        .body(body.map_or_else(Body::empty, Body::from))
+        .expect("request");
+    let response = f.router.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let cache = response
+        .headers()
+        .get("x-rctgate-cache")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, cache, value)
+}
+
+fn experiment(key: &str) -> String {
+    json!({"key": key, "hypothesis": "h",
+           "variants": [{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+           "metrics": {"primary": "bookings"}})
+    .to_string()
+}
+
+fn metric() -> String {
+    json!({"name": "bookings", "kind": "proportion", "event": "booking", "direction": "increase"}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_answers_401_and_403_with_a_sentence() {
+    let f = fixture("auth", Limits::default()).await;
+    let (status, _, body) = call(&f, "GET", "/v1/experiments", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("API key is required")),
+        "{body}"
+    );
+    let (status, _, body) = call(&f, "GET", "/v1/experiments", Some("rctg_nope_nope"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _, body) = call(&f, "POST", "/v1/metrics", Some(&f.read), Some(metric())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["error"],
+        "This key has scope `read`; this request needs scope `experiment`."
+    );
+    // Revoked: the next request is refused, saying so.
+    let id = f
+        .read
+        .trim_start_matches("rctg_")
+        .split('_')
+        .next()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        call(&f, "GET", "/v1/experiments", Some(&f.read), None).await.0,
+        StatusCode::OK
+    );
+    f.store.revoke_key(&id, LOCAL_ACTOR).expect("revoke");
+    let (status, _, body) = call(&f, "GET", "/v1/experiments", Some(&f.read), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("revoked")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_errors_become_spec_bodies() {
+    let f = fixture("errors", Limits::default()).await;
+    let a = Some(f.admin.as_str());
+    let (status, _, body) = call(&f, "GET", "/v1/experiments/nope", a, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("nope")),
+        "{body}"
+    );
+    let bad = json!({"name": "m", "kind": "proportion", "event": "e", "direction": "up"}).to_string();
+    let (status, _, body) = call(&f, "POST", "/v1/metrics", a, Some(bad)).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("direction")),
+        "{body}"
+    );
+    assert_eq!(
+        call(&f, "POST", "/v1/metrics", a, Some(metric())).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&f, "POST", "/v1/experiments", a, Some(experiment("x")))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (status, _, body) = call(&f, "POST", "/v1/experiments", a, Some(experiment("x"))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _, body) = call(&f, "POST", "/v1/experiments/x/stop", a, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a draft cannot stop: {body}");
+    let (status, _, body) = call(&f, "GET", "/v1/no-such-route", a, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string(), "a JSON body everywhere: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_and_batches_past_the_limits_get_413() {
+    let limits = Limits {
+        max_body_bytes: 4096,
+        max_batch_events: 3,
+        ..Limits::default()
+    };
+    let f = fixture("limits", limits).await;
+    let a = Some(f.admin.as_str());
+    let event = |i: usize| {
+        json!({"type": "metric", "id": format!("e{i}"), "unit": "u", "event": "booking",
+               "ts": "2026-11-26T12:00:00Z"})
+        .to_string()
+    };
+    let batch = |n: usize| (0..n).map(event).collect::<Vec<_>>().join("\n");
+    let (status, _, body) = call(&f, "POST", "/v1/events", a, Some(batch(3))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = call(&f, "POST", "/v1/events", a, Some(batch(4))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (status, _, body) = call(&f, "POST", "/v1/events", a, Some("x".repeat(5000))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(
+        f.store.event_count().expect("count"),
+        3,
+        "nothing of a refused batch is stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_cached_until_the_data_changes() {
+    let f = fixture("cache", Limits::default()).await;
+    let a = Some(f.admin.as_str());
+    assert_eq!(
+        call(&f, "POST", "/v1/metrics", a, Some(metric())).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&f, "POST", "/v1/experiments", a, Some(experiment("x")))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&f, "POST", "/v1/experiments/x/start", a, None).await.0,
+        StatusCode::OK
+    );
+    let path = "/v1/experiments/x/results";
+    let (status, cache, first) = call(&f, "GET", path, Some(&f.read), None).await;
+    assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("miss")));
+    let (_, cache, second) = call(&f, "GET", path, Some(&f.read), None).await;
+    assert_eq!((cache.as_deref(), &second), (Some("hit"), &first));
+    // Inside the analysis window, which opened when the experiment started.
+    let exposure = json!({"type": "exposure", "id": "x1", "unit": "u1", "experiment": "x",
+                          "variant": "control", "ts": chrono::Utc::now().to_rfc3339()});
+    assert_eq!(
+        call(&f, "POST", "/v1/events", a, Some(exposure.to_string()))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, cache, third) = call(&f, "GET", path, Some(&f.read), None).await;
+    assert_eq!(
+        cache.as_deref(),
+        Some("miss"),
+        "a new event makes the entry stale"
+    );
+    assert_eq!(third["units"]["control"], 1, "{third}");
+}
