@@ -333,6 +333,7 @@ impl RecentExposures {
 }
 
 /// Lowers the calling thread's scheduling priority (Linux: `nice` is per thread).
+#[allow(unsafe_code)] // one libc call; see the workspace lints
 fn lower_priority() {
     #[cfg(unix)]
     {

@@ -17,6 +17,7 @@
 //!
 //! Only the writer (under the store's writer lock) queues chunks and runs these INSERTs, so a
 //! queue holds one statement's chunks at a time; the table functions are not for other SQL.
+#![allow(unsafe_code)] // DuckDB's C API; see the module doc and the workspace lints.
 
 use crate::error::{StoreError, StoreResult};
 use crate::native::{c_string, NativeConnection, SendChunk};

@@ -8,6 +8,7 @@
 //!
 //! Chunks of a streaming result are flat (DuckDB copies each into a fresh chunk before
 //! handing it out), so a column is a plain array with one entry per row.
+#![allow(unsafe_code)] // DuckDB's C API; see the module doc and the workspace lints.
 
 use crate::error::{StoreError, StoreResult};
 use crate::native::{borrowed_c_string, NativeConnection, INLINE_STRING_BYTES};
