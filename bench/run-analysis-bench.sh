@@ -14,7 +14,11 @@
 # 4. the peer, the plain pipeline (bench/analysis_plain.py): the same rows loaded (untimed)
 #    into a native DuckDB file of the Python package, one query per metric, then gbstats
 #    0.8.0; timed RUNS times in the same run;
-# 5. prints the medians, the ratio, and checks that both pipelines agree on every metric's
+# 5. what a user waits for, as whole processes, RUNS times each: `rctgate analyze KEY --db
+#    --format json` (with the daily series), `rctgate experiment list --db` (a read-only
+#    command), `rctgate serve` until it listens, and `GET /results` uncached with and without
+#    the series (a new server per run, so nothing is cached), each with its peak RSS;
+# 6. prints the medians, the ratios, and checks that both pipelines agree on every metric's
 #    effect, interval and p-value at 1e-6.
 #
 # Needs python3 with duckdb==1.2.0 and gbstats==0.8.0. Environment: UNITS, RUNS, BENCH_DIR
@@ -62,7 +66,45 @@ echo "== plain pipeline: one DuckDB query per metric, then gbstats, x $RUNS"
 "$BENCH" export "$DB" "$WORK"
 python3 bench/analysis_plain.py "$WORK" "$RUNS" >"$WORK/plain.json"
 
-python3 - "$WORK/rctgate.json" "$WORK/plain.json" "$PEAK_KB" <<'EOF'
+echo "== whole processes, x $RUNS"
+RCTGATE="$CARGO_TARGET_DIR/release/rctgate"
+KEY="$("$RCTGATE" keys create --scope read --name bench --db "$DB" | tail -n 1 | tr -d '[:space:]')"
+# seconds_and_rss LABEL COMMAND...: one run; appends "LABEL SECONDS RSS_KB" to whole.txt.
+seconds_and_rss() {
+    local label="$1"
+    shift
+    local started ended
+    started="$(date +%s.%N)"
+    /usr/bin/time -f '%M' -o "$WORK/rss.txt" "$@" >/dev/null
+    ended="$(date +%s.%N)"
+    echo "$label $(echo "$ended - $started" | bc) $(tail -n 1 "$WORK/rss.txt")" >>"$WORK/whole.txt"
+}
+: >"$WORK/whole.txt"
+for _ in $(seq 1 "$RUNS"); do
+    seconds_and_rss analyze "$RCTGATE" analyze ranker-bench --db "$DB" --format json
+    seconds_and_rss list "$RCTGATE" experiment list --db "$DB"
+    for series in true false; do
+        started="$(date +%s.%N)"
+        "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+        pid=$!
+        url=""
+        while [[ -z "$url" ]]; do
+            url="$(sed -n 's/^rctgate listening on //p' "$WORK/serve.out" | head -1)"
+            kill -0 "$pid" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 1; }
+            [[ -n "$url" ]] || sleep 0.02
+        done
+        listening="$(date +%s.%N)"
+        curl -sf -o /dev/null -H "Authorization: Bearer $KEY" "$url/v1/experiments/ranker-bench/results?series=$series"
+        answered="$(date +%s.%N)"
+        rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
+        kill -TERM "$pid"
+        wait "$pid" || true
+        [[ "$series" == true ]] && echo "serve_start $(echo "$listening - $started" | bc) $rss" >>"$WORK/whole.txt"
+        echo "results_series_$series $(echo "$answered - $listening" | bc) $rss" >>"$WORK/whole.txt"
+    done
+done
+
+python3 - "$WORK/rctgate.json" "$WORK/plain.json" "$PEAK_KB" "$WORK/whole.txt" <<'EOF'
 import json, sys
 ours, plain, peak_kb = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
 print()
@@ -85,4 +127,16 @@ for theirs in plain["metrics"]:
         if error > 1e-6:
             sys.exit(f"{theirs['name']} {field}: rctgate {a} vs plain {b}")
 print(f"agreement: every effect, interval and p-value within {worst:.1e} relative of the plain pipeline")
+print()
+print("what a user waits for (whole processes; median of the runs, ratio to the plain pipeline's median):")
+runs = {}
+for line in open(sys.argv[4]):
+    label, seconds, rss = line.split()
+    runs.setdefault(label, []).append((float(seconds), int(rss)))
+for label, values in runs.items():
+    times = sorted(s for s, _ in values)
+    median = times[len(times) // 2]
+    peak = max(r for _, r in values) / 1024
+    print(f"  {label:22} median {median:6.2f} s  ratio {median / plain['median_seconds']:.3f}x  "
+          f"peak RSS {peak:5.0f} MiB  (runs: {', '.join(f'{s:.2f}' for s, _ in values)})")
 EOF
