@@ -5,8 +5,9 @@
 //! and map its errors to SPEC §4's `{"error", "field"}` bodies ([`ApiError`]).
 //! State is passed explicitly as [`AppState`]; nothing is global.
 //!
-//! Durability: an ingest answers 200 only after the store's commit returned,
-//! and shutdown (SIGTERM, Ctrl-C) stops accepting connections, lets in-flight
+//! Durability: an ingest answers 200 only once its batch is synced to the
+//! store's ingest log (the tables get it from there; a crash replays it), and
+//! shutdown (SIGTERM, Ctrl-C) stops accepting connections, lets in-flight
 //! requests finish, then returns, so nothing acknowledged is lost and nothing
 //! is half-written.
 
