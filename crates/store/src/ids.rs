@@ -69,6 +69,11 @@ impl IdSet {
         self.seen.extend(fingerprints);
     }
 
+    /// Adds every fingerprint of `other`.
+    pub(crate) fn merge(&mut self, other: IdSet) {
+        self.seen.extend(other.seen);
+    }
+
     /// Records the fingerprints of a batch, in order: an event is kept if its id is neither
     /// stored nor earlier in the batch.
     pub(crate) fn admit(&mut self, fingerprints: impl ExactSizeIterator<Item = Fingerprint>) -> Admission {

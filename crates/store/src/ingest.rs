@@ -103,8 +103,19 @@ impl Store {
         let fingerprints: Vec<Fingerprint> = parts.iter().flat_map(|part| part.rows.fingerprints()).collect();
         let mut intake = self.intake_with_ids()?;
         self.backlog().usable()?;
-        let Intake { ids, log } = &mut *intake;
+        let Intake { ids, floor, log } = &mut *intake;
         let ids = ids.get_or_insert_with(IdSet::default);
+        // Events older than the set's floor may repeat ids stored before the set was built:
+        // those ids are looked up and added, so the admission below counts them as duplicates.
+        // (Ids accepted since are in the set whatever their time.)
+        let old: Vec<(&str, i64)> = parts
+            .iter()
+            .flat_map(|part| part.rows.older_than(*floor))
+            .collect();
+        if !old.is_empty() {
+            let stored = stored_among(&self.database.connection()?, &old)?;
+            ids.extend(stored.iter().map(|id| self.fingerprinter.fingerprint(id)));
+        }
         let admission = ids.admit(fingerprints.into_iter());
         let outcome = admission.outcome();
         if outcome.accepted == 0 {
@@ -234,18 +245,37 @@ impl Drop for EventTransaction<'_> {
     }
 }
 
-/// Fills an id set from both event tables, streaming so that memory holds fingerprints only.
-/// `conn` is a connection of its own (the writer's runs without DuckDB's optimizer, which
-/// narrows the scan to `id`); the ids are read as DuckDB's own chunks (`result_chunks`).
-pub(crate) fn load_ids(conn: &mut NativeConnection, fingerprinter: &Fingerprinter) -> StoreResult<IdSet> {
+/// Fills an id set from both event tables with the ids of events whose time (microseconds)
+/// is in `times`, streaming so that memory holds fingerprints only. `conn` is a connection of
+/// its own (the writer's runs without DuckDB's optimizer, which narrows the scan to `id`);
+/// the ids are read as DuckDB's own chunks (`result_chunks`). The bounds are timestamp
+/// constants, so DuckDB skips row groups whose `ts` range lies outside them.
+pub(crate) fn load_ids(
+    conn: &mut NativeConnection,
+    fingerprinter: &Fingerprinter,
+    times: std::ops::Range<i64>,
+) -> StoreResult<IdSet> {
     let mut ids = IdSet::default();
-    let count_sql =
-        "SELECT ((SELECT count(*) FROM exposures) + (SELECT count(*) FROM metric_events))::BIGINT";
+    let within = if times == (i64::MIN..i64::MAX) {
+        "true".to_string()
+    } else {
+        format!(
+            "ts >= make_timestamp({}::BIGINT) AND ts < make_timestamp({}::BIGINT)",
+            times.start.max(MIN_TIMESTAMP_MICROS),
+            times.end.min(MAX_TIMESTAMP_MICROS)
+        )
+    };
+    let count_sql = format!(
+        "SELECT ((SELECT count(*) FROM exposures WHERE {within}) + \
+         (SELECT count(*) FROM metric_events WHERE {within}))::BIGINT"
+    );
     // Only sizes the set up front; without a count it grows as it fills.
-    if let Some(count) = conn.query_bigint(count_sql)? {
+    if let Some(count) = conn.query_bigint(&count_sql)? {
         ids.reserve(usize::try_from(count).unwrap_or(0));
     }
-    let mut stream = conn.stream("SELECT id FROM exposures UNION ALL SELECT id FROM metric_events")?;
+    let mut stream = conn.stream(&format!(
+        "SELECT id FROM exposures WHERE {within} UNION ALL SELECT id FROM metric_events WHERE {within}"
+    ))?;
     while let Some(chunk) = stream.next_chunk()? {
         let column = chunk.column(0, ColumnType::Varchar)?;
         ids.extend((0..chunk.len()).filter_map(|row| match column.value(row) {
@@ -255,6 +285,49 @@ pub(crate) fn load_ids(conn: &mut NativeConnection, fingerprinter: &Fingerprinte
     }
     Ok(ids)
 }
+
+/// Bounds of `make_timestamp(micros)` that every event time lies within (years 1 and 9999),
+/// so an open end of a range never overflows DuckDB's timestamps.
+const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
+const MAX_TIMESTAMP_MICROS: i64 = 253_402_300_799_000_000;
+
+/// The time of the newest stored event, in microseconds; `None` without events.
+pub(crate) fn newest_event_micros(conn: &mut NativeConnection) -> StoreResult<Option<i64>> {
+    conn.query_bigint(
+        "SELECT epoch_us(max(ts)) FROM (SELECT max(ts) AS ts FROM exposures \
+         UNION ALL SELECT max(ts) FROM metric_events)",
+    )
+}
+
+/// Which of `events` (id, time in microseconds) are stored in either table: the lookup for
+/// events older than the id set's floor. Queried in slices of a few thousand ids, each
+/// bounded by its events' times so that DuckDB reads only the row groups of those times.
+fn stored_among(conn: &duckdb::Connection, events: &[(&str, i64)]) -> StoreResult<Vec<String>> {
+    let mut stored = Vec::new();
+    for slice in events.chunks(LOOKUP_IDS) {
+        let low = slice.iter().map(|(_, ts)| *ts).min().unwrap_or(0);
+        let high = slice.iter().map(|(_, ts)| *ts).max().unwrap_or(0);
+        let ids = slice
+            .iter()
+            .map(|(id, _)| format!("'{}'", id.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let within = format!(
+            "ts >= make_timestamp({low}::BIGINT) AND ts <= make_timestamp({high}::BIGINT) AND id IN ({ids})"
+        );
+        let mut statement = conn.prepare(&format!(
+            "SELECT id FROM exposures WHERE {within} UNION ALL SELECT id FROM metric_events WHERE {within}"
+        ))?;
+        let found = statement.query_map([], |row| row.get::<_, String>(0))?;
+        for id in found {
+            stored.push(id?);
+        }
+    }
+    Ok(stored)
+}
+
+/// Ids per lookup query.
+const LOOKUP_IDS: usize = 2000;
 
 #[cfg(test)]
 mod tests {

@@ -63,5 +63,5 @@ pub use ingest::{IngestOutcome, PreparedEvents};
 pub use keys::{KeyIdentity, KeyInfo, KeyRejection, NewKey};
 pub use metrics::Upserted;
 pub use models::{GateAnswer, ModelView, Promotion, PromotionOutcome, WITHOUT_EVIDENCE};
-pub use store::{ReadConnection, Store};
+pub use store::{ReadConnection, Store, DEFAULT_ID_HORIZON};
 pub use summary::EventsSummary;

@@ -203,6 +203,17 @@ impl EventRows {
         self.rows.len()
     }
 
+    /// The id and time (microseconds) of every event older than `floor`, in order.
+    pub(crate) fn older_than(&self, floor: i64) -> impl Iterator<Item = (&str, i64)> + '_ {
+        self.rows.iter().filter_map(move |(_, row)| {
+            let (id, ts) = match row {
+                Row::Exposure(exposure) => (exposure.id, exposure.ts),
+                Row::Metric(metric) => (metric.id, metric.ts),
+            };
+            (ts.0 < floor).then(|| (&self.text[id.start..id.end], ts.0))
+        })
+    }
+
     /// The fingerprint of every event's id, in order.
     pub(crate) fn fingerprints(&self) -> impl ExactSizeIterator<Item = Fingerprint> + '_ {
         self.rows.iter().map(|(fingerprint, _)| *fingerprint)

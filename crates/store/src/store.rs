@@ -11,7 +11,7 @@ use crate::schema;
 use duckdb::Connection;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// The embedded store. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -42,6 +42,9 @@ pub struct Store {
     catalog: Mutex<Option<(u64, Arc<ExperimentVariants>)>>,
     /// Counts committed experiment changes.
     experiment_changes: AtomicU64,
+    /// How far back from the newest stored event the id set reaches when it is built, in
+    /// microseconds (`i64::MAX`: every id); see [`Store::set_id_horizon`].
+    id_horizon: AtomicI64,
     /// Declared last so that it is dropped after the connections above.
     pub(crate) database: Arc<NativeDatabase>,
 }
@@ -70,6 +73,10 @@ pub(crate) struct Intake {
     /// nothing has been accepted since it was dropped, so the tables hold every id and
     /// [`Store::intake_with_ids`] can build it from them.
     pub ids: Option<IdSet>,
+    /// Ids of events whose time is before this (microseconds) and that were stored before the
+    /// set was built may be missing from `ids`: a batch looks those up in the tables
+    /// (`ingest`). `i64::MIN`: the set holds every stored id.
+    pub floor: i64,
     /// The ingest log (`ingest_log`); none for a store in memory.
     pub log: Option<IngestLog>,
 }
@@ -132,8 +139,11 @@ impl Store {
             Some(path) if has_events => {
                 let (log, left) = IngestLog::open(path)?;
                 if !left.is_empty() {
-                    let mut loaded =
-                        crate::ingest::load_ids(&mut database.query_connection()?, &fingerprinter)?;
+                    let mut loaded = crate::ingest::load_ids(
+                        &mut database.query_connection()?,
+                        &fingerprinter,
+                        i64::MIN..i64::MAX,
+                    )?;
                     crate::ingest::replay(left, &mut events, &feed, &mut loaded, &fingerprinter)?;
                     ids = Some(loaded);
                 }
@@ -144,7 +154,11 @@ impl Store {
         let keys = KeyCache::load(&conn, reached)?;
         let logs_events = log.is_some();
         let writer = Arc::new(Mutex::new(Writer { conn, events, feed }));
-        let intake = Arc::new(Mutex::new(Intake { ids, log }));
+        let intake = Arc::new(Mutex::new(Intake {
+            ids,
+            floor: i64::MIN,
+            log,
+        }));
         let backlog = Arc::new(Backlog::default());
         let background =
             BackgroundWriter::spawn(Arc::clone(&backlog), Arc::clone(&intake), Arc::clone(&writer))?;
@@ -158,6 +172,7 @@ impl Store {
             generation: AtomicU64::new(0),
             catalog: Mutex::new(None),
             experiment_changes: AtomicU64::new(0),
+            id_horizon: AtomicI64::new(DEFAULT_ID_HORIZON.num_microseconds().unwrap_or(i64::MAX)),
             keys: RwLock::new(keys),
             fingerprinter,
             database,
@@ -235,14 +250,50 @@ impl Store {
         self.intake_with_ids().map(drop)
     }
 
-    /// The intake with its id set built (from the tables, when it is not yet).
+    /// How far back, from the newest stored event, the id set built from the tables reaches
+    /// (default [`DEFAULT_ID_HORIZON`]; `None`: every id). Older ids are looked up in the
+    /// tables when a batch holds events that old, so idempotency is the same; what the
+    /// horizon bounds is the memory and the time to build the set, which then follow the
+    /// traffic of the horizon instead of the whole history. Takes effect when the set is next
+    /// built (`serve` sets it before it builds the set).
+    pub fn set_id_horizon(&self, horizon: Option<chrono::Duration>) {
+        let micros = horizon.map_or(i64::MAX, |h| h.num_microseconds().unwrap_or(i64::MAX));
+        self.id_horizon.store(micros, Ordering::Release);
+    }
+
+    /// The intake with its id set built (from the tables, within the horizon, when it is not
+    /// yet).
     pub(crate) fn intake_with_ids(&self) -> StoreResult<MutexGuard<'_, Intake>> {
         let mut intake = self.intake();
         if intake.ids.is_none() {
+            let mut conn = self.database.query_connection()?;
+            let horizon = self.id_horizon.load(Ordering::Acquire);
+            let floor = match crate::ingest::newest_event_micros(&mut conn)? {
+                Some(newest) if horizon < i64::MAX => newest.saturating_sub(horizon),
+                _ => i64::MIN,
+            };
             intake.ids = Some(crate::ingest::load_ids(
+                &mut conn,
+                &self.fingerprinter,
+                floor..i64::MAX,
+            )?);
+            intake.floor = floor;
+        }
+        Ok(intake)
+    }
+
+    /// The intake with every stored id in the set (an import dedupes against the set alone).
+    pub(crate) fn intake_with_all_ids(&self) -> StoreResult<MutexGuard<'_, Intake>> {
+        let mut intake = self.intake_with_ids()?;
+        if intake.floor > i64::MIN {
+            let older = crate::ingest::load_ids(
                 &mut self.database.query_connection()?,
                 &self.fingerprinter,
-            )?);
+                i64::MIN..intake.floor,
+            )?;
+            let Intake { ids, floor, .. } = &mut *intake;
+            ids.get_or_insert_with(IdSet::default).merge(older);
+            *floor = i64::MIN;
         }
         Ok(intake)
     }
@@ -281,6 +332,10 @@ impl Drop for Store {
         self.background.close();
     }
 }
+
+/// How far back from the newest stored event the id set reaches by default: retries and
+/// redeliveries come within minutes or days; older duplicates are still caught, by a lookup.
+pub const DEFAULT_ID_HORIZON: chrono::Duration = chrono::Duration::days(30);
 
 /// DuckDB settings: durable commits everywhere (`full` adds F_FULLFSYNC on macOS; on Linux it
 /// is the default fdatasync), no extension downloads, and a memory limit.
@@ -364,6 +419,71 @@ mod tests {
             "the stored id is known after a restart"
         );
         assert_eq!(store.intake().ids.as_ref().map(IdSet::len), Some(1));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// The set built at open reaches back one horizon from the newest event; ids older than
+    /// that are looked up, so redeliveries are duplicates on both sides of the edge, across
+    /// restarts, within one batch, and in an import (which takes every id).
+    fn batch(text: &str) -> StoreResult<rctgate_domain::EventBatch<rctgate_domain::EventRecordRef<'_>>> {
+        parse_event_batch(text.as_bytes(), 100).map_err(|err| StoreError::Corrupt(err.to_string()))
+    }
+
+    #[test]
+    fn the_id_set_reaches_back_a_horizon_and_older_ids_are_looked_up() -> StoreResult<()> {
+        let dir = std::env::temp_dir().join(format!("rctgate-store-horizon-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("horizon.duckdb");
+        let _ = std::fs::remove_file(&path);
+        let event = |id: &str, ts: &str| {
+            format!(r#"{{"type": "metric", "id": "{id}", "unit": "u1", "event": "booking", "ts": "{ts}"}}"#)
+        };
+        let stored = [
+            event("newest", "2026-11-26T12:00:00Z"),
+            event("edge-in", "2026-11-25T12:00:00Z"),
+            event("edge-out", "2026-11-25T11:59:59.999999Z"),
+            event("old", "2026-08-18T12:00:00Z"),
+        ];
+        let store = Store::open(&path)?;
+        assert_eq!(store.ingest(batch(&stored.join("\n"))?)?.accepted, 4);
+        drop(store);
+
+        let store = Store::open(&path)?;
+        store.set_id_horizon(Some(chrono::Duration::days(1)));
+        store.load_event_ids()?;
+        {
+            let intake = store.intake();
+            assert_eq!(
+                intake.ids.as_ref().map(IdSet::len),
+                Some(2),
+                "newest and edge-in only"
+            );
+            assert_eq!(
+                Some(intake.floor),
+                chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+                    .ok()
+                    .map(|t| t.timestamp_micros())
+            );
+        }
+        let mut again = stored.to_vec();
+        again.push(event("older-new", "2026-05-01T00:00:00Z"));
+        again.push(event("older-new", "2026-05-01T00:00:00Z"));
+        let outcome = store.ingest(batch(&again.join("\n"))?)?;
+        assert_eq!((outcome.accepted, outcome.duplicates), (1, 5), "{outcome:?}");
+        // Accepted since the set was built: known whatever its time.
+        let outcome = store.ingest(batch(&event("older-new", "2026-05-01T00:00:00Z"))?)?;
+        assert_eq!((outcome.accepted, outcome.duplicates), (0, 1));
+        drop(store);
+
+        // An import dedupes against every stored id.
+        let store = Store::open(&path)?;
+        let file = dir.join("again.ndjson");
+        std::fs::write(&file, again.join("\n"))?;
+        let imported = store.import_file(&file, &mut |_| {})?;
+        assert_eq!((imported.accepted, imported.duplicates), (0, 6), "{imported:?}");
+        assert_eq!(store.intake().floor, i64::MIN);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())

@@ -46,6 +46,13 @@ pub struct Args {
     #[arg(long, default_value_t = Governance::default().override_approvals,
           value_parser = clap::value_parser!(u32).range(1..=10))]
     override_approvals: u32,
+    /// Days back from the newest stored event whose ids the server keeps in memory for
+    /// idempotency; a batch with older events looks their ids up in the database, so
+    /// redeliveries are caught whatever their age. Bounds memory and start time by recent
+    /// traffic instead of the whole history.
+    #[arg(long, default_value_t = rctgate_store::DEFAULT_ID_HORIZON.num_days() as u32,
+          value_parser = clap::value_parser!(u32).range(1..=36500))]
+    id_horizon_days: u32,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -65,6 +72,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     };
     let store = crate::commands::open_store(&args.db)?;
     // The id set that makes ingestion idempotent, built now so the first batch does not wait.
+    store.set_id_horizon(Some(chrono::Duration::days(i64::from(args.id_horizon_days))));
     store
         .load_event_ids()
         .map_err(|e| Failure::input(format!("could not read the stored event ids: {e}")))?;

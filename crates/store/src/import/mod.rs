@@ -168,7 +168,7 @@ impl Store {
         // so nothing may be waiting in the backlog, and nothing may be accepted meanwhile.
         let mut intake = loop {
             self.flush_events()?;
-            let intake = self.intake_with_ids()?;
+            let intake = self.intake_with_all_ids()?;
             if self.backlog().is_drained() {
                 break intake;
             }
