@@ -476,6 +476,11 @@ fn the_dashboard_starts_and_stops_trials_for_experimenters_only() {
     let (status, html) = page(&server, "/experiments/ranker-v7", &read_session);
     assert_eq!(status, 200);
     assert!(!html.contains("Start trial") && !html.contains("csrf"), "{html}");
+    assert!(
+        html.contains("No effect can be estimated yet")
+            && !html.contains("Effect of each metric against control"),
+        "a draft draws no empty forest plot: {html}"
+    );
     let token = csrf_of(&page(&server, "/experiments/ranker-v7", &login(&server, &experimenter)).1);
     let (status, _) = post_form(
         &server,

@@ -209,9 +209,11 @@ pub fn check_promotion(input: &GateInput<'_>) -> Result<Evidence, Vec<String>> {
             "{version} is already the production version of {model}."
         )]);
     }
+    // The control the trial needs, as a phrase: the production version, or for a model's
+    // first version a control without a model version (the behaviour before the model).
     let against = production.map_or_else(
-        || "no model (the behaviour before it)".to_string(),
-        |p| p.to_string(),
+        || "the behaviour before the model (a control without model_version)".to_string(),
+        |p| format!("{p} (as control, the current production)"),
     );
     let relevant: Vec<&TrialRecord> = match input.experiment {
         Some(key) => {
@@ -227,8 +229,7 @@ pub fn check_promotion(input: &GateInput<'_>) -> Result<Evidence, Vec<String>> {
                 return blocked_or_override(
                     input,
                     vec![format!(
-                        "Experiment {key} does not compare {version} (as a treatment) against {against} \
-                         (as control, the current production)."
+                        "Experiment {key} does not compare {version} (as a treatment) against {against}."
                     )],
                 );
             }
@@ -254,8 +255,8 @@ pub fn check_promotion(input: &GateInput<'_>) -> Result<Evidence, Vec<String>> {
     let mut reasons = Vec::new();
     if relevant.is_empty() {
         reasons.push(format!(
-            "No stopped trial of {model} compares {version} (as a treatment) against {against} (as control, \
-             the current production); run one and stop it, then promote."
+            "No stopped trial of {model} compares {version} (as a treatment) against {against}; \
+             run one and stop it, then promote."
         ));
     }
     for trial in relevant {

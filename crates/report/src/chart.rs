@@ -130,56 +130,66 @@ fn forest_rows(card: &Scorecard) -> Vec<ForestRow> {
 }
 
 /// Every metric's effect against control with its interval, one row per (metric, treatment):
-/// green when significantly better, red when significantly worse.
-pub fn forest(card: &Scorecard) -> String {
+/// green when significantly better, red when significantly worse. `None` when no effect can
+/// be estimated (no exposures yet).
+pub fn forest(card: &Scorecard) -> Option<String> {
     let rows = forest_rows(card);
+    // Nothing to draw (no exposures yet, or no effect estimable): no empty axes.
+    if rows.is_empty() {
+        return None;
+    }
     let height = 70 + 34 * rows.len().max(1) as u32;
     let (lo, hi) = bounds(rows.iter().flat_map(|r| [r.low, r.high]));
     let desc = "Points are effects, lines their intervals; the vertical line is no effect. \
                 Green is significantly better, red significantly worse.";
-    draw(height, "Effect of each metric against control", desc, |root| {
-        let n = rows.len().max(1);
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(230)
-            // The segmented range 0..last holds last + 1 rows.
-            .build_cartesian_2d(lo..hi, (0..n - 1).into_segmented())?;
-        let difference = card.difference;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .light_line_style(WHITE)
-            .x_labels(5)
-            .x_label_formatter(&|x| format::effect(*x, difference))
-            .y_labels(n)
-            // The first row (the primary) on top.
-            .y_label_formatter(&|y| match y {
-                SegmentValue::CenterOf(i) => {
-                    rows.get(n - 1 - *i).map(|r| r.label.clone()).unwrap_or_default()
-                }
-                _ => String::new(),
-            })
-            .label_style(FONT)
-            .draw()?;
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(0.0, SegmentValue::Exact(0)), (0.0, SegmentValue::Last)],
-            MUTED.stroke_width(1),
-        )))?;
-        for (i, row) in rows.iter().enumerate() {
-            let y = SegmentValue::CenterOf(n - 1 - i);
+    Some(draw(
+        height,
+        "Effect of each metric against control",
+        desc,
+        |root| {
+            let n = rows.len().max(1);
+            let mut chart = ChartBuilder::on(root)
+                .margin(12)
+                .x_label_area_size(32)
+                .y_label_area_size(230)
+                // The segmented range 0..last holds last + 1 rows.
+                .build_cartesian_2d(lo..hi, (0..n - 1).into_segmented())?;
+            let difference = card.difference;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .light_line_style(WHITE)
+                .x_labels(5)
+                .x_label_formatter(&|x| format::effect(*x, difference))
+                .y_labels(n)
+                // The first row (the primary) on top.
+                .y_label_formatter(&|y| match y {
+                    SegmentValue::CenterOf(i) => {
+                        rows.get(n - 1 - *i).map(|r| r.label.clone()).unwrap_or_default()
+                    }
+                    _ => String::new(),
+                })
+                .label_style(FONT)
+                .draw()?;
             chart.draw_series(std::iter::once(PathElement::new(
-                vec![(row.low, y.clone()), (row.high, y.clone())],
-                row.color.stroke_width(3),
+                vec![(0.0, SegmentValue::Exact(0)), (0.0, SegmentValue::Last)],
+                MUTED.stroke_width(1),
             )))?;
-            chart.draw_series(std::iter::once(Circle::new(
-                (row.effect, y),
-                5,
-                row.color.filled(),
-            )))?;
-        }
-        Ok(())
-    })
+            for (i, row) in rows.iter().enumerate() {
+                let y = SegmentValue::CenterOf(n - 1 - i);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(row.low, y.clone()), (row.high, y.clone())],
+                    row.color.stroke_width(3),
+                )))?;
+                chart.draw_series(std::iter::once(Circle::new(
+                    (row.effect, y),
+                    5,
+                    row.color.filled(),
+                )))?;
+            }
+            Ok(())
+        },
+    ))
 }
 
 /// The primary metric's effect and interval at the end of each day, one line and band per

@@ -285,7 +285,10 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
         }
         section aria-label="forest plot" {
             h2 { "Effects against control" }
-            (PreEscaped(crate::chart::forest(card)))
+            @match crate::chart::forest(card) {
+                Some(svg) => (PreEscaped(svg)),
+                None => p.meta { "No effect can be estimated yet: every arm needs exposed units." },
+            }
         }
         @if !cumulative.is_empty() {
             section aria-label="cumulative effect" {
