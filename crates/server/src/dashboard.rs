@@ -119,14 +119,21 @@ impl Viewer {
         self.identity.allows(Scope::Experiment)
     }
 
+    /// The 403 page, unless the session may start and stop trials.
+    fn refuse_unless_runs_trials(&self) -> Option<Response> {
+        (!self.runs_trials()).then(|| {
+            error_page(
+                StatusCode::FORBIDDEN,
+                &crate::auth::forbidden(&self.identity, Scope::Experiment).message,
+            )
+        })
+    }
+
     /// The 403 page, unless the session may start and stop trials and `csrf` is this
     /// session's token.
     fn refuse_form(&self, csrf: &str) -> Option<Response> {
-        if !self.runs_trials() {
-            return Some(error_page(
-                StatusCode::FORBIDDEN,
-                &crate::auth::forbidden(&self.identity, Scope::Experiment).message,
-            ));
+        if let Some(refused) = self.refuse_unless_runs_trials() {
+            return Some(refused);
         }
         let same = csrf.len() == self.csrf.len()
             && csrf
@@ -462,7 +469,7 @@ struct LifecycleForm {
 }
 
 /// A change made from a page: back to the experiment, or the error as a page.
-async fn after_change(result: Result<Experiment, crate::ApiError>) -> Response {
+fn after_change(result: Result<Experiment, crate::ApiError>) -> Response {
     match result {
         Ok(experiment) => Redirect::to(&format!("/experiments/{}", experiment.key)).into_response(),
         Err(err) => error_page(err.status, &err.message),
@@ -479,16 +486,13 @@ async fn start(
         return refused;
     }
     let key_id = viewer.identity.key_id.clone();
-    after_change(crate::routes::start_as(&state, key, key_id).await).await
+    after_change(crate::routes::start_as(&state, key, key_id).await)
 }
 
 /// The confirmation step before stopping: stopping freezes the verdict for good.
 async fn confirm_stop(State(state): State<AppState>, viewer: Viewer, Path(key): Path<String>) -> Response {
-    if !viewer.runs_trials() {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            &crate::auth::forbidden(&viewer.identity, Scope::Experiment).message,
-        );
+    if let Some(refused) = viewer.refuse_unless_runs_trials() {
+        return refused;
     }
     let experiment = match state.blocking(move |store| store.get_experiment(&key)).await {
         Ok(experiment) => experiment,
@@ -519,7 +523,7 @@ async fn stop(
         return refused;
     }
     let key_id = viewer.identity.key_id.clone();
-    after_change(crate::routes::stop_as(&state, key, key_id).await).await
+    after_change(crate::routes::stop_as(&state, key, key_id).await)
 }
 
 fn evidence(promotion: &Promotion) -> Markup {

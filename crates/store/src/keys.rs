@@ -403,14 +403,17 @@ impl Store {
                 "Key {key_id} is the last active admin key; create another admin key before revoking it."
             )));
         }
+        let revoked_at = now();
         tx.execute(
             "UPDATE api_key_state SET revoked_at = ?, revoked_by = ? WHERE key_id = ?",
-            duckdb::params![Micros::now(), by, key_id],
+            duckdb::params![Micros::of(revoked_at), by, key_id],
         )?;
-        let after = list(&tx)?
-            .into_iter()
-            .find(|k| k.key_id == key_id)
-            .ok_or_else(|| StoreError::Corrupt(format!("key {key_id} vanished while being revoked")))?;
+        let after = KeyInfo {
+            status: "revoked",
+            revoked_at: Some(revoked_at),
+            revoked_by: Some(by.to_string()),
+            ..before.clone()
+        };
         audit::record(
             &tx,
             Change {

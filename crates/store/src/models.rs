@@ -205,12 +205,12 @@ impl Store {
         request.validate()?;
         let writer = self.writer();
         let conn = &writer.conn;
-        let (production, input) = gate_input(conn, name, request)?;
-        let deployable = check_deployment(&input.borrowed(name, request));
+        let facts = gate_input(conn, name, request)?;
+        let deployable = check_deployment(&facts.borrowed(name, request));
         let mut answer = GateAnswer {
             model: name.to_string(),
             version: request.version.clone(),
-            production,
+            production: facts.production.clone(),
             allowed: deployable.is_ok(),
             evidence: None,
             flag: None,
@@ -253,13 +253,28 @@ impl Store {
         request.validate()?;
         let mut writer = self.writer();
         let tx = writer.conn.transaction()?;
-        let (previous, input) = gate_input(&tx, name, request)?;
+        let facts = gate_input(&tx, name, request)?;
+        let previous = facts.production.clone();
         let without_override = PromotionRequest {
             override_reason: None,
             ..request.clone()
         };
-        let outcome = match check_promotion(&input.borrowed(name, &without_override)) {
-            Ok(evidence) => {
+        // Trial or rollback evidence first; an override only where there is none.
+        let step = match check_promotion(&facts.borrowed(name, &without_override)) {
+            Ok(evidence) => PromotionStep::Promote(evidence),
+            Err(reasons) => match &request.override_reason {
+                Some(_) if previous.as_deref() == Some(request.version.as_str()) => {
+                    return Err(StoreError::Blocked(reasons))
+                }
+                Some(reason) if override_approvals <= 1 => PromotionStep::Promote(Evidence::Override {
+                    reason: reason.clone(),
+                }),
+                Some(reason) => PromotionStep::RequestApproval(reason),
+                None => return Err(StoreError::Blocked(reasons)),
+            },
+        };
+        let outcome = match step {
+            PromotionStep::Promote(evidence) => {
                 let evidence = evidence_json(&tx, &evidence)?;
                 PromotionOutcome::Promoted(write_promotion(
                     &tx,
@@ -270,39 +285,14 @@ impl Store {
                     key_id,
                 )?)
             }
-            Err(reasons) => {
-                let Some(reason) = &request.override_reason else {
-                    return Err(StoreError::Blocked(reasons));
-                };
-                if previous.as_deref() == Some(request.version.as_str()) {
-                    return Err(StoreError::Blocked(reasons));
-                }
-                if override_approvals <= 1 {
-                    let evidence = evidence_json(
-                        &tx,
-                        &Evidence::Override {
-                            reason: reason.clone(),
-                        },
-                    )?;
-                    PromotionOutcome::Promoted(write_promotion(
-                        &tx,
-                        name,
-                        &request.version,
-                        previous,
-                        evidence,
-                        key_id,
-                    )?)
-                } else {
-                    PromotionOutcome::Pending(request_override(
-                        &tx,
-                        name,
-                        request,
-                        reason,
-                        key_id,
-                        override_approvals,
-                    )?)
-                }
-            }
+            PromotionStep::RequestApproval(reason) => PromotionOutcome::Pending(request_override(
+                &tx,
+                name,
+                request,
+                reason,
+                key_id,
+                override_approvals,
+            )?),
         };
         tx.commit()?;
         self.touch();
@@ -425,6 +415,14 @@ impl Store {
     }
 }
 
+/// What a promotion request leads to once the gate has answered.
+enum PromotionStep<'r> {
+    /// Promote on this evidence.
+    Promote(Evidence),
+    /// Record an override, with this reason, that more admins must approve.
+    RequestApproval(&'r str),
+}
+
 /// What the gate reads from the store for one model, owned.
 struct GateFacts {
     trials: Vec<TrialRecord>,
@@ -446,13 +444,9 @@ impl GateFacts {
     }
 }
 
-/// The current production version and what the gate needs; 404 for an unknown model, 400 for
-/// an unregistered version.
-fn gate_input(
-    conn: &Connection,
-    name: &str,
-    request: &PromotionRequest,
-) -> StoreResult<(Option<String>, GateFacts)> {
+/// What the gate needs, the current production version among it; 404 for an unknown model,
+/// 400 for an unregistered version.
+fn gate_input(conn: &Connection, name: &str, request: &PromotionRequest) -> StoreResult<GateFacts> {
     model_row(conn, name)?.ok_or_else(|| not_found(name))?;
     let known: Option<i64> = conn
         .query_row(
@@ -475,12 +469,11 @@ fn gate_input(
         .into_iter()
         .map(|(experiment, frozen)| trial_record(&experiment, &frozen))
         .collect();
-    let facts = GateFacts {
+    Ok(GateFacts {
         trials,
         passed: passed_versions(conn, name)?,
-        production: production.clone(),
-    };
-    Ok((production, facts))
+        production,
+    })
 }
 
 /// Writes one promotion and its audit entry on `tx`.
