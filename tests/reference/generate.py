@@ -23,6 +23,11 @@ never from rctgate itself:
   ``statsmodels.stats.multitest.multipletests``.
 * ``golden/srm.json``    -- sample-ratio-mismatch p-values from
   ``scipy.stats.chisquare``.
+* ``golden/quantile.json`` -- quantile metrics in the shape ``rctgate stats`` takes
+  (gbstats's own field names), expected responses from gbstats 0.8.0's
+  ``QuantileStatistic`` (values per unit) and ``QuantileClusteredStatistic``
+  (events clustered in units) through the same tests as ``stats.json``; the
+  quantile and its bounds come from simulated log-normal latencies.
 * ``../../bench/stats_inputs.json`` -- 12 fixed requests (method x kind) used by
   ``bench/gbstats_timing.py`` and the Rust benchmark.
 
@@ -79,6 +84,8 @@ from gbstats.frequentist.tests import (
 )
 from gbstats.models.statistics import (
     ProportionStatistic,
+    QuantileClusteredStatistic,
+    QuantileStatistic,
     RatioStatistic,
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
@@ -423,8 +430,28 @@ def draw_z(rng):
 # ---------------------------------------------------------------------------
 # gbstats evaluation
 # ---------------------------------------------------------------------------
-def build_statistic(kind, cuped, v):
+def build_statistic(kind, cuped, v, level=None):
     n = int(v["n"])
+    if kind == "quantile":
+        common = dict(
+            n=n,
+            n_star=int(v["n_star"]),
+            nu=level,
+            quantile_hat=v["quantile_hat"],
+            quantile_lower=v["quantile_lower"],
+            quantile_upper=v["quantile_upper"],
+        )
+        if "n_clusters" not in v:
+            return QuantileStatistic(**common)
+        return QuantileClusteredStatistic(
+            **common,
+            main_sum=v["main_sum"],
+            main_sum_squares=v["main_sum_squares"],
+            denominator_sum=v["denominator_sum"],
+            denominator_sum_squares=v["denominator_sum_squares"],
+            main_denominator_sum_product=v["main_denominator_sum_product"],
+            n_clusters=int(v["n_clusters"]),
+        )
     if cuped:
         if kind == "proportion":
             post = ProportionStatistic(n=n, sum=v["sum"])
@@ -519,16 +546,17 @@ def srm_pvalue(ns, weights):
 
 def compute_expected(req):
     kind, cuped = req["metric"]["kind"], req["metric"]["cuped"]
+    level = req["metric"].get("quantile")
     variants = req["variants"]
     rows = []
     for idx, v in enumerate(variants):
-        stat = build_statistic(kind, cuped, v)
+        stat = build_statistic(kind, cuped, v, level)
         var_stat = stat.post_statistic if cuped else stat
         row = {"name": v["name"], "n": int(v["n"]), "mean": fnum(stat.unadjusted_mean), "variance": fnum(var_stat.variance)}
         if idx > 0:
             # fresh objects for every comparison (gbstats mutates theta in place)
-            stat_a = build_statistic(kind, cuped, variants[0])
-            stat_b = build_statistic(kind, cuped, v)
+            stat_a = build_statistic(kind, cuped, variants[0], level)
+            stat_b = build_statistic(kind, cuped, v, level)
             test = make_test(req, stat_a, stat_b)
             res = test.compute_result()
             out = {"effect": None, "ci_low": None, "ci_high": None, "p_value": None,
@@ -555,7 +583,8 @@ def compute_expected(req):
                         scipy_crosscheck(test, res, req["alpha"])
             row.update(out)
         rows.append(row)
-    srm = srm_pvalue([int(v["n"]) for v in variants], req["expected_weights"])
+    # The sample ratio counts units: an event-level quantile's n counts events.
+    srm = srm_pvalue([int(v.get("n_clusters", v["n"])) for v in variants], req["expected_weights"])
     return {"srm_p_value": fnum(srm), "variants": rows}
 
 
@@ -826,6 +855,119 @@ def build_stats(rng):
 
 
 # ---------------------------------------------------------------------------
+# quantile.json: gbstats' QuantileStatistic and QuantileClusteredStatistic
+# ---------------------------------------------------------------------------
+QUANTILE_LEVELS = [0.5, 0.9, 0.95, 0.99]
+Z95 = float(scipy.stats.norm.ppf(0.975))
+
+
+def quantile_arm(rng, units, events_per_unit, level, shift, clustered, n_star_ratio=1.0):
+    """One arm's quantile fields from simulated data: log-normal values (a latency) with a
+    per-unit random effect, the sample quantile, and the order statistics at ranks
+    n*level -+ 1.96 sqrt(n level (1 - level)) as bounds, as a warehouse query computes them."""
+    counts = rng.poisson(events_per_unit - 1, size=units) + 1 if clustered else np.ones(units, dtype=int)
+    unit_effect = rng.normal(0.0, 0.4, size=units)
+    values = np.exp(4.0 + shift + np.repeat(unit_effect, counts) + rng.normal(0.0, 0.6, size=int(counts.sum())))
+    n = int(values.size)
+    ordered = np.sort(values)
+    spread = Z95 * math.sqrt(n * level * (1 - level))
+    rank = lambda r: ordered[int(min(max(math.ceil(r) - 1, 0), n - 1))]
+    hat = float(np.quantile(values, level, method="inverted_cdf"))
+    arm = {
+        "n": n,
+        "n_star": max(1, int(round(n * n_star_ratio))),
+        "quantile_hat": hat,
+        "quantile_lower": float(rank(n * level - spread)),
+        "quantile_upper": float(rank(n * level + spread)),
+    }
+    if clustered:
+        owner = np.repeat(np.arange(units), counts)
+        below = np.bincount(owner, weights=(values <= hat).astype(float), minlength=units)
+        den = counts.astype(float)
+        arm.update({
+            "main_sum": float(below.sum()),
+            "main_sum_squares": float((below * below).sum()),
+            "denominator_sum": float(den.sum()),
+            "denominator_sum_squares": float((den * den).sum()),
+            "main_denominator_sum_product": float((below * den).sum()),
+            "n_clusters": int(units),
+        })
+    return arm
+
+
+def quantile_request(method, diff, level, arms_data, weights, alpha=0.05, tuning=5000,
+                     direction="decrease", alternative="two-sided"):
+    req = {
+        "metric": {"kind": "quantile", "quantile": level, "cuped": False, "direction": direction},
+        "method": method,
+        "difference": diff,
+    }
+    if method == "frequentist":
+        req["alternative"] = alternative
+    req["alpha"] = alpha
+    req["sequential_tuning"] = tuning if method == "sequential" else 5000
+    req["expected_weights"] = list(weights)
+    names = variant_names(len(arms_data))
+    req["variants"] = [dict({"name": name}, **arm) for name, arm in zip(names, arms_data)]
+    return req
+
+
+def build_quantile(rng):
+    """Regular cases over every method, difference, level and form (per-unit values, or
+    events clustered in units), one-sided ones, and the degenerate shapes gbstats refuses:
+    too few values for the level, bounds of zero width in a small sample; and the variance
+    floor of 1e-5 from 100 values on."""
+    cases = []
+    for method in METHODS:
+        for diff in DIFFS:
+            for i, level in enumerate(QUANTILE_LEVELS * 2):
+                clustered = i % 2 == 1
+                arms = 2 + (i % 3 == 2)
+                weights = WEIGHTS[arms][0]
+                units = int(loguniform(rng, 1000 if level >= 0.99 else 300, 40_000))
+                per_unit = float(rng.uniform(1.5, 6.0)) if clustered else 1.0
+                shifts = [0.0] + [float(rng.normal(0.0, 0.05)) for _ in range(arms - 1)]
+                ratio = 1.0 if i % 4 else float(rng.uniform(0.8, 1.0))
+                data = [quantile_arm(rng, units, per_unit, level, shift, clustered, ratio) for shift in shifts]
+                req = quantile_request(method, diff, level, data, weights,
+                                       alpha=ALPHAS[i % 4], tuning=TUNINGS[i % 4])
+                form = "clustered" if clustered else "units"
+                cid = f"{METHOD_SHORT[method]}-{DIFF_SHORT[diff]}-quantile-{form}-p{int(level * 100)}-{arms}arm-{i:03d}"
+                cases.append({"id": cid, "input": req})
+    for alternative in ("greater", "less"):
+        for i, level in enumerate([0.5, 0.95]):
+            data = [quantile_arm(rng, 5000, 3.0, level, shift, True) for shift in (0.0, 0.08)]
+            req = quantile_request("frequentist", "relative", level, data, [0.5, 0.5], alternative=alternative)
+            cases.append({"id": f"freq-rel-quantile-{alternative}-p{int(level * 100)}-{i:03d}", "input": req})
+    # Degenerate and edge shapes, every method.
+    for method in METHODS:
+        small = [quantile_arm(rng, 20, 1.0, 0.99, 0.0, False), quantile_arm(rng, 20, 1.0, 0.99, 0.1, False)]
+        cases.append({"id": f"{METHOD_SHORT[method]}-quantile-too-few-for-p99",
+                      "input": quantile_request(method, "relative", 0.99, small, [0.5, 0.5])})
+        flat = {"n": 500, "n_star": 500, "quantile_hat": 40.0, "quantile_lower": 40.0, "quantile_upper": 40.0}
+        moving = quantile_arm(rng, 500, 1.0, 0.5, 0.05, False)
+        cases.append({"id": f"{METHOD_SHORT[method]}-quantile-zero-width-small",
+                      "input": quantile_request(method, "absolute", 0.5, [flat, moving], [0.5, 0.5])})
+        flat_large = dict(flat, n=5000, n_star=5000)
+        moving_large = quantile_arm(rng, 5000, 1.0, 0.5, 0.05, False)
+        cases.append({"id": f"{METHOD_SHORT[method]}-quantile-zero-width-floored",
+                      "input": quantile_request(method, "absolute", 0.5, [flat_large, moving_large], [0.5, 0.5])})
+        narrow = [quantile_arm(rng, 400, 1.0, 0.5, shift, False) for shift in (0.0, 0.02)]
+        for arm in narrow:
+            arm["quantile_lower"] = arm["quantile_hat"] - 1e-6
+            arm["quantile_upper"] = arm["quantile_hat"] + 1e-6
+        cases.append({"id": f"{METHOD_SHORT[method]}-quantile-variance-floor",
+                      "input": quantile_request(method, "relative", 0.5, narrow, [0.5, 0.5])})
+    reasons = {}
+    for c in cases:
+        c["expected"] = compute_expected(c["input"])
+        for row in c["expected"]["variants"][1:]:
+            if row["reason"]:
+                reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
+    return {"generator": GENERATOR, "versions": VERSIONS, "cases": cases}, reasons
+
+
+# ---------------------------------------------------------------------------
 # power.json
 # ---------------------------------------------------------------------------
 def power_k(alpha, power):
@@ -1063,11 +1205,13 @@ def main():
     adjust_doc = build_adjust(np.random.default_rng(SEED + 2))
     srm_doc = build_srm(np.random.default_rng(SEED + 3))
     bench_doc = build_bench_inputs()
+    quantile_doc, quantile_reasons = build_quantile(np.random.default_rng(SEED + 4))
 
     write_json(GOLDEN / "stats.json", stats_doc)
     write_json(GOLDEN / "power.json", power_doc)
     write_json(GOLDEN / "adjust.json", adjust_doc)
     write_json(GOLDEN / "srm.json", srm_doc)
+    write_json(GOLDEN / "quantile.json", quantile_doc)
     write_json(BENCH / "stats_inputs.json", bench_doc)
 
     print(f"stats.json : {len(stats_doc['cases'])} cases")
@@ -1075,6 +1219,7 @@ def main():
         print(f"   {'/'.join(key):45s} {summary[key]}")
     print(f"   treatment rows with a reason: {reasons}")
     print(f"   scipy Welch cross-checks: {CHECKS['scipy_ttest']}, SRM chisquare cross-checks: {CHECKS['srm_chisquare']}")
+    print(f"quantile.json: {len(quantile_doc['cases'])} cases; treatment rows with a reason: {quantile_reasons}")
     print(f"power.json : {len(power_doc['cases'])} cases")
     print(f"adjust.json: {len(adjust_doc['cases'])} cases")
     print(f"srm.json   : {len(srm_doc['cases'])} cases")

@@ -6,7 +6,7 @@
 //! the same `experiment`, `decision` (an `invalid` verdict and its reason) and `diagnostics`
 //! plus the `error` sentence.
 
-use crate::policy::{Decision, Diagnostic};
+use crate::decision::{Decision, Diagnostic};
 use crate::scorecard::{MetricResult, Scorecard};
 use rctgate_domain::{Difference, Verdict};
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,8 @@
 //!    checks SRM and guardrails, and applies the [`policy`];
 //! 4. `rctgate-report` presents it (terminal table, HTML, charts).
 
+pub mod build;
+pub mod decision;
 pub mod dialect;
 pub mod format;
 pub mod frozen;
@@ -17,9 +19,10 @@ pub mod policy;
 pub mod scorecard;
 pub mod sums;
 
+pub use build::{build, Inputs};
+pub use decision::{Decision, Diagnostic, Severity, Verdict};
 pub use dialect::{Dialect, DuckDb};
 pub use frozen::{FrozenResult, PrimaryLift};
 pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};
-pub use policy::{Decision, Diagnostic, Severity, Verdict};
-pub use scorecard::{build, Inputs, Movement, Scorecard};
+pub use scorecard::{Movement, Scorecard};
 pub use sums::{ArmSums, DailySums, MetricSums, SegmentKey};

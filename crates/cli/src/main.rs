@@ -5,6 +5,7 @@
 //! input or any other error, reported as one sentence on stderr.
 
 mod commands;
+mod failure;
 mod remote_import;
 mod target;
 
@@ -56,29 +57,6 @@ enum Command {
     Ledger(commands::ledger::Args),
     /// Writes a simulated story (models, trials, a refused and a granted promotion) to a new database.
     Demo(commands::demo::Args),
-}
-
-/// A failure to report: one sentence, and the exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub message: String,
-    pub code: u8,
-}
-
-impl Failure {
-    /// Bad input or an unusable environment: exit 2.
-    pub fn input(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code: 2,
-        }
-    }
-}
-
-impl From<rctgate_stats::InputError> for Failure {
-    fn from(e: rctgate_stats::InputError) -> Self {
-        Failure::input(e.message)
-    }
 }
 
 /// `rctgate ... | head` closes stdout early. Rust ignores SIGPIPE, so the next `println!`

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use rctgate_store::{read_event_file, ImportOutcome, ImportProgress, RawEvents};
 
+use crate::failure::Failure;
 use crate::target::Client;
-use crate::Failure;
 
 /// Events per request: well under the server's batch and body limits.
 const REQUEST_EVENTS: usize = 5_000;

@@ -10,7 +10,7 @@ use rctgate_domain::{Experiment, Metric, ModelVersion, NewModel, PromotionReques
 use rctgate_store::{Store, LOCAL_ACTOR};
 use serde_json::Value;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// `--db PATH | --server URL`. Without either, `RCTGATE_SERVER` names the server if it is set,
 /// else the file is `rctgate.duckdb`. `--db` wins over `RCTGATE_SERVER`, so a shell that

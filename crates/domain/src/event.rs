@@ -16,36 +16,9 @@
 //!   late events arrive after a stop; the analysis window decides what counts.
 
 use crate::attributes::{scalar, AttributeValue, Attributes};
-use crate::event_fields::{EventFields, ReceivedEvent, TimeField};
+use crate::event_fields::{EventFields, EventType, ReceivedEvent, TimeField};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-/// Longest event id, in characters.
-pub const MAX_ID_CHARS: usize = 128;
-/// Longest unit id, in characters.
-pub const MAX_UNIT_CHARS: usize = 256;
-/// Value of a metric event that does not carry one.
-pub const DEFAULT_METRIC_VALUE: f64 = 1.0;
-
-/// The two kinds of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventType {
-    /// A unit was assigned and treated.
-    Exposure,
-    /// Something a metric counts happened to a unit.
-    Metric,
-}
-
-impl EventType {
-    /// The name used in the `type` field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Exposure => "exposure",
-            EventType::Metric => "metric",
-        }
-    }
-}
 
 /// An event's time as received: RFC 3339 text (JSON, CSV), or an already typed timestamp
 /// (a Parquet timestamp column), which skips parsing.
@@ -171,6 +144,7 @@ pub fn format_ts(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event_fields::{MAX_ID_CHARS, MAX_UNIT_CHARS};
     use crate::json::from_json_str;
     use crate::names::MAX_NAME_CHARS;
     use std::collections::HashMap;

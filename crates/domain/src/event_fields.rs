@@ -10,9 +10,36 @@
 use crate::attributes::{check_attribute_list, AttributeValue};
 use crate::catalog::ExperimentCatalog;
 use crate::error::ValidationError;
-use crate::event::{EventType, DEFAULT_METRIC_VALUE, MAX_ID_CHARS, MAX_UNIT_CHARS};
 use crate::names::{check_text, MAX_NAME_CHARS};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Longest event id, in characters.
+pub const MAX_ID_CHARS: usize = 128;
+/// Longest unit id, in characters.
+pub const MAX_UNIT_CHARS: usize = 256;
+/// Value of a metric event that does not carry one.
+pub const DEFAULT_METRIC_VALUE: f64 = 1.0;
+
+/// The two kinds of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    /// A unit was assigned and treated.
+    Exposure,
+    /// Something a metric counts happened to a unit.
+    Metric,
+}
+
+impl EventType {
+    /// The name used in the `type` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Exposure => "exposure",
+            EventType::Metric => "metric",
+        }
+    }
+}
 
 /// An event time as received, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

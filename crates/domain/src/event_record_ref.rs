@@ -8,7 +8,8 @@
 //! `deny_unknown_fields`, and is validated by the same rules ([`ReceivedEvent::check`]).
 
 use crate::attributes::AttributeValue;
-use crate::event::{EventRecord, EventType};
+use crate::event::EventRecord;
+use crate::event_fields::EventType;
 use crate::event_fields::{EventFields, ReceivedEvent, TimeField};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;

@@ -332,16 +332,12 @@ impl RecentExposures {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (Linux: `nice` is per thread).
-#[allow(unsafe_code)] // one libc call; see the workspace lints
+/// Lowers the calling thread's scheduling priority (Linux: `nice` is per thread, and the
+/// calling "process" of `setpriority` is the calling thread).
 fn lower_priority() {
     #[cfg(unix)]
-    {
-        // SAFETY: setpriority only reads its integer arguments; 0 names the calling thread.
-        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
-        if result != 0 {
-            tracing::debug!("could not lower the exposure writer's priority");
-        }
+    if rustix::process::setpriority_process(None, 10).is_err() {
+        tracing::debug!("could not lower the exposure writer's priority");
     }
 }
 

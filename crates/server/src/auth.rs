@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use rctgate_domain::Scope;
 use rctgate_store::KeyIdentity;
 
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The authenticated caller of a request (shared with the store's key cache).
 #[derive(Debug, Clone)]

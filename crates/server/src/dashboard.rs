@@ -17,9 +17,7 @@
 //! experiment page is `rctgate_report::render::experiment_sections` (the same sections as
 //! `rctgate analyze --format html`) plus the data-quality summary.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -39,61 +37,9 @@ use rctgate_report::render::{experiment_sections, page};
 use rctgate_store::{EventsSummary, KeyIdentity, ModelView, Promotion};
 use serde::Deserialize;
 
-use crate::AppState;
-
-const COOKIE_NAME: &str = "rctgate_session";
-const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-
-/// One logged-in browser.
-#[derive(Clone)]
-struct Session {
-    /// The key it logged in with, checked again on every page.
-    key_id: String,
-    /// The token its forms must carry.
-    csrf: String,
-    expires: Instant,
-}
-
-/// Session tokens → who logged in.
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
-
-fn random_token() -> String {
-    format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>())
-}
-
-impl Sessions {
-    fn open(&self, key_id: String) -> String {
-        let token = random_token();
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, session| session.expires > Instant::now());
-        map.insert(
-            token.clone(),
-            Session {
-                key_id,
-                csrf: random_token(),
-                expires: Instant::now() + SESSION_TTL,
-            },
-        );
-        token
-    }
-
-    fn find(&self, token: &str) -> Option<Session> {
-        let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(token)
-            .filter(|session| session.expires > Instant::now())
-            .cloned()
-    }
-
-    fn close(&self, token: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(token);
-    }
-}
+use crate::error::ApiError;
+use crate::sessions::COOKIE_NAME;
+use crate::state::AppState;
 
 fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -469,7 +415,7 @@ struct LifecycleForm {
 }
 
 /// A change made from a page: back to the experiment, or the error as a page.
-fn after_change(result: Result<Experiment, crate::ApiError>) -> Response {
+fn after_change(result: Result<Experiment, ApiError>) -> Response {
     match result {
         Ok(experiment) => Redirect::to(&format!("/experiments/{}", experiment.key)).into_response(),
         Err(err) => error_page(err.status, &err.message),

@@ -15,7 +15,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use http_body::Body as _;
 
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The request's body, read whole.
 pub struct RequestBody(pub Bytes);

@@ -8,9 +8,7 @@
 //! after [`MAX_AGE`], because "days running" moves with the clock. A stopped experiment
 //! answers its frozen scorecard (segments are still computed, over its final window).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -22,57 +20,8 @@ use rctgate_store::AnalyzeOptions;
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::{ApiError, AppState};
-
-/// How long a cached scorecard may be served when no data changed.
-pub const MAX_AGE: Duration = Duration::from_secs(60);
-/// Scorecards kept; the oldest is dropped past this.
-const CAPACITY: usize = 256;
-
-type CacheKey = (String, Option<String>, bool);
-
-struct Entry {
-    generation: u64,
-    computed: Instant,
-    body: Arc<String>,
-}
-
-/// Rendered scorecards by (experiment, segment).
-#[derive(Default)]
-pub struct ResultsCache {
-    entries: Mutex<HashMap<CacheKey, Entry>>,
-}
-
-impl ResultsCache {
-    fn get(&self, key: &CacheKey, generation: u64) -> Option<Arc<String>> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(key)
-            .filter(|entry| entry.generation == generation && entry.computed.elapsed() < MAX_AGE)
-            .map(|entry| Arc::clone(&entry.body))
-    }
-
-    fn put(&self, key: CacheKey, generation: u64, body: Arc<String>) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.computed)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                entries.remove(&oldest);
-            }
-        }
-        entries.insert(
-            key,
-            Entry {
-                generation,
-                computed: Instant::now(),
-                body,
-            },
-        );
-    }
-}
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// `?segment=ATTRIBUTE&series=false`.
 #[derive(Debug, Deserialize)]

@@ -63,11 +63,11 @@ pub struct Shared {
     pub assignments: Arc<Assignments>,
     pub exposures: Arc<ExposureQueue>,
     /// Scorecards by experiment and segment, until the data changes.
-    pub results: Arc<crate::results::ResultsCache>,
+    pub results: Arc<crate::results_cache::ResultsCache>,
     /// The outgoing webhook on verdicts and promotions (none by default).
     pub webhook: crate::webhook::Webhook,
     /// Dashboard sessions (cookie token → key id).
-    pub sessions: Arc<crate::dashboard::Sessions>,
+    pub sessions: Arc<crate::sessions::Sessions>,
 }
 
 impl std::ops::Deref for AppState {
@@ -104,23 +104,25 @@ impl AppState {
     }
 
     /// Rebuilds the assignment snapshot after an experiment changed.
-    pub async fn reload_assignments(&self) -> Result<(), crate::ApiError> {
+    pub async fn reload_assignments(&self) -> Result<(), crate::error::ApiError> {
         let assignments = self.assignments.clone();
         self.blocking(move |store| assignments.reload(store)).await
     }
 
     /// Runs a store call on the blocking pool: DuckDB calls block, and the
     /// async workers must stay free for `/healthz` and assignment.
-    pub async fn blocking<T, E, F>(&self, work: F) -> Result<T, crate::ApiError>
+    pub async fn blocking<T, E, F>(&self, work: F) -> Result<T, crate::error::ApiError>
     where
         F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
-        E: Into<crate::ApiError> + Send + 'static,
+        E: Into<crate::error::ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || work(&store)).await {
             Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(crate::ApiError::internal("the request's worker thread failed")),
+            Err(_) => Err(crate::error::ApiError::internal(
+                "the request's worker thread failed",
+            )),
         }
     }
 }

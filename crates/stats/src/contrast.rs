@@ -79,6 +79,7 @@ impl Contrast {
         treatment: &SufficientStats,
         difference: Difference,
     ) -> Result<Self, Undefined> {
+        let degenerate = control.is_degenerate() || treatment.is_degenerate();
         let theta = pooled_theta(control, treatment);
         let control = estimate(control, theta);
         let treatment = estimate(treatment, theta);
@@ -88,7 +89,7 @@ impl Contrast {
         if control.n == 0.0 || treatment.n == 0.0 {
             return Err(Undefined::NoUnits);
         }
-        if control.variance <= 0.0 || treatment.variance <= 0.0 {
+        if control.variance <= 0.0 || treatment.variance <= 0.0 || degenerate {
             return Err(Undefined::ZeroVariance);
         }
         let (a, b) = (&control, &treatment);

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::inference::{Alternative, Direction, Inference};
 use crate::sufficient::Scale;
 use crate::{bayesian, frequentist, sequential, srm};
-use crate::{Contrast, Difference, InputError, Moments, SufficientStats, Undefined};
+use crate::{
+    ClusterSums, Contrast, Difference, InputError, Moments, QuantileSums, SufficientStats, Undefined,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -20,6 +22,8 @@ pub enum Kind {
     Proportion,
     Mean,
     Ratio,
+    /// A quantile (`metric.quantile`) with its order-statistic bounds; see `crate::quantile`.
+    Quantile,
 }
 
 /// How effects and their uncertainty are computed. The one definition: experiments
@@ -45,19 +49,25 @@ pub enum Method {
 #[serde(deny_unknown_fields)]
 pub struct MetricSpec {
     pub kind: Kind,
+    /// The quantile level of a `quantile` metric, in (0, 1).
+    pub quantile: Option<f64>,
     #[serde(default)]
     pub cuped: bool,
     #[serde(default)]
     pub direction: Direction,
 }
 
-/// One arm's sums as the user sends them.
-#[derive(Debug, Clone, Deserialize)]
+/// One arm's sums as the user sends them. A quantile metric's arm carries gbstats' own
+/// fields instead of `sum`: `n` values (events), `n_star`, `quantile_hat`, `quantile_lower`,
+/// `quantile_upper`, and for values clustered in units `main_sum`, `main_sum_squares`,
+/// `denominator_sum`, `denominator_sum_squares`, `main_denominator_sum_product` and
+/// `n_clusters` (units).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantInput {
     pub name: String,
     pub n: u64,
-    pub sum: f64,
+    pub sum: Option<f64>,
     pub sum_squares: Option<f64>,
     pub den_sum: Option<f64>,
     pub den_sum_squares: Option<f64>,
@@ -65,6 +75,16 @@ pub struct VariantInput {
     pub pre_sum: Option<f64>,
     pub pre_sum_squares: Option<f64>,
     pub post_pre_sum_product: Option<f64>,
+    pub n_star: Option<u64>,
+    pub quantile_hat: Option<f64>,
+    pub quantile_lower: Option<f64>,
+    pub quantile_upper: Option<f64>,
+    pub main_sum: Option<f64>,
+    pub main_sum_squares: Option<f64>,
+    pub denominator_sum: Option<f64>,
+    pub denominator_sum_squares: Option<f64>,
+    pub main_denominator_sum_product: Option<f64>,
+    pub n_clusters: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,7 +182,7 @@ impl StatsRequest {
     pub fn analyse(&self) -> Result<StatsResponse, InputError> {
         let arms = self.arm_stats()?;
         let weights = self.weights()?;
-        let counts: Vec<f64> = arms.iter().map(SufficientStats::n).collect();
+        let counts: Vec<f64> = arms.iter().map(SufficientStats::units).collect();
         let srm_p_value = srm::srm_p_value(&counts, weights.unwrap_or(&[]));
         if !srm_p_value.is_finite() {
             return Err(too_large("variants"));
@@ -259,11 +279,32 @@ impl StatsRequest {
                 "alternative: one-sided tests are available with method frequentist only.",
             ));
         }
-        if self.metric.cuped && self.metric.kind == Kind::Ratio {
+        if self.metric.cuped && matches!(self.metric.kind, Kind::Ratio | Kind::Quantile) {
             return Err(InputError::new(
                 "metric.cuped",
-                "metric.cuped is not supported for ratio metrics; use a mean or proportion metric.",
+                "metric.cuped is not supported for ratio and quantile metrics; use a mean or proportion metric.",
             ));
+        }
+        match (self.metric.kind, self.metric.quantile) {
+            (Kind::Quantile, None) => {
+                return Err(InputError::new(
+                    "metric.quantile",
+                    "metric.quantile is required for a quantile metric: the level, e.g. 0.95 for p95.",
+                ))
+            }
+            (Kind::Quantile, Some(level)) if !(level > 0.0 && level < 1.0) => {
+                return Err(InputError::new(
+                    "metric.quantile",
+                    "metric.quantile must lie strictly between 0 and 1 (0.95 for p95).",
+                ))
+            }
+            (Kind::Proportion | Kind::Mean | Kind::Ratio, Some(_)) => {
+                return Err(InputError::new(
+                    "metric.quantile",
+                    "metric.quantile is only for metrics of kind quantile.",
+                ))
+            }
+            _ => {}
         }
         if self.variants.len() < 2 {
             return Err(InputError::new(
@@ -412,18 +453,22 @@ impl ArmReader<'_> {
             return Err(self.error("n", |f| format!("{f} must be at least 2 units (got {}).", v.n)));
         }
         let n = v.n as f64;
-        let sum = self.finite("sum", v.sum)?;
+        if self.metric.kind == Kind::Quantile {
+            return self.quantile(n).map(SufficientStats::Quantile);
+        }
+        let why = match self.metric.kind {
+            Kind::Proportion => "for a proportion metric",
+            Kind::Mean => "for a mean metric",
+            _ => "for a ratio metric",
+        };
+        let sum = self.required("sum", v.sum, why)?;
         let (scale, value) = match self.metric.kind {
             Kind::Proportion => (Scale::Proportion, self.proportion("sum", sum, n)?),
-            Kind::Mean => {
-                let why = "for a mean metric";
-                (
-                    Scale::Mean,
-                    self.moments(("sum", "sum_squares"), sum, v.sum_squares, n, why)?,
-                )
-            }
-            Kind::Ratio => {
-                let why = "for a ratio metric";
+            Kind::Mean => (
+                Scale::Mean,
+                self.moments(("sum", "sum_squares"), sum, v.sum_squares, n, why)?,
+            ),
+            Kind::Quantile | Kind::Ratio => {
                 let num = self.moments(("sum", "sum_squares"), sum, v.sum_squares, n, why)?;
                 let den_sum = self.required("den_sum", v.den_sum, why)?;
                 let den = self.moments(("den_sum", "den_sum_squares"), den_sum, v.den_sum_squares, n, why)?;
@@ -455,6 +500,93 @@ impl ArmReader<'_> {
             post: value,
             pre,
             post_pre_sum_product,
+        })
+    }
+}
+
+impl ArmReader<'_> {
+    /// A quantile arm: the estimate between its bounds, and the per-unit sums when any of
+    /// them is given (then all are required).
+    fn quantile(&self, n: f64) -> Result<QuantileSums, InputError> {
+        let v = self.v;
+        let why = "for a quantile metric";
+        let n_star = v
+            .n_star
+            .ok_or_else(|| self.error("n_star", |f| format!("{f} is required {why}.")))?;
+        let estimate = self.required("quantile_hat", v.quantile_hat, why)?;
+        let lower = self.required("quantile_lower", v.quantile_lower, why)?;
+        let upper = self.required("quantile_upper", v.quantile_upper, why)?;
+        if lower > estimate {
+            return Err(self.error("quantile_lower", |f| {
+                format!("{f} must not be above quantile_hat: the bounds enclose the estimate.")
+            }));
+        }
+        if upper < estimate {
+            return Err(self.error("quantile_upper", |f| {
+                format!("{f} must not be below quantile_hat: the bounds enclose the estimate.")
+            }));
+        }
+        let clustered = [
+            v.main_sum,
+            v.main_sum_squares,
+            v.denominator_sum,
+            v.denominator_sum_squares,
+            v.main_denominator_sum_product,
+        ]
+        .iter()
+        .any(Option::is_some)
+            || v.n_clusters.is_some();
+        let clusters = if clustered { Some(self.clusters(n)?) } else { None };
+        Ok(QuantileSums {
+            n,
+            n_star: n_star as f64,
+            level: self.metric.quantile.unwrap_or(0.5),
+            estimate,
+            lower,
+            upper,
+            clusters,
+        })
+    }
+
+    fn clusters(&self, n: f64) -> Result<ClusterSums, InputError> {
+        let v = self.v;
+        let why = "for a quantile over clustered values (all six per-unit fields together)";
+        let units = v
+            .n_clusters
+            .ok_or_else(|| self.error("n_clusters", |f| format!("{f} is required {why}.")))?;
+        if units == 0 || units as f64 > n {
+            return Err(self.error("n_clusters", |f| {
+                format!("{f} counts the units the n values come from, so it must be between 1 and n.")
+            }));
+        }
+        let units = units as f64;
+        let main_sum = self.required("main_sum", v.main_sum, why)?;
+        let main = self.moments(
+            ("main_sum", "main_sum_squares"),
+            main_sum,
+            v.main_sum_squares,
+            units,
+            why,
+        )?;
+        let den_sum = self.required("denominator_sum", v.denominator_sum, why)?;
+        let den = self.moments(
+            ("denominator_sum", "denominator_sum_squares"),
+            den_sum,
+            v.denominator_sum_squares,
+            units,
+            why,
+        )?;
+        let product = self.required(
+            "main_denominator_sum_product",
+            v.main_denominator_sum_product,
+            why,
+        )?;
+        let main_den_sum_product =
+            self.consistent_product("main_denominator_sum_product", &main, &den, product)?;
+        Ok(ClusterSums {
+            main,
+            den,
+            main_den_sum_product,
         })
     }
 }

@@ -3,58 +3,8 @@
 //! Only sums travel (n, Σx, Σx², cross-products), never unit-level rows, so
 //! the same analysis runs over an embedded DuckDB file or a warehouse.
 
-/// n, Σx and Σx² of one per-unit quantity.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Moments {
-    pub n: f64,
-    pub sum: f64,
-    pub sum_squares: f64,
-}
-
-impl Moments {
-    /// A 0/1 quantity: Σx² = Σx.
-    pub fn binary(n: f64, sum: f64) -> Self {
-        Self {
-            n,
-            sum,
-            sum_squares: sum,
-        }
-    }
-
-    pub fn mean(&self) -> f64 {
-        if self.n == 0.0 {
-            0.0
-        } else {
-            self.sum / self.n
-        }
-    }
-
-    /// Sample variance with n - 1, 0 for n <= 1 (gbstats' convention).
-    pub fn sample_variance(&self) -> f64 {
-        if self.n <= 1.0 {
-            0.0
-        } else {
-            (self.sum_squares - self.sum * self.sum / self.n) / (self.n - 1.0)
-        }
-    }
-
-    /// The sample covariance of two quantities measured on the same units.
-    pub fn covariance(&self, other: &Moments, sum_of_products: f64) -> f64 {
-        if self.n <= 1.0 {
-            0.0
-        } else {
-            (sum_of_products - self.sum * other.sum / self.n) / (self.n - 1.0)
-        }
-    }
-
-    fn pooled(&self, other: &Moments) -> Moments {
-        Moments {
-            n: self.n + other.n,
-            sum: self.sum + other.sum,
-            sum_squares: self.sum_squares + other.sum_squares,
-        }
-    }
-}
+use crate::moments::Moments;
+use crate::quantile::QuantileSums;
 
 /// How the variance of a per-unit quantity is estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +45,40 @@ pub enum SufficientStats {
         pre: Moments,
         post_pre_sum_product: f64,
     },
+    /// A quantile with its order-statistic bounds (`crate::quantile`).
+    Quantile(QuantileSums),
 }
 
 impl SufficientStats {
+    /// The sample size of the tests: units, or a quantile's values (events for an
+    /// event-level quantile, as gbstats counts them).
     pub fn n(&self) -> f64 {
         match self {
             SufficientStats::Plain { value, .. } => value.n,
             SufficientStats::Ratio { num, .. } => num.n,
             SufficientStats::Cuped { post, .. } => post.n,
+            SufficientStats::Quantile(quantile) => quantile.n,
+        }
+    }
+
+    /// Units in the arm, for the sample ratio check: [`SufficientStats::n`] except for an
+    /// event-level quantile, whose values cluster in fewer units.
+    pub fn units(&self) -> f64 {
+        match self {
+            SufficientStats::Quantile(QuantileSums {
+                clusters: Some(clusters),
+                ..
+            }) => clusters.main.n,
+            _ => self.n(),
+        }
+    }
+
+    /// Whether the statistic cannot support a test whatever its variance says: a quantile
+    /// with too few values ([`QuantileSums::is_degenerate`]).
+    pub fn is_degenerate(&self) -> bool {
+        match self {
+            SufficientStats::Quantile(quantile) => quantile.is_degenerate(),
+            _ => false,
         }
     }
 
@@ -118,6 +94,7 @@ impl SufficientStats {
                 }
             }
             SufficientStats::Cuped { post, .. } => post.mean(),
+            SufficientStats::Quantile(quantile) => quantile.estimate,
         }
     }
 
@@ -133,6 +110,7 @@ impl SufficientStats {
                 num_den_sum_product,
             } => ratio_variance(&num, &den, num_den_sum_product),
             SufficientStats::Cuped { scale, post, .. } => scale.variance(&post),
+            SufficientStats::Quantile(quantile) => quantile.variance(),
         }
     }
 }

@@ -62,14 +62,12 @@ impl Arm {
         VariantInput {
             name: name.to_string(),
             n: self.n,
-            sum: self.sum,
+            sum: Some(self.sum),
             sum_squares: Some(self.sum_squares),
-            den_sum: None,
-            den_sum_squares: None,
-            num_den_sum_product: None,
             pre_sum: self.pre.map(|p| p.0),
             pre_sum_squares: self.pre.map(|p| p.1),
             post_pre_sum_product: self.pre.map(|p| p.2),
+            ..VariantInput::default()
         }
     }
 }
@@ -85,6 +83,7 @@ fn compare(
     let request = StatsRequest {
         metric: MetricSpec {
             kind,
+            quantile: None,
             cuped: control.pre.is_some(),
             direction: Direction::Increase,
         },

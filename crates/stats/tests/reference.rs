@@ -53,11 +53,36 @@ impl Checker<'_> {
 
 #[test]
 fn stats_match_gbstats() {
+    let tally = check_against_gbstats("stats.json");
+    assert!(tally.checked >= 500, "only {} cases checked", tally.checked);
+    eprintln!(
+        "{} cases agree; {} refused for n < 2; {} absolute effects over a zero control mean reported where gbstats refuses",
+        tally.checked, tally.rejected_small_n, tally.absolute_over_zero_control
+    );
+}
+
+#[test]
+fn quantiles_match_gbstats() {
+    let tally = check_against_gbstats("quantile.json");
+    assert!(tally.checked >= 60, "only {} cases checked", tally.checked);
+    assert_eq!(tally.rejected_small_n, 0);
+}
+
+/// What one golden file's cases came to.
+struct Tally {
+    checked: usize,
+    rejected_small_n: usize,
+    absolute_over_zero_control: usize,
+}
+
+/// Runs every case of a golden file of `rctgate stats` requests and compares the answers
+/// with gbstats'; panics listing every mismatch.
+fn check_against_gbstats(file: &str) -> Tally {
     let mut checked = 0;
     let mut rejected_small_n = 0;
     let mut absolute_over_zero_control = 0;
     let mut failures = Vec::new();
-    for case in cases("stats.json") {
+    for case in cases(file) {
         let id = case["id"].as_str().unwrap_or("?").to_string();
         let input = case["input"].to_string();
         let request: StatsRequest = request::parse(&input).unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -138,8 +163,11 @@ fn stats_match_gbstats() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(checked >= 500, "only {checked} cases checked");
-    eprintln!("{checked} cases agree; {rejected_small_n} refused for n < 2; {absolute_over_zero_control} absolute effects over a zero control mean reported where gbstats refuses");
+    Tally {
+        checked,
+        rejected_small_n,
+        absolute_over_zero_control,
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! its exit code, without matching on every variant.
 
 use rctgate_domain::{Refusal, ValidationError};
+use rctgate_duckdb_native::NativeError;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -63,7 +64,7 @@ pub enum StoreError {
     /// DuckDB refused to insert events (or to begin or commit their transaction).
     #[error("Cannot store events: {0}")]
     Append(String),
-    /// A query through the C API (`result_chunks`) failed; DuckDB's message.
+    /// A query through the C API (`rctgate_duckdb_native::ResultStream`) failed; DuckDB's message.
     #[error("Database error: {0}")]
     Query(String),
     /// Stored data could not be decoded (a bug or a hand-edited database).
@@ -72,6 +73,18 @@ pub enum StoreError {
     /// File system error outside imports.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<NativeError> for StoreError {
+    fn from(err: NativeError) -> StoreError {
+        match err {
+            NativeError::Open(message) => StoreError::Open(message),
+            NativeError::Statement(message) => StoreError::Append(message),
+            NativeError::Query(message) => StoreError::Query(message),
+            NativeError::NulByte(_) => StoreError::Corrupt(err.to_string()),
+            NativeError::Duckdb(err) => StoreError::Database(err),
+        }
+    }
 }
 
 impl StoreError {

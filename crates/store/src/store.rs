@@ -1,15 +1,17 @@
 //! The [`Store`] handle: one DuckDB file, one writer, caches kept in step with it.
 
-use crate::backlog::{BackgroundWriter, Backlog};
-use crate::chunk_feed::ChunkFeed;
+use crate::catalog::key_cache::KeyCache;
+use crate::catalog::variants::VariantCache;
 use crate::error::StoreResult;
-use crate::ids::{Fingerprinter, IdSet};
-use crate::ingest_log::IngestLog;
-use crate::keys::KeyCache;
-use crate::native::{NativeConnection, NativeDatabase};
+use crate::events::backlog::{BackgroundWriter, Backlog};
+use crate::events::ids::{Fingerprinter, IdSet};
+use crate::events::ingest_log::IngestLog;
+use crate::events::intake::Intake;
+use crate::events::rows::EventTable;
+use crate::events::tables::{load_ids, newest_event_micros, replay, EVENTS_SCHEMA_VERSION};
 use crate::schema;
-use duckdb::Connection;
-use std::ops::Deref;
+use crate::writer::Writer;
+use rctgate_duckdb_native::{ChunkFeed, NativeDatabase, SqlConnection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -37,11 +39,9 @@ pub struct Store {
     /// Counts accepted event batches and committed metadata changes; see
     /// [`Store::data_generation`].
     pub(crate) generation: AtomicU64,
-    /// Every experiment's variants, as events are validated against them, cached with the
-    /// count of experiment changes it was read at (see [`Store::experiment_catalog`]).
-    catalog: Mutex<Option<(u64, Arc<ExperimentVariants>)>>,
-    /// Counts committed experiment changes.
-    experiment_changes: AtomicU64,
+    /// Every experiment's variants, as events are validated against them (see
+    /// [`Store::experiment_catalog`]).
+    pub(crate) variants: VariantCache,
     /// How far back from the newest stored event the id set reaches when it is built, in
     /// microseconds (`i64::MAX`: every id); see [`Store::set_id_horizon`].
     id_horizon: AtomicI64,
@@ -49,52 +49,8 @@ pub struct Store {
     pub(crate) database: Arc<NativeDatabase>,
 }
 
-/// Experiment keys and the names of their variants.
-pub(crate) type ExperimentVariants = std::collections::HashMap<String, Vec<String>>;
-
-/// What the writer lock protects.
-pub(crate) struct Writer {
-    /// Metadata reads and writes (duckdb-rs).
-    pub conn: Connection,
-    /// Event inserts (DuckDB's C API; see `native` and `chunk_feed`).
-    pub events: NativeConnection,
-    /// The table functions the event inserts read from.
-    pub feed: ChunkFeed,
-}
-
-/// What the intake lock protects: where a batch is deduplicated and made durable.
-pub(crate) struct Intake {
-    /// Fingerprints of every accepted event id: stored, or acknowledged and waiting in the
-    /// backlog. A batch's ids go in before it is logged and come out again if logging fails;
-    /// an import that fails drops the set, to be rebuilt (see `ingest`, `import`).
-    ///
-    /// `None` until something needs it: commands that only read (analyze, list, the gate)
-    /// never pay for it (about 0.2 s and 16 bytes per stored event). While it is `None`
-    /// nothing has been accepted since it was dropped, so the tables hold every id and
-    /// [`Store::intake_with_ids`] can build it from them.
-    pub ids: Option<IdSet>,
-    /// Ids of events whose time is before this (microseconds) and that were stored before the
-    /// set was built may be missing from `ids`: a batch looks those up in the tables
-    /// (`ingest`). `i64::MIN`: the set holds every stored id.
-    pub floor: i64,
-    /// The ingest log (`ingest_log`); none for a store in memory.
-    pub log: Option<IngestLog>,
-}
-
-/// A connection for reading, which keeps the database open while it lives. Do not keep a
-/// `try_clone` of it beyond its own life: the clone does not keep the database handle open.
-pub struct ReadConnection {
-    conn: Connection,
-    _database: Arc<NativeDatabase>,
-}
-
-impl Deref for ReadConnection {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        &self.conn
-    }
-}
+/// A connection for reading, which keeps the database open while it lives.
+pub type ReadConnection = SqlConnection;
 
 impl Store {
     /// Opens the database at `path`, creating it if needed, and brings its schema up to date.
@@ -126,10 +82,10 @@ impl Store {
         let database = NativeDatabase::open(path, SETTINGS)?;
         let mut conn = database.connection()?;
         let mut events = database.native_connection()?;
-        let feed = ChunkFeed::register(&events)?;
+        let feed = ChunkFeed::register(&events, &EventTable::specs())?;
         let reached = schema::migrate(&mut conn, version)?;
         let fingerprinter = Fingerprinter::new();
-        let has_events = reached >= crate::ingest::EVENTS_SCHEMA_VERSION;
+        let has_events = reached >= EVENTS_SCHEMA_VERSION;
         // A new file or one in memory has no ids to read; a file's set is built on first need,
         // or now, when a crash left batches in the ingest log that must be deduped.
         let mut ids = (!has_events || path.is_none()).then(IdSet::default);
@@ -139,12 +95,12 @@ impl Store {
             Some(path) if has_events => {
                 let (log, left) = IngestLog::open(path)?;
                 if !left.is_empty() {
-                    let mut loaded = crate::ingest::load_ids(
+                    let mut loaded = load_ids(
                         &mut database.query_connection()?,
                         &fingerprinter,
                         i64::MIN..i64::MAX,
                     )?;
-                    crate::ingest::replay(left, &mut events, &feed, &mut loaded, &fingerprinter)?;
+                    replay(left, &mut events, &feed, &mut loaded, &fingerprinter)?;
                     ids = Some(loaded);
                 }
                 Some(log)
@@ -170,8 +126,7 @@ impl Store {
             backlog,
             logs_events,
             generation: AtomicU64::new(0),
-            catalog: Mutex::new(None),
-            experiment_changes: AtomicU64::new(0),
+            variants: VariantCache::default(),
             id_horizon: AtomicI64::new(DEFAULT_ID_HORIZON.num_microseconds().unwrap_or(i64::MAX)),
             keys: RwLock::new(keys),
             fingerprinter,
@@ -195,10 +150,7 @@ impl Store {
     /// them; see `backlog`).
     pub fn read_connection(&self) -> StoreResult<ReadConnection> {
         self.backlog.flush()?;
-        Ok(ReadConnection {
-            conn: self.database.connection()?,
-            _database: Arc::clone(&self.database),
-        })
+        Ok(self.database.connection()?)
     }
 
     /// A number that changes whenever events or metadata change (it counts accepted event
@@ -216,26 +168,8 @@ impl Store {
     /// Records that a change to an experiment committed (after the commit, so that a catalog
     /// read before it is never cached as current).
     pub(crate) fn touch_experiments(&self) {
-        self.experiment_changes.fetch_add(1, Ordering::AcqRel);
+        self.variants.invalidate();
         self.touch();
-    }
-
-    /// Experiment keys and their variants, as exposures are validated against them.
-    ///
-    /// Read once per experiment change rather than once per batch: reading it takes the
-    /// writer lock and decodes every experiment, which made each `POST /v1/events` wait for
-    /// the other clients' commits before it could even validate.
-    pub(crate) fn experiment_catalog(&self) -> StoreResult<Arc<ExperimentVariants>> {
-        let changes = self.experiment_changes.load(Ordering::Acquire);
-        let mut cached = self.catalog.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, catalog)) = cached.as_ref() {
-            if *at == changes {
-                return Ok(Arc::clone(catalog));
-            }
-        }
-        let catalog = Arc::new(crate::experiments::variants_by_experiment(&self.writer().conn)?);
-        *cached = Some((changes, Arc::clone(&catalog)));
-        Ok(catalog)
     }
 
     /// Number of events stored and acknowledged (distinct ids); builds the id set if needed.
@@ -268,15 +202,11 @@ impl Store {
         if intake.ids.is_none() {
             let mut conn = self.database.query_connection()?;
             let horizon = self.id_horizon.load(Ordering::Acquire);
-            let floor = match crate::ingest::newest_event_micros(&mut conn)? {
+            let floor = match newest_event_micros(&mut conn)? {
                 Some(newest) if horizon < i64::MAX => newest.saturating_sub(horizon),
                 _ => i64::MIN,
             };
-            intake.ids = Some(crate::ingest::load_ids(
-                &mut conn,
-                &self.fingerprinter,
-                floor..i64::MAX,
-            )?);
+            intake.ids = Some(load_ids(&mut conn, &self.fingerprinter, floor..i64::MAX)?);
             intake.floor = floor;
         }
         Ok(intake)
@@ -286,7 +216,7 @@ impl Store {
     pub(crate) fn intake_with_all_ids(&self) -> StoreResult<MutexGuard<'_, Intake>> {
         let mut intake = self.intake_with_ids()?;
         if intake.floor > i64::MIN {
-            let older = crate::ingest::load_ids(
+            let older = load_ids(
                 &mut self.database.query_connection()?,
                 &self.fingerprinter,
                 i64::MIN..intake.floor,

@@ -203,14 +203,9 @@ fn reference_request(
         let mut input = VariantInput {
             name: name.to_string(),
             n: 0,
-            sum: 0.0,
+            sum: Some(0.0),
             sum_squares: Some(0.0),
-            den_sum: None,
-            den_sum_squares: None,
-            num_den_sum_product: None,
-            pre_sum: None,
-            pre_sum_squares: None,
-            post_pre_sum_product: None,
+            ..VariantInput::default()
         };
         for view in units
             .values()
@@ -218,7 +213,7 @@ fn reference_request(
         {
             let y = value(view, &metric.event, metric.kind, zero, window);
             input.n += 1;
-            input.sum += y;
+            *input.sum.get_or_insert(0.0) += y;
             *input.sum_squares.get_or_insert(0.0) += y * y;
             if let Some(denominator) = &metric.denominator_event {
                 let d = value(view, denominator, MetricKind::Mean, zero, window);
@@ -248,6 +243,7 @@ fn reference_request(
                 MetricKind::Mean | MetricKind::Count => Kind::Mean,
                 MetricKind::Ratio => Kind::Ratio,
             },
+            quantile: None,
             cuped: metric.cuped_days.is_some(),
             direction: Default::default(),
         },

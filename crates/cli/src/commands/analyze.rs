@@ -9,8 +9,8 @@ use rctgate_report::render;
 use serde_json::Value;
 
 use crate::commands::print_json;
+use crate::failure::Failure;
 use crate::target::TargetArgs;
-use crate::Failure;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {

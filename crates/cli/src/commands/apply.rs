@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use rctgate_domain::{from_json_value, Experiment, Metric};
 use serde_json::Value;
 
+use crate::failure::Failure;
 use crate::target::TargetArgs;
-use crate::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

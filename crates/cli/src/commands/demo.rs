@@ -18,7 +18,7 @@ use rctgate_simulate::{events, Scenario, SimMetric};
 use rctgate_store::{Store, LOCAL_ACTOR};
 use serde_json::json;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -3,8 +3,8 @@
 use clap::Subcommand;
 
 use crate::commands::print_json;
+use crate::failure::Failure;
 use crate::target::TargetArgs;
-use crate::Failure;
 
 #[derive(Subcommand)]
 pub enum Command {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 use rctgate_store::ExportFormat;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

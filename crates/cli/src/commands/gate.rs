@@ -6,8 +6,8 @@
 
 use clap::Subcommand;
 
+use crate::failure::Failure;
 use crate::target::TargetArgs;
-use crate::Failure;
 
 #[derive(Subcommand)]
 pub enum Command {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use rctgate_store::{ImportOutcome, ImportProgress};
 
+use crate::failure::Failure;
 use crate::target::{Target, TargetArgs};
-use crate::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -9,7 +9,7 @@ use rctgate_domain::{parse_lifetime, KeySpec, Scopes};
 use serde_json::Value;
 
 use crate::commands::{print_json, Format};
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(Subcommand)]
 pub enum Command {

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use crate::commands::{columns, print_json, Format};
+use crate::failure::Failure;
 use crate::target::TargetArgs;
-use crate::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use rctgate_store::Store;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// Prints a value as pretty JSON on stdout, followed by a newline.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {

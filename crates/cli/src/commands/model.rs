@@ -9,8 +9,8 @@ use rctgate_domain::{Difference, ModelVersion, PromotionRequest};
 use serde_json::Value;
 
 use crate::commands::{columns, print_json, Format};
+use crate::failure::Failure;
 use crate::target::{PromoteAnswer, TargetArgs};
-use crate::Failure;
 
 #[derive(Subcommand)]
 pub enum Command {

@@ -5,7 +5,7 @@ use clap::ValueEnum;
 use rctgate_stats::power::{Baseline, Design};
 
 use crate::commands::print_json;
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Kind {

@@ -9,7 +9,7 @@ use rctgate_server::webhook::Webhook;
 use rctgate_server::{Governance, Limits};
 use rctgate_store::Store;
 
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use crate::commands::print_json;
-use crate::Failure;
+use crate::failure::Failure;
 
 #[derive(clap::Args)]
 pub struct Args {

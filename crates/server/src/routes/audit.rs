@@ -7,7 +7,8 @@ use rctgate_store::AuditEntry;
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,8 +8,9 @@ use rctgate_store::Upserted;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::request_body::RequestBody;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Metric>>, ApiError> {
     caller.require(Scope::Read)?;

@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use crate::assignment::{decide_each, Offered};
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::request_body::RequestBody;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,8 +8,9 @@ use rctgate_store::{EventsSummary, IngestOutcome, PreparedEvents, Store, StoreEr
 use serde::Deserialize;
 
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::request_body::RequestBody;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// A JSON array or NDJSON batch; all-or-nothing, idempotent on `id`, and
 /// answered only once durable (synced in the store's ingest log).

@@ -7,8 +7,9 @@ use rctgate_domain::{from_json_slice, Experiment, Scope};
 use serde_json::json;
 
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::request_body::RequestBody;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Experiment>>, ApiError> {
     caller.require(Scope::Read)?;

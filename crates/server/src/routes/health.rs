@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Liveness: touches no database, so it answers while the store is busy.
 pub async fn healthz() -> &'static str {

@@ -9,8 +9,9 @@ use rctgate_domain::{from_json_slice, KeyRequest, Scope};
 use rctgate_store::{KeyInfo, NewKey};
 
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::request_body::RequestBody;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// `{"scopes": ["assign", "ingest"], "name": "...", "expires_in": "90d"}`: 201 with the key.
 pub async fn create(

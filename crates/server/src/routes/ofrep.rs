@@ -16,8 +16,9 @@ use serde_json::{json, Map, Value};
 
 use crate::assignment::RunningExperiment;
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::request_body::RequestBody;
-use crate::{ApiError, AppState};
+use crate::state::AppState;
 
 /// An OFREP evaluation failure: its status, error code and details.
 struct Failure {

@@ -8,45 +8,25 @@
 //!
 //! Chunks of a streaming result are flat (DuckDB copies each into a fresh chunk before
 //! handing it out), so a column is a plain array with one entry per row.
-#![allow(unsafe_code)] // DuckDB's C API; see the module doc and the workspace lints.
 
-use crate::error::{StoreError, StoreResult};
-use crate::native::{borrowed_c_string, NativeConnection, INLINE_STRING_BYTES};
+use crate::database::{borrowed_c_string, NativeConnection};
+use crate::error::{NativeError, NativeResult};
+use crate::types::ColumnType;
+use crate::INLINE_STRING_BYTES;
 use duckdb::ffi;
 use std::marker::PhantomData;
 
-/// The C types a column is read as, by DuckDB type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ColumnType {
-    Varchar,
-    Double,
-    BigInt,
-    Boolean,
-}
-
-impl ColumnType {
-    fn of(type_id: ffi::duckdb_type) -> Option<ColumnType> {
-        match type_id {
-            ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR => Some(ColumnType::Varchar),
-            ffi::DUCKDB_TYPE_DUCKDB_TYPE_DOUBLE => Some(ColumnType::Double),
-            ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGINT => Some(ColumnType::BigInt),
-            ffi::DUCKDB_TYPE_DUCKDB_TYPE_BOOLEAN => Some(ColumnType::Boolean),
-            _ => None,
-        }
-    }
-}
-
 /// A streaming query result; each [`ResultStream::next_chunk`] runs the query until DuckDB
 /// has the next chunk. Borrows its connection, which can run nothing else meanwhile.
-pub(crate) struct ResultStream<'c> {
+pub struct ResultStream<'c> {
     result: ffi::duckdb_result,
     _connection: PhantomData<&'c mut NativeConnection>,
 }
 
 impl NativeConnection {
     /// Starts `sql` as a streaming query.
-    pub(crate) fn stream(&mut self, sql: &str) -> StoreResult<ResultStream<'_>> {
-        let statement = self.prepared(sql).map_err(StoreError::Query)?;
+    pub fn stream(&mut self, sql: &str) -> NativeResult<ResultStream<'_>> {
+        let statement = self.prepared(sql).map_err(NativeError::Query)?;
         let mut pending: ffi::duckdb_pending_result = std::ptr::null_mut();
         // SAFETY: `statement` was prepared on this connection and lives until the connection
         // drops, which the returned stream's borrow outlasts; `pending` is a valid out pointer.
@@ -59,7 +39,7 @@ impl NativeConnection {
                 ffi::duckdb_destroy_pending(&mut pending);
                 message
             };
-            return Err(StoreError::Query(message));
+            return Err(NativeError::Query(message));
         }
         // SAFETY: zeroed is the documented initial state of an out-parameter result.
         let mut result: ffi::duckdb_result = unsafe { std::mem::zeroed() };
@@ -79,14 +59,14 @@ impl NativeConnection {
             // SAFETY: a failed result holds its error (or none: null) until `stream` drops
             // and destroys it, after the copy.
             let message = unsafe { borrowed_c_string(ffi::duckdb_result_error(&mut failed)) };
-            return Err(StoreError::Query(message));
+            return Err(NativeError::Query(message));
         }
         Ok(stream)
     }
 
     /// The first row's first column of `sql`, a BIGINT (a count); `None` when the result has
     /// no rows or the value is NULL.
-    pub(crate) fn query_bigint(&mut self, sql: &str) -> StoreResult<Option<i64>> {
+    pub fn query_bigint(&mut self, sql: &str) -> NativeResult<Option<i64>> {
         let mut stream = self.stream(sql)?;
         let Some(chunk) = stream.next_chunk()? else {
             return Ok(None);
@@ -100,13 +80,13 @@ impl NativeConnection {
 
 impl ResultStream<'_> {
     /// The next chunk, `None` at the end of the result.
-    pub(crate) fn next_chunk(&mut self) -> StoreResult<Option<ResultChunk<'_>>> {
+    pub fn next_chunk(&mut self) -> NativeResult<Option<ResultChunk<'_>>> {
         // SAFETY: `result` is a live streaming result; the chunk is ours to destroy.
         let raw = unsafe { ffi::duckdb_fetch_chunk(self.result) };
         if raw.is_null() {
             // A null chunk is also how DuckDB reports a failure while producing it.
             return match self.error() {
-                Some(message) => Err(StoreError::Query(message)),
+                Some(message) => Err(NativeError::Query(message)),
                 None => Ok(None),
             };
         }
@@ -137,25 +117,30 @@ impl Drop for ResultStream<'_> {
 }
 
 /// One chunk of a [`ResultStream`]: up to 2,048 rows of every column.
-pub(crate) struct ResultChunk<'s> {
+pub struct ResultChunk<'s> {
     raw: ffi::duckdb_data_chunk,
     _stream: PhantomData<&'s ResultStream<'s>>,
 }
 
 impl ResultChunk<'_> {
     /// Rows in this chunk.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         // SAFETY: `raw` is a live chunk.
         usize::try_from(unsafe { ffi::duckdb_data_chunk_get_size(self.raw) }).unwrap_or(0)
     }
 
+    /// Whether the chunk has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Column `index`, read as `expected`; an error if the column is not of that type.
-    pub(crate) fn column(&self, index: usize, expected: ColumnType) -> StoreResult<Column<'_>> {
+    pub fn column(&self, index: usize, expected: ColumnType) -> NativeResult<Column<'_>> {
         let rows = self.len();
         // SAFETY: `raw` is a live chunk; the vector belongs to it.
         let columns = unsafe { ffi::duckdb_data_chunk_get_column_count(self.raw) };
         if index as u64 >= columns {
-            return Err(StoreError::Query(format!("the result has no column {index}")));
+            return Err(NativeError::Query(format!("the result has no column {index}")));
         }
         // SAFETY: `index` is in range; the vector and its logical type (destroyed once right
         // after reading its id) belong to the live chunk.
@@ -167,7 +152,7 @@ impl ResultChunk<'_> {
             (vector, ColumnType::of(type_id))
         };
         if actual != Some(expected) {
-            return Err(StoreError::Query(format!(
+            return Err(NativeError::Query(format!(
                 "column {index} is not {expected:?} but DuckDB type {actual:?}"
             )));
         }
@@ -186,7 +171,10 @@ impl ResultChunk<'_> {
                     Values::Varchar(strings)
                 }
                 ColumnType::Double => Values::Double(std::slice::from_raw_parts(data.cast::<f64>(), rows)),
-                ColumnType::BigInt => Values::BigInt(std::slice::from_raw_parts(data.cast::<i64>(), rows)),
+                // A TIMESTAMP is its microseconds since the epoch, read as `Value::BigInt`.
+                ColumnType::BigInt | ColumnType::Timestamp => {
+                    Values::BigInt(std::slice::from_raw_parts(data.cast::<i64>(), rows))
+                }
                 // Read as bytes: a Rust `bool` must be 0 or 1, and a NULL row's byte is unspecified.
                 ColumnType::Boolean => Values::Boolean(std::slice::from_raw_parts(data.cast::<u8>(), rows)),
             };
@@ -203,7 +191,7 @@ impl Drop for ResultChunk<'_> {
 }
 
 /// One column of a [`ResultChunk`].
-pub(crate) struct Column<'a> {
+pub struct Column<'a> {
     values: Values<'a>,
     validity: Option<&'a [u64]>,
 }
@@ -217,7 +205,7 @@ enum Values<'a> {
 
 /// One value of a [`Column`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Value<'a> {
+pub enum Value<'a> {
     Null,
     Varchar(&'a str),
     Double(f64),
@@ -227,7 +215,7 @@ pub(crate) enum Value<'a> {
 
 impl<'a> Column<'a> {
     /// The value in `row`; NULL past the end.
-    pub(crate) fn value(&self, row: usize) -> Value<'a> {
+    pub fn value(&self, row: usize) -> Value<'a> {
         if !is_valid(self.validity, row) {
             return Value::Null;
         }
@@ -257,7 +245,7 @@ fn is_valid(validity: Option<&[u64]>, row: usize) -> bool {
 /// Checks once per chunk that every valid string is UTF-8, so reading a value need not.
 /// DuckDB's VARCHARs always are (it checks what it reads); this keeps a `&str` sound
 /// without trusting that.
-fn check_utf8(strings: &[ffi::duckdb_string_t], validity: Option<&[u64]>) -> StoreResult<()> {
+fn check_utf8(strings: &[ffi::duckdb_string_t], validity: Option<&[u64]>) -> NativeResult<()> {
     for (row, value) in strings.iter().enumerate() {
         if !is_valid(validity, row) {
             continue;
@@ -267,7 +255,7 @@ fn check_utf8(strings: &[ffi::duckdb_string_t], validity: Option<&[u64]>) -> Sto
         // call was 3% of an import's CPU.
         if !bytes.is_ascii() {
             std::str::from_utf8(bytes)
-                .map_err(|err| StoreError::Query(format!("a text value is not UTF-8: {err}")))?;
+                .map_err(|err| NativeError::Query(format!("a text value is not UTF-8: {err}")))?;
         }
     }
     Ok(())
@@ -292,7 +280,7 @@ fn string_bytes(value: &ffi::duckdb_string_t) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::native::NativeDatabase;
+    use crate::database::NativeDatabase;
 
     fn connection() -> NativeConnection {
         let database = NativeDatabase::open(None, &[("threads", "1")]).expect("in-memory database");

@@ -7,15 +7,23 @@
 //! fields, attributes, references to experiments.
 
 use super::columns::{Cell, Columns};
-use super::sink::RowSink;
-use super::ReadChunk;
+use super::sink::{RowSink, IMPORT_CHUNK_ROWS};
+use crate::catalog::variants::ExperimentVariants;
 use crate::error::ImportError;
-use crate::ids::Fingerprinter;
-use crate::rows::EventRows;
-use crate::store::ExperimentVariants;
+use crate::events::ids::Fingerprinter;
+use crate::events::rows::EventRows;
 use rctgate_domain::{AttributeValue, EventFields, EventRecordRef, ReceivedEvent, ValidationError};
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
+
+/// A validated chunk on its way to deduplication.
+pub(super) struct ReadChunk {
+    /// The events, prepared for inserting.
+    pub(super) rows: EventRows,
+    /// Data rows read.
+    pub(super) row_count: u64,
+    pub(super) bytes_done: Option<u64>,
+}
 
 /// Validates rows into chunks and sends them on.
 pub(super) struct ValidatingSink<'a> {
@@ -39,7 +47,7 @@ impl<'a> ValidatingSink<'a> {
             catalog,
             fingerprinter,
             sender,
-            rows: EventRows::with_capacity(super::IMPORT_CHUNK_ROWS),
+            rows: EventRows::with_capacity(IMPORT_CHUNK_ROWS),
             row_count: 0,
         }
     }
@@ -102,7 +110,7 @@ impl RowSink for ValidatingSink<'_> {
 
     fn flush(&mut self, bytes_done: Option<u64>) -> bool {
         let chunk = ReadChunk {
-            rows: std::mem::replace(&mut self.rows, EventRows::with_capacity(super::IMPORT_CHUNK_ROWS)),
+            rows: std::mem::replace(&mut self.rows, EventRows::with_capacity(IMPORT_CHUNK_ROWS)),
             row_count: std::mem::take(&mut self.row_count),
             bytes_done,
         };

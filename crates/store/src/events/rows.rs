@@ -5,22 +5,17 @@
 //! their canonical JSON text, and DuckDB data chunks of 2,048 rows per table, built either
 //! ahead of deduplication ([`EventRows::seal`], then a chunk holding a duplicate is rebuilt
 //! from the kept rows) or after it ([`EventRows::into_chunks`] on unsealed rows). The writer
-//! hands whole chunks to DuckDB (`chunk_feed`). All strings live in one buffer, so 50,000
-//! events are a handful of allocations, not several per event, and the chunks' longer
-//! strings point into that buffer rather than copy it ([`set_str`]); it goes with them.
-//! The same rows are what a batch writes to the ingest log, and reads back from it
-//! (`record`).
-#![allow(unsafe_code)] // DuckDB's C API; see the module doc and the workspace lints.
+//! hands whole chunks to DuckDB (`rctgate_duckdb_native::ChunkFeed`). All strings live in one
+//! buffer, so 50,000 events are a handful of allocations, not several per event, and the
+//! chunks' longer strings point into that buffer rather than copy it: sealing shares the
+//! buffer (`Arc`) with the chunks, which keep it alive. The same rows are what a batch writes
+//! to the ingest log, and reads back from it (`record`).
 
-use crate::chunk_feed::TableChunks;
 use crate::error::{StoreError, StoreResult};
-use crate::ids::Fingerprint;
-use crate::native::{SendChunk, INLINE_STRING_BYTES};
+use crate::events::ids::Fingerprint;
 use crate::time::Micros;
-use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
-use duckdb::ffi;
 use rctgate_domain::{AttributeValue, CheckedFields, EventFields, EventType, ReceivedEvent};
-use std::ffi::c_char;
+use rctgate_duckdb_native::{ChunkWriter, ColumnType, OwnedChunk, TableSpec};
 use std::sync::Arc;
 
 mod record;
@@ -74,47 +69,66 @@ pub(crate) enum EventTable {
 }
 
 impl EventTable {
-    /// The table's name in SQL.
-    pub(crate) fn name(self) -> &'static str {
+    /// The table, its columns in table order (what `schema` creates, and the layout of the
+    /// data chunks built here) and the table function that feeds it.
+    pub(crate) fn spec(self) -> TableSpec {
+        use ColumnType::{Boolean, Double, Timestamp, Varchar};
         match self {
-            EventTable::Exposures => "exposures",
-            EventTable::MetricEvents => "metric_events",
+            EventTable::Exposures => TableSpec {
+                table: "exposures",
+                function: "rctgate_exposure_chunks",
+                columns: &[
+                    ("id", Varchar),
+                    ("experiment", Varchar),
+                    ("variant", Varchar),
+                    ("unit", Varchar),
+                    ("ts", Timestamp),
+                    ("triggered", Boolean),
+                    ("model_output", Double),
+                    ("latency_ms", Double),
+                    ("attributes", Varchar),
+                ],
+            },
+            EventTable::MetricEvents => TableSpec {
+                table: "metric_events",
+                function: "rctgate_metric_event_chunks",
+                columns: &[
+                    ("id", Varchar),
+                    ("event", Varchar),
+                    ("unit", Varchar),
+                    ("ts", Timestamp),
+                    ("value", Double),
+                    ("attributes", Varchar),
+                ],
+            },
         }
     }
 
-    /// Columns and their types, in table order: what `schema` creates, and the layout of the
-    /// data chunks built here.
-    pub(crate) fn columns(self) -> &'static [(&'static str, LogicalTypeId)] {
-        use LogicalTypeId::{Boolean, Double, Timestamp, Varchar};
-        match self {
-            EventTable::Exposures => &[
-                ("id", Varchar),
-                ("experiment", Varchar),
-                ("variant", Varchar),
-                ("unit", Varchar),
-                ("ts", Timestamp),
-                ("triggered", Boolean),
-                ("model_output", Double),
-                ("latency_ms", Double),
-                ("attributes", Varchar),
-            ],
-            EventTable::MetricEvents => &[
-                ("id", Varchar),
-                ("event", Varchar),
-                ("unit", Varchar),
-                ("ts", Timestamp),
-                ("value", Double),
-                ("attributes", Varchar),
-            ],
-        }
+    /// Both tables' specs, for registering their table functions.
+    pub(crate) fn specs() -> [TableSpec; 2] {
+        [EventTable::Exposures.spec(), EventTable::MetricEvents.spec()]
+    }
+}
+
+/// Data chunks ready to insert, per table; each chunk keeps the text its strings point into.
+#[derive(Default)]
+pub(crate) struct TableChunks {
+    pub(crate) exposures: Vec<OwnedChunk>,
+    pub(crate) metric_events: Vec<OwnedChunk>,
+}
+
+impl TableChunks {
+    /// Adds `other`'s chunks after these.
+    pub(crate) fn extend(&mut self, other: TableChunks) {
+        self.exposures.extend(other.exposures);
+        self.metric_events.extend(other.metric_events);
     }
 
-    /// The columns' DuckDB types, for creating data chunks.
-    fn logical_types(self) -> Vec<LogicalTypeHandle> {
-        self.columns()
-            .iter()
-            .map(|(_, id)| LogicalTypeHandle::from(*id))
-            .collect()
+    fn push(&mut self, table: EventTable, chunk: OwnedChunk) {
+        match table {
+            EventTable::Exposures => self.exposures.push(chunk),
+            EventTable::MetricEvents => self.metric_events.push(chunk),
+        }
     }
 }
 
@@ -122,13 +136,16 @@ impl EventTable {
 struct Block {
     table: EventTable,
     rows: Vec<usize>,
-    chunk: SendChunk,
+    chunk: OwnedChunk,
 }
 
 /// Validated events, in input order, ready to insert.
 #[derive(Default)]
 pub(crate) struct EventRows {
+    /// Every string of the rows, while rows are added.
     text: String,
+    /// The same text once sealed, shared with the chunks that point into it.
+    sealed: Option<Arc<String>>,
     rows: Vec<(Fingerprint, Row)>,
     /// Reused buffer for serializing attributes.
     scratch: Vec<u8>,
@@ -141,6 +158,7 @@ impl EventRows {
     pub(crate) fn with_capacity(events: usize) -> EventRows {
         EventRows {
             text: String::with_capacity(events * 64),
+            sealed: None,
             rows: Vec::with_capacity(events),
             scratch: Vec::new(),
             blocks: Vec::new(),
@@ -210,7 +228,7 @@ impl EventRows {
                 Row::Exposure(exposure) => (exposure.id, exposure.ts),
                 Row::Metric(metric) => (metric.id, metric.ts),
             };
-            (ts.0 < floor).then(|| (&self.text[id.start..id.end], ts.0))
+            (ts.0 < floor).then(|| (self.text(id), ts.0))
         })
     }
 
@@ -223,19 +241,28 @@ impl EventRows {
     /// were built (a request, before it takes the intake lock), so that accepting them needs
     /// no more than the deduplication.
     pub(crate) fn seal(&mut self) {
-        self.blocks = self.blocks(&vec![true; self.rows.len()]);
+        let text = self.shared_text();
+        self.blocks = self.blocks(&text, &vec![true; self.rows.len()]);
+    }
+
+    /// The text, shared from now on with the chunks that point into it.
+    fn shared_text(&mut self) -> Arc<String> {
+        let text = self
+            .sealed
+            .get_or_insert_with(|| Arc::new(std::mem::take(&mut self.text)));
+        Arc::clone(text)
     }
 
     /// Data chunks of the events for which `keep[i]` is true. Sealed chunks whose rows are all
     /// kept are passed on as they are; the others, and all of unsealed rows, are built here.
     pub(crate) fn into_chunks(mut self, keep: &[bool]) -> TableChunks {
         let mut chunks = TableChunks::default();
+        let text = self.shared_text();
         let sealed = std::mem::take(&mut self.blocks);
         if sealed.is_empty() {
-            for block in self.blocks(keep) {
+            for block in self.blocks(&text, keep) {
                 chunks.push(block.table, block.chunk);
             }
-            chunks.text.push(Arc::new(self.text));
             return chunks;
         }
         for block in sealed {
@@ -248,26 +275,20 @@ impl EventRows {
             if kept.len() == block.rows.len() {
                 chunks.push(block.table, block.chunk);
             } else if !kept.is_empty() {
-                chunks.push(
-                    block.table,
-                    SendChunk(self.chunk(block.table, &block.table.logical_types(), &kept)),
-                );
+                chunks.push(block.table, self.chunk(&text, block.table, &kept));
             }
         }
-        // Moving the String keeps its heap buffer, which the chunks point into, where it is.
-        chunks.text.push(Arc::new(self.text));
         chunks
     }
 
     /// Data chunks of the kept rows, per table in input order, with the rows each holds.
-    fn blocks(&self, keep: &[bool]) -> Vec<Block> {
+    fn blocks(&self, text: &Arc<String>, keep: &[bool]) -> Vec<Block> {
         let mut blocks = Vec::with_capacity(self.rows.len() / CHUNK_ROWS + 2);
         for (table, indices) in self.indices_by_table(keep) {
-            let types = table.logical_types();
             for rows in indices.chunks(CHUNK_ROWS) {
                 blocks.push(Block {
                     table,
-                    chunk: SendChunk(self.chunk(table, &types, rows)),
+                    chunk: self.chunk(text, table, rows),
                     rows: rows.to_vec(),
                 });
             }
@@ -295,87 +316,61 @@ impl EventRows {
         .into_iter()
     }
 
-    /// A data chunk of the given rows (at most [`CHUNK_ROWS`], all of `table`, whose column
-    /// types `types` are).
-    fn chunk(&self, table: EventTable, types: &[LogicalTypeHandle], indices: &[usize]) -> DataChunkHandle {
-        let chunk = DataChunkHandle::new(types);
+    /// A data chunk of the given rows (at most [`CHUNK_ROWS`], all of `table`), whose strings
+    /// point into `text`, the rows' shared text.
+    fn chunk(&self, text: &Arc<String>, table: EventTable, indices: &[usize]) -> OwnedChunk {
+        let mut chunk = ChunkWriter::new(&table.spec().types());
+        chunk.keep(text);
         let rows = indices
             .iter()
             .take(CHUNK_ROWS)
             .filter_map(|index| self.rows.get(*index).map(|(_, row)| row));
-        match table {
-            EventTable::Exposures => self.fill_exposures(&chunk, rows),
-            EventTable::MetricEvents => self.fill_metrics(&chunk, rows),
+        let span = |span: Span| text.get(span.start..span.end).unwrap_or_default();
+        for (index, row) in rows.enumerate() {
+            // Columns in `EventTable::spec` order.
+            match row {
+                Row::Exposure(row) => {
+                    chunk.set_str(0, index, Some(span(row.id)));
+                    chunk.set_str(1, index, Some(span(row.experiment)));
+                    chunk.set_str(2, index, Some(span(row.variant)));
+                    chunk.set_str(3, index, Some(span(row.unit)));
+                    chunk.set_timestamp(4, index, Some(row.ts.0));
+                    chunk.set_bool(5, index, row.triggered);
+                    chunk.set_f64(6, index, row.model_output);
+                    chunk.set_f64(7, index, row.latency_ms);
+                    chunk.set_str(8, index, row.attributes.map(span));
+                }
+                Row::Metric(row) => {
+                    chunk.set_str(0, index, Some(span(row.id)));
+                    chunk.set_str(1, index, Some(span(row.event)));
+                    chunk.set_str(2, index, Some(span(row.unit)));
+                    chunk.set_timestamp(3, index, Some(row.ts.0));
+                    chunk.set_f64(4, index, Some(row.value));
+                    chunk.set_str(5, index, row.attributes.map(span));
+                }
+            }
         }
-        chunk.set_len(indices.len().min(CHUNK_ROWS));
-        chunk
+        chunk.finish(indices.len().min(CHUNK_ROWS))
     }
 
-    fn fill_exposures<'r>(&self, chunk: &DataChunkHandle, rows: impl Iterator<Item = &'r Row>) {
-        // SAFETY (each `Slots::of`): the types are the physical types of the exposures
-        // columns in `EventTable::columns` order (VARCHAR as `duckdb_string_t`, TIMESTAMP as
-        // i64, BOOLEAN as bool, DOUBLE as f64), and `chunk` was created with those columns.
-        let (mut id, mut experiment, mut variant, mut unit) = unsafe {
-            (
-                Slots::of(chunk, 0),
-                Slots::of(chunk, 1),
-                Slots::of(chunk, 2),
-                Slots::of(chunk, 3),
-            )
-        };
-        let (mut ts, mut triggered, mut output, mut latency, mut attributes) = unsafe {
-            (
-                Slots::of(chunk, 4),
-                Slots::of(chunk, 5),
-                Slots::of(chunk, 6),
-                Slots::of(chunk, 7),
-                Slots::<ffi::duckdb_string_t>::of(chunk, 8),
-            )
-        };
-        for (index, row) in rows.enumerate() {
-            let Row::Exposure(row) = row else { continue };
-            id.set_str(index, self.text(row.id));
-            experiment.set_str(index, self.text(row.experiment));
-            variant.set_str(index, self.text(row.variant));
-            unit.set_str(index, self.text(row.unit));
-            ts.set(index, Some(row.ts.0));
-            triggered.set(index, row.triggered);
-            output.set(index, row.model_output);
-            latency.set(index, row.latency_ms);
-            attributes.set_str_or_null(index, row.attributes.map(|span| self.text(span)));
+    /// The text being written to, taken back from the chunks if the rows were sealed (adding
+    /// rows after sealing is not how rows are used, but stays correct: the chunks keep their
+    /// own copy and are built again).
+    fn writable_text(&mut self) -> &mut String {
+        if let Some(sealed) = self.sealed.take() {
+            self.text = Arc::unwrap_or_clone(sealed);
+            self.blocks.clear();
         }
-    }
-
-    fn fill_metrics<'r>(&self, chunk: &DataChunkHandle, rows: impl Iterator<Item = &'r Row>) {
-        // SAFETY: as in `fill_exposures`, for the metric_events columns.
-        let (mut id, mut event, mut unit) =
-            unsafe { (Slots::of(chunk, 0), Slots::of(chunk, 1), Slots::of(chunk, 2)) };
-        let (mut ts, mut value, mut attributes) = unsafe {
-            (
-                Slots::of(chunk, 3),
-                Slots::of(chunk, 4),
-                Slots::<ffi::duckdb_string_t>::of(chunk, 5),
-            )
-        };
-        for (index, row) in rows.enumerate() {
-            let Row::Metric(row) = row else { continue };
-            id.set_str(index, self.text(row.id));
-            event.set_str(index, self.text(row.event));
-            unit.set_str(index, self.text(row.unit));
-            ts.set(index, Some(row.ts.0));
-            value.set(index, Some(row.value));
-            attributes.set_str_or_null(index, row.attributes.map(|span| self.text(span)));
-        }
+        &mut self.text
     }
 
     fn push_text(&mut self, value: &str) -> Span {
-        // Chunks point into `text`; growing it after they are built would move it.
-        debug_assert!(self.blocks.is_empty(), "rows added after EventRows::seal");
-        let start = self.text.len();
-        self.text.push_str(value);
+        let text = self.writable_text();
+        let start = text.len();
+        text.push_str(value);
         Span {
             start,
-            end: self.text.len(),
+            end: text.len(),
         }
     }
 
@@ -388,8 +383,7 @@ impl EventRows {
         &mut self,
         attributes: impl Iterator<Item = (&'n str, AttributeValue<'v>)>,
     ) -> StoreResult<Option<Span>> {
-        debug_assert!(self.blocks.is_empty(), "rows added after EventRows::seal");
-        let start = self.text.len();
+        let start = self.writable_text().len();
         for (name, value) in attributes {
             self.text.push(if self.text.len() == start { '{' } else { ',' });
             push_json_string(&mut self.text, name)?;
@@ -423,123 +417,14 @@ impl EventRows {
         Ok(())
     }
 
+    /// All the rows' text, sealed or not.
+    fn all_text(&self) -> &str {
+        self.sealed.as_deref().unwrap_or(&self.text)
+    }
+
     fn text(&self, span: Span) -> &str {
-        self.text.get(span.start..span.end).unwrap_or_default()
+        self.all_text().get(span.start..span.end).unwrap_or_default()
     }
-}
-
-/// One column of a data chunk being filled, as a slice of its values and, once a NULL is
-/// written, of its validity mask. Asking DuckDB for a vector's data (and validity) on every
-/// value, as `FlatVector`'s setters do, cost more than writing the values.
-struct Slots<'c, T> {
-    vector: ffi::duckdb_vector,
-    values: &'c mut [T],
-    validity: Option<&'c mut [u64]>,
-}
-
-impl<'c, T: Copy> Slots<'c, T> {
-    /// Column `column` of `chunk`.
-    ///
-    /// # Safety
-    /// `T` must be the Rust type of the column's DuckDB physical type, and `chunk` must have
-    /// that column.
-    unsafe fn of(chunk: &'c DataChunkHandle, column: usize) -> Slots<'c, T> {
-        // SAFETY: the caller vouches for the column and its type; a chunk's vectors hold
-        // `duckdb_vector_size()` values and live as long as the chunk.
-        unsafe {
-            let vector = ffi::duckdb_data_chunk_get_vector(chunk.get_ptr(), column as ffi::idx_t);
-            let data = ffi::duckdb_vector_get_data(vector).cast::<T>();
-            Slots {
-                vector,
-                values: std::slice::from_raw_parts_mut(data, vector_capacity()),
-                validity: None,
-            }
-        }
-    }
-
-    /// Writes `value`, or NULL, at `row` (ignored past the chunk's end).
-    fn set(&mut self, row: usize, value: Option<T>) {
-        match value {
-            Some(value) => {
-                if let Some(slot) = self.values.get_mut(row) {
-                    *slot = value;
-                }
-            }
-            None => self.set_null(row),
-        }
-    }
-
-    fn set_null(&mut self, row: usize) {
-        let vector = self.vector;
-        let validity = self.validity.get_or_insert_with(|| {
-            // SAFETY: `vector` is this chunk's; once made writable its mask holds one bit per
-            // value, in 64-bit words, all valid until cleared here.
-            unsafe {
-                ffi::duckdb_vector_ensure_validity_writable(vector);
-                let words = vector_capacity().div_ceil(64);
-                std::slice::from_raw_parts_mut(ffi::duckdb_vector_get_validity(vector), words)
-            }
-        });
-        if let Some(word) = validity.get_mut(row / 64) {
-            *word &= !(1u64 << (row % 64));
-        }
-    }
-}
-
-impl Slots<'_, ffi::duckdb_string_t> {
-    /// Writes `text`, which lives in an [`EventRows`] text buffer, as DuckDB's `string_t`
-    /// (the C API's `duckdb_string_t`): a string of up to 12 bytes inlined, a longer one as
-    /// its length, first 4 bytes and a pointer into the buffer. DuckDB's own setter would
-    /// copy every value onto the vector's string heap and check its UTF-8 again (a `&str`
-    /// is UTF-8): that was ~20% of preparing an HTTP batch.
-    ///
-    /// The pointer is valid while the buffer is: `EventRows::into_chunks` hands the buffer
-    /// over with the chunks (`TableChunks::text`), and `ChunkFeed::insert` keeps it until its
-    /// INSERTs are done. DuckDB copies the strings into the table while inserting and keeps no
-    /// chunk afterwards.
-    fn set_str(&mut self, row: usize, text: &str) {
-        let length = text.len() as u32;
-        let value = if text.len() <= INLINE_STRING_BYTES {
-            ffi::duckdb_string_t__bindgen_ty_1 {
-                inlined: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_2 {
-                    length,
-                    inlined: leading_bytes(text),
-                },
-            }
-        } else {
-            ffi::duckdb_string_t__bindgen_ty_1 {
-                pointer: ffi::duckdb_string_t__bindgen_ty_1__bindgen_ty_1 {
-                    length,
-                    prefix: leading_bytes(text),
-                    // DuckDB only reads through it.
-                    ptr: text.as_ptr().cast_mut().cast::<c_char>(),
-                },
-            }
-        };
-        self.set(row, Some(ffi::duckdb_string_t { value }));
-    }
-
-    fn set_str_or_null(&mut self, row: usize, text: Option<&str>) {
-        match text {
-            Some(text) => self.set_str(row, text),
-            None => self.set_null(row),
-        }
-    }
-}
-
-/// Values per vector of a data chunk (DuckDB's standard vector size, [`CHUNK_ROWS`]).
-fn vector_capacity() -> usize {
-    // SAFETY: reads a constant.
-    unsafe { ffi::duckdb_vector_size() as usize }
-}
-
-/// The first `N` bytes of `text`, zero-padded: DuckDB compares a `string_t`'s inlined bytes
-/// and prefix whole.
-fn leading_bytes<const N: usize>(text: &str) -> [c_char; N] {
-    let mut bytes = [0u8; N];
-    let length = text.len().min(N);
-    bytes[..length].copy_from_slice(&text.as_bytes()[..length]);
-    bytes.map(|byte| byte as c_char)
 }
 
 /// Appends `text` as a JSON string, escaped exactly as serde_json escapes it (which only

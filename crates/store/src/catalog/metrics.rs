@@ -3,7 +3,7 @@
 //! Metrics are never deleted, because experiments (and their frozen verdicts) refer to them
 //! by name. A metric may be redefined; the audit log keeps the previous definition.
 
-use crate::audit::{self, Change};
+use crate::catalog::audit::{self, Change};
 use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::time::Micros;

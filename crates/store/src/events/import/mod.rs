@@ -25,6 +25,7 @@
 
 mod columns;
 mod csv_file;
+mod format;
 mod json_file;
 mod parquet_file;
 mod raw;
@@ -32,20 +33,21 @@ mod sink;
 mod validating_sink;
 
 pub use raw::{read_event_file, RawEvents};
+pub use sink::IMPORT_CHUNK_ROWS;
 
-use crate::chunk_feed::TableChunks;
 use crate::error::{ImportError, StoreError, StoreResult};
-use crate::ids::IdSet;
-use crate::ingest::{EventTransaction, IngestOutcome};
-use crate::rows::EventRows;
-use crate::store::{Store, Writer};
+use crate::events::ids::IdSet;
+use crate::events::ids::IngestOutcome;
+use crate::events::rows::TableChunks;
+use crate::events::tables::EventTransaction;
+use crate::store::Store;
+use crate::writer::Writer;
+use format::Format;
+use rctgate_duckdb_native::{ChunkFeed, NativeConnection};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use validating_sink::ValidatingSink;
-
-/// Rows read and validated at a time, and handed to the inserting thread.
-pub const IMPORT_CHUNK_ROWS: usize = 50_000;
+use validating_sink::{ReadChunk, ValidatingSink};
 
 /// Chunks that may wait for the writers: a whole batch's worth, so that the reader keeps
 /// going while the writers commit.
@@ -82,41 +84,6 @@ pub struct ImportOutcome {
     pub accepted: u64,
     /// Rows whose id was already stored (or repeated in the file).
     pub duplicates: u64,
-}
-
-/// The formats, chosen by file extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Csv,
-    Json,
-    Parquet,
-}
-
-impl Format {
-    fn of(path: &Path) -> Result<Format, ImportError> {
-        let extension = path
-            .extension()
-            .and_then(|extension| extension.to_str())
-            .map(str::to_ascii_lowercase);
-        match extension.as_deref() {
-            Some("csv") => Ok(Format::Csv),
-            Some("ndjson" | "jsonl" | "json") => Ok(Format::Json),
-            Some("parquet" | "pq") => Ok(Format::Parquet),
-            _ => Err(ImportError::file(
-                path,
-                "Unknown file type; name it .csv, .ndjson (or .jsonl, .json) or .parquet.",
-            )),
-        }
-    }
-}
-
-/// A validated chunk on its way to deduplication.
-pub(crate) struct ReadChunk {
-    /// The events, prepared for inserting.
-    rows: EventRows,
-    /// Data rows read.
-    row_count: u64,
-    bytes_done: Option<u64>,
 }
 
 /// A validated, deduplicated chunk on its way to the writer.
@@ -188,7 +155,7 @@ impl Store {
         let imported = std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut sink = ValidatingSink::new(path, &catalog, fingerprinter, read_sender);
-                let read = sink::read_file(path, format, parquet_reader.as_mut(), &mut sink);
+                let read = format::read_file(path, format, parquet_reader.as_mut(), &mut sink);
                 sink.finish(read);
             });
             let ids = &mut *ids;
@@ -245,10 +212,10 @@ impl SingleThreaded {
 
 /// What the writer side of an import inserts with.
 struct EventTables<'w> {
-    conn: &'w mut crate::native::NativeConnection,
+    conn: &'w mut NativeConnection,
     /// Inserts metric events while `conn` inserts exposures.
-    second: &'w mut crate::native::NativeConnection,
-    feed: &'w crate::chunk_feed::ChunkFeed,
+    second: &'w mut NativeConnection,
+    feed: &'w ChunkFeed,
     generation: &'w std::sync::atomic::AtomicU64,
 }
 
@@ -322,8 +289,8 @@ fn insert_batches(
 /// The exposures' side of [`insert_batches`]: inserts exposures, hands metric events to
 /// `work`, commits both at each batch's end.
 fn insert_exposures(
-    conn: &mut crate::native::NativeConnection,
-    feed: &crate::chunk_feed::ChunkFeed,
+    conn: &mut NativeConnection,
+    feed: &ChunkFeed,
     generation: &std::sync::atomic::AtomicU64,
     work: &SyncSender<MetricWork>,
     receiver: Receiver<Result<ValidChunk, ImportError>>,
@@ -342,13 +309,11 @@ fn insert_exposures(
             let TableChunks {
                 exposures: exposure_chunks,
                 metric_events,
-                text,
             } = chunk.chunks;
             if !metric_events.is_empty() {
                 let metric_chunks = TableChunks {
                     exposures: Vec::new(),
                     metric_events,
-                    text: text.clone(),
                 };
                 work.send(MetricWork::Insert(metric_chunks))
                     .map_err(metric_writer_stopped)?;
@@ -356,7 +321,6 @@ fn insert_exposures(
             exposures.insert(TableChunks {
                 exposures: exposure_chunks,
                 metric_events: Vec::new(),
-                text,
             })?;
             accepted += chunk.outcome.accepted;
             outcome.rows += chunk.row_count;
@@ -392,8 +356,8 @@ fn metric_writer_stopped<E>(_: E) -> StoreError {
 /// inserted as they come, committed when told. Returns when the exposures' side hangs up
 /// (rolling back an open transaction) or at the first error.
 fn insert_metric_events(
-    conn: &mut crate::native::NativeConnection,
-    feed: &crate::chunk_feed::ChunkFeed,
+    conn: &mut NativeConnection,
+    feed: &ChunkFeed,
     work: Receiver<MetricWork>,
 ) -> StoreResult<()> {
     loop {

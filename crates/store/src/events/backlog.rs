@@ -20,10 +20,11 @@
 //!   from then on. What was acknowledged stays in the log and reaches the tables when the
 //!   database is next opened.
 
-use crate::chunk_feed::TableChunks;
 use crate::error::{StoreError, StoreResult};
-use crate::ingest_log::Segment;
-use crate::store::{Intake, Writer};
+use crate::events::ingest_log::Segment;
+use crate::events::intake::Intake;
+use crate::events::rows::TableChunks;
+use crate::writer::Writer;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -289,7 +290,7 @@ fn insert_waiting(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writ
     {
         let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
         let Writer { events, feed, .. } = &mut *writer;
-        crate::ingest::store_chunks(events, feed, chunks)?;
+        crate::events::tables::store_chunks(events, feed, chunks)?;
     }
     backlog.stored(through);
     if let Some(segment) = segment {

@@ -6,18 +6,25 @@
 //! an experiment is refused when a running experiment of the same layer overlaps its range,
 //! since mutually exclusive experiments would then share units.
 
-use crate::audit::{self, Change};
+use crate::catalog::audit::{self, Change};
+use crate::catalog::metrics::{self, Upserted};
+use crate::catalog::variants::ExperimentVariants;
 use crate::error::{StoreError, StoreResult};
-use crate::metrics::{self, Upserted};
-use crate::store::ExperimentVariants;
 use crate::store::Store;
 use crate::time::{now, Micros};
 use duckdb::{Connection, OptionalExt};
-use rctgate_analysis::FrozenResult;
 use rctgate_domain::{check_replacement, same_definition, Experiment, Status};
 use serde_json::Value;
+use std::sync::Arc;
 
 impl Store {
+    /// Experiment keys and their variants, as exposures are validated against them; read
+    /// again only after an experiment changed (see `variants`).
+    pub(crate) fn experiment_catalog(&self) -> StoreResult<Arc<ExperimentVariants>> {
+        self.variants
+            .get_or_read(|| variants_by_experiment(&self.writer().conn))
+    }
+
     /// Creates `experiment` as a draft; a conflict if the key exists.
     pub fn create_experiment(&self, experiment: Experiment, key_id: &str) -> StoreResult<Experiment> {
         let mut writer = self.writer();
@@ -153,90 +160,6 @@ impl Store {
         self.touch_experiments();
         Ok(started)
     }
-
-    /// Stops a running experiment: it becomes `stopped`, records `stopped_at`, and freezes
-    /// the final scorecard and verdict (SPEC §4), computed over the exposures up to the stop.
-    ///
-    /// The analysis runs before the writer lock is taken, so ingestion continues meanwhile;
-    /// the stop then commits only if the experiment is still the one analysed. A scorecard
-    /// that cannot be computed (a metric deleted from the catalog) never prevents a stop: the
-    /// frozen result is then an `invalid` verdict saying why. The frozen scorecard is
-    /// recorded in the audit log (`experiment.results_frozen`) and never changes afterwards.
-    pub fn stop_experiment(&self, key: &str, key_id: &str) -> StoreResult<Experiment> {
-        let stored = self.get_experiment(key)?;
-        let mut stopped = stored.clone();
-        stopped.status = stored.status.stop(key)?;
-        let stopped_at = now();
-        stopped.stopped_at = Some(stopped_at);
-        let frozen = match self.analyze_experiment(&stopped, stopped_at, &Default::default()) {
-            Ok(card) => FrozenResult::Scorecard(Box::new(card)),
-            Err(err) => {
-                FrozenResult::unanalysable(key, format!("The final scorecard could not be computed: {err}"))
-            }
-        };
-        let results = serde_json::to_value(&frozen)
-            .map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))?;
-        let mut writer = self.writer();
-        let tx = writer.conn.transaction()?;
-        let current = load(&tx, key)?.ok_or_else(|| not_found(key))?;
-        if current != stored {
-            return Err(StoreError::conflict(format!(
-                "Experiment {key} changed while it was being stopped; stop it again."
-            )));
-        }
-        write_change(&tx, &stored, &stopped, "experiment.stop", key_id)?;
-        tx.execute(
-            "UPDATE experiments SET frozen_results = ? WHERE key = ?",
-            duckdb::params![results.to_string(), key],
-        )?;
-        audit::record(
-            &tx,
-            Change {
-                key_id,
-                action: "experiment.results_frozen",
-                target: key,
-                before: None,
-                after: Some(&results),
-            },
-        )?;
-        tx.commit()?;
-        self.touch_experiments();
-        Ok(stopped)
-    }
-
-    /// The results frozen when experiment `key` stopped (`None` before it stopped), typed.
-    pub fn frozen_results(&self, key: &str) -> StoreResult<Option<FrozenResult>> {
-        self.frozen_text(key)?
-            .map(|text| {
-                serde_json::from_str(&text)
-                    .map_err(|err| StoreError::Corrupt(format!("frozen results of {key}: {err}")))
-            })
-            .transpose()
-    }
-
-    /// The results frozen when experiment `key` stopped, as they were written: what
-    /// `/results` serves, byte for byte the same JSON whenever it is asked.
-    pub(crate) fn frozen_json(&self, key: &str) -> StoreResult<Option<Value>> {
-        self.frozen_text(key)?
-            .map(|text| {
-                serde_json::from_str(&text)
-                    .map_err(|err| StoreError::Corrupt(format!("frozen results of {key}: {err}")))
-            })
-            .transpose()
-    }
-
-    fn frozen_text(&self, key: &str) -> StoreResult<Option<String>> {
-        let writer = self.writer();
-        let row: Option<Option<String>> = writer
-            .conn
-            .query_row(
-                "SELECT frozen_results FROM experiments WHERE key = ?",
-                [key],
-                |row| row.get(0),
-            )
-            .optional()?;
-        row.ok_or_else(|| not_found(key))
-    }
 }
 
 /// Experiment keys to variant names, for validating exposures.
@@ -250,7 +173,7 @@ pub(crate) fn variants_by_experiment(conn: &Connection) -> StoreResult<Experimen
         .collect())
 }
 
-fn write_change(
+pub(crate) fn write_change(
     conn: &Connection,
     before: &Experiment,
     after: &Experiment,
@@ -292,7 +215,7 @@ fn check_model_references(conn: &Connection, experiment: &Experiment) -> StoreRe
         }
         return Ok(());
     };
-    let versions = crate::models::version_names(conn, model)?.ok_or_else(|| {
+    let versions = crate::catalog::models::version_names(conn, model)?.ok_or_else(|| {
         StoreError::invalid(
             "model",
             format!("Model {model} is not registered; register it first."),
@@ -335,7 +258,7 @@ fn check_layer_is_free(conn: &Connection, starting: &Experiment) -> StoreResult<
     Ok(())
 }
 
-fn load(conn: &Connection, key: &str) -> StoreResult<Option<Experiment>> {
+pub(crate) fn load(conn: &Connection, key: &str) -> StoreResult<Option<Experiment>> {
     let definition: Option<String> = conn
         .query_row("SELECT definition FROM experiments WHERE key = ?", [key], |row| {
             row.get(0)
@@ -354,7 +277,7 @@ fn list(conn: &Connection) -> StoreResult<Vec<Experiment>> {
     Ok(experiments)
 }
 
-fn not_found(key: &str) -> StoreError {
+pub(crate) fn not_found(key: &str) -> StoreError {
     StoreError::NotFound {
         what: "experiment",
         name: key.to_string(),

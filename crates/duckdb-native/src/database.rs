@@ -1,25 +1,22 @@
-//! The few DuckDB C API calls that duckdb-rs does not wrap: opening a database with settings,
-//! a raw connection for the writer, and data chunks filled on one thread and inserted on
-//! another (see `chunk_feed`). duckdb-rs inserts row by row (one C call per value, several
-//! allocations per row) and keeps its connection handle private, so the store opens the
-//! database itself ([`NativeDatabase`]) and gives duckdb-rs a connection to it with
-//! `Connection::open_from_raw`.
+//! Opening a database and connecting to it through the C API.
+//!
+//! duckdb-rs keeps its connection handle private, so the database is opened here
+//! ([`NativeDatabase`]) and duckdb-rs gets a connection to it with `Connection::open_from_raw`.
 //!
 //! Ownership: a [`NativeDatabase`] is shared (`Arc`) by every connection made from it and is
 //! closed when the last one is dropped. DuckDB itself keeps the database alive while any
 //! connection exists, so closing the handle early would be safe for queries, but duckdb-rs's
 //! `try_clone` reconnects through the handle, hence the `Arc`.
-#![allow(unsafe_code)] // DuckDB's C API; see the module doc and the workspace lints.
 
-use crate::error::{StoreError, StoreResult};
-use duckdb::core::DataChunkHandle;
+use crate::error::{NativeError, NativeResult};
 use duckdb::ffi;
 use std::ffi::{c_char, CStr, CString};
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::Arc;
 
 /// An open DuckDB database.
-pub(crate) struct NativeDatabase {
+pub struct NativeDatabase {
     raw: ffi::duckdb_database,
 }
 
@@ -31,11 +28,11 @@ unsafe impl Sync for NativeDatabase {}
 
 impl NativeDatabase {
     /// Opens (or creates) the database at `path`, in memory when `None`, with `settings`.
-    pub(crate) fn open(path: Option<&Path>, settings: &[(&str, &str)]) -> StoreResult<Arc<NativeDatabase>> {
+    pub fn open(path: Option<&Path>, settings: &[(&str, &str)]) -> NativeResult<Arc<NativeDatabase>> {
         let path = match path {
             Some(path) => path
                 .to_str()
-                .ok_or_else(|| StoreError::Corrupt(format!("{} is not a UTF-8 path", path.display())))?,
+                .ok_or_else(|| NativeError::Open(format!("{} is not a UTF-8 path", path.display())))?,
             None => ":memory:",
         };
         let path = c_string(path)?;
@@ -48,20 +45,24 @@ impl NativeDatabase {
             let message = take_c_string(error);
             // SAFETY: a failed open may still have allocated a handle; closing null is a no-op.
             unsafe { ffi::duckdb_close(&mut raw) };
-            return Err(StoreError::Open(message));
+            return Err(NativeError::Open(message));
         }
         Ok(Arc::new(NativeDatabase { raw }))
     }
 
-    /// A duckdb-rs connection to this database.
-    pub(crate) fn connection(self: &Arc<Self>) -> StoreResult<duckdb::Connection> {
-        // SAFETY: `raw` is an open database; the caller keeps `self` alive (see `Store`) for as
-        // long as the connection and its clones may reconnect through the handle.
-        Ok(unsafe { duckdb::Connection::open_from_raw(self.raw) }?)
+    /// A duckdb-rs connection to this database, which keeps the database open while it lives.
+    pub fn connection(self: &Arc<Self>) -> NativeResult<SqlConnection> {
+        // SAFETY: `raw` is an open database; the returned connection holds `self` (an `Arc`),
+        // so the handle outlives it, and its `try_clone` hands the `Arc` on to the clone.
+        let conn = unsafe { duckdb::Connection::open_from_raw(self.raw) }?;
+        Ok(SqlConnection {
+            conn,
+            _database: Arc::clone(self),
+        })
     }
 
-    /// A connection for inserting data chunks (see `chunk_feed`).
-    pub(crate) fn native_connection(self: &Arc<Self>) -> StoreResult<NativeConnection> {
+    /// A connection for inserting data chunks (see [`crate::ChunkFeed`]).
+    pub fn native_connection(self: &Arc<Self>) -> NativeResult<NativeConnection> {
         let mut conn = self.query_connection()?;
         // This connection runs only BEGIN, COMMIT, ROLLBACK and `chunk_feed`'s
         // `INSERT INTO t SELECT * FROM f()`, which the optimizer cannot improve; its passes
@@ -70,13 +71,13 @@ impl NativeDatabase {
         Ok(conn)
     }
 
-    /// A connection for queries read through the C API (see `result_chunks`).
-    pub(crate) fn query_connection(self: &Arc<Self>) -> StoreResult<NativeConnection> {
+    /// A connection for queries read through the C API (see [`crate::ResultStream`]).
+    pub fn query_connection(self: &Arc<Self>) -> NativeResult<NativeConnection> {
         let mut raw: ffi::duckdb_connection = std::ptr::null_mut();
         // SAFETY: `self.raw` is an open database and `raw` a valid out pointer.
         let state = unsafe { ffi::duckdb_connect(self.raw, &mut raw) };
         if state != ffi::DuckDBSuccess {
-            return Err(StoreError::Open("cannot connect to the database".into()));
+            return Err(NativeError::Open("cannot connect to the database".into()));
         }
         Ok(NativeConnection {
             raw,
@@ -93,9 +94,42 @@ impl Drop for NativeDatabase {
     }
 }
 
+/// A duckdb-rs connection made by [`NativeDatabase::connection`]; it derefs to
+/// `duckdb::Connection` and keeps the database handle open for as long as it lives.
+///
+/// Clone it with its own [`SqlConnection::try_clone`], which the method call syntax picks
+/// over duckdb-rs's: a bare `duckdb::Connection` clone reconnects through the database handle
+/// and would not keep it open.
+pub struct SqlConnection {
+    /// Declared first so that it is dropped before the database handle.
+    conn: duckdb::Connection,
+    _database: Arc<NativeDatabase>,
+}
+
+impl SqlConnection {
+    /// A second connection to the same database.
+    pub fn try_clone(&self) -> NativeResult<SqlConnection> {
+        self._database.connection()
+    }
+}
+
+impl Deref for SqlConnection {
+    type Target = duckdb::Connection;
+
+    fn deref(&self) -> &duckdb::Connection {
+        &self.conn
+    }
+}
+
+impl DerefMut for SqlConnection {
+    fn deref_mut(&mut self) -> &mut duckdb::Connection {
+        &mut self.conn
+    }
+}
+
 /// A connection used by one thread at a time (the store's writer), for `BEGIN`, `COMMIT` and
-/// the INSERTs of `chunk_feed`.
-pub(crate) struct NativeConnection {
+/// the INSERTs of [`crate::ChunkFeed`].
+pub struct NativeConnection {
     raw: ffi::duckdb_connection,
     /// Statements prepared on this connection, by their SQL: the writer runs the same few
     /// for every batch, and DuckDB's parser took ~13% of an INSERT (profile of
@@ -112,8 +146,8 @@ impl NativeConnection {
     /// Runs a statement that returns nothing of interest (`BEGIN`, `COMMIT`, `ROLLBACK`, the
     /// INSERTs of `chunk_feed`), prepared on first use and reused after: `sql` is one of a
     /// fixed few texts, never built from data.
-    pub(crate) fn execute(&mut self, sql: &str) -> StoreResult<()> {
-        let statement = self.prepared(sql).map_err(StoreError::Append)?;
+    pub fn execute(&mut self, sql: &str) -> NativeResult<()> {
+        let statement = self.prepared(sql).map_err(NativeError::Statement)?;
         // SAFETY: zeroed is the documented initial state of an out-parameter result.
         let mut result: ffi::duckdb_result = unsafe { std::mem::zeroed() };
         // SAFETY: `statement` was prepared on this connection and lives until `Drop`;
@@ -124,7 +158,7 @@ impl NativeConnection {
         } else {
             // SAFETY: the error string belongs to `result` and is copied before it is destroyed.
             let message = unsafe { borrowed_c_string(ffi::duckdb_result_error(&mut result)) };
-            Err(StoreError::Append(message))
+            Err(NativeError::Statement(message))
         };
         // SAFETY: `result` was filled by `duckdb_execute_prepared` and is destroyed once.
         unsafe { ffi::duckdb_destroy_result(&mut result) };
@@ -154,7 +188,7 @@ impl NativeConnection {
         Ok(statement)
     }
 
-    /// The C API handle, for calls duckdb-rs does not wrap (see `chunk_feed`).
+    /// The C API handle, for calls duckdb-rs does not wrap (see [`crate::ChunkFeed`]).
     pub(crate) fn raw(&self) -> ffi::duckdb_connection {
         self.raw
     }
@@ -171,33 +205,26 @@ impl Drop for NativeConnection {
     }
 }
 
-/// A data chunk filled on one thread and inserted on another.
-pub(crate) struct SendChunk(pub DataChunkHandle);
-
-// SAFETY: a data chunk is memory owned by its handle, tied to no connection or thread; it is
-// moved, never shared.
-unsafe impl Send for SendChunk {}
-
 /// DuckDB configuration for opening.
 struct Config {
     raw: ffi::duckdb_config,
 }
 
 impl Config {
-    fn new(settings: &[(&str, &str)]) -> StoreResult<Config> {
+    fn new(settings: &[(&str, &str)]) -> NativeResult<Config> {
         let mut config = Config {
             raw: std::ptr::null_mut(),
         };
         // SAFETY: valid out pointer; destroyed in `Drop`.
         if unsafe { ffi::duckdb_create_config(&mut config.raw) } != ffi::DuckDBSuccess {
-            return Err(StoreError::Open("cannot create a DuckDB configuration".into()));
+            return Err(NativeError::Open("cannot create a DuckDB configuration".into()));
         }
         for (name, value) in settings {
             let (name_c, value_c) = (c_string(name)?, c_string(value)?);
             // SAFETY: valid config and strings, copied by DuckDB.
             let state = unsafe { ffi::duckdb_set_config(config.raw, name_c.as_ptr(), value_c.as_ptr()) };
             if state != ffi::DuckDBSuccess {
-                return Err(StoreError::Open(format!("cannot set {name} = {value}")));
+                return Err(NativeError::Open(format!("cannot set {name} = {value}")));
             }
         }
         Ok(config)
@@ -211,12 +238,10 @@ impl Drop for Config {
     }
 }
 
-pub(crate) fn c_string(text: &str) -> StoreResult<CString> {
-    CString::new(text).map_err(|_| StoreError::Corrupt(format!("{text:?} contains a NUL byte")))
+/// `text` as a C string; an error if it holds a NUL byte.
+pub(crate) fn c_string(text: &str) -> NativeResult<CString> {
+    CString::new(text).map_err(|_| NativeError::NulByte(text.to_string()))
 }
-
-/// Longest string DuckDB keeps inside its 16-byte `string_t` instead of pointing to it.
-pub(crate) const INLINE_STRING_BYTES: usize = 12;
 
 /// The message for a DuckDB failure that came without one.
 const UNKNOWN_ERROR: &str = "unknown DuckDB error";

@@ -6,8 +6,8 @@ use std::path::Path;
 use rctgate_domain::{EventRecord, EventRecordRef};
 
 use super::columns::{Cell, Columns};
-use super::sink::{read_file, RowSink};
-use super::Format;
+use super::format::{read_file, Format};
+use super::sink::RowSink;
 use crate::error::ImportError;
 
 /// A batch of rows as read from a file, not yet validated.

@@ -22,6 +22,7 @@
 //! the set from the tables takes about 0.2 s per million stored events.
 
 use rand::Rng;
+use serde::Serialize;
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -121,8 +122,8 @@ pub(crate) struct Admission {
 
 impl Admission {
     /// Kept and duplicate counts.
-    pub(crate) fn outcome(&self) -> crate::ingest::IngestOutcome {
-        crate::ingest::IngestOutcome {
+    pub(crate) fn outcome(&self) -> IngestOutcome {
+        IngestOutcome {
             accepted: self.added.len() as u64,
             duplicates: (self.keep.len() - self.added.len()) as u64,
         }
@@ -149,6 +150,15 @@ impl Hasher for PassThrough {
     fn write_u128(&mut self, value: u128) {
         self.0 = (value as u64) ^ ((value >> 64) as u64);
     }
+}
+
+/// What happened to a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct IngestOutcome {
+    /// Events stored now.
+    pub accepted: u64,
+    /// Events whose id was already stored, or repeated earlier in the batch.
+    pub duplicates: u64,
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
-//! How readers hand rows over: the [`RowSink`] trait, and the dispatch from a file's format
-//! to its reader.
+//! How readers hand rows over: the [`RowSink`] trait, in chunks of [`IMPORT_CHUNK_ROWS`].
 //!
 //! Readers call [`RowSink::row`] (CSV, Parquet: cells borrowed from the reader's buffer) or
 //! [`RowSink::record`] (NDJSON: records parsed in place) once per data row, and [`RowSink::flush`]
@@ -7,11 +6,11 @@
 //! the call; that is what lets the import validate and copy them without allocating per row.
 
 use super::columns::{Cell, Columns};
-use super::parquet_file::ParquetReader;
-use super::{csv_file, json_file, Format, IMPORT_CHUNK_ROWS};
 use crate::error::ImportError;
 use rctgate_domain::EventRecordRef;
-use std::path::Path;
+
+/// Rows read and validated at a time, and handed to the inserting thread.
+pub const IMPORT_CHUNK_ROWS: usize = 50_000;
 
 /// Receives the rows of a file.
 pub(crate) trait RowSink {
@@ -61,20 +60,5 @@ impl Chunker {
             self.in_chunk = 0;
             sink.flush(bytes_done);
         }
-    }
-}
-
-/// Reads `path` in `format` into `sink`; Parquet needs a reader (a DuckDB instance).
-pub(crate) fn read_file(
-    path: &Path,
-    format: Format,
-    parquet_reader: Option<&mut ParquetReader>,
-    sink: &mut dyn RowSink,
-) -> Result<(), ImportError> {
-    match (format, parquet_reader) {
-        (Format::Csv, _) => csv_file::read(path, sink),
-        (Format::Json, _) => json_file::read(path, sink),
-        (Format::Parquet, Some(reader)) => reader.read(path, sink),
-        (Format::Parquet, None) => Err(ImportError::file(path, "No connection to read Parquet with.")),
     }
 }

@@ -18,28 +18,13 @@
 //!
 //! A store in memory has no log: its batches are acknowledged once queued.
 
-use crate::chunk_feed::{ChunkFeed, TableChunks};
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{Fingerprint, Fingerprinter, IdSet};
-use crate::ingest_log::Segment;
-use crate::native::NativeConnection;
-use crate::result_chunks::{ColumnType, Value};
-use crate::rows::EventRows;
-use crate::store::{Intake, Store};
+use crate::events::ids::{Fingerprint, IdSet, IngestOutcome};
+use crate::events::intake::Intake;
+use crate::events::rows::{EventRows, TableChunks};
+use crate::events::tables::stored_among;
+use crate::store::Store;
 use rctgate_domain::{EventBatch, ReceivedEvent};
-use serde::Serialize;
-
-/// The schema version that created the event tables.
-pub(crate) const EVENTS_SCHEMA_VERSION: u32 = 2;
-
-/// What happened to a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct IngestOutcome {
-    /// Events stored now.
-    pub accepted: u64,
-    /// Events whose id was already stored, or repeated earlier in the batch.
-    pub duplicates: u64,
-}
 
 /// Events validated and packed for inserting ([`Store::prepare`]); nothing is stored yet.
 pub struct PreparedEvents {
@@ -113,7 +98,8 @@ impl Store {
             .flat_map(|part| part.rows.older_than(*floor))
             .collect();
         if !old.is_empty() {
-            let stored = stored_among(&self.database.connection()?, &old)?;
+            let conn = self.database.connection()?;
+            let stored = stored_among(&conn, &old)?;
             ids.extend(stored.iter().map(|id| self.fingerprinter.fingerprint(id)));
         }
         let admission = ids.admit(fingerprints.into_iter());
@@ -158,181 +144,10 @@ impl Store {
     }
 }
 
-/// Inserts the batches of ingest log segments left by an earlier process, each segment in
-/// one transaction, deduplicated against `ids` (which it extends) in log order, then deletes
-/// the segments. Returns the number of events inserted.
-pub(crate) fn replay(
-    segments: Vec<Segment>,
-    conn: &mut NativeConnection,
-    feed: &ChunkFeed,
-    ids: &mut IdSet,
-    fingerprinter: &Fingerprinter,
-) -> StoreResult<u64> {
-    let mut inserted = 0;
-    for segment in segments {
-        let mut chunks = TableChunks::default();
-        for frame in segment.frames()? {
-            let mut rest = frame.as_slice();
-            while !rest.is_empty() {
-                let (rows, after) = EventRows::read_record(rest, fingerprinter)
-                    .map_err(|err| StoreError::Corrupt(format!("{}: {err}", segment.path.display())))?;
-                rest = after;
-                let admission = ids.admit(rows.fingerprints());
-                inserted += admission.outcome().accepted;
-                chunks.extend(rows.into_chunks(&admission.keep));
-            }
-        }
-        store_chunks(conn, feed, chunks)?;
-        segment.delete()?;
-    }
-    Ok(inserted)
-}
-
-/// Inserts `chunks` (already deduplicated) in one transaction and commits it durably; on
-/// failure nothing of them is stored. Keeping the id set in step is the caller's part.
-pub(crate) fn store_chunks(
-    conn: &mut NativeConnection,
-    feed: &ChunkFeed,
-    chunks: TableChunks,
-) -> StoreResult<()> {
-    let mut transaction = EventTransaction::begin(conn, feed)?;
-    transaction.insert(chunks)?;
-    transaction.commit()
-}
-
-/// An open transaction inserting events; dropped without [`EventTransaction::commit`], it
-/// rolls back.
-pub(crate) struct EventTransaction<'w> {
-    conn: &'w mut NativeConnection,
-    feed: &'w ChunkFeed,
-    open: bool,
-}
-
-impl<'w> EventTransaction<'w> {
-    pub(crate) fn begin(conn: &'w mut NativeConnection, feed: &'w ChunkFeed) -> StoreResult<Self> {
-        conn.execute("BEGIN TRANSACTION")?;
-        Ok(EventTransaction {
-            conn,
-            feed,
-            open: true,
-        })
-    }
-
-    /// Inserts prepared chunks (already deduplicated).
-    pub(crate) fn insert(&mut self, chunks: TableChunks) -> StoreResult<()> {
-        if chunks.is_empty() {
-            return Ok(());
-        }
-        self.feed.insert(self.conn, chunks)
-    }
-
-    /// Commits durably.
-    pub(crate) fn commit(mut self) -> StoreResult<()> {
-        // On failure `open` stays set: dropping `self` rolls back (DuckDB ends a transaction
-        // whose commit failed; the ROLLBACK makes sure).
-        self.conn.execute("COMMIT")?;
-        self.open = false;
-        Ok(())
-    }
-}
-
-impl Drop for EventTransaction<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            // Nothing to report to: the error that caused the early drop is on its way up.
-            let _ = self.conn.execute("ROLLBACK");
-        }
-    }
-}
-
-/// Fills an id set from both event tables with the ids of events whose time (microseconds)
-/// is in `times`, streaming so that memory holds fingerprints only. `conn` is a connection of
-/// its own (the writer's runs without DuckDB's optimizer, which narrows the scan to `id`);
-/// the ids are read as DuckDB's own chunks (`result_chunks`). The bounds are timestamp
-/// constants, so DuckDB skips row groups whose `ts` range lies outside them.
-pub(crate) fn load_ids(
-    conn: &mut NativeConnection,
-    fingerprinter: &Fingerprinter,
-    times: std::ops::Range<i64>,
-) -> StoreResult<IdSet> {
-    let mut ids = IdSet::default();
-    let within = if times == (i64::MIN..i64::MAX) {
-        "true".to_string()
-    } else {
-        format!(
-            "ts >= make_timestamp({}::BIGINT) AND ts < make_timestamp({}::BIGINT)",
-            times.start.max(MIN_TIMESTAMP_MICROS),
-            times.end.min(MAX_TIMESTAMP_MICROS)
-        )
-    };
-    let count_sql = format!(
-        "SELECT ((SELECT count(*) FROM exposures WHERE {within}) + \
-         (SELECT count(*) FROM metric_events WHERE {within}))::BIGINT"
-    );
-    // Only sizes the set up front; without a count it grows as it fills.
-    if let Some(count) = conn.query_bigint(&count_sql)? {
-        ids.reserve(usize::try_from(count).unwrap_or(0));
-    }
-    let mut stream = conn.stream(&format!(
-        "SELECT id FROM exposures WHERE {within} UNION ALL SELECT id FROM metric_events WHERE {within}"
-    ))?;
-    while let Some(chunk) = stream.next_chunk()? {
-        let column = chunk.column(0, ColumnType::Varchar)?;
-        ids.extend((0..chunk.len()).filter_map(|row| match column.value(row) {
-            Value::Varchar(id) => Some(fingerprinter.fingerprint(id)),
-            _ => None,
-        }));
-    }
-    Ok(ids)
-}
-
-/// Bounds of `make_timestamp(micros)` that every event time lies within (years 1 and 9999),
-/// so an open end of a range never overflows DuckDB's timestamps.
-const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
-const MAX_TIMESTAMP_MICROS: i64 = 253_402_300_799_000_000;
-
-/// The time of the newest stored event, in microseconds; `None` without events.
-pub(crate) fn newest_event_micros(conn: &mut NativeConnection) -> StoreResult<Option<i64>> {
-    conn.query_bigint(
-        "SELECT epoch_us(max(ts)) FROM (SELECT max(ts) AS ts FROM exposures \
-         UNION ALL SELECT max(ts) FROM metric_events)",
-    )
-}
-
-/// Which of `events` (id, time in microseconds) are stored in either table: the lookup for
-/// events older than the id set's floor. Queried in slices of a few thousand ids, each
-/// bounded by its events' times so that DuckDB reads only the row groups of those times.
-fn stored_among(conn: &duckdb::Connection, events: &[(&str, i64)]) -> StoreResult<Vec<String>> {
-    let mut stored = Vec::new();
-    for slice in events.chunks(LOOKUP_IDS) {
-        let low = slice.iter().map(|(_, ts)| *ts).min().unwrap_or(0);
-        let high = slice.iter().map(|(_, ts)| *ts).max().unwrap_or(0);
-        let ids = slice
-            .iter()
-            .map(|(id, _)| format!("'{}'", id.replace('\'', "''")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let within = format!(
-            "ts >= make_timestamp({low}::BIGINT) AND ts <= make_timestamp({high}::BIGINT) AND id IN ({ids})"
-        );
-        let mut statement = conn.prepare(&format!(
-            "SELECT id FROM exposures WHERE {within} UNION ALL SELECT id FROM metric_events WHERE {within}"
-        ))?;
-        let found = statement.query_map([], |row| row.get::<_, String>(0))?;
-        for id in found {
-            stored.push(id?);
-        }
-    }
-    Ok(stored)
-}
-
-/// Ids per lookup query.
-const LOOKUP_IDS: usize = 2000;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest_log::IngestLog;
+    use crate::events::ingest_log::IngestLog;
     use crate::LOCAL_ACTOR;
     use rctgate_domain::{from_json_str, parse_event_batch, EventRecordRef};
 

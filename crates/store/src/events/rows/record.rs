@@ -11,7 +11,7 @@
 
 use super::{EventRows, ExposureRow, MetricRow, Row, Span};
 use crate::error::{StoreError, StoreResult};
-use crate::ids::Fingerprinter;
+use crate::events::ids::Fingerprinter;
 use crate::time::Micros;
 
 const EXPOSURE: u8 = 1;
@@ -20,11 +20,12 @@ const METRIC: u8 = 2;
 impl EventRows {
     /// Appends these rows' record to `out`.
     pub(crate) fn write_record(&self, out: &mut Vec<u8>) -> StoreResult<()> {
-        let text_len = u32::try_from(self.text.len())
+        let text = self.all_text();
+        let text_len = u32::try_from(text.len())
             .map_err(|_| StoreError::Append("a batch's text is over 4 GiB".into()))?;
-        out.reserve(self.text.len() + self.rows.len() * 64 + 16);
+        out.reserve(text.len() + self.rows.len() * 64 + 16);
         out.extend_from_slice(&text_len.to_le_bytes());
-        out.extend_from_slice(self.text.as_bytes());
+        out.extend_from_slice(text.as_bytes());
         out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
         let mut writer = RecordWriter(out);
         for (_, row) in &self.rows {

@@ -1,5 +1,5 @@
 //! Parquet import through DuckDB's `read_parquet`, read as DuckDB's own data chunks
-//! (`result_chunks`).
+//! (`rctgate_duckdb_native::ResultStream`).
 //!
 //! Each column is cast in SQL to one of four types the reader understands: VARCHAR, DOUBLE,
 //! BIGINT or BOOLEAN, and `ts` as microseconds when it is a timestamp column (a text `ts`
@@ -8,9 +8,8 @@
 
 use super::columns::{Cell, Columns, Role};
 use super::sink::{Chunker, RowSink};
-use crate::error::{ImportError, StoreError};
-use crate::native::{NativeConnection, NativeDatabase};
-use crate::result_chunks::{Column, ColumnType, Value};
+use crate::error::ImportError;
+use rctgate_duckdb_native::{Column, ColumnType, NativeConnection, NativeDatabase, NativeError, Value};
 use std::path::Path;
 
 /// A DuckDB instance of its own for reading Parquet, in memory and single-threaded.
@@ -68,7 +67,7 @@ impl ParquetReader {
                 .iter()
                 .enumerate()
                 .map(|(index, kind)| chunk.column(index, kind.column_type()))
-                .collect::<Result<Vec<Column<'_>>, StoreError>>()
+                .collect::<Result<Vec<Column<'_>>, NativeError>>()
                 .map_err(|err| not_parquet(path, &err))?;
             for row in 0..chunk.len() {
                 row_number += 1;
@@ -87,7 +86,7 @@ impl ParquetReader {
     }
 
     /// Column names and DuckDB types of the file.
-    fn describe(&mut self, source: &str) -> Result<Vec<(String, String)>, StoreError> {
+    fn describe(&mut self, source: &str) -> Result<Vec<(String, String)>, NativeError> {
         let sql = format!(
             "SELECT column_name::VARCHAR, column_type::VARCHAR \
              FROM (DESCRIBE SELECT * FROM read_parquet({source}))"
@@ -186,10 +185,10 @@ fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn not_parquet(path: &Path, err: &StoreError) -> ImportError {
+fn not_parquet(path: &Path, err: &NativeError) -> ImportError {
     // DuckDB's first line says what is wrong; the lines after it quote our SQL.
     let message = match err {
-        StoreError::Query(message) => message.lines().next().unwrap_or_default().to_string(),
+        NativeError::Query(message) => message.lines().next().unwrap_or_default().to_string(),
         other => other.to_string(),
     };
     ImportError::file(path, format!("Cannot read it as Parquet: {message}."))

@@ -1,0 +1,415 @@
+//! Building the scorecard from the engine's sums: every metric's effects through
+//! `rctgate_stats` (the same code path as `rctgate stats`), Holm's adjustment, SRM, guardrail
+//! bounds, segments, the cumulative series, then the policy's decision.
+
+use crate::decision::Decision;
+use crate::plan::{Plan, PlannedMetric, Role};
+use crate::policy::decide;
+use crate::scorecard::{
+    CumulativeEffect, CumulativePoint, GuardrailCheck, MetricResult, Scorecard, SegmentResult, Segments, Srm,
+    UnitCounts, VariantRow, WindowView, SRM_THRESHOLD,
+};
+use crate::sums::{add_into, ArmSums, DailySums, MetricSums, SegmentKey};
+use chrono::{DateTime, Utc};
+use rctgate_domain::{Difference, Direction, Experiment, Method, MetricKind};
+use rctgate_stats::request::{self, StatsRequest, VariantInput, VariantResult};
+use rctgate_stats::{adjust, srm, Alternative};
+use std::collections::BTreeMap;
+
+/// What the scorecard is computed from, besides the sums.
+pub struct Inputs<'a> {
+    /// The experiment.
+    pub experiment: &'a Experiment,
+    /// Its plan (metrics in order, window, segment).
+    pub plan: &'a Plan,
+    /// The time of the computation.
+    pub as_of: DateTime<Utc>,
+}
+
+/// Builds the scorecard from the engine's rows. `daily` may be empty (no series).
+pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scorecard {
+    let Inputs {
+        experiment,
+        plan,
+        as_of,
+    } = inputs;
+    let variants = &plan.variants;
+    let metric_count = plan.metrics.len();
+    let excluded_units = rows
+        .iter()
+        .filter(|row| row.variant.is_none())
+        .map(|row| row.n)
+        .sum();
+
+    // The overall sums are the segments' sums added up: one query serves both.
+    let mut segments: BTreeMap<SegmentKey, Vec<ArmTotal>> = BTreeMap::new();
+    let mut overall: Vec<ArmTotal> = variants.iter().map(|_| ArmTotal::new(metric_count)).collect();
+    for row in rows {
+        let Some(index) = row
+            .variant
+            .as_ref()
+            .and_then(|v| variants.iter().position(|name| name == v))
+        else {
+            continue;
+        };
+        overall[index].add(row);
+        segments
+            .entry(row.segment.clone())
+            .or_insert_with(|| variants.iter().map(|_| ArmTotal::new(metric_count)).collect())[index]
+            .add(row);
+    }
+    let units = unit_counts(variants, &overall);
+    let weights: Vec<f64> = experiment.variants.iter().map(|v| v.weight).collect();
+    let counts: Vec<f64> = overall.iter().map(|arm| arm.n as f64).collect();
+    let srm_p = srm::srm_p_value(&counts, &weights);
+    let srm_p = if srm_p.is_finite() { srm_p } else { 1.0 };
+    let srm = Srm {
+        p_value: srm_p,
+        ok: srm_p >= SRM_THRESHOLD,
+        threshold: SRM_THRESHOLD,
+    };
+
+    let analyser = MetricAnalyser { experiment, plan };
+    let mut metrics: Vec<MetricResult> = plan
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, planned)| analyser.metric(planned, &overall, i))
+        .collect();
+    adjust_holm(std::iter::once(&mut metrics));
+
+    let segments = plan.segment.as_ref().map(|attribute| {
+        let mut values: Vec<SegmentResult> = segments
+            .into_iter()
+            .filter(|(key, _)| *key != SegmentKey::All)
+            .map(|(key, arms)| SegmentResult {
+                value: key.label(),
+                units: unit_counts(variants, &arms),
+                metrics: plan
+                    .metrics
+                    .iter()
+                    .enumerate()
+                    .map(|(i, planned)| analyser.metric(planned, &arms, i))
+                    .collect(),
+            })
+            .collect();
+        values.sort_by(|a, b| {
+            let pooled = |s: &SegmentResult| s.value == SegmentKey::Other.label();
+            pooled(a)
+                .cmp(&pooled(b))
+                .then(b.units.total().cmp(&a.units.total()))
+                .then(a.value.cmp(&b.value))
+        });
+        adjust_holm(values.iter_mut().map(|segment| &mut segment.metrics));
+        Segments {
+            attribute: attribute.clone(),
+            values,
+        }
+    });
+
+    let cumulative = analyser.cumulative(daily);
+    let mut card = Scorecard {
+        experiment: experiment.key.clone(),
+        hypothesis: experiment.hypothesis.clone(),
+        as_of: rctgate_domain::event::format_ts(*as_of),
+        status: experiment.status.as_str().to_string(),
+        method: experiment.analysis.method,
+        difference: experiment.analysis.difference,
+        alpha: experiment.analysis.alpha,
+        window: WindowView {
+            start: plan.window.start.map(rctgate_domain::event::format_ts),
+            end: rctgate_domain::event::format_ts(plan.window.end),
+        },
+        units,
+        excluded_units,
+        srm,
+        metrics,
+        decision: Decision::pending(),
+        diagnostics: Vec::new(),
+        cumulative,
+        segments,
+    };
+    let (decision, diagnostics) = decide(&card, experiment, *as_of);
+    card.decision = decision;
+    card.diagnostics = diagnostics;
+    card
+}
+
+/// One arm's sums for every metric.
+#[derive(Debug, Clone)]
+struct ArmTotal {
+    n: u64,
+    metrics: Vec<MetricSums>,
+}
+
+impl ArmTotal {
+    fn new(metric_count: usize) -> ArmTotal {
+        ArmTotal {
+            n: 0,
+            metrics: vec![[None; crate::plan::COLUMNS_PER_METRIC]; metric_count],
+        }
+    }
+
+    fn add(&mut self, row: &ArmSums) {
+        self.n += row.n;
+        for (total, sums) in self.metrics.iter_mut().zip(&row.metrics) {
+            add_into(total, sums);
+        }
+    }
+}
+
+fn unit_counts(variants: &[String], arms: &[ArmTotal]) -> UnitCounts {
+    UnitCounts(
+        variants
+            .iter()
+            .cloned()
+            .zip(arms.iter().map(|arm| arm.n))
+            .collect(),
+    )
+}
+
+/// Holm across the primary and secondary metrics and every treatment of every group given
+/// (one group for the scorecard, one per segment for segments).
+fn adjust_holm<'a>(groups: impl Iterator<Item = &'a mut Vec<MetricResult>>) {
+    let mut slots: Vec<&mut Option<Option<f64>>> = Vec::new();
+    let mut p_values = Vec::new();
+    for metrics in groups {
+        for metric in metrics.iter_mut() {
+            let family = matches!(metric.role, Role::Primary | Role::Secondary);
+            for row in metric.variants.iter_mut().skip(1) {
+                let p = row.comparison().and_then(|c| c.p_value);
+                row.p_value_adjusted = Some(None);
+                if let (true, Some(p)) = (family, p) {
+                    p_values.push(p);
+                    slots.push(&mut row.p_value_adjusted);
+                }
+            }
+        }
+    }
+    for (slot, adjusted) in slots.into_iter().zip(adjust::holm(&p_values)) {
+        *slot = Some(Some(adjusted));
+    }
+}
+
+struct MetricAnalyser<'a> {
+    experiment: &'a Experiment,
+    plan: &'a Plan,
+}
+
+impl MetricAnalyser<'_> {
+    /// The stats request for one metric over `arms` (n and sums per variant).
+    fn request(
+        &self,
+        planned: &PlannedMetric,
+        arms: &[(u64, &MetricSums)],
+        alternative: Alternative,
+    ) -> StatsRequest {
+        let analysis = &self.experiment.analysis;
+        let kind = match planned.metric.kind {
+            MetricKind::Proportion => request::Kind::Proportion,
+            MetricKind::Mean | MetricKind::Count => request::Kind::Mean,
+            MetricKind::Ratio => request::Kind::Ratio,
+        };
+        let variants = self
+            .plan
+            .variants
+            .iter()
+            .zip(arms)
+            .map(|(name, (n, sums))| VariantInput {
+                name: name.clone(),
+                n: *n,
+                sum: Some(sums[0].unwrap_or(0.0)),
+                sum_squares: sums[1],
+                den_sum: sums[2],
+                den_sum_squares: sums[3],
+                num_den_sum_product: sums[4],
+                pre_sum: sums[5],
+                pre_sum_squares: sums[6],
+                post_pre_sum_product: sums[7],
+                ..VariantInput::default()
+            })
+            .collect();
+        StatsRequest {
+            metric: request::MetricSpec {
+                kind,
+                quantile: None,
+                cuped: planned.cuped(),
+                direction: planned.metric.direction,
+            },
+            method: analysis.method,
+            difference: analysis.difference,
+            alternative,
+            alpha: analysis.alpha,
+            sequential_tuning: analysis.sequential_tuning,
+            expected_weights: Some(self.experiment.variants.iter().map(|v| v.weight).collect()),
+            variants,
+        }
+    }
+
+    fn metric(&self, planned: &PlannedMetric, arms: &[ArmTotal], index: usize) -> MetricResult {
+        let inputs: Vec<(u64, &MetricSums)> = arms.iter().map(|arm| (arm.n, &arm.metrics[index])).collect();
+        let mut result = MetricResult {
+            name: planned.metric.name.clone(),
+            role: planned.role,
+            kind: planned.metric.kind,
+            direction: planned.metric.direction,
+            cuped: planned.cuped(),
+            variants: Vec::new(),
+            guardrail: Vec::new(),
+            error: None,
+        };
+        match self.request(planned, &inputs, Alternative::TwoSided).analyse() {
+            Ok(response) => {
+                result.variants = response
+                    .variants
+                    .into_iter()
+                    .map(|row| VariantRow {
+                        result: row,
+                        p_value_adjusted: None,
+                    })
+                    .collect();
+                if planned.role == Role::Guardrail {
+                    result.guardrail = self.guardrail(planned, &inputs, &result.variants);
+                }
+            }
+            Err(err) => {
+                result.error = Some(describe_input_error(&self.plan.variants, &err));
+                result.variants = self
+                    .plan
+                    .variants
+                    .iter()
+                    .zip(&inputs)
+                    .map(|(name, (n, _))| VariantRow {
+                        result: VariantResult {
+                            name: name.clone(),
+                            n: *n,
+                            mean: 0.0,
+                            variance: 0.0,
+                            comparison: None,
+                        },
+                        p_value_adjusted: None,
+                    })
+                    .collect();
+            }
+        }
+        result
+    }
+
+    /// The one-sided check of a guardrail against the margin, per treatment.
+    fn guardrail(
+        &self,
+        planned: &PlannedMetric,
+        inputs: &[(u64, &MetricSums)],
+        two_sided: &[VariantRow],
+    ) -> Vec<GuardrailCheck> {
+        let analysis = &self.experiment.analysis;
+        let increase = planned.metric.direction == Direction::Increase;
+        // The frequentist test can be one-sided toward "worse"; the other methods report a
+        // two-sided interval, whose good-side bound is the conservative choice.
+        let one_sided = (analysis.method == Method::Frequentist).then(|| {
+            let alternative = if increase {
+                Alternative::Less
+            } else {
+                Alternative::Greater
+            };
+            self.request(planned, inputs, alternative).analyse().ok()
+        });
+        let control_mean = two_sided.first().map_or(0.0, |row| row.result.mean);
+        let margin = match analysis.difference {
+            Difference::Relative => analysis.guardrail_margin,
+            Difference::Absolute => analysis.guardrail_margin * control_mean.abs(),
+        };
+        two_sided
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, row)| {
+                let interval = match &one_sided {
+                    Some(Some(response)) => response.variants.get(i).and_then(|v| v.comparison.clone()),
+                    Some(None) => None,
+                    None => row.comparison().cloned(),
+                };
+                let bound = interval.and_then(|c| if increase { c.ci_high } else { c.ci_low });
+                let breached = match bound {
+                    Some(bound) if increase => bound < -margin,
+                    Some(bound) => bound > margin,
+                    None => false,
+                };
+                GuardrailCheck {
+                    variant: row.result.name.clone(),
+                    margin,
+                    bound,
+                    breached,
+                }
+            })
+            .collect()
+    }
+
+    /// The primary metric's cumulative effect at the end of each day with data.
+    fn cumulative(&self, daily: &[DailySums]) -> Vec<CumulativePoint> {
+        let Some(primary) = self.plan.metrics.first() else {
+            return Vec::new();
+        };
+        let variants = &self.plan.variants;
+        let mut totals: Vec<ArmTotal> = variants.iter().map(|_| ArmTotal::new(1)).collect();
+        let mut points = Vec::new();
+        let mut rows = daily.iter().peekable();
+        while let Some(first) = rows.peek() {
+            let day = first.day_micros;
+            while let Some(row) = rows.next_if(|row| row.day_micros == day) {
+                if let Some(index) = variants.iter().position(|name| *name == row.variant) {
+                    totals[index].n += row.n;
+                    add_into(&mut totals[index].metrics[0], &row.sums);
+                }
+            }
+            let inputs: Vec<(u64, &MetricSums)> = totals.iter().map(|arm| (arm.n, &arm.metrics[0])).collect();
+            let Ok(response) = self.request(primary, &inputs, Alternative::TwoSided).analyse() else {
+                continue;
+            };
+            let effects: Vec<CumulativeEffect> = response
+                .variants
+                .iter()
+                .skip(1)
+                .filter_map(|row| {
+                    let comparison = row.comparison.as_ref()?;
+                    Some(CumulativeEffect {
+                        variant: row.name.clone(),
+                        effect: comparison.effect?,
+                        ci_low: comparison.ci_low,
+                        ci_high: comparison.ci_high,
+                    })
+                })
+                .collect();
+            if effects.is_empty() {
+                continue;
+            }
+            let Some(date) = DateTime::<Utc>::from_timestamp_micros(day) else {
+                continue;
+            };
+            points.push(CumulativePoint {
+                date: date.format("%Y-%m-%d").to_string(),
+                units: totals.iter().map(|arm| arm.n).sum(),
+                effects,
+            });
+        }
+        points
+    }
+}
+
+/// The stats crate names fields of its request (`variants[1].n`); a scorecard reader knows
+/// variants by name.
+fn describe_input_error(variants: &[String], err: &rctgate_stats::InputError) -> String {
+    let arm = err
+        .field
+        .strip_prefix("variants[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|index| index.parse::<usize>().ok())
+        .and_then(|index| variants.get(index));
+    match (arm, err.field.ends_with(".n")) {
+        (Some(name), true) => {
+            format!("Variant {name} has fewer than 2 units, too few to estimate a variance.")
+        }
+        (Some(name), false) => format!("Variant {name}: {}", err.message),
+        (None, _) => err.message.clone(),
+    }
+}
