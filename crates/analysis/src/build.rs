@@ -9,7 +9,7 @@ use crate::scorecard::{
     CumulativeEffect, CumulativePoint, GuardrailCheck, MetricResult, Scorecard, SegmentResult, Segments, Srm,
     UnitCounts, VariantRow, WindowView, SRM_THRESHOLD,
 };
-use crate::sums::{add_into, ArmSums, DailySums, MetricSums, SegmentKey};
+use crate::sums::{add_into, ArmSums, DailySums, MetricSums, QuantileArm, QuantileArms, SegmentKey};
 use chrono::{DateTime, Utc};
 use rctgate_domain::{Difference, Direction, Experiment, Method, MetricKind};
 use rctgate_stats::request::{self, StatsRequest, VariantInput, VariantResult};
@@ -24,6 +24,10 @@ pub struct Inputs<'a> {
     pub plan: &'a Plan,
     /// The time of the computation.
     pub as_of: DateTime<Utc>,
+    /// The arms of every quantile metric of the plan (their own queries).
+    pub quantiles: &'a [QuantileArms],
+    /// Each arm's model latency, when exposures carry it (empty otherwise).
+    pub latency: &'a [crate::scorecard::LatencySummary],
 }
 
 /// Builds the scorecard from the engine's rows. `daily` may be empty (no series).
@@ -32,6 +36,8 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         experiment,
         plan,
         as_of,
+        quantiles,
+        latency,
     } = inputs;
     let variants = &plan.variants;
     let metric_count = plan.metrics.len();
@@ -74,7 +80,15 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         .metrics
         .iter()
         .enumerate()
-        .map(|(i, planned)| analyser.metric(planned, &overall, i))
+        .map(|(i, planned)| {
+            let arms = if planned.is_quantile() {
+                let found = quantiles.iter().find(|(index, _)| *index == i);
+                MetricInputs::Quantiles(found.map(|(_, arms)| arms.as_slice()))
+            } else {
+                MetricInputs::sums(&overall, i)
+            };
+            analyser.metric(planned, &arms)
+        })
         .collect();
     adjust_holm(std::iter::once(&mut metrics));
 
@@ -89,7 +103,15 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
                     .metrics
                     .iter()
                     .enumerate()
-                    .map(|(i, planned)| analyser.metric(planned, &arms, i))
+                    .map(|(i, planned)| {
+                        // Quantiles are computed over the whole trial only.
+                        let inputs = if planned.is_quantile() {
+                            MetricInputs::Quantiles(None)
+                        } else {
+                            MetricInputs::sums(&arms, i)
+                        };
+                        analyser.metric(planned, &inputs)
+                    })
                     .collect(),
             })
             .collect();
@@ -128,6 +150,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         diagnostics: Vec::new(),
         cumulative,
         segments,
+        latency: latency.to_vec(),
     };
     let (decision, diagnostics) = decide(&card, experiment, *as_of);
     card.decision = decision;
@@ -196,43 +219,104 @@ struct MetricAnalyser<'a> {
     plan: &'a Plan,
 }
 
+/// What one metric is analysed from, per variant in plan order.
+enum MetricInputs<'a> {
+    /// Units and the metric's sums (the scorecard query).
+    Sums(Vec<(u64, &'a MetricSums)>),
+    /// A quantile's arms (its own queries); `None` where they were not computed (segments).
+    Quantiles(Option<&'a [Option<QuantileArm>]>),
+}
+
+impl<'a> MetricInputs<'a> {
+    fn sums(arms: &'a [ArmTotal], index: usize) -> MetricInputs<'a> {
+        MetricInputs::Sums(arms.iter().map(|arm| (arm.n, &arm.metrics[index])).collect())
+    }
+
+    /// The count of arm `i`: units, or a quantile's values.
+    fn n(&self, i: usize) -> u64 {
+        match self {
+            MetricInputs::Sums(arms) => arms.get(i).map_or(0, |(n, _)| *n),
+            MetricInputs::Quantiles(arms) => arms
+                .and_then(|arms| arms.get(i).copied().flatten())
+                .map_or(0, |arm| arm.n),
+        }
+    }
+
+    /// The request's arm `i`, named `name`.
+    fn variant(&self, i: usize, name: &str) -> VariantInput {
+        match self {
+            MetricInputs::Sums(arms) => {
+                let (n, sums) = arms
+                    .get(i)
+                    .copied()
+                    .unwrap_or((0, &[None; crate::plan::COLUMNS_PER_METRIC]));
+                VariantInput {
+                    name: name.to_string(),
+                    n,
+                    sum: Some(sums[0].unwrap_or(0.0)),
+                    sum_squares: sums[1],
+                    den_sum: sums[2],
+                    den_sum_squares: sums[3],
+                    num_den_sum_product: sums[4],
+                    pre_sum: sums[5],
+                    pre_sum_squares: sums[6],
+                    post_pre_sum_product: sums[7],
+                    ..VariantInput::default()
+                }
+            }
+            MetricInputs::Quantiles(arms) => match arms.and_then(|arms| arms.get(i).copied().flatten()) {
+                Some(arm) => VariantInput {
+                    name: name.to_string(),
+                    n: arm.n,
+                    n_star: Some(arm.n),
+                    quantile_hat: Some(arm.estimate),
+                    quantile_lower: Some(arm.lower),
+                    quantile_upper: Some(arm.upper),
+                    main_sum: Some(arm.below_sum),
+                    main_sum_squares: Some(arm.below_sum_squares),
+                    denominator_sum: Some(arm.values_sum),
+                    denominator_sum_squares: Some(arm.values_sum_squares),
+                    main_denominator_sum_product: Some(arm.below_values_sum_product),
+                    n_clusters: Some(arm.units),
+                    ..VariantInput::default()
+                },
+                // No values: the request refuses the arm (n < 2) and the metric says why.
+                None => VariantInput {
+                    name: name.to_string(),
+                    ..VariantInput::default()
+                },
+            },
+        }
+    }
+}
+
 impl MetricAnalyser<'_> {
-    /// The stats request for one metric over `arms` (n and sums per variant).
+    /// The stats request for one metric over its inputs.
     fn request(
         &self,
         planned: &PlannedMetric,
-        arms: &[(u64, &MetricSums)],
+        inputs: &MetricInputs<'_>,
         alternative: Alternative,
     ) -> StatsRequest {
         let analysis = &self.experiment.analysis;
         let kind = match planned.metric.kind {
             MetricKind::Proportion => request::Kind::Proportion,
+            _ if planned.is_ratio() => request::Kind::Ratio,
             MetricKind::Mean | MetricKind::Count => request::Kind::Mean,
             MetricKind::Ratio => request::Kind::Ratio,
+            MetricKind::Quantile => request::Kind::Quantile,
         };
         let variants = self
             .plan
             .variants
             .iter()
-            .zip(arms)
-            .map(|(name, (n, sums))| VariantInput {
-                name: name.clone(),
-                n: *n,
-                sum: Some(sums[0].unwrap_or(0.0)),
-                sum_squares: sums[1],
-                den_sum: sums[2],
-                den_sum_squares: sums[3],
-                num_den_sum_product: sums[4],
-                pre_sum: sums[5],
-                pre_sum_squares: sums[6],
-                post_pre_sum_product: sums[7],
-                ..VariantInput::default()
-            })
+            .enumerate()
+            .map(|(i, name)| inputs.variant(i, name))
             .collect();
         StatsRequest {
             metric: request::MetricSpec {
                 kind,
-                quantile: None,
+                quantile: planned.metric.quantile.filter(|_| planned.is_quantile()),
                 cuped: planned.cuped(),
                 direction: planned.metric.direction,
             },
@@ -246,8 +330,7 @@ impl MetricAnalyser<'_> {
         }
     }
 
-    fn metric(&self, planned: &PlannedMetric, arms: &[ArmTotal], index: usize) -> MetricResult {
-        let inputs: Vec<(u64, &MetricSums)> = arms.iter().map(|arm| (arm.n, &arm.metrics[index])).collect();
+    fn metric(&self, planned: &PlannedMetric, inputs: &MetricInputs<'_>) -> MetricResult {
         let mut result = MetricResult {
             name: planned.metric.name.clone(),
             role: planned.role,
@@ -258,7 +341,11 @@ impl MetricAnalyser<'_> {
             guardrail: Vec::new(),
             error: None,
         };
-        match self.request(planned, &inputs, Alternative::TwoSided).analyse() {
+        if let MetricInputs::Quantiles(None) = inputs {
+            result.error =
+                Some("Quantile metrics are computed over the whole trial, not per segment.".to_string());
+        }
+        match self.request(planned, inputs, Alternative::TwoSided).analyse() {
             Ok(response) => {
                 result.variants = response
                     .variants
@@ -269,20 +356,22 @@ impl MetricAnalyser<'_> {
                     })
                     .collect();
                 if planned.role == Role::Guardrail {
-                    result.guardrail = self.guardrail(planned, &inputs, &result.variants);
+                    result.guardrail = self.guardrail(planned, inputs, &result.variants);
                 }
             }
             Err(err) => {
-                result.error = Some(describe_input_error(&self.plan.variants, &err));
+                if result.error.is_none() {
+                    result.error = Some(describe_input_error(&self.plan.variants, &err));
+                }
                 result.variants = self
                     .plan
                     .variants
                     .iter()
-                    .zip(&inputs)
-                    .map(|(name, (n, _))| VariantRow {
+                    .enumerate()
+                    .map(|(i, name)| VariantRow {
                         result: VariantResult {
                             name: name.clone(),
-                            n: *n,
+                            n: inputs.n(i),
                             mean: 0.0,
                             variance: 0.0,
                             comparison: None,
@@ -299,7 +388,7 @@ impl MetricAnalyser<'_> {
     fn guardrail(
         &self,
         planned: &PlannedMetric,
-        inputs: &[(u64, &MetricSums)],
+        inputs: &MetricInputs<'_>,
         two_sided: &[VariantRow],
     ) -> Vec<GuardrailCheck> {
         let analysis = &self.experiment.analysis;
@@ -362,7 +451,7 @@ impl MetricAnalyser<'_> {
                     add_into(&mut totals[index].metrics[0], &row.sums);
                 }
             }
-            let inputs: Vec<(u64, &MetricSums)> = totals.iter().map(|arm| (arm.n, &arm.metrics[0])).collect();
+            let inputs = MetricInputs::sums(&totals, 0);
             let Ok(response) = self.request(primary, &inputs, Alternative::TwoSided).analyse() else {
                 continue;
             };

@@ -33,6 +33,15 @@ pub trait Dialect {
     /// Aggregate `function` (`min`, `sum`, `count`) of `argument` over the rows where `filter`
     /// holds (all rows when `None`).
     fn aggregate_where(&self, function: &str, argument: &str, filter: Option<&str>) -> String;
+
+    /// The values of `column` at each of `fractions` of its sorted values, as a select list:
+    /// for fraction f of n values, the value of 1-based rank ceil(n·f) (at least 1), the
+    /// inverted empirical distribution function.
+    fn discrete_quantiles(&self, column: &str, fractions: &[f64]) -> String;
+
+    /// The linearly interpolated quantiles of `column` at `fractions`, as a select list (the
+    /// p50/p95/p99 people read on a latency dashboard).
+    fn continuous_quantiles(&self, column: &str, fractions: &[f64]) -> String;
 }
 
 /// DuckDB, the embedded default.
@@ -77,6 +86,25 @@ impl Dialect for DuckDb {
             None => format!("{function}({argument})"),
         }
     }
+
+    fn discrete_quantiles(&self, column: &str, fractions: &[f64]) -> String {
+        quantile_list("quantile_disc", column, fractions)
+    }
+
+    fn continuous_quantiles(&self, column: &str, fractions: &[f64]) -> String {
+        quantile_list("quantile_cont", column, fractions)
+    }
+}
+
+/// `function(column, [fractions])[1], ...[2], ...`: one aggregate over the list of fractions
+/// (DuckDB selects them in one pass, and computes the identical aggregates once).
+fn quantile_list(function: &str, column: &str, fractions: &[f64]) -> String {
+    let list: Vec<String> = fractions.iter().map(|f| format!("{f:?}")).collect();
+    let aggregate = format!("{function}({column}, [{}])", list.join(", "));
+    (1..=fractions.len())
+        .map(|i| format!("{aggregate}[{i}]"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -24,5 +24,5 @@ pub use decision::{Decision, Diagnostic, Severity, Verdict};
 pub use dialect::{Dialect, DuckDb};
 pub use frozen::{FrozenResult, PrimaryLift};
 pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};
-pub use scorecard::{Movement, Scorecard};
-pub use sums::{ArmSums, DailySums, MetricSums, SegmentKey};
+pub use scorecard::{LatencySummary, Movement, Scorecard};
+pub use sums::{ArmSums, DailySums, MetricSums, QuantileArm, QuantileArms, SegmentKey};

@@ -17,7 +17,7 @@
 
 use crate::dialect::Dialect;
 use chrono::{DateTime, Utc};
-use rctgate_domain::{Experiment, Metric, MetricKind, ValidationError};
+use rctgate_domain::{Experiment, Metric, MetricKind, MetricSource, ValidationError};
 use serde::{Deserialize, Serialize};
 
 /// Microseconds in a (UTC) day.
@@ -29,6 +29,10 @@ pub const TOP_SEGMENTS: usize = 20;
 /// Sufficient-statistic columns per metric, in this order: sum, sum_squares, den_sum,
 /// den_sum_squares, num_den_sum_product, pre_sum, pre_sum_squares, post_pre_sum_product.
 pub const COLUMNS_PER_METRIC: usize = 8;
+
+/// The event code of the exposures' latencies among the joined events (metric events' codes
+/// are their names' positions, from 0).
+const LATENCY_CODE: i64 = -1;
 
 /// A metric's role in the experiment (SPEC §7 `metrics`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,6 +73,24 @@ impl PlannedMetric {
     /// Whether the metric carries a CUPED covariate.
     pub fn cuped(&self) -> bool {
         self.metric.cuped_days.is_some() && self.metric.kind != MetricKind::Ratio
+    }
+
+    /// Whether its values are the exposures' latencies.
+    pub fn reads_latency(&self) -> bool {
+        self.metric.source == MetricSource::ExposureLatency
+    }
+
+    /// Whether it is a quantile, computed by its own queries ([`Plan::quantile_values_sql`])
+    /// rather than from the scorecard query's per-unit sums.
+    pub fn is_quantile(&self) -> bool {
+        self.metric.kind == MetricKind::Quantile
+    }
+
+    /// Whether it is analysed as a ratio: a ratio metric, or the mean latency per request
+    /// (a unit's latencies over its requests).
+    pub fn is_ratio(&self) -> bool {
+        self.metric.kind == MetricKind::Ratio
+            || (self.reads_latency() && self.metric.kind == MetricKind::Mean)
     }
 
     fn window_micros(&self) -> i64 {
@@ -147,13 +169,23 @@ impl Plan {
         for (role, field, name) in listed {
             let metric = lookup(name).ok_or_else(|| {
                 ValidationError::new(
-                    field,
+                    field.clone(),
                     format!(
                         "Metric {name:?} is not in the catalog; create it or remove it from the experiment."
                     ),
                 )
             })?;
-            metrics.push(PlannedMetric { metric, role });
+            let planned = PlannedMetric { metric, role };
+            if role == Role::Primary && (planned.is_quantile() || planned.reads_latency()) {
+                return Err(ValidationError::new(
+                    field,
+                    format!(
+                        "Metric {name:?} is a quantile or latency metric: it can guard a trial (a guardrail, \
+                         a secondary metric) but not decide it; the primary metric is a business outcome."
+                    ),
+                ));
+            }
+            metrics.push(planned);
         }
         if let Some(name) = segment {
             rctgate_domain::names::check_identifier("segment", name)?;
@@ -242,7 +274,8 @@ GROUP BY p.variant, p.sid, r.token",
                         d.aggregate_where("count", "*", Some(&condition))
                     )
                 }
-                MetricKind::Mean | MetricKind::Ratio => format!(
+                // A quantile is never the primary (`Plan::new`).
+                MetricKind::Mean | MetricKind::Ratio | MetricKind::Quantile => format!(
                     "CAST(coalesce({}, 0) AS DOUBLE)",
                     d.aggregate_where("sum", "value", Some(&condition))
                 ),
@@ -356,6 +389,54 @@ ORDER BY day, variant",
         )
     }
 
+    /// The values of quantile metric `index` of [`Plan::metrics`], one row per value of a
+    /// unit counted in a variant, in the metric's window: `variant` (index), `uid`, `value`.
+    /// `None` when that metric is not a quantile. The store keeps them in a temporary table
+    /// and reads them three times ([`quantile_counts_sql`], [`quantile_bounds_sql`],
+    /// [`quantile_cluster_sql`]): the quantile's bounds depend on each arm's count, and the
+    /// per-unit sums on its quantile.
+    pub fn quantile_values_sql(&self, d: &dyn Dialect, index: usize) -> Option<String> {
+        let planned = self.metrics.get(index).filter(|planned| planned.is_quantile())?;
+        // Quantiles are not split by segment: the units need no segment columns.
+        let unsegmented = Plan {
+            segment: None,
+            ..self.clone()
+        };
+        Some(format!(
+            "WITH {units}
+SELECT u.variant, u.uid, e.value
+FROM units u JOIN ({events}) e
+  ON e.unit = u.unit AND e.tus >= u.t0us AND e.tus < u.t0us + {window}
+WHERE u.variant IS NOT NULL AND e.value IS NOT NULL",
+            units = unsegmented.units_ctes(d),
+            events = self.events_subquery(d, std::slice::from_ref(planned)),
+            window = planned.window_micros(),
+        ))
+    }
+
+    /// Each variant's model latency over the experiment's exposures in the window that carry
+    /// `latency_ms`: rows of `variant` (name), `requests`, `mean`, `p50`, `p95`, `p99`. One scan
+    /// of the experiment's exposures, every request counted (a unit seen in two variants too:
+    /// this describes the model's speed, the latency metrics test it).
+    pub fn latency_sql(&self, d: &dyn Dialect) -> String {
+        let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
+        let start = self
+            .window
+            .start
+            .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
+            .unwrap_or_default();
+        format!(
+            "SELECT variant, count(*) AS requests, avg(latency_ms) AS mean, {quantiles}
+FROM exposures
+WHERE experiment = {key} AND variant IN ({variants}) AND latency_ms IS NOT NULL{start} AND ts < {end}
+GROUP BY variant",
+            quantiles = d.continuous_quantiles("latency_ms", &[0.5, 0.95, 0.99]),
+            key = d.string_literal(&self.experiment),
+            variants = variants.join(", "),
+            end = d.timestamp_literal(self.window.end.timestamp_micros()),
+        )
+    }
+
     /// `exposed` (one row per unit) and `units` (variant NULL for units in several variants,
     /// t0, segment columns).
     fn units_ctes(&self, d: &dyn Dialect) -> String {
@@ -436,12 +517,39 @@ units AS (
             .enumerate()
             .map(|(code, name)| format!("({}, {code})", d.string_literal(name)))
             .collect();
-        format!(
-            "SELECT m.unit, m.value, c.code, {} AS tus \
-             FROM metric_events m JOIN (VALUES {}) AS c(event, code) ON m.event = c.event",
-            d.epoch_micros("m.ts"),
-            codes.join(", ")
-        )
+        let events = (!codes.is_empty()).then(|| {
+            format!(
+                "SELECT m.unit, m.value, c.code, {} AS tus \
+                 FROM metric_events m JOIN (VALUES {}) AS c(event, code) ON m.event = c.event",
+                d.epoch_micros("m.ts"),
+                codes.join(", ")
+            )
+        });
+        // The exposures' latencies join as events of their own code, so a latency metric's
+        // window and sums are every other metric's.
+        let latencies = metrics.iter().any(PlannedMetric::reads_latency).then(|| {
+            format!(
+                "SELECT unit, latency_ms AS value, {LATENCY_CODE} AS code, {tus} AS tus \
+                 FROM exposures WHERE experiment = {key} AND latency_ms IS NOT NULL{start} AND ts < {end}",
+                tus = d.epoch_micros("ts"),
+                key = d.string_literal(&self.experiment),
+                start = self
+                    .window
+                    .start
+                    .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
+                    .unwrap_or_default(),
+                end = d.timestamp_literal(self.window.end.timestamp_micros()),
+            )
+        });
+        match (events, latencies) {
+            (Some(events), Some(latencies)) => format!("{events} UNION ALL {latencies}"),
+            (Some(only), None) | (None, Some(only)) => only,
+            // No metric reads anything (not a plan `new` builds): an empty relation.
+            (None, None) => {
+                "SELECT NULL::VARCHAR AS unit, NULL::DOUBLE AS value, 0 AS code, 0 AS tus WHERE false"
+                    .to_string()
+            }
+        }
     }
 
     /// How far before and after t0 any metric looks, in microseconds: (lookback, window).
@@ -462,10 +570,65 @@ units AS (
     }
 }
 
+/// The count of values per variant in `table` (of [`Plan::quantile_values_sql`]'s rows):
+/// rows of `variant`, `n`.
+pub fn quantile_counts_sql(table: &str) -> String {
+    format!("SELECT variant, count(*) AS n FROM {table} GROUP BY variant ORDER BY variant")
+}
+
+/// The 1-based ranks of a quantile and of the order statistics bounding it at 95% among `n`
+/// sorted values: ceil(n·ν) and ceil(n·ν ∓ 1.96·√(n·ν(1-ν))), clamped to [1, n]. They are
+/// what the engine selects (`Dialect::discrete_quantiles`) and gbstats reads the variance from.
+pub fn quantile_ranks(n: u64, level: f64) -> [u64; 3] {
+    let n_f = n as f64;
+    let spread = rctgate_stats::distribution::normal_quantile(0.975) * (n_f * level * (1.0 - level)).sqrt();
+    let rank = |position: f64| (position.ceil().max(1.0).min(n_f.max(1.0))) as u64;
+    [
+        rank(n_f * level),
+        rank(n_f * level - spread),
+        rank(n_f * level + spread),
+    ]
+}
+
+/// The values of `variant` in `table` at the 1-based `ranks` (estimate, lower, upper): one
+/// row of three columns. Each rank r is asked as the fraction (r - ½)/n, which the inverted
+/// distribution function maps back to rank r whatever the rounding.
+pub fn quantile_bounds_sql(d: &dyn Dialect, table: &str, variant: usize, n: u64, ranks: [u64; 3]) -> String {
+    let fractions: Vec<f64> = ranks
+        .iter()
+        .map(|rank| ((*rank as f64 - 0.5) / n.max(1) as f64).clamp(0.0, 1.0))
+        .collect();
+    format!(
+        "SELECT {} FROM {table} WHERE variant = {variant}",
+        d.discrete_quantiles("value", &fractions)
+    )
+}
+
+/// Per variant, the per-unit sums of a quantile over clustered values: units, then Σ and Σ² of
+/// each unit's count of values at or below its arm's estimate (`estimates[variant]`), Σ and Σ²
+/// of its count of values, and Σ of their product. Rows of `variant` and those six columns.
+pub fn quantile_cluster_sql(table: &str, estimates: &[(usize, f64)]) -> String {
+    let cases: Vec<String> = estimates
+        .iter()
+        .map(|(variant, estimate)| format!("WHEN {variant} THEN {estimate:?}"))
+        .collect();
+    format!(
+        "SELECT variant, count(*) AS units, sum(n_below), sum(n_below * n_below), sum(n_values), \
+         sum(n_values * n_values), sum(n_below * n_values)
+FROM (
+  SELECT variant, uid, CAST(count(*) FILTER (WHERE value <= CASE variant {cases} END) AS DOUBLE) AS n_below,
+         CAST(count(*) AS DOUBLE) AS n_values
+  FROM {table} GROUP BY variant, uid
+) AS per_unit
+GROUP BY variant ORDER BY variant",
+        cases = cases.join(" "),
+    )
+}
+
 /// The distinct event names `metrics` read, sorted: an event's code is its position here.
 fn event_names(metrics: &[PlannedMetric]) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
-    for planned in metrics {
+    for planned in metrics.iter().filter(|planned| !planned.reads_latency()) {
         names.push(&planned.metric.event);
         if let Some(denominator) = &planned.metric.denominator_event {
             names.push(denominator);
@@ -507,7 +670,7 @@ fn unit_value(d: &dyn Dialect, kind: MetricKind, condition: &str) -> String {
             "CAST({} AS DOUBLE)",
             d.aggregate_where("count", "*", Some(condition))
         ),
-        MetricKind::Mean | MetricKind::Ratio => format!(
+        MetricKind::Mean | MetricKind::Ratio | MetricKind::Quantile => format!(
             "CAST(coalesce({}, 0) AS DOUBLE)",
             d.aggregate_where("sum", "value", Some(condition))
         ),
@@ -550,8 +713,18 @@ fn metric_sums(
     values: &mut UnitValues,
 ) -> Vec<String> {
     let metric = &planned.metric;
+    let null = || "NULL::DOUBLE".to_string();
+    if planned.is_quantile() {
+        // Its own queries compute it (`Plan::quantile_values_sql`).
+        return vec![null(); COLUMNS_PER_METRIC];
+    }
     let within = |event: &str, from: i64, to: i64| {
-        let mut condition = format!("code = {}", event_code(names, event));
+        let code = if planned.reads_latency() {
+            LATENCY_CODE
+        } else {
+            i64::try_from(event_code(names, event)).unwrap_or(i64::MAX)
+        };
+        let mut condition = format!("code = {code}");
         if from > -joined.0 {
             condition.push_str(&format!(" AND dt >= {from}"));
         }
@@ -562,11 +735,18 @@ fn metric_sums(
     };
     let window = planned.window_micros();
     let y = values.column(unit_value(d, metric.kind, &within(&metric.event, 0, window)));
-    let null = || "NULL::DOUBLE".to_string();
     let mut sums = vec![format!("sum({y})"), format!("sum({y} * {y})")];
-    match &metric.denominator_event {
+    // A latency mean is per request: the unit's latencies over its count of them.
+    let denominator = match &metric.denominator_event {
         Some(denominator) if metric.kind == MetricKind::Ratio => {
-            let den = values.column(unit_value(d, MetricKind::Mean, &within(denominator, 0, window)));
+            Some(unit_value(d, MetricKind::Mean, &within(denominator, 0, window)))
+        }
+        _ if planned.is_ratio() => Some(unit_value(d, MetricKind::Count, &within("", 0, window))),
+        _ => None,
+    };
+    match denominator {
+        Some(denominator) => {
+            let den = values.column(denominator);
             sums.extend([
                 format!("sum({den})"),
                 format!("sum({den} * {den})"),

@@ -51,6 +51,23 @@ pub struct Scorecard {
     /// The same metrics per segment, when a segment was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<Segments>,
+    /// Each arm's model latency per request, when the exposures carry `latency_ms`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency: Vec<LatencySummary>,
+}
+
+/// One arm's model latency over the exposures in the window that carry `latency_ms`, in
+/// milliseconds per request (`rctgate_analysis::plan::Plan::latency_sql`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// The variant.
+    pub variant: String,
+    /// Requests (exposures) with a latency.
+    pub requests: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
 }
 
 /// The exposure window, as text.

@@ -72,6 +72,32 @@ pub struct DailySums {
     pub sums: MetricSums,
 }
 
+/// One arm of a quantile metric, from [`crate::plan::quantile_counts_sql`],
+/// [`crate::plan::quantile_bounds_sql`] and [`crate::plan::quantile_cluster_sql`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantileArm {
+    /// Values (events or requests).
+    pub n: u64,
+    /// The sample quantile and the order statistics bounding it at 95%.
+    pub estimate: f64,
+    pub lower: f64,
+    pub upper: f64,
+    /// Units the values come from.
+    pub units: u64,
+    /// Σ and Σ² over units of their count of values at or below `estimate`.
+    pub below_sum: f64,
+    pub below_sum_squares: f64,
+    /// Σ and Σ² over units of their count of values.
+    pub values_sum: f64,
+    pub values_sum_squares: f64,
+    /// Σ over units of the product of the two counts.
+    pub below_values_sum_product: f64,
+}
+
+/// A quantile metric's arms: the metric's index in the plan, then one entry per variant in
+/// plan order (`None` for an arm without values).
+pub type QuantileArms = (usize, Vec<Option<QuantileArm>>);
+
 /// Adds `other` into `total`, column by column (`None` stays `None`).
 pub(crate) fn add_into(total: &mut MetricSums, other: &MetricSums) {
     for (sum, add) in total.iter_mut().zip(other) {

@@ -63,6 +63,8 @@ fn scorecard(analysis: Value, rows: &[ArmSums]) -> (Scorecard, Value) {
             experiment: &experiment,
             plan: &plan,
             as_of: now(),
+            quantiles: &[],
+            latency: &[],
         },
         rows,
         &[],

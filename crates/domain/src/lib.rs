@@ -46,7 +46,7 @@ pub use event_record_ref::EventRecordRef;
 pub use experiment::{Experiment, Layer, MetricRoles, Variant};
 pub use json::{from_json_slice, from_json_str, from_json_value};
 pub use lifecycle::{Refusal, Status};
-pub use metric::{Direction, Metric, MetricKind};
+pub use metric::{Direction, Metric, MetricKind, MetricSource};
 pub use model::{
     check_deployment, check_promotion, Approval, Deployable, Evidence, GateInput, ModelVersion, NewModel,
     OverrideRequest, OverrideStatus, PromotionRequest, TrialRecord,

@@ -23,6 +23,29 @@ pub enum MetricKind {
     Count,
     /// Sum of `value` of `event` over sum of `value` of `denominator_event` (delta method).
     Ratio,
+    /// The `quantile` of the values (each event's, or each exposure's latency), clustered by
+    /// unit: a p95 latency, a median basket.
+    Quantile,
+}
+
+/// Where a metric's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricSource {
+    /// Metric events named `event` (the default).
+    #[default]
+    Events,
+    /// The `latency_ms` the model service sent with each exposure of the experiment: a
+    /// latency guardrail without extra events. `mean` is the mean per request (the sum of a
+    /// unit's latencies over its count of requests, by the delta method), `quantile` the
+    /// quantile over requests.
+    ExposureLatency,
+}
+
+impl MetricSource {
+    fn is_events(&self) -> bool {
+        *self == MetricSource::Events
+    }
 }
 
 pub use rctgate_stats::Direction;
@@ -36,7 +59,8 @@ pub struct Metric {
     pub name: String,
     /// Aggregation per unit.
     pub kind: MetricKind,
-    /// The event name counted (the numerator's, for a ratio).
+    /// The event name counted (the numerator's, for a ratio); none for `exposure_latency`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub event: String,
     /// The denominator's event name; required for `ratio`, refused otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +76,12 @@ pub struct Metric {
     /// Free text for people reading the catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The level of a `quantile` metric, in (0, 1): 0.95 for a p95.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
+    /// Where the values come from; metric events by default.
+    #[serde(default, skip_serializing_if = "MetricSource::is_events")]
+    pub source: MetricSource,
 }
 
 fn default_window_hours() -> f64 {
@@ -62,7 +92,45 @@ impl Metric {
     /// Checks every field rule; the first broken rule is reported.
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_identifier("name", &self.name)?;
-        check_text("event", &self.event, MAX_NAME_CHARS)?;
+        match self.source {
+            MetricSource::Events => check_text("event", &self.event, MAX_NAME_CHARS)?,
+            MetricSource::ExposureLatency => {
+                if !self.event.is_empty() {
+                    return Err(ValidationError::new(
+                        "event",
+                        "An exposure_latency metric reads the exposures' latency_ms; leave event out.",
+                    ));
+                }
+                if !matches!(self.kind, MetricKind::Mean | MetricKind::Quantile) {
+                    return Err(ValidationError::new(
+                        "kind",
+                        "An exposure_latency metric is a mean (per request) or a quantile of the latency.",
+                    ));
+                }
+            }
+        }
+        match (self.kind, self.quantile) {
+            (MetricKind::Quantile, None) => {
+                return Err(ValidationError::new(
+                    "quantile",
+                    "A quantile metric needs its level: quantile = 0.95 for a p95.",
+                ))
+            }
+            (MetricKind::Quantile, Some(level)) if !(level > 0.0 && level < 1.0) => {
+                return Err(ValidationError::new(
+                    "quantile",
+                    "Must lie strictly between 0 and 1 (0.95 for a p95).",
+                ))
+            }
+            (MetricKind::Quantile, Some(_)) => {}
+            (_, Some(_)) => {
+                return Err(ValidationError::new(
+                    "quantile",
+                    "Only quantile metrics take a quantile level.",
+                ))
+            }
+            (_, None) => {}
+        }
         match (self.kind, &self.denominator_event) {
             (MetricKind::Ratio, None) => {
                 return Err(ValidationError::new(
@@ -93,10 +161,13 @@ impl Metric {
                 "Must be a positive number of days; leave it out to disable CUPED.",
             ));
         }
-        if self.cuped_days.is_some() && self.kind == MetricKind::Ratio {
+        if self.cuped_days.is_some()
+            && (matches!(self.kind, MetricKind::Ratio | MetricKind::Quantile)
+                || self.source == MetricSource::ExposureLatency)
+        {
             return Err(ValidationError::new(
                 "cuped_days",
-                "CUPED is not available for ratio metrics; leave cuped_days out.",
+                "CUPED is not available for ratio, quantile and exposure_latency metrics; leave cuped_days out.",
             ));
         }
         if let Some(description) = &self.description {
@@ -209,6 +280,87 @@ mod tests {
         let err = from_json_str::<Metric>(r#"{"name": "m", "kind": "count", "event": "e"}"#)
             .expect_err("direction");
         assert_eq!(err.field.as_deref(), Some("direction"));
+    }
+
+    #[test]
+    fn latency_and_quantile_metrics_are_checked() {
+        let p95: Metric = from_json_str(
+            r#"{"name": "p95_latency", "kind": "quantile", "quantile": 0.95, "source": "exposure_latency",
+                "direction": "decrease"}"#,
+        )
+        .expect("parses");
+        assert_eq!(p95.validate(), Ok(()));
+        assert!(p95.event.is_empty());
+        let text = serde_json::to_string(&p95).expect("serializes");
+        assert!(!text.contains("\"event\""), "{text}");
+        assert_eq!(from_json_str::<Metric>(&text), Ok(p95.clone()));
+        let mean = Metric {
+            kind: MetricKind::Mean,
+            quantile: None,
+            ..p95.clone()
+        };
+        assert_eq!(mean.validate(), Ok(()));
+        let cases = [
+            (
+                Metric {
+                    quantile: None,
+                    ..p95.clone()
+                },
+                "quantile",
+            ),
+            (
+                Metric {
+                    quantile: Some(1.0),
+                    ..p95.clone()
+                },
+                "quantile",
+            ),
+            (
+                Metric {
+                    quantile: Some(0.5),
+                    ..bookings()
+                },
+                "quantile",
+            ),
+            (
+                Metric {
+                    event: "request".into(),
+                    ..p95.clone()
+                },
+                "event",
+            ),
+            (
+                Metric {
+                    kind: MetricKind::Count,
+                    quantile: None,
+                    ..p95.clone()
+                },
+                "kind",
+            ),
+            (
+                Metric {
+                    cuped_days: Some(7),
+                    ..mean.clone()
+                },
+                "cuped_days",
+            ),
+            (
+                Metric {
+                    source: MetricSource::Events,
+                    ..p95.clone()
+                },
+                "event",
+            ),
+        ];
+        for (metric, field) in cases {
+            assert_eq!(field_of(&metric).as_deref(), Some(field), "{metric:?}");
+        }
+        let events_quantile = Metric {
+            source: MetricSource::Events,
+            event: "basket".into(),
+            ..p95
+        };
+        assert_eq!(events_quantile.validate(), Ok(()));
     }
 
     #[test]

@@ -38,6 +38,16 @@ pub struct SimMetric {
     pub late_share: f64,
 }
 
+/// The model's latency, per request: log-normal milliseconds times the variant's multiplier.
+#[derive(Debug, Clone)]
+pub struct SimLatency {
+    /// μ and σ of the log-normal (e^μ ms is the control's median).
+    pub mu: f64,
+    pub sigma: f64,
+    /// Multiplier per variant, control first (1.3: 30% slower).
+    pub multipliers: Vec<f64>,
+}
+
 /// An exposure attribute and the weights of its values.
 #[derive(Debug, Clone)]
 pub struct SimAttribute {
@@ -73,6 +83,9 @@ pub struct Scenario {
     pub two_variant_share: f64,
     /// Exposure attribute for segments.
     pub attribute: Option<SimAttribute>,
+    /// `latency_ms` on every exposure, drawn from a generator of its own, so a scenario's other
+    /// events are the same with or without it.
+    pub latency: Option<SimLatency>,
     /// Adds, for every 10th unit, events exactly at t0, at t0 + window (excluded) and at t0 -
     /// pre_days (included in the pre-period).
     pub edge_events: bool,
@@ -100,6 +113,7 @@ impl Scenario {
             triggered_share: 1.0,
             two_variant_share: 0.0,
             attribute: None,
+            latency: None,
             edge_events: false,
             seed: 1,
         }
@@ -123,6 +137,8 @@ pub enum SimEvent {
         triggered: bool,
         /// Exposure attributes.
         attributes: Vec<(String, String)>,
+        /// The model's latency for this request, in milliseconds.
+        latency_ms: Option<f64>,
     },
     /// An outcome event.
     Metric {
@@ -154,11 +170,15 @@ impl SimEvent {
                 ts,
                 triggered,
                 attributes,
+                latency_ms,
             } => {
                 let mut event = json!({
                     "type": "exposure", "id": id, "unit": unit, "experiment": experiment,
                     "variant": variant, "ts": format_ts(*ts), "triggered": triggered,
                 });
+                if let Some(latency) = latency_ms {
+                    event["latency_ms"] = json!(latency);
+                }
                 if !attributes.is_empty() {
                     let map: Map<String, Value> = attributes
                         .iter()
@@ -207,6 +227,7 @@ impl SimEvent {
                 ts,
                 triggered,
                 attributes,
+                ..
             } => {
                 let mut row = format!(
                     "exposure,{id},{unit},{experiment},{variant},{},{triggered},,",
@@ -261,13 +282,21 @@ pub fn unit_events(scenario: &Scenario, index: usize) -> Vec<SimEvent> {
         .collect();
     let triggered = rng.gen::<f64>() < scenario.triggered_share;
     let all_triggered = scenario.triggered_share >= 1.0;
-    let exposure = |id: String, variant: usize, ts: DateTime<Utc>, triggered: bool| SimEvent::Exposure {
+    let mut latency_rng =
+        ChaCha8Rng::seed_from_u64(scenario.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ index as u64);
+    let mut exposure = |id: String, variant: usize, ts: DateTime<Utc>, triggered: bool| SimEvent::Exposure {
         id,
         unit: unit.clone(),
         variant: scenario.variants[variant].0.clone(),
         ts,
         triggered,
         attributes: attributes.clone(),
+        latency_ms: scenario.latency.as_ref().and_then(|latency| {
+            let multiplier = latency.multipliers.get(variant).copied().unwrap_or(1.0);
+            LogNormal::new(latency.mu, latency.sigma)
+                .ok()
+                .map(|d| (d.sample(&mut latency_rng) * multiplier * 100.0).round() / 100.0)
+        }),
     };
     // A triggered unit that is not triggered everywhere sees an untriggered exposure first,
     // so its triggered t0 comes later than its first exposure.

@@ -9,8 +9,8 @@
 //! two must agree at 1e-6.
 
 use chrono::{DateTime, Duration, Utc};
-use rctgate_domain::{from_json_value, parse_event_batch, Experiment, Metric, MetricKind};
-use rctgate_simulate::{Scenario, SimAttribute, SimEvent, SimMetric};
+use rctgate_domain::{from_json_value, parse_event_batch, Experiment, Metric, MetricKind, MetricSource};
+use rctgate_simulate::{Scenario, SimAttribute, SimEvent, SimLatency, SimMetric};
 use rctgate_stats::request::{Kind, Method, MetricSpec, StatsRequest, VariantInput};
 use rctgate_store::{AnalyzeOptions, Store, LOCAL_ACTOR};
 use serde_json::{json, Value};
@@ -68,6 +68,11 @@ fn scenario() -> Scenario {
             ("tablet".into(), 0.1),
         ],
     });
+    s.latency = Some(SimLatency {
+        mu: 3.9,
+        sigma: 0.5,
+        multipliers: vec![1.0, 0.9, 1.3],
+    });
     s
 }
 
@@ -83,6 +88,12 @@ fn metrics() -> Vec<Metric> {
                "direction": "increase"}),
         json!({"name": "cancellations", "kind": "proportion", "event": "cancel", "window_hours": 168,
                "direction": "decrease"}),
+        json!({"name": "mean_latency", "kind": "mean", "source": "exposure_latency", "window_hours": 48,
+               "direction": "decrease"}),
+        json!({"name": "p95_latency", "kind": "quantile", "quantile": 0.95, "source": "exposure_latency",
+               "direction": "decrease"}),
+        json!({"name": "p90_revenue", "kind": "quantile", "quantile": 0.9, "event": "revenue",
+               "window_hours": 72, "direction": "increase"}),
     ]
     .into_iter()
     .map(|value| from_json_value(value).expect("metric"))
@@ -94,8 +105,8 @@ fn experiment(triggered_only: bool) -> Experiment {
         "key": "trial", "hypothesis": "Faster ranking sells more.",
         "variants": [{"name": "control", "weight": 0.4}, {"name": "fast", "weight": 0.3},
                      {"name": "slow", "weight": 0.3}],
-        "metrics": {"primary": "bookings", "guardrails": ["cancellations"], "proxies": ["clicks"],
-                    "secondary": ["revenue", "revenue_per_session"]},
+        "metrics": {"primary": "bookings", "guardrails": ["cancellations", "mean_latency", "p95_latency"],
+                    "proxies": ["clicks"], "secondary": ["revenue", "revenue_per_session", "p90_revenue"]},
         "analysis": {"method": "frequentist", "triggered_only": triggered_only,
                      "start": "2026-10-01T00:00:00Z", "end": "2026-10-11T00:00:00Z"}
     }))
@@ -130,6 +141,8 @@ struct UnitView {
     /// The attribute value of the first counted exposure (the scenario has one attribute).
     segment: Option<String>,
     events: Vec<(String, DateTime<Utc>, f64)>,
+    /// The latencies of its exposures inside the window.
+    latencies: Vec<(DateTime<Utc>, f64)>,
 }
 
 /// Every unit's exposures inside the window and all its metric events.
@@ -144,6 +157,7 @@ fn units(events: &[SimEvent], triggered_only: bool) -> BTreeMap<String, UnitView
                 ts,
                 triggered,
                 attributes,
+                latency_ms,
                 ..
             } => {
                 if *ts < start || *ts >= end {
@@ -151,6 +165,7 @@ fn units(events: &[SimEvent], triggered_only: bool) -> BTreeMap<String, UnitView
                 }
                 let view = units.entry(unit.clone()).or_default();
                 view.variants.insert(variant.clone());
+                view.latencies.extend(latency_ms.map(|latency| (*ts, latency)));
                 if (*triggered || !triggered_only) && view.t0.is_none_or(|t0| *ts < t0) {
                     view.t0 = Some(*ts);
                     view.segment = attributes.first().map(|(_, v)| v.clone());
@@ -187,8 +202,67 @@ fn value(view: &UnitView, event: &str, kind: MetricKind, from: Duration, to: Dur
     match kind {
         MetricKind::Proportion => f64::from(u8::from(!inside.is_empty())),
         MetricKind::Count => inside.len() as f64,
-        MetricKind::Mean | MetricKind::Ratio => inside.iter().sum(),
+        MetricKind::Mean | MetricKind::Ratio | MetricKind::Quantile => inside.iter().sum(),
     }
+}
+
+/// A unit's values of a quantile or latency metric inside its window: event values, or the
+/// latencies of its exposures.
+fn values_of(view: &UnitView, metric: &Metric) -> Vec<f64> {
+    let t0 = view.t0.expect("included units have t0");
+    let end = t0 + Duration::microseconds((metric.window_hours * 3.6e9).round() as i64);
+    match metric.source {
+        MetricSource::ExposureLatency => view
+            .latencies
+            .iter()
+            .filter(|(ts, _)| *ts >= t0 && *ts < end)
+            .map(|(_, latency)| *latency)
+            .collect(),
+        MetricSource::Events => view
+            .events
+            .iter()
+            .filter(|(name, ts, _)| *name == metric.event && *ts >= t0 && *ts < end)
+            .map(|(_, _, value)| *value)
+            .collect(),
+    }
+}
+
+/// One arm of a quantile metric, computed from the values of its units (one `Vec` per unit):
+/// the quantile at rank ceil(n·ν), its bounds at ranks ceil(n·ν ∓ 1.96·√(n·ν(1-ν))), and the
+/// per-unit counts of values at or below it.
+fn quantile_input(name: &str, per_unit: &[Vec<f64>], level: f64) -> VariantInput {
+    let mut sorted: Vec<f64> = per_unit.iter().flatten().copied().collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let spread = 1.959963984540054 * (n as f64 * level * (1.0 - level)).sqrt();
+    let at = |position: f64| sorted[(position.ceil().clamp(1.0, n as f64) as usize) - 1];
+    let hat = at(n as f64 * level);
+    let mut input = VariantInput {
+        name: name.to_string(),
+        n: n as u64,
+        n_star: Some(n as u64),
+        quantile_hat: Some(hat),
+        quantile_lower: Some(at(n as f64 * level - spread)),
+        quantile_upper: Some(at(n as f64 * level + spread)),
+        main_sum: Some(0.0),
+        main_sum_squares: Some(0.0),
+        denominator_sum: Some(0.0),
+        denominator_sum_squares: Some(0.0),
+        main_denominator_sum_product: Some(0.0),
+        n_clusters: Some(0),
+        ..VariantInput::default()
+    };
+    for values in per_unit.iter().filter(|values| !values.is_empty()) {
+        let below = values.iter().filter(|v| **v <= hat).count() as f64;
+        let count = values.len() as f64;
+        *input.main_sum.get_or_insert(0.0) += below;
+        *input.main_sum_squares.get_or_insert(0.0) += below * below;
+        *input.denominator_sum.get_or_insert(0.0) += count;
+        *input.denominator_sum_squares.get_or_insert(0.0) += count * count;
+        *input.main_denominator_sum_product.get_or_insert(0.0) += below * count;
+        *input.n_clusters.get_or_insert(0) += 1;
+    }
+    input
 }
 
 /// The reference sums of `metric` per variant, over units passing `keep`.
@@ -199,7 +273,18 @@ fn reference_request(
 ) -> StatsRequest {
     let window = Duration::microseconds((metric.window_hours * 3.6e9).round() as i64);
     let zero = Duration::zero();
+    let counted = |name: &str| {
+        units
+            .values()
+            .filter(|v| v.variants.len() == 1 && v.variants.contains(name) && keep(v))
+            .collect::<Vec<_>>()
+    };
+    let latency_mean = metric.source == MetricSource::ExposureLatency && metric.kind == MetricKind::Mean;
     let variants = ["control", "fast", "slow"].map(|name| {
+        if metric.kind == MetricKind::Quantile {
+            let per_unit: Vec<Vec<f64>> = counted(name).iter().map(|view| values_of(view, metric)).collect();
+            return quantile_input(name, &per_unit, metric.quantile.expect("a level"));
+        }
         let mut input = VariantInput {
             name: name.to_string(),
             n: 0,
@@ -207,10 +292,19 @@ fn reference_request(
             sum_squares: Some(0.0),
             ..VariantInput::default()
         };
-        for view in units
-            .values()
-            .filter(|v| v.variants.len() == 1 && v.variants.contains(name) && keep(v))
-        {
+        for view in counted(name) {
+            if latency_mean {
+                // The mean per request: Σ latency over the count of requests, per unit.
+                let latencies = values_of(view, metric);
+                let (y, d) = (latencies.iter().sum::<f64>(), latencies.len() as f64);
+                input.n += 1;
+                *input.sum.get_or_insert(0.0) += y;
+                *input.sum_squares.get_or_insert(0.0) += y * y;
+                *input.den_sum.get_or_insert(0.0) += d;
+                *input.den_sum_squares.get_or_insert(0.0) += d * d;
+                *input.num_den_sum_product.get_or_insert(0.0) += y * d;
+                continue;
+            }
             let y = value(view, &metric.event, metric.kind, zero, window);
             input.n += 1;
             *input.sum.get_or_insert(0.0) += y;
@@ -240,10 +334,12 @@ fn reference_request(
         metric: MetricSpec {
             kind: match metric.kind {
                 MetricKind::Proportion => Kind::Proportion,
+                MetricKind::Mean if latency_mean => Kind::Ratio,
                 MetricKind::Mean | MetricKind::Count => Kind::Mean,
                 MetricKind::Ratio => Kind::Ratio,
+                MetricKind::Quantile => Kind::Quantile,
             },
-            quantile: None,
+            quantile: metric.quantile,
             cuped: metric.cuped_days.is_some(),
             direction: Default::default(),
         },
@@ -268,17 +364,28 @@ fn close(actual: &Value, expected: Option<f64>, what: &str) {
     }
 }
 
-/// Compares a scorecard's metric rows with the reference, metric by metric.
+/// Compares a scorecard's metric rows with the reference, metric by metric. In a segment
+/// (`whole` false) quantile metrics say they are not computed.
 fn assert_matches(
     card_metrics: &Value,
     units: &BTreeMap<String, UnitView>,
     keep: impl Fn(&UnitView) -> bool + Copy,
+    whole: bool,
 ) {
     for metric in metrics() {
         let row = card_metrics
             .as_array()
             .and_then(|all| all.iter().find(|m| m["name"] == metric.name.as_str()))
             .unwrap_or_else(|| panic!("{} in the scorecard", metric.name));
+        if !whole && metric.kind == MetricKind::Quantile {
+            assert!(
+                row["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("not per segment")),
+                "{row}"
+            );
+            continue;
+        }
         let reference = reference_request(units, &metric, keep)
             .analyse()
             .expect("reference analyses");
@@ -317,7 +424,45 @@ fn the_scorecard_equals_an_independent_computation() {
         let excluded = units.values().filter(|v| v.variants.len() > 1).count() as u64;
         assert!(excluded > 0, "the scenario has units in two variants");
         assert_eq!(card["excluded_units"].as_u64(), Some(excluded));
-        assert_matches(&card["metrics"], &units, |_| true);
+        assert_matches(&card["metrics"], &units, |_| true, true);
+
+        // Each arm's latency over every exposure of the window that carries one.
+        let latency = card["latency"].as_array().expect("a latency section");
+        assert_eq!(latency.len(), 3);
+        let (start, end) = (at("2026-10-01T00:00:00Z"), at("2026-10-11T00:00:00Z"));
+        for (row, name) in latency.iter().zip(["control", "fast", "slow"]) {
+            assert_eq!(row["variant"], name);
+            let mut all: Vec<f64> = events
+                .iter()
+                .filter_map(|e| match e {
+                    SimEvent::Exposure {
+                        variant,
+                        ts,
+                        latency_ms,
+                        ..
+                    } if variant == name && *ts >= start && *ts < end => *latency_ms,
+                    _ => None,
+                })
+                .collect();
+            all.sort_by(f64::total_cmp);
+            assert_eq!(row["requests"].as_u64(), Some(all.len() as u64));
+            close(
+                &row["mean"],
+                Some(all.iter().sum::<f64>() / all.len() as f64),
+                "mean latency",
+            );
+            // Linear interpolation between closest ranks, as numpy's default.
+            let interpolated = |q: f64| {
+                let position = q * (all.len() - 1) as f64;
+                let (low, high) = (position.floor() as usize, position.ceil() as usize);
+                all[low] + (all[high] - all[low]) * (position - low as f64)
+            };
+            close(&row["p50"], Some(interpolated(0.5)), "p50");
+            close(&row["p95"], Some(interpolated(0.95)), "p95");
+            close(&row["p99"], Some(interpolated(0.99)), "p99");
+        }
+        let p95 = |i: usize| latency[i]["p95"].as_f64().expect("p95");
+        assert!(p95(2) > p95(0) * 1.2, "the slow arm is slower: {latency:?}");
 
         // Units per variant and SRM against the weights.
         let counts: Vec<f64> = ["control", "fast", "slow"]
@@ -350,7 +495,7 @@ fn the_scorecard_equals_an_independent_computation() {
                     .map(|row| row["p_value"].as_f64().expect("p"))
             })
             .collect();
-        assert_eq!(family.len(), 6);
+        assert_eq!(family.len(), 8);
         let adjusted = rctgate_stats::adjust::holm(&family);
         let reported: Vec<f64> = card["metrics"]
             .as_array()
@@ -406,12 +551,18 @@ fn the_scorecard_equals_an_independent_computation() {
     let segments = card["segments"]["values"].as_array().expect("segment values");
     let labels: Vec<&str> = segments.iter().filter_map(|s| s["value"].as_str()).collect();
     assert_eq!(labels, ["mobile", "desktop", "tablet"]);
-    assert_matches(&segments[0]["metrics"], &units, |v| {
-        v.segment.as_deref() == Some("mobile")
-    });
-    assert_matches(&segments[2]["metrics"], &units, |v| {
-        v.segment.as_deref() == Some("tablet")
-    });
+    assert_matches(
+        &segments[0]["metrics"],
+        &units,
+        |v| v.segment.as_deref() == Some("mobile"),
+        false,
+    );
+    assert_matches(
+        &segments[2]["metrics"],
+        &units,
+        |v| v.segment.as_deref() == Some("tablet"),
+        false,
+    );
 }
 
 #[test]

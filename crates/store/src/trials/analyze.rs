@@ -9,8 +9,12 @@ use crate::store::Store;
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use rctgate_analysis::plan::COLUMNS_PER_METRIC;
+use rctgate_analysis::plan::{
+    quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks,
+};
 use rctgate_analysis::{
-    ArmSums, DailySums, DuckDb, ExposureWindow, Inputs, MetricSums, Plan, Scorecard, SegmentKey,
+    ArmSums, DailySums, DuckDb, ExposureWindow, Inputs, LatencySummary, MetricSums, Plan, QuantileArm,
+    QuantileArms, Scorecard, SegmentKey,
 };
 use rctgate_domain::Experiment;
 
@@ -74,16 +78,122 @@ impl Store {
         } else {
             Vec::new()
         };
+        let quantiles = (0..plan.metrics.len())
+            .filter_map(|index| quantile_arms(&conn, &plan, index).transpose())
+            .collect::<StoreResult<Vec<QuantileArms>>>()?;
+        let latency = latency_summary(&conn, &plan)?;
         Ok(rctgate_analysis::build(
             &Inputs {
                 experiment,
                 plan: &plan,
                 as_of: now,
+                quantiles: &quantiles,
+                latency: &latency,
             },
             &rows,
             &daily,
         ))
     }
+}
+
+/// The temporary table a quantile metric's values are kept in while its arms are read; one
+/// per connection, and a read connection serves one analysis.
+const QUANTILE_VALUES: &str = "rctgate_quantile_values";
+
+/// The arms of metric `index` if it is a quantile: its values kept in a temporary table, then
+/// each arm's count, its quantile and bounds at the ranks the count gives, and the per-unit
+/// sums at that quantile.
+fn quantile_arms(conn: &Connection, plan: &Plan, index: usize) -> StoreResult<Option<QuantileArms>> {
+    let Some(values) = plan.quantile_values_sql(&DuckDb, index) else {
+        return Ok(None);
+    };
+    let level = plan.metrics[index].metric.quantile.unwrap_or(0.5);
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE {QUANTILE_VALUES} AS {values}"
+    ))?;
+    let arms = read_quantile_arms(conn, plan, level);
+    // Dropped whatever happened, so the next analysis on this connection starts clean.
+    let dropped = conn.execute_batch(&format!("DROP TABLE IF EXISTS {QUANTILE_VALUES}"));
+    let arms = arms?;
+    dropped?;
+    Ok(Some((index, arms)))
+}
+
+fn read_quantile_arms(conn: &Connection, plan: &Plan, level: f64) -> StoreResult<Vec<Option<QuantileArm>>> {
+    let mut statement = conn.prepare(&quantile_counts_sql(QUANTILE_VALUES))?;
+    let counts: Vec<(usize, u64)> = statement
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)))?
+        .map(|row| {
+            let (variant, n) = row?;
+            Ok((
+                usize::try_from(variant).unwrap_or(usize::MAX),
+                u64::try_from(n).unwrap_or(0),
+            ))
+        })
+        .collect::<StoreResult<_>>()?;
+    let mut arms: Vec<Option<QuantileArm>> = vec![None; plan.variants.len()];
+    let mut estimates = Vec::new();
+    for (variant, n) in counts {
+        if variant >= arms.len() || n == 0 {
+            continue;
+        }
+        let ranks = quantile_ranks(n, level);
+        let (estimate, lower, upper): (f64, f64, f64) = conn.query_row(
+            &quantile_bounds_sql(&DuckDb, QUANTILE_VALUES, variant, n, ranks),
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+        estimates.push((variant, estimate));
+        arms[variant] = Some(QuantileArm {
+            n,
+            estimate,
+            lower,
+            upper,
+            units: 0,
+            below_sum: 0.0,
+            below_sum_squares: 0.0,
+            values_sum: 0.0,
+            values_sum_squares: 0.0,
+            below_values_sum_product: 0.0,
+        });
+    }
+    if estimates.is_empty() {
+        return Ok(arms);
+    }
+    let mut statement = conn.prepare(&quantile_cluster_sql(QUANTILE_VALUES, &estimates))?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let variant = usize::try_from(row.get::<_, i64>(0)?).unwrap_or(usize::MAX);
+        if let Some(Some(arm)) = arms.get_mut(variant) {
+            arm.units = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+            arm.below_sum = row.get(2)?;
+            arm.below_sum_squares = row.get(3)?;
+            arm.values_sum = row.get(4)?;
+            arm.values_sum_squares = row.get(5)?;
+            arm.below_values_sum_product = row.get(6)?;
+        }
+    }
+    Ok(arms)
+}
+
+/// Each arm's model latency, in plan order of the variants; empty when no exposure carries
+/// `latency_ms`.
+fn latency_summary(conn: &Connection, plan: &Plan) -> StoreResult<Vec<LatencySummary>> {
+    let mut statement = conn.prepare(&plan.latency_sql(&DuckDb))?;
+    let mut found: Vec<LatencySummary> = statement
+        .query_map([], |row| {
+            Ok(LatencySummary {
+                variant: row.get(0)?,
+                requests: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                mean: row.get(2)?,
+                p50: row.get(3)?,
+                p95: row.get(4)?,
+                p99: row.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    found.sort_by_key(|summary| plan.variants.iter().position(|name| *name == summary.variant));
+    Ok(found)
 }
 
 fn sums_from(row: &duckdb::Row<'_>, first: usize) -> duckdb::Result<MetricSums> {
