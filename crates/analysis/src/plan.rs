@@ -175,16 +175,10 @@ impl Plan {
                     ),
                 )
             })?;
-            let planned = PlannedMetric { metric, role };
-            if role == Role::Primary && (planned.is_quantile() || planned.reads_latency()) {
-                return Err(ValidationError::new(
-                    field,
-                    format!(
-                        "Metric {name:?} is a quantile or latency metric: it can guard a trial (a guardrail, \
-                         a secondary metric) but not decide it; the primary metric is a business outcome."
-                    ),
-                ));
+            if role == Role::Primary && !metric.can_decide() {
+                return Err(metric.primary_refusal());
             }
+            let planned = PlannedMetric { metric, role };
             metrics.push(planned);
         }
         if let Some(name) = segment {

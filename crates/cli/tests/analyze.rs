@@ -274,3 +274,130 @@ fn results_verdicts_cache_and_the_frozen_scorecard() {
     let offline: Value = serde_json::from_str(&stdout(&output)).expect("json");
     assert_eq!(offline, frozen);
 }
+
+/// A latency guardrail as a user sets one up: a p95 and a mean over the exposures'
+/// `latency_ms` (no extra events) and a median over metric values, through the API; the slower
+/// arm breaches the guardrail, the scorecard shows each arm's latency, and bad definitions are
+/// refused naming the field.
+#[test]
+fn latency_guardrails_and_quantiles_through_the_api_and_the_cli() {
+    let mut definition = experiment("ranker-latency");
+    definition["metrics"] = json!({"primary": "bookings",
+                                   "guardrails": ["p95_latency", "mean_latency"],
+                                   "secondary": ["median_basket"]});
+    definition["analysis"] = json!({"method": "frequentist", "start": "2026-10-01T00:00:00Z"});
+    let db = temp_dir("latency").join("rctgate.duckdb");
+    let admin = create_key(&db, "admin");
+    let server = Server::start(&db);
+    let a = Some(admin.as_str());
+    let metrics = [
+        json!({"name": "bookings", "kind": "proportion", "event": "booking", "direction": "increase"}),
+        json!({"name": "p95_latency", "kind": "quantile", "quantile": 0.95, "source": "exposure_latency",
+               "direction": "decrease"}),
+        json!({"name": "mean_latency", "kind": "mean", "source": "exposure_latency", "direction": "decrease"}),
+        json!({"name": "median_basket", "kind": "quantile", "quantile": 0.5, "event": "basket",
+               "direction": "increase"}),
+    ];
+    for metric in &metrics {
+        let (status, body) = server.call("POST", "/v1/metrics", a, Some(&metric.to_string()));
+        assert_eq!(status, 201, "{body}");
+    }
+    for (bad, field) in [
+        (
+            json!({"name": "p", "kind": "quantile", "quantile": 1.5, "source": "exposure_latency",
+                "direction": "decrease"}),
+            "quantile",
+        ),
+        (
+            json!({"name": "p", "kind": "quantile", "event": "basket", "direction": "decrease"}),
+            "quantile",
+        ),
+        (
+            json!({"name": "p", "kind": "count", "source": "exposure_latency", "direction": "decrease"}),
+            "kind",
+        ),
+        (
+            json!({"name": "p", "kind": "mean", "event": "x", "source": "exposure_latency",
+                "direction": "decrease"}),
+            "event",
+        ),
+    ] {
+        let (status, body) = server.call("POST", "/v1/metrics", a, Some(&bad.to_string()));
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["field"], field, "{body}");
+    }
+    let mut as_primary = definition.clone();
+    as_primary["key"] = json!("latency-decides");
+    as_primary["metrics"] = json!({"primary": "p95_latency"});
+    let (status, body) = server.call("POST", "/v1/experiments", a, Some(&as_primary.to_string()));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "metrics.primary", "{body}");
+
+    let (status, body) = server.call("POST", "/v1/experiments", a, Some(&definition.to_string()));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        server
+            .call("POST", "/v1/experiments/ranker-latency/start", a, None)
+            .0,
+        200
+    );
+    let mut basket = metric("basket", 1.5, 1.0);
+    basket.value = Some((3.0, 0.5));
+    let mut scenario = Scenario::two_arms(
+        "ranker-latency",
+        3000,
+        start(),
+        vec![metric("booking", 0.3, 1.0), basket],
+    );
+    scenario.repeat_exposures = 3;
+    scenario.latency = Some(rctgate_simulate::SimLatency {
+        mu: 3.9,
+        sigma: 0.4,
+        multipliers: vec![1.0, 1.4],
+    });
+    post_events(&server, &admin, &scenario);
+
+    let (status, _, card) = results(&server, &admin, "/v1/experiments/ranker-latency/results");
+    assert_eq!(status, 200, "{card}");
+    let metric_row = |name: &str| {
+        card["metrics"]
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {card}"))
+    };
+    for name in ["p95_latency", "mean_latency"] {
+        let row = metric_row(name);
+        let effect = row["variants"][1]["effect"].as_f64().expect("an effect");
+        assert!((effect - 0.4).abs() < 0.1, "{name}: 40% slower, got {effect}");
+        assert_eq!(row["guardrail"][0]["breached"], true, "{row}");
+    }
+    let basket_row = metric_row("median_basket");
+    assert!(
+        basket_row["variants"][0]["mean"]
+            .as_f64()
+            .is_some_and(|m| m > 10.0),
+        "{basket_row}"
+    );
+    assert!(
+        basket_row["variants"][1]["p_value"].as_f64().is_some(),
+        "{basket_row}"
+    );
+    assert_ne!(
+        card["decision"]["verdict"], "ship",
+        "a breached guardrail blocks shipping"
+    );
+    let latency = card["latency"].as_array().expect("latency section");
+    assert_eq!(latency.len(), 2);
+    let p95 = |i: usize| latency[i]["p95"].as_f64().expect("p95");
+    assert!(p95(1) > p95(0) * 1.25, "{latency:?}");
+
+    drop(server);
+    let text = rctgate(&["analyze", "ranker-latency", "--db", path(&db)]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let out = stdout(&text);
+    assert!(out.contains("model latency per request (ms)"), "{out}");
+    assert!(out.contains("p95_latency"), "{out}");
+    let html = rctgate(&["analyze", "ranker-latency", "--db", path(&db), "--format", "html"]);
+    assert!(stdout(&html).contains("Model latency per request"));
+}

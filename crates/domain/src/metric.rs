@@ -89,6 +89,24 @@ fn default_window_hours() -> f64 {
 }
 
 impl Metric {
+    /// Whether the metric can decide a trial as its primary: a business outcome, not a
+    /// quantile or a latency, which guard a trial instead.
+    pub fn can_decide(&self) -> bool {
+        self.kind != MetricKind::Quantile && self.source == MetricSource::Events
+    }
+
+    /// Why it cannot be the primary metric (see [`Metric::can_decide`]), naming the field.
+    pub fn primary_refusal(&self) -> ValidationError {
+        ValidationError::new(
+            "metrics.primary",
+            format!(
+                "Metric {:?} is a quantile or latency metric: it can guard a trial (a guardrail, a \
+                 secondary metric) but not decide it; the primary metric is a business outcome.",
+                self.name
+            ),
+        )
+    }
+
     /// Checks every field rule; the first broken rule is reported.
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_identifier("name", &self.name)?;

@@ -159,6 +159,26 @@ pub fn table(card: &Scorecard) -> String {
         out.push('\n');
     }
     out.push_str("▲ significantly better, ▼ significantly worse (interval excludes zero); p adj.: Holm over primary and secondary metrics\n");
+    if !card.latency.is_empty() {
+        out.push_str("\nmodel latency per request (ms):\n");
+        let name_width = card
+            .latency
+            .iter()
+            .map(|row| row.variant.chars().count())
+            .max()
+            .unwrap_or(0);
+        for row in &card.latency {
+            out.push_str(&format!(
+                "  {:<name_width$}  {} requests  mean {}  p50 {}  p95 {}  p99 {}\n",
+                row.variant,
+                format::count(row.requests),
+                latency_ms(row.mean),
+                latency_ms(row.p50),
+                latency_ms(row.p95),
+                latency_ms(row.p99),
+            ));
+        }
+    }
     for metric in &card.metrics {
         if let Some(error) = &metric.error {
             out.push_str(&format!("{}: {error}\n", metric.name));
@@ -176,6 +196,11 @@ pub fn table(card: &Scorecard) -> String {
         }
     }
     out
+}
+
+/// Milliseconds to one decimal.
+fn latency_ms(value: f64) -> String {
+    format!("{value:.1}")
 }
 
 fn severity_name(severity: Severity) -> &'static str {
@@ -303,6 +328,21 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
                 tbody { @for metric in &card.metrics { (metric_rows(metric, card.difference, None)) } }
             } }
             p.meta { "▲ significantly better, ▼ significantly worse; p adj.: Holm over the primary and secondary metrics." }
+        }
+        @if !card.latency.is_empty() {
+            section aria-label="model latency" {
+                h2 { "Model latency per request" }
+                div.scroll { table {
+                    thead { tr { th { "variant" } th { "requests" } th { "mean ms" } th { "p50 ms" } th { "p95 ms" } th { "p99 ms" } } }
+                    tbody { @for row in &card.latency {
+                        tr {
+                            td { (row.variant) } td { (format::count(row.requests)) } td { (latency_ms(row.mean)) }
+                            td { (latency_ms(row.p50)) } td { (latency_ms(row.p95)) } td { (latency_ms(row.p99)) }
+                        }
+                    } }
+                } }
+                p.meta { "Over every exposure in the window that carries latency_ms. Latency guardrails (kind mean or quantile, source exposure_latency) test it in the scorecard above." }
+            }
         }
         @if let Some(segments) = &card.segments {
             section aria-label="segments" {

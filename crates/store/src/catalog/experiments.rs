@@ -39,6 +39,7 @@ impl Store {
         created.normalize();
         created.validate(&metrics::names(&tx)?)?;
         check_model_references(&tx, &created)?;
+        check_primary_decides(&tx, &created)?;
         created.status = Status::Draft;
         let created_at = now();
         created.created_at = Some(created_at);
@@ -95,6 +96,7 @@ impl Store {
         replacement.normalize();
         replacement.validate(&metrics::names(&tx)?)?;
         check_model_references(&tx, &replacement)?;
+        check_primary_decides(&tx, &replacement)?;
         check_replacement(&stored, &replacement)?;
         if same_definition(&stored, &replacement) {
             return Ok(stored);
@@ -235,6 +237,19 @@ fn check_model_references(conn: &Connection, experiment: &Experiment) -> StoreRe
 }
 
 /// Refuses to run two experiments of one layer over overlapping ranges.
+/// The primary metric decides the trial: a business outcome, not a quantile or a latency
+/// (those guard it). The analysis plan refuses them too, for a metric redefined since.
+fn check_primary_decides(conn: &Connection, experiment: &Experiment) -> StoreResult<()> {
+    let name = &experiment.metrics.primary;
+    let Some(metric) = metrics::load(conn, name)? else {
+        return Ok(());
+    };
+    if !metric.can_decide() {
+        return Err(StoreError::Invalid(metric.primary_refusal()));
+    }
+    Ok(())
+}
+
 fn check_layer_is_free(conn: &Connection, starting: &Experiment) -> StoreResult<()> {
     let Some(layer) = &starting.layer else {
         return Ok(());

@@ -104,7 +104,7 @@ pub(crate) fn names(conn: &Connection) -> StoreResult<HashSet<String>> {
     Ok(names)
 }
 
-fn load(conn: &Connection, name: &str) -> StoreResult<Option<Metric>> {
+pub(crate) fn load(conn: &Connection, name: &str) -> StoreResult<Option<Metric>> {
     let definition: Option<String> = conn
         .query_row("SELECT definition FROM metrics WHERE name = ?", [name], |row| {
             row.get(0)
