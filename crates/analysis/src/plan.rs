@@ -149,6 +149,9 @@ pub struct Plan {
     pub triggered_only: bool,
     /// The exposure attribute to split by, if any.
     pub segment: Option<String>,
+    /// A table already holding [`Plan::units_sql`]'s rows, which the queries then read
+    /// instead of grouping the exposures again (not with a segment); see `Plan::units_sql`.
+    pub units_table: Option<String>,
 }
 
 impl Plan {
@@ -191,6 +194,7 @@ impl Plan {
             window,
             triggered_only: experiment.analysis.triggered_only,
             segment: segment.map(str::to_string),
+            units_table: None,
         })
     }
 
@@ -431,9 +435,28 @@ GROUP BY variant",
         )
     }
 
+    /// The counted units, one row each (`unit`, `uid`, `variant`, `t0`, `t0us`, `sid`), for an
+    /// engine to keep in a table (`units_table`) when several queries of one analysis read
+    /// them: grouping the exposures by unit is the largest shared part of the scorecard, the
+    /// daily series and each quantile metric. Without a segment only (with one, the scorecard
+    /// also needs each unit's segment token).
+    pub fn units_sql(&self, d: &dyn Dialect) -> String {
+        let own = Plan {
+            units_table: None,
+            ..self.clone()
+        };
+        format!(
+            "WITH {} SELECT unit, uid, variant, t0, t0us, sid FROM units",
+            own.units_ctes(d)
+        )
+    }
+
     /// `exposed` (one row per unit) and `units` (variant NULL for units in several variants,
     /// t0, segment columns).
     fn units_ctes(&self, d: &dyn Dialect) -> String {
+        if let (Some(table), None) = (&self.units_table, &self.segment) {
+            return format!("units AS (SELECT * FROM {table})");
+        }
         let triggered = self.triggered_only.then_some("triggered");
         let start = self
             .window

@@ -209,7 +209,7 @@ impl SimEvent {
     /// The header of [`SimEvent::csv_row`] files (the SPEC §6 import columns plus one
     /// attribute column).
     pub fn csv_header(attribute: Option<&str>) -> String {
-        let mut header = "type,id,unit,experiment,variant,ts,triggered,event,value".to_string();
+        let mut header = "type,id,unit,experiment,variant,ts,triggered,event,value,latency_ms".to_string();
         if let Some(name) = attribute {
             header.push(',');
             header.push_str(name);
@@ -227,10 +227,11 @@ impl SimEvent {
                 ts,
                 triggered,
                 attributes,
-                ..
+                latency_ms,
             } => {
+                let latency = latency_ms.map(|v| v.to_string()).unwrap_or_default();
                 let mut row = format!(
-                    "exposure,{id},{unit},{experiment},{variant},{},{triggered},,",
+                    "exposure,{id},{unit},{experiment},{variant},{},{triggered},,,{latency}",
                     format_ts(*ts)
                 );
                 if let Some(name) = attribute {
@@ -249,7 +250,7 @@ impl SimEvent {
                 value,
             } => {
                 let value = value.map(|v| v.to_string()).unwrap_or_default();
-                let mut row = format!("metric,{id},{unit},,,{},,{event},{value}", format_ts(*ts));
+                let mut row = format!("metric,{id},{unit},,,{},,{event},{value},", format_ts(*ts));
                 if attribute.is_some() {
                     row.push(',');
                 }

@@ -64,7 +64,24 @@ fn scenario(units: usize) -> Scenario {
             ("tablet".into(), 0.1),
         ],
     });
+    // Every exposure carries the model's latency (its own generator: the other events are
+    // the same with or without it).
+    scenario.latency = Some(rctgate_simulate::SimLatency {
+        mu: 3.9,
+        sigma: 0.5,
+        multipliers: vec![1.0, 1.05],
+    });
     scenario
+}
+
+/// The bench experiment with two latency guardrails more (a p95 and a mean per request over
+/// the exposures' `latency_ms`), for timing what they add to the same scorecard.
+fn with_latency_guardrails(mut experiment: Experiment) -> Experiment {
+    experiment
+        .metrics
+        .guardrails
+        .extend(["p95_latency".to_string(), "mean_latency".to_string()]);
+    experiment
 }
 
 fn definitions() -> (Vec<Metric>, Experiment) {
@@ -77,6 +94,10 @@ fn definitions() -> (Vec<Metric>, Experiment) {
                "denominator_event": "session", "window_hours": 168, "direction": "increase"}),
         json!({"name": "clicks", "kind": "count", "event": "click", "window_hours": 72, "direction": "increase"}),
         json!({"name": "cancellations", "kind": "proportion", "event": "cancel", "window_hours": 168,
+               "direction": "decrease"}),
+        json!({"name": "p95_latency", "kind": "quantile", "quantile": 0.95, "source": "exposure_latency",
+               "window_hours": 168, "direction": "decrease"}),
+        json!({"name": "mean_latency", "kind": "mean", "source": "exposure_latency", "window_hours": 168,
                "direction": "decrease"}),
     ]
     .into_iter()
@@ -174,6 +195,59 @@ fn run(db: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The scorecard (metrics only) without and with the two latency guardrails, alternating
+/// `runs` times on the same file: what the latency metrics (their own queries) and each arm's
+/// latency summary add. Leaves the experiment as it was.
+fn latency(db: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let store = Store::open(db)?;
+    let base = store.get_experiment(EXPERIMENT)?;
+    let guarded = with_latency_guardrails(base.clone());
+    let options = AnalyzeOptions {
+        segment: None,
+        series: false,
+    };
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    let timed = |experiment: &Experiment,
+                 into: &mut Vec<f64>|
+     -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        store.replace_experiment(EXPERIMENT, experiment.clone(), LOCAL_ACTOR)?;
+        let started = Instant::now();
+        let card = store.analyze(EXPERIMENT, &options)?;
+        into.push(started.elapsed().as_secs_f64());
+        Ok(serde_json::to_value(card)?)
+    };
+    let mut card = serde_json::Value::Null;
+    for _ in 0..runs.max(1) {
+        timed(&base, &mut without)?;
+        card = timed(&guarded, &mut with)?;
+    }
+    store.replace_experiment(EXPERIMENT, base, LOCAL_ACTOR)?;
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let guardrails: Vec<serde_json::Value> = card["metrics"]
+        .as_array()
+        .map(|metrics| {
+            metrics
+                .iter()
+                .filter(|m| m["name"] == "p95_latency" || m["name"] == "mean_latency")
+                .map(|m| json!({"name": m["name"], "treatment": m["variants"][1], "guardrail": m["guardrail"]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (without_s, with_s) = (median(&mut without), median(&mut with));
+    println!(
+        "{}",
+        json!({
+            "without_latency_seconds": without, "with_latency_seconds": with,
+            "median_without": without_s, "median_with": with_s, "ratio": with_s / without_s,
+            "latency": card["latency"], "guardrails": guardrails,
+        })
+    );
+    Ok(())
+}
+
 /// Writes the two event tables as Parquet into `dir`, for the plain pipeline: the Python
 /// DuckDB build cannot open this build's database file, so it loads the same rows into its
 /// own file (untimed) and runs its queries there.
@@ -234,12 +308,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run(Path::new(db), runs)
         }
         (Some("explain"), Some(db)) => explain(Path::new(db)),
+        (Some("latency"), Some(db)) => {
+            let runs = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(5);
+            latency(Path::new(db), runs)
+        }
         (Some("export"), Some(db)) => {
             let dir = args.get(3).ok_or("usage: analysis_bench export DB DIR")?;
             export(Path::new(db), Path::new(dir))
         }
         _ => Err(
-            "usage: analysis_bench generate DB [UNITS] | run DB [RUNS] | explain DB | export DB DIR".into(),
+            "usage: analysis_bench generate DB [UNITS] | run DB [RUNS] | latency DB [RUNS] | explain DB | export DB DIR"
+                .into(),
         ),
     }
 }

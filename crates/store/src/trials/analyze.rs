@@ -65,27 +65,51 @@ impl Store {
         now: DateTime<Utc>,
         options: &AnalyzeOptions<'_>,
     ) -> StoreResult<Scorecard> {
-        let plan = Plan::new(
+        let mut plan = Plan::new(
             experiment,
             |name| self.get_metric(name).ok(),
             ExposureWindow::of(experiment, now),
             options.segment,
         )?;
         let conn = self.read_connection()?;
-        let rows = arm_sums(&conn, &plan)?;
+        // The units, grouped from the exposures once and read by every query below.
+        if plan.segment.is_none() {
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE {UNITS} AS {}",
+                plan.units_sql(&DuckDb)
+            ))?;
+            plan.units_table = Some(UNITS.to_string());
+        }
+        let card = self.analyze_plan(&conn, &plan, experiment, now, options);
+        // Dropped whatever happened; the connection is this analysis' own anyway.
+        let dropped = conn.execute_batch(&format!("DROP TABLE IF EXISTS {UNITS}"));
+        let card = card?;
+        dropped?;
+        Ok(card)
+    }
+
+    fn analyze_plan(
+        &self,
+        conn: &Connection,
+        plan: &Plan,
+        experiment: &Experiment,
+        now: DateTime<Utc>,
+        options: &AnalyzeOptions<'_>,
+    ) -> StoreResult<Scorecard> {
+        let rows = arm_sums(conn, plan)?;
         let daily = if options.series {
-            daily_sums(&conn, &plan)?
+            daily_sums(conn, plan)?
         } else {
             Vec::new()
         };
         let quantiles = (0..plan.metrics.len())
-            .filter_map(|index| quantile_arms(&conn, &plan, index).transpose())
+            .filter_map(|index| quantile_arms(conn, plan, index).transpose())
             .collect::<StoreResult<Vec<QuantileArms>>>()?;
-        let latency = latency_summary(&conn, &plan)?;
+        let latency = latency_summary(conn, plan)?;
         Ok(rctgate_analysis::build(
             &Inputs {
                 experiment,
-                plan: &plan,
+                plan,
                 as_of: now,
                 quantiles: &quantiles,
                 latency: &latency,
@@ -99,6 +123,9 @@ impl Store {
 /// The temporary table a quantile metric's values are kept in while its arms are read; one
 /// per connection, and a read connection serves one analysis.
 const QUANTILE_VALUES: &str = "rctgate_quantile_values";
+
+/// The temporary table of an analysis' counted units (`Plan::units_sql`).
+const UNITS: &str = "rctgate_units";
 
 /// The arms of metric `index` if it is a quantile: its values kept in a temporary table, then
 /// each arm's count, its quantile and bounds at the ranks the count gives, and the per-unit
