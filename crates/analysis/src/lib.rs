@@ -11,6 +11,7 @@
 pub mod build;
 pub mod decision;
 pub mod dialect;
+pub mod distribution;
 pub mod format;
 pub mod frozen;
 pub mod ledger;

@@ -435,6 +435,61 @@ GROUP BY variant",
         )
     }
 
+    /// The experiment's exposures in the window that carry a `model_output`, as a filter
+    /// (`WHERE ...`) on `exposures`.
+    fn outputs_filter(&self, d: &dyn Dialect) -> String {
+        let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
+        let start = self
+            .window
+            .start
+            .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
+            .unwrap_or_default();
+        format!(
+            "experiment = {} AND variant IN ({}) AND model_output IS NOT NULL{start} AND ts < {}",
+            d.string_literal(&self.experiment),
+            variants.join(", "),
+            d.timestamp_literal(self.window.end.timestamp_micros())
+        )
+    }
+
+    /// The model outputs' range and spread over every arm: one row of `n`, `min`, `max`, then
+    /// the nine deciles (the bins of outputs outside [0, 1]).
+    pub fn output_range_sql(&self, d: &dyn Dialect) -> String {
+        let deciles: Vec<f64> = (1..10).map(|i| f64::from(i) / 10.0).collect();
+        format!(
+            "SELECT count(*), min(model_output), max(model_output), {} FROM exposures WHERE {}",
+            d.continuous_quantiles("model_output", &deciles),
+            self.outputs_filter(d)
+        )
+    }
+
+    /// Counts of model outputs per variant (name), UTC day (microseconds) and bin of `edges`
+    /// (bin i is `[edges[i], edges[i + 1])`, the last closed; outputs outside are not
+    /// counted): rows of `variant`, `day`, `bin`, `n`. Every exposure of the window counts.
+    pub fn output_histogram_sql(&self, d: &dyn Dialect, edges: &[f64]) -> String {
+        let (Some(first), Some(last)) = (edges.first(), edges.last()) else {
+            return "SELECT NULL::VARCHAR, 0::BIGINT, 0::BIGINT, 0::BIGINT WHERE false".to_string();
+        };
+        let inner: Vec<String> = edges[1..edges.len() - 1]
+            .iter()
+            .enumerate()
+            .map(|(bin, edge)| format!("WHEN model_output < {edge:?} THEN {bin}"))
+            .collect();
+        let bin = if inner.is_empty() {
+            "0".to_string()
+        } else {
+            format!("CASE {} ELSE {} END", inner.join(" "), edges.len() - 2)
+        };
+        format!(
+            "SELECT variant, {day} * {MICROS_PER_DAY} AS day, {bin} AS bin, count(*) AS n
+FROM exposures
+WHERE {filter} AND model_output >= {first:?} AND model_output <= {last:?}
+GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
+            day = d.day_number(&d.epoch_micros("ts")),
+            filter = self.outputs_filter(d),
+        )
+    }
+
     /// The counted units, one row each (`unit`, `uid`, `variant`, `t0`, `t0us`, `sid`), for an
     /// engine to keep in a table (`units_table`) when several queries of one analysis read
     /// them: grouping the exposures by unit is the largest shared part of the scorecard, the

@@ -25,6 +25,7 @@ pub mod event_batch;
 pub mod event_fields;
 pub mod event_record_ref;
 pub mod experiment;
+pub mod histogram;
 pub mod json;
 pub mod lifecycle;
 pub mod metric;
@@ -44,6 +45,7 @@ pub use event_batch::{parse_event_batch, split_event_body, BatchError, BodyPart,
 pub use event_fields::{CheckedFields, EventFields, EventType, ReceivedEvent, TimeField};
 pub use event_record_ref::EventRecordRef;
 pub use experiment::{Experiment, Layer, MetricRoles, Variant};
+pub use histogram::Histogram;
 pub use json::{from_json_slice, from_json_str, from_json_value};
 pub use lifecycle::{Refusal, Status};
 pub use metric::{Direction, Metric, MetricKind, MetricSource};

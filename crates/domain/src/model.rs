@@ -52,6 +52,10 @@ pub struct ModelVersion {
     /// Anything the serving side needs (an LLM prompt, a config).
     #[serde(default)]
     pub payload: serde_json::Value,
+    /// The histogram of the version's outputs on its training or validation data, against
+    /// which its outputs in a trial are compared (a shift by KS distance and PSI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_distribution: Option<crate::Histogram>,
     /// When it was registered (server-owned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
@@ -80,9 +84,24 @@ impl ModelVersion {
                 return Err(ValidationError::new(field, "Must be a finite number."));
             }
         }
+        if let Some(reference) = &self.reference_distribution {
+            if reference.counts.len() > MAX_REFERENCE_BINS {
+                return Err(ValidationError::new(
+                    "reference_distribution.counts",
+                    format!(
+                        "Has {} bins; at most {MAX_REFERENCE_BINS} are allowed.",
+                        reference.counts.len()
+                    ),
+                ));
+            }
+            reference.check("reference_distribution")?;
+        }
         Ok(())
     }
 }
+
+/// Most bins a reference distribution may have.
+pub const MAX_REFERENCE_BINS: usize = 1000;
 
 /// `POST /v1/models/{name}/promote`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -579,6 +598,7 @@ mod tests {
             artifact_uri: None,
             offline_metrics: BTreeMap::new(),
             payload: serde_json::Value::Null,
+            reference_distribution: None,
             created_at: None,
         };
         assert_eq!(

@@ -161,6 +161,7 @@ fn register(
             .map(|auc| [("auc".to_string(), auc)].into())
             .unwrap_or_default(),
         payload,
+        reference_distribution: None,
         created_at: None,
     };
     store

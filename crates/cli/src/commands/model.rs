@@ -32,6 +32,10 @@ pub enum Command {
         /// A description of the model (used when it is registered).
         #[arg(long)]
         description: Option<String>,
+        /// A JSON file `{"edges": [...], "counts": [...]}`: the histogram of this version's
+        /// outputs on its validation data, which its outputs in a trial are compared with.
+        #[arg(long, value_name = "FILE")]
+        reference_distribution: Option<std::path::PathBuf>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -83,8 +87,19 @@ pub fn run(command: Command) -> Result<(), Failure> {
             offline_metrics,
             payload,
             description,
+            reference_distribution,
             target,
         } => {
+            let reference_distribution = reference_distribution
+                .map(|path| {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        Failure::input(format!("--reference-distribution {}: {e}.", path.display()))
+                    })?;
+                    rctgate_domain::from_json_str::<rctgate_domain::Histogram>(&text).map_err(|e| {
+                        Failure::input(format!("--reference-distribution {}: {e}", path.display()))
+                    })
+                })
+                .transpose()?;
             let version = ModelVersion {
                 version,
                 artifact_uri,
@@ -94,6 +109,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
                         .map_err(|e| Failure::input(format!("--payload is not valid JSON: {e}.")))?,
                     None => serde_json::Value::Null,
                 },
+                reference_distribution,
                 created_at: None,
             };
             let registered = target.open()?.register_model(&name, description, version)?;
