@@ -28,6 +28,8 @@ pub struct Inputs<'a> {
     pub quantiles: &'a [QuantileArms],
     /// Each arm's model latency, when exposures carry it (empty otherwise).
     pub latency: &'a [crate::scorecard::LatencySummary],
+    /// What the model outputs' distributions raised (`distribution::analyse`).
+    pub output_diagnostics: &'a [crate::Diagnostic],
 }
 
 /// Builds the scorecard from the engine's rows. `daily` may be empty (no series).
@@ -38,6 +40,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         as_of,
         quantiles,
         latency,
+        output_diagnostics,
     } = inputs;
     let variants = &plan.variants;
     let metric_count = plan.metrics.len();
@@ -155,6 +158,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
     let (decision, diagnostics) = decide(&card, experiment, *as_of);
     card.decision = decision;
     card.diagnostics = diagnostics;
+    card.diagnostics.extend(output_diagnostics.iter().cloned());
     card
 }
 

@@ -65,6 +65,7 @@ fn scorecard(analysis: Value, rows: &[ArmSums]) -> (Scorecard, Value) {
             as_of: now(),
             quantiles: &[],
             latency: &[],
+            output_diagnostics: &[],
         },
         rows,
         &[],

@@ -124,6 +124,18 @@ impl Target {
         }
     }
 
+    /// The model outputs per arm and per day.
+    pub fn distributions(&self, key: &str) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.distributions(key).map_err(store_failure)?),
+            Target::Remote(client) => client.call(
+                "GET",
+                &format!("/v1/experiments/{}/distributions", encode(key)),
+                None,
+            ),
+        }
+    }
+
     /// Registers `version` of model `name`, registering the model first if it is new.
     pub fn register_model(
         &self,

@@ -401,3 +401,150 @@ fn latency_guardrails_and_quantiles_through_the_api_and_the_cli() {
     let html = rctgate(&["analyze", "ranker-latency", "--db", path(&db), "--format", "html"]);
     assert!(stdout(&html).contains("Model latency per request"));
 }
+
+/// Counts of a scenario's control outputs on 20 bins of [0, 1]: a reference distribution as a
+/// team would register it from validation data.
+fn reference_counts(scenario: &Scenario) -> Vec<u64> {
+    let mut counts = vec![0u64; 20];
+    for event in events(scenario) {
+        if let rctgate_simulate::SimEvent::Exposure {
+            model_output: Some(output),
+            variant,
+            ..
+        } = event
+        {
+            if variant == "control" {
+                counts[((output * 20.0) as usize).min(19)] += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The model outputs as a user reads them: a treatment whose model emits a constant for a
+/// third of requests is flagged on the scorecard and in `/distributions`, shifted from its
+/// version's reference, and shown by `rctgate analyze --distributions`; a reference whose
+/// counts do not fit its edges is refused naming the field.
+#[test]
+fn output_distributions_flag_a_spike_and_a_shift() {
+    use rctgate_simulate::SimOutputs;
+    let db = temp_dir("outputs").join("rctgate.duckdb");
+    let admin = create_key(&db, "admin");
+    let server = Server::start(&db);
+    let a = Some(admin.as_str());
+    let (status, body) = server.call(
+        "POST",
+        "/v1/metrics",
+        a,
+        Some(
+            &json!({"name": "bookings", "kind": "proportion", "event": "booking", "direction": "increase"})
+                .to_string(),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let mut validation = Scenario::two_arms("validation", 4000, start(), vec![]);
+    validation.outputs = Some(vec![SimOutputs::Bimodal, SimOutputs::Bimodal]);
+    validation.seed = 99;
+    let edges: Vec<f64> = (0..=20).map(|i| f64::from(i) / 20.0).collect();
+    let reference = json!({"edges": edges, "counts": reference_counts(&validation)});
+    let (status, body) = server.call(
+        "POST",
+        "/v1/models",
+        a,
+        Some(&json!({"name": "scorer"}).to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let bad = json!({"version": "v0", "reference_distribution": {"edges": [0.0, 0.5, 1.0], "counts": [3]}});
+    let (status, body) = server.call("POST", "/v1/models/scorer/versions", a, Some(&bad.to_string()));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "reference_distribution.counts", "{body}");
+    for version in ["v1", "v2"] {
+        let definition = json!({"version": version, "reference_distribution": reference});
+        let (status, body) = server.call(
+            "POST",
+            "/v1/models/scorer/versions",
+            a,
+            Some(&definition.to_string()),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let mut definition = experiment("scorer-v2");
+    definition["model"] = json!("scorer");
+    definition["variants"] = json!([{"name": "control", "weight": 0.5, "model_version": "v1"},
+                                    {"name": "treatment", "weight": 0.5, "model_version": "v2"}]);
+    definition["metrics"] = json!({"primary": "bookings"});
+    let (status, body) = server.call("POST", "/v1/experiments", a, Some(&definition.to_string()));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        server.call("POST", "/v1/experiments/scorer-v2/start", a, None).0,
+        200
+    );
+    let mut trial = Scenario::two_arms("scorer-v2", 3000, start(), vec![metric("booking", 0.3, 1.0)]);
+    trial.outputs = Some(vec![
+        SimOutputs::Bimodal,
+        SimOutputs::Spike { at: 0.5, share: 0.35 },
+    ]);
+    post_events(&server, &admin, &trial);
+
+    let (status, _, found) = results(&server, &admin, "/v1/experiments/scorer-v2/distributions");
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["binning"], "unit");
+    assert_eq!(found["edges"].as_array().map(Vec::len), Some(21));
+    assert_eq!(found["arms"][0]["shape"]["shape"], "bimodal", "{found}");
+    let threshold = found["arms"][0]["shape"]["threshold"]
+        .as_f64()
+        .expect("a threshold");
+    assert!((0.35..=0.65).contains(&threshold), "{threshold}");
+    assert_eq!(found["arms"][1]["shape"]["shape"], "spike", "{found}");
+    assert!((found["arms"][1]["shape"]["at"].as_f64().unwrap_or(0.0) - 0.525).abs() < 1e-9);
+    let psi = |arm: usize| {
+        found["arms"][arm]["against_reference"]["psi"]
+            .as_f64()
+            .expect("psi")
+    };
+    assert!(psi(0) < 0.1, "control is like its reference: {}", psi(0));
+    assert!(psi(1) > 0.25, "the spiking treatment is not: {}", psi(1));
+    assert!(found["arms"][1]["against_control"]["ks"]
+        .as_f64()
+        .is_some_and(|ks| ks > 0.1));
+    assert!(!found["days"].as_array().expect("days").is_empty());
+    let kinds: Vec<&str> = found["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["output_spike", "output_shift"], "{found}");
+
+    let (_, _, card) = results(&server, &admin, "/v1/experiments/scorer-v2/results");
+    let on_card: Vec<&str> = card["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert!(
+        on_card.contains(&"output_spike") && on_card.contains(&"output_shift"),
+        "{on_card:?}"
+    );
+
+    drop(server);
+    let table = rctgate(&["analyze", "scorer-v2", "--distributions", "--db", path(&db)]);
+    assert!(table.status.success(), "{}", stderr(&table));
+    let out = stdout(&table);
+    assert!(
+        out.contains("spike") && out.contains("bimodal") && out.contains("output_shift"),
+        "{out}"
+    );
+    let json_out = rctgate(&[
+        "analyze",
+        "scorer-v2",
+        "--distributions",
+        "--format",
+        "json",
+        "--db",
+        path(&db),
+    ]);
+    let parsed: Value = serde_json::from_slice(&json_out.stdout).expect("JSON");
+    assert_eq!(parsed["arms"][1]["shape"]["shape"], "spike");
+}

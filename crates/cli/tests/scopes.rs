@@ -154,6 +154,7 @@ impl Fixture {
                 (format!("/v1/experiments/{key}/stop"), None)
             }
             "/v1/experiments/{key}/results" => ("/v1/experiments/base/results".into(), None),
+            "/v1/experiments/{key}/distributions" => ("/v1/experiments/base/distributions".into(), None),
             "/v1/models" => (row.path.clone(), Some(json!({"name": format!("m{n}")}))),
             "/v1/models/{name}" => ("/v1/models/ranker".into(), None),
             "/v1/models/{name}/versions" => (

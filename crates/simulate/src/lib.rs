@@ -15,7 +15,7 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal, Poisson};
+use rand_distr::{Beta, Distribution, LogNormal, Poisson};
 use serde_json::{json, Map, Value};
 
 /// How a metric's events are generated.
@@ -46,6 +46,43 @@ pub struct SimLatency {
     pub sigma: f64,
     /// Multiplier per variant, control first (1.3: 30% slower).
     pub multipliers: Vec<f64>,
+}
+
+/// How a variant's model scores (`model_output` in [0, 1]) are drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SimOutputs {
+    /// A classifier that separates: half Beta(2, 9), half Beta(9, 2).
+    Bimodal,
+    /// Scores piled up in the middle: Beta(6, 6).
+    Central,
+    /// A bimodal classifier whose output is the constant `at` for a `share` of requests (a
+    /// broken feature).
+    Spike { at: f64, share: f64 },
+}
+
+impl SimOutputs {
+    fn draw(self, rng: &mut ChaCha8Rng) -> Option<f64> {
+        let beta = |a: f64, b: f64, rng: &mut ChaCha8Rng| Beta::new(a, b).ok().map(|d| d.sample(rng));
+        let bimodal = |rng: &mut ChaCha8Rng| {
+            if rng.gen::<bool>() {
+                beta(2.0, 9.0, rng)
+            } else {
+                beta(9.0, 2.0, rng)
+            }
+        };
+        let value = match self {
+            SimOutputs::Bimodal => bimodal(rng),
+            SimOutputs::Central => beta(6.0, 6.0, rng),
+            SimOutputs::Spike { at, share } => {
+                if rng.gen::<f64>() < share {
+                    Some(at)
+                } else {
+                    bimodal(rng)
+                }
+            }
+        };
+        value.map(|v| (v * 1e4).round() / 1e4)
+    }
 }
 
 /// An exposure attribute and the weights of its values.
@@ -86,6 +123,9 @@ pub struct Scenario {
     /// `latency_ms` on every exposure, drawn from a generator of its own, so a scenario's other
     /// events are the same with or without it.
     pub latency: Option<SimLatency>,
+    /// `model_output` on every exposure, per variant (control first), also from a generator
+    /// of its own.
+    pub outputs: Option<Vec<SimOutputs>>,
     /// Adds, for every 10th unit, events exactly at t0, at t0 + window (excluded) and at t0 -
     /// pre_days (included in the pre-period).
     pub edge_events: bool,
@@ -114,6 +154,7 @@ impl Scenario {
             two_variant_share: 0.0,
             attribute: None,
             latency: None,
+            outputs: None,
             edge_events: false,
             seed: 1,
         }
@@ -139,6 +180,8 @@ pub enum SimEvent {
         attributes: Vec<(String, String)>,
         /// The model's latency for this request, in milliseconds.
         latency_ms: Option<f64>,
+        /// The model's score for this request.
+        model_output: Option<f64>,
     },
     /// An outcome event.
     Metric {
@@ -171,6 +214,7 @@ impl SimEvent {
                 triggered,
                 attributes,
                 latency_ms,
+                model_output,
             } => {
                 let mut event = json!({
                     "type": "exposure", "id": id, "unit": unit, "experiment": experiment,
@@ -178,6 +222,9 @@ impl SimEvent {
                 });
                 if let Some(latency) = latency_ms {
                     event["latency_ms"] = json!(latency);
+                }
+                if let Some(output) = model_output {
+                    event["model_output"] = json!(output);
                 }
                 if !attributes.is_empty() {
                     let map: Map<String, Value> = attributes
@@ -228,6 +275,7 @@ impl SimEvent {
                 triggered,
                 attributes,
                 latency_ms,
+                ..
             } => {
                 let latency = latency_ms.map(|v| v.to_string()).unwrap_or_default();
                 let mut row = format!(
@@ -285,6 +333,8 @@ pub fn unit_events(scenario: &Scenario, index: usize) -> Vec<SimEvent> {
     let all_triggered = scenario.triggered_share >= 1.0;
     let mut latency_rng =
         ChaCha8Rng::seed_from_u64(scenario.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ index as u64);
+    let mut output_rng =
+        ChaCha8Rng::seed_from_u64(scenario.seed.wrapping_mul(0x94D0_49BB_1331_11EB) ^ index as u64);
     let mut exposure = |id: String, variant: usize, ts: DateTime<Utc>, triggered: bool| SimEvent::Exposure {
         id,
         unit: unit.clone(),
@@ -298,6 +348,11 @@ pub fn unit_events(scenario: &Scenario, index: usize) -> Vec<SimEvent> {
                 .ok()
                 .map(|d| (d.sample(&mut latency_rng) * multiplier * 100.0).round() / 100.0)
         }),
+        model_output: scenario
+            .outputs
+            .as_ref()
+            .and_then(|outputs| outputs.get(variant))
+            .and_then(|outputs| outputs.draw(&mut output_rng)),
     };
     // A triggered unit that is not triggered everywhere sees an untriggered exposure first,
     // so its triggered t0 comes later than its first exposure.

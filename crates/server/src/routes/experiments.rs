@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use rctgate_analysis::distribution::Distributions;
 use rctgate_domain::{from_json_slice, Experiment, Scope};
 use serde_json::json;
 
@@ -24,6 +25,18 @@ pub async fn show(
     caller.require(Scope::Read)?;
     Ok(Json(
         state.blocking(move |store| store.get_experiment(&key)).await?,
+    ))
+}
+
+/// The model outputs per arm and per day, with their shapes and shifts.
+pub async fn distributions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Distributions>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(
+        state.blocking(move |store| store.distributions(&key)).await?,
     ))
 }
 

@@ -38,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/experiments/{key}/start", post(experiments::start))
         .route("/v1/experiments/{key}/stop", post(experiments::stop))
         .route("/v1/experiments/{key}/results", get(crate::results::results))
+        .route(
+            "/v1/experiments/{key}/distributions",
+            get(experiments::distributions),
+        )
         .route("/v1/decide", post(decide::decide))
         .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep::evaluate_one))
         .route("/ofrep/v1/evaluate/flags", post(ofrep::evaluate_all))

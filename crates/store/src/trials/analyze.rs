@@ -6,6 +6,7 @@
 
 use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
+use crate::trials::distributions::output_distributions;
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use rctgate_analysis::plan::COLUMNS_PER_METRIC;
@@ -106,6 +107,8 @@ impl Store {
             .filter_map(|index| quantile_arms(conn, plan, index).transpose())
             .collect::<StoreResult<Vec<QuantileArms>>>()?;
         let latency = latency_summary(conn, plan)?;
+        // The model outputs' shape and shifts become diagnostics of the scorecard.
+        let outputs = output_distributions(conn, plan, &self.references(experiment)?)?;
         Ok(rctgate_analysis::build(
             &Inputs {
                 experiment,
@@ -113,6 +116,7 @@ impl Store {
                 as_of: now,
                 quantiles: &quantiles,
                 latency: &latency,
+                output_diagnostics: &outputs.diagnostics,
             },
             &rows,
             &daily,

@@ -1,9 +1,10 @@
 //! The use-cases a trial goes through, in one place for the server and the CLI's `--db` path:
-//! analysing it (`analyze`), stopping it and freezing its verdict (`freeze`), the gate and
+//! analysing it (`analyze`, and its model outputs: `distributions`), stopping it and freezing its verdict (`freeze`), the gate and
 //! promotions through it (`promotion`), and the ledger of offline against online results
 //! (`ledger`), over the stopped trials of each model (`history`).
 
 pub(crate) mod analyze;
+pub(crate) mod distributions;
 pub(crate) mod freeze;
 pub(crate) mod history;
 pub(crate) mod ledger;

@@ -1,0 +1,128 @@
+//! The model outputs of a trial per arm and per day (`rctgate_analysis::distribution`): the
+//! engine returns the outputs' range and bin counts; the arms' model versions bring their
+//! reference distributions.
+
+use crate::error::StoreResult;
+use crate::store::Store;
+use crate::time::now;
+use duckdb::Connection;
+use rctgate_analysis::distribution::{self, ArmReference, BinCount, Distributions, Histogram};
+use rctgate_analysis::{DuckDb, ExposureWindow, Plan};
+use rctgate_domain::Experiment;
+
+impl Store {
+    /// The model outputs of experiment `key`'s exposures in its window, per arm and per day,
+    /// with each arm's shape and shifts (`GET /v1/experiments/{key}/distributions`).
+    pub fn distributions(&self, key: &str) -> StoreResult<Distributions> {
+        let experiment = self.get_experiment(key)?;
+        let plan = Plan {
+            experiment: experiment.key.clone(),
+            variants: experiment.variant_names(),
+            metrics: Vec::new(),
+            window: ExposureWindow::of(&experiment, now()),
+            triggered_only: experiment.analysis.triggered_only,
+            segment: None,
+            units_table: None,
+        };
+        let references = self.references(&experiment)?;
+        let conn = self.read_connection()?;
+        output_distributions(&conn, &plan, &references)
+    }
+
+    /// Each arm's model version and its reference distribution, where it has one.
+    pub(crate) fn references(
+        &self,
+        experiment: &Experiment,
+    ) -> StoreResult<Vec<(String, String, Histogram)>> {
+        let Some(model) = &experiment.model else {
+            return Ok(Vec::new());
+        };
+        let Ok(view) = self.get_model(model) else {
+            return Ok(Vec::new());
+        };
+        Ok(experiment
+            .variants
+            .iter()
+            .filter_map(|variant| {
+                let version = variant.model_version.as_ref()?;
+                let reference = view
+                    .versions
+                    .iter()
+                    .find(|v| &v.version == version)?
+                    .reference_distribution
+                    .clone()?;
+                Some((variant.name.clone(), version.clone(), reference))
+            })
+            .collect())
+    }
+}
+
+/// The distributions of `plan`'s arms; `references` are (variant, model version, reference).
+pub(crate) fn output_distributions(
+    conn: &Connection,
+    plan: &Plan,
+    references: &[(String, String, Histogram)],
+) -> StoreResult<Distributions> {
+    let (n, min, max, deciles): (i64, Option<f64>, Option<f64>, Vec<f64>) =
+        conn.query_row(&plan.output_range_sql(&DuckDb), [], |row| {
+            let deciles = (3..12)
+                .map(|i| row.get::<_, Option<f64>>(i).map(|v| v.unwrap_or(f64::NAN)))
+                .collect::<Result<Vec<f64>, _>>()?;
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, deciles))
+        })?;
+    let bins = distribution::choose_bins(
+        u64::try_from(n).unwrap_or(0),
+        min.unwrap_or(f64::NAN),
+        max.unwrap_or(f64::NAN),
+        &deciles,
+    );
+    let rows = match &bins {
+        Some((_, edges)) => bin_counts(conn, plan, edges)?,
+        None => Vec::new(),
+    };
+    let mut arms = Vec::new();
+    if bins.is_some() {
+        for (variant, version, reference) in references {
+            let mut counts = vec![0u64; reference.counts.len()];
+            for row in bin_counts(conn, plan, &reference.edges)? {
+                if &row.variant == variant {
+                    if let Some(count) = counts.get_mut(row.bin) {
+                        *count += row.n;
+                    }
+                }
+            }
+            arms.push((variant.as_str(), version.as_str(), reference, counts));
+        }
+    }
+    let references: Vec<ArmReference<'_>> = arms
+        .into_iter()
+        .map(|(variant, model_version, reference, counts)| ArmReference {
+            variant,
+            model_version,
+            reference,
+            counts,
+        })
+        .collect();
+    Ok(distribution::analyse(
+        &plan.experiment,
+        &plan.variants,
+        bins,
+        &rows,
+        &references,
+    ))
+}
+
+fn bin_counts(conn: &Connection, plan: &Plan, edges: &[f64]) -> StoreResult<Vec<BinCount>> {
+    let mut statement = conn.prepare(&plan.output_histogram_sql(&DuckDb, edges))?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok(BinCount {
+                variant: row.get(0)?,
+                day_micros: row.get(1)?,
+                bin: usize::try_from(row.get::<_, i64>(2)?).unwrap_or(usize::MAX),
+                n: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
