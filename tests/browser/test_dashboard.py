@@ -100,8 +100,14 @@ def run_browser(url, key):
         check(len(driver.find_elements(By.CSS_SELECTOR, "svg")) >= 2, "forest plot and cumulative chart")
         check(len(driver.find_elements(By.CSS_SELECTOR, "svg circle")) >= 4, "the forest plot has its points")
         check(len(driver.find_elements(By.CSS_SELECTOR, "svg polyline")) >= 1, "the cumulative line is drawn")
-        for text in ("proxy_over_optimization", "Hypothesis", "Segments by device", "Data quality", "SRM"):
+        for text in ("proxy_over_optimization", "Hypothesis", "Segments by device", "Data quality", "SRM",
+                     "Model latency per request", "Model outputs", "output_spike", "p95_latency"):
             check(text in source, f"the experiment page shows {text}")
+        outputs = driver.find_element(By.CSS_SELECTOR, "section[aria-label='model outputs']")
+        check(len(outputs.find_elements(By.CSS_SELECTOR, "svg polyline")) >= 2, "one output line per arm")
+        check("spike" in outputs.text and "bimodal" in outputs.text, f"the shapes: {outputs.text}")
+        latency = driver.find_element(By.CSS_SELECTOR, "section[aria-label='model latency']")
+        check(len(latency.find_elements(By.CSS_SELECTOR, "tbody tr")) == 2, "a latency row per arm")
 
         driver.get(f"{url}/experiments/ranker-v8")
         check("ship" in driver.find_element(By.CSS_SELECTOR, "section.verdict").text, "v8 shipped")

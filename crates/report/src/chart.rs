@@ -8,6 +8,7 @@
 
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
+use rctgate_analysis::distribution::Distributions;
 use rctgate_analysis::format;
 use rctgate_analysis::{Movement, Scorecard};
 use rctgate_domain::Difference;
@@ -292,6 +293,86 @@ pub struct PortfolioPoint {
     pub lift: f64,
     /// Whether the trial shipped.
     pub shipped: bool,
+}
+
+/// The model outputs' histogram per arm, overlaid: each arm's share of outputs per bin, on a
+/// log scale when the shares span more than two orders of magnitude (imbalanced classes, where
+/// the rare class's bins would otherwise be flat). `None` without outputs.
+pub fn distributions(found: &Distributions) -> Option<String> {
+    let bins = found.edges.len().checked_sub(1).filter(|bins| *bins > 0)?;
+    let shares: Vec<(String, Vec<f64>)> = found
+        .arms
+        .iter()
+        .filter(|arm| arm.counts.iter().sum::<u64>() > 0)
+        .map(|arm| {
+            let total = arm.counts.iter().sum::<u64>() as f64;
+            (
+                arm.variant.clone(),
+                arm.counts.iter().map(|c| *c as f64 / total).collect(),
+            )
+        })
+        .collect();
+    if shares.is_empty() {
+        return None;
+    }
+    let positive = shares
+        .iter()
+        .flat_map(|(_, s)| s.iter().copied())
+        .filter(|s| *s > 0.0);
+    let (smallest, largest) = positive.fold((f64::INFINITY, 0.0f64), |(lo, hi), s| (lo.min(s), hi.max(s)));
+    let log = largest / smallest > 100.0;
+    let edges = &found.edges;
+    let centre = |i: usize| (edges[i] + edges[i + 1]) / 2.0;
+    let (x_lo, x_hi) = (edges[0], edges[bins]);
+    let title = "Model outputs per arm";
+    let desc = if log {
+        "Each arm's share of its model outputs per bin, on a log scale (imbalanced classes)."
+    } else {
+        "Each arm's share of its model outputs per bin."
+    };
+    // A log scale is drawn as the logarithm of the shares on a linear axis, labelled back in
+    // shares; an empty bin sits at half the smallest share.
+    let floor = smallest / 2.0;
+    let y = |share: f64| if log { share.max(floor).log10() } else { share };
+    let (y_lo, y_hi) = if log {
+        (floor.log10(), (largest * 1.5).log10())
+    } else {
+        (0.0, largest * 1.1)
+    };
+    let svg = draw(260, title, desc, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .y_labels(5)
+            .y_label_formatter(&|value| {
+                let share = if log { 10f64.powf(*value) } else { *value };
+                format!("{:.1}%", share * 100.0)
+            })
+            .label_style(FONT)
+            .draw()?;
+        for (a, (name, arm)) in shares.iter().enumerate() {
+            let color = SERIES[a % SERIES.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    (0..bins).map(|i| (centre(i), y(arm[i]))),
+                    color.stroke_width(2),
+                ))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font(FONT)
+            .border_style(MUTED)
+            .draw()?;
+        Ok(())
+    });
+    Some(svg)
 }
 
 /// Offline gain (x) against business lift (y), Booking's Figure 4 for the user's own models.

@@ -27,6 +27,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{html, Markup, PreEscaped};
+use rctgate_analysis::distribution::{Distributions, Shape, Shift};
 use rctgate_analysis::format;
 use rctgate_analysis::ledger::{Correlation, Ledger};
 use rctgate_analysis::{FrozenResult, Scorecard};
@@ -336,6 +337,37 @@ struct ExperimentParams {
     segment: Option<String>,
 }
 
+/// The model outputs: the overlaid histogram and each arm's shape and shifts.
+fn model_outputs(found: &Distributions) -> Markup {
+    let Some(chart) = rctgate_report::chart::distributions(found) else {
+        return html! {};
+    };
+    let shift = |s: &Shift| format!("KS {:.3} · PSI {:.3}", s.ks, s.psi);
+    html! {
+        section aria-label="model outputs" {
+            h2 { "Model outputs" }
+            (PreEscaped(chart))
+            div.scroll { table {
+                thead { tr { th { "variant" } th { "outputs" } th { "shape" } th { "vs control" } th { "vs reference" } } }
+                tbody { @for arm in &found.arms {
+                    tr {
+                        td { (arm.variant) }
+                        td { (format::count(arm.counts.iter().sum())) }
+                        td { @match &arm.shape {
+                            Some(Shape::Bimodal { threshold }) => { "bimodal (threshold " (format!("{threshold:.3}")) ")" },
+                            Some(shape) => { (serde_json::to_value(shape).ok().and_then(|v| v["shape"].as_str().map(str::to_string)).unwrap_or_default().replace('_', " ")) },
+                            None => { "—" },
+                        } }
+                        td { (arm.against_control.as_ref().map_or_else(|| "—".to_string(), shift)) }
+                        td { (arm.against_reference.as_ref().map_or_else(|| "—".to_string(), |r| format!("{} ({})", shift(&r.shift), r.model_version))) }
+                    }
+                } }
+            } }
+            p.meta { "Label-free: the outputs' shape shows a broken model before labels arrive. Spikes, central modes, noise and shifts against the version's reference distribution are also diagnostics above." }
+        }
+    }
+}
+
 fn data_quality(summary: &EventsSummary) -> Markup {
     html! {
         section aria-label="data quality" {
@@ -378,6 +410,11 @@ async fn experiment(
         .blocking(move |store| store.events_summary(&summary_key))
         .await
         .ok();
+    let outputs_key = key.clone();
+    let outputs = state
+        .blocking(move |store| store.distributions(&outputs_key))
+        .await
+        .ok();
     let definition = state.blocking(move |store| store.get_experiment(&key)).await.ok();
     let model = definition.as_ref().and_then(|e| e.model.clone());
     let body = html! {
@@ -385,6 +422,7 @@ async fn experiment(
             (lifecycle_controls(definition, &viewer.csrf))
         }
         (experiment_sections(&card))
+        @if let Some(outputs) = &outputs { (model_outputs(outputs)) }
         @if let Some(model) = &model { p { "Model: " a href={ "/models/" (model) } { (model) } } }
         @if let Some(summary) = &summary { (data_quality(summary)) }
     };

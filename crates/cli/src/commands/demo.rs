@@ -14,7 +14,7 @@ use rctgate_domain::{
     from_json_value, parse_event_batch, Experiment, KeySpec, Metric, ModelVersion, NewModel,
     PromotionRequest, Scope, Verdict,
 };
-use rctgate_simulate::{events, Scenario, SimMetric};
+use rctgate_simulate::{events, Scenario, SimLatency, SimMetric, SimOutputs};
 use rctgate_store::{Store, LOCAL_ACTOR};
 use serde_json::json;
 
@@ -47,6 +47,10 @@ struct Trial<'a> {
     guardrails: &'a [&'a str],
     proxies: &'a [&'a str],
     seed: u64,
+    /// The treatment's model latency against control's (1.0: as fast).
+    latency: f64,
+    /// How the treatment's model scores (control's are bimodal).
+    outputs: SimOutputs,
 }
 
 fn rate(event: &str) -> f64 {
@@ -54,7 +58,6 @@ fn rate(event: &str) -> f64 {
         "booking" => 0.25,
         "click" => 2.5,
         "cancel" => 0.06,
-        "model_latency" => 1.0,
         "resolved" => 0.6,
         "escalation" => 0.1,
         _ => 0.5,
@@ -87,8 +90,8 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
     names.extend(trial.proxies);
     let metrics = names
         .iter()
-        .map(|name| {
-            let event = event_of(name);
+        .filter_map(|name| event_of(name))
+        .map(|event| {
             let lift = trial
                 .lifts
                 .iter()
@@ -98,7 +101,7 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
                 event: event.to_string(),
                 rate: rate(event),
                 lifts: vec![1.0, lift],
-                value: (event == "model_latency").then_some((3.9, 0.3)),
+                value: None,
                 window_hours: 168.0,
                 pre_days: 0,
                 late_share: 0.05,
@@ -109,6 +112,14 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
     scenario.exposure_days = 10.0;
     scenario.unit_prefix = format!("{}-u", trial.key);
     scenario.seed = trial.seed;
+    // Every exposure carries the model's latency and score: the latency guardrails and the
+    // output distributions read them, with no extra event.
+    scenario.latency = Some(SimLatency {
+        mu: 3.9,
+        sigma: 0.4,
+        multipliers: vec![1.0, trial.latency],
+    });
+    scenario.outputs = Some(vec![SimOutputs::Bimodal, trial.outputs]);
     scenario.attribute = Some(rctgate_simulate::SimAttribute {
         name: "device".into(),
         values: vec![
@@ -136,14 +147,16 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
     Ok(())
 }
 
-fn event_of(metric: &str) -> &'static str {
+/// The event a demo metric counts; `None` for the latency guardrail, which reads the
+/// exposures.
+fn event_of(metric: &str) -> Option<&'static str> {
     match metric {
-        "bookings" => "booking",
-        "clicks" => "click",
-        "cancellations" => "cancel",
-        "model_latency_ms" => "model_latency",
-        "resolution_rate" => "resolved",
-        _ => "escalation",
+        "bookings" => Some("booking"),
+        "clicks" => Some("click"),
+        "cancellations" => Some("cancel"),
+        "resolution_rate" => Some("resolved"),
+        "escalations" => Some("escalation"),
+        _ => None,
     }
 }
 
@@ -199,7 +212,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         json!({"name": "clicks", "kind": "count", "event": "click", "direction": "increase",
                "description": "Hotel clicks per user: a proxy, never decisive."}),
         json!({"name": "cancellations", "kind": "proportion", "event": "cancel", "direction": "decrease"}),
-        json!({"name": "model_latency_ms", "kind": "mean", "event": "model_latency", "direction": "decrease"}),
+        json!({"name": "p95_latency", "kind": "quantile", "quantile": 0.95, "source": "exposure_latency",
+               "direction": "decrease",
+               "description": "The model's p95 latency per request, from the exposures' latency_ms."}),
         json!({"name": "resolution_rate", "kind": "proportion", "event": "resolved", "direction": "increase"}),
         json!({"name": "escalations", "kind": "proportion", "event": "escalation", "direction": "decrease"}),
     ];
@@ -221,7 +236,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             LOCAL_ACTOR,
         )
         .map_err(failed(ranker))?;
-    let guardrails: &[&str] = &["cancellations", "model_latency_ms"];
+    let guardrails: &[&str] = &["cancellations", "p95_latency"];
     let proxies: &[&str] = &["clicks"];
     register(&store, ranker, "v1", Some(0.80), json!({"features": 120}))?;
     let launch = Trial {
@@ -237,6 +252,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
         guardrails,
         proxies,
         seed: 1,
+        latency: 1.0,
+        outputs: SimOutputs::Bimodal,
     };
     run_trial(&store, &launch, now)?;
     promote(&store, ranker, "v1", "ranker-launch")?;
@@ -272,6 +289,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails,
             proxies,
             seed: 10 + i as u64,
+            latency: 1.0,
+            outputs: SimOutputs::Bimodal,
         };
         run_trial(&store, &trial, now)?;
         let frozen = store.frozen_results(&key).map_err(failed(&key))?;
@@ -308,6 +327,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails,
             proxies,
             seed: 70,
+            // v7's new feature pipeline: slower, and for 30% of requests a broken feature
+            // gives the same score, which its output histogram shows as a spike.
+            latency: 1.3,
+            outputs: SimOutputs::Spike { at: 0.5, share: 0.3 },
         },
         now,
     )?;
@@ -347,6 +370,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails,
             proxies,
             seed: 80,
+            latency: 1.0,
+            outputs: SimOutputs::Bimodal,
         },
         now,
     )?;
@@ -404,6 +429,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails: &["escalations"],
             proxies: &[],
             seed: 90,
+            latency: 1.0,
+            outputs: SimOutputs::Bimodal,
         },
         now,
     )?;
