@@ -3,8 +3,10 @@
 //! bounds, segments, the cumulative series, then the policy's decision.
 
 use crate::decision::Decision;
+use crate::latency_cost::{self, Change, LatencyCost, LatencyCostArm};
 use crate::plan::{Plan, PlannedMetric, Role};
 use crate::policy::decide;
+use crate::scorecard::LatencySummary;
 use crate::scorecard::{
     CumulativeEffect, CumulativePoint, GuardrailCheck, MetricResult, Scorecard, SegmentResult, Segments, Srm,
     UnitCounts, VariantRow, WindowView, SRM_THRESHOLD,
@@ -133,6 +135,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
     });
 
     let cumulative = analyser.cumulative(daily);
+    let latency_cost = analyser.latency_cost(&overall, latency);
     let mut card = Scorecard {
         experiment: experiment.key.clone(),
         hypothesis: experiment.hypothesis.clone(),
@@ -154,6 +157,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         cumulative,
         segments,
         latency: latency.to_vec(),
+        latency_cost,
     };
     let (decision, diagnostics) = decide(&card, experiment, *as_of);
     card.decision = decision;
@@ -386,6 +390,86 @@ impl MetricAnalyser<'_> {
             }
         }
         result
+    }
+
+    /// The latency-cost section, when treatment arms add latency on purpose: each arm's
+    /// relative latency and primary changes at the Šidák-corrected alpha, and the fitted cost
+    /// (`latency_cost`).
+    fn latency_cost(&self, overall: &[ArmTotal], latency: &[LatencySummary]) -> Option<LatencyCost> {
+        let arms: Vec<(usize, &str, f64)> = self
+            .experiment
+            .variants
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, v)| latency_cost::added_latency(&v.payload).map(|ms| (i, v.name.as_str(), ms)))
+            .collect();
+        let primary = self.plan.metrics.first()?;
+        if arms.is_empty() || primary.is_quantile() {
+            return None;
+        }
+        let analysis = &self.experiment.analysis;
+        let alpha = latency_cost::sidak(analysis.alpha, arms.len());
+        let mut request = self.request(primary, &MetricInputs::sums(overall, 0), Alternative::TwoSided);
+        request.alpha = alpha;
+        request.difference = Difference::Relative;
+        let primary = request.analyse().ok()?;
+        let latency_request = StatsRequest {
+            metric: request::MetricSpec {
+                kind: request::Kind::Mean,
+                quantile: None,
+                cuped: false,
+                direction: Direction::Decrease,
+            },
+            expected_weights: None,
+            variants: self
+                .plan
+                .variants
+                .iter()
+                .map(|name| {
+                    let summary = latency.iter().find(|s| &s.variant == name);
+                    let (n, mean, sd) = summary.map_or((0, 0.0, 0.0), |s| (s.requests, s.mean, s.std_dev));
+                    let count = n as f64;
+                    VariantInput {
+                        name: name.clone(),
+                        n,
+                        sum: Some(count * mean),
+                        sum_squares: Some((count - 1.0).max(0.0) * sd * sd + count * mean * mean),
+                        ..VariantInput::default()
+                    }
+                })
+                .collect(),
+            ..request
+        };
+        let latency = latency_request.analyse().ok()?;
+        let change = |response: &request::StatsResponse, i: usize| {
+            let comparison = response.variants.get(i)?.comparison.as_ref()?;
+            Some(Change {
+                effect: comparison.effect?,
+                ci_low: comparison.ci_low,
+                ci_high: comparison.ci_high,
+            })
+        };
+        let arms: Vec<LatencyCostArm> = arms
+            .into_iter()
+            .filter_map(|(i, name, added)| {
+                Some(LatencyCostArm {
+                    variant: name.to_string(),
+                    added_latency_ms: added,
+                    latency: change(&latency, i)?,
+                    primary: change(&primary, i)?,
+                })
+            })
+            .collect();
+        let points: Vec<(f64, f64)> = arms
+            .iter()
+            .map(|a| (a.latency.effect, a.primary.effect))
+            .collect();
+        Some(LatencyCost {
+            alpha,
+            cost_per_10_percent_latency: latency_cost::cost_per_10_percent(&points),
+            arms,
+        })
     }
 
     /// The one-sided check of a guardrail against the margin, per treatment.

@@ -14,6 +14,7 @@ pub mod dialect;
 pub mod distribution;
 pub mod format;
 pub mod frozen;
+pub mod latency_cost;
 pub mod ledger;
 pub mod plan;
 pub mod policy;

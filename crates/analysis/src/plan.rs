@@ -415,7 +415,7 @@ WHERE u.variant IS NOT NULL AND e.value IS NOT NULL",
     /// Each variant's model latency over the experiment's exposures in the window that carry
     /// `latency_ms`: rows of `variant` (name), `requests`, `mean`, `p50`, `p95`, `p99`. One scan
     /// of the experiment's exposures, every request counted (a unit seen in two variants too:
-    /// this describes the model's speed, the latency metrics test it).
+    /// this describes the model's speed, the latency metrics test it); then `std_dev` (sample).
     pub fn latency_sql(&self, d: &dyn Dialect) -> String {
         let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
         let start = self
@@ -424,7 +424,8 @@ WHERE u.variant IS NOT NULL AND e.value IS NOT NULL",
             .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
             .unwrap_or_default();
         format!(
-            "SELECT variant, count(*) AS requests, avg(latency_ms) AS mean, {quantiles}
+            "SELECT variant, count(*) AS requests, avg(latency_ms) AS mean, {quantiles},
+       coalesce(stddev_samp(latency_ms), 0) AS std_dev
 FROM exposures
 WHERE experiment = {key} AND variant IN ({variants}) AND latency_ms IS NOT NULL{start} AND ts < {end}
 GROUP BY variant",

@@ -54,6 +54,9 @@ pub struct Scorecard {
     /// Each arm's model latency per request, when the exposures carry `latency_ms`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency: Vec<LatencySummary>,
+    /// What latency costs the primary, when arms add latency on purpose (`added_latency_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_cost: Option<crate::latency_cost::LatencyCost>,
 }
 
 /// One arm's model latency over the exposures in the window that carry `latency_ms`, in
@@ -68,6 +71,9 @@ pub struct LatencySummary {
     pub p50: f64,
     pub p95: f64,
     pub p99: f64,
+    /// The sample standard deviation over requests.
+    #[serde(default)]
+    pub std_dev: f64,
 }
 
 /// The exposure window, as text.

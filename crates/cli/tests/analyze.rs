@@ -548,3 +548,93 @@ fn output_distributions_flag_a_spike_and_a_shift() {
     let parsed: Value = serde_json::from_slice(&json_out.stdout).expect("JSON");
     assert_eq!(parsed["arms"][1]["shape"]["shape"], "spike");
 }
+
+/// Booking's latency-cost experiment through the API: two arms that add 100 and 300 ms on
+/// purpose get a latency-cost section, with intervals at the Šidák-corrected alpha (wider than
+/// the scorecard's), the latency change read from the exposures, and the fitted cost.
+#[test]
+fn arms_that_add_latency_get_a_latency_cost_section() {
+    let mut definition = experiment("latency-cost");
+    definition["variants"] = json!([
+        {"name": "control", "weight": 0.34},
+        {"name": "plus100", "weight": 0.33, "payload": {"added_latency_ms": 100}},
+        {"name": "plus300", "weight": 0.33, "payload": {"added_latency_ms": 300}}
+    ]);
+    definition["metrics"] = json!({"primary": "bookings"});
+    definition["analysis"] = json!({"method": "frequentist", "start": "2026-10-01T00:00:00Z"});
+    let Trial {
+        server, db, admin, ..
+    } = trial("latency-cost", &definition, true);
+    let mut scenario = Scenario::two_arms("latency-cost", 9000, start(), vec![metric("booking", 0.4, 1.0)]);
+    scenario.variants = vec![
+        ("control".into(), 0.34),
+        ("plus100".into(), 0.33),
+        ("plus300".into(), 0.33),
+    ];
+    scenario.metrics[0].lifts = vec![1.0, 0.96, 0.85];
+    scenario.latency = Some(rctgate_simulate::SimLatency {
+        mu: 4.6,
+        sigma: 0.3,
+        multipliers: vec![1.0, 1.9, 3.7],
+    });
+    post_events(&server, &admin, &scenario);
+
+    let (status, _, card) = results(&server, &admin, "/v1/experiments/latency-cost/results");
+    assert_eq!(status, 200, "{card}");
+    let cost = &card["latency_cost"];
+    let alpha = cost["alpha"].as_f64().expect("alpha");
+    assert!(
+        (alpha - (1.0 - 0.95f64.sqrt())).abs() < 1e-12,
+        "Šidák for two arms: {alpha}"
+    );
+    let arms = cost["arms"].as_array().expect("arms");
+    assert_eq!(arms.len(), 2);
+    let latency = card["latency"].as_array().expect("latency");
+    for (i, arm) in arms.iter().enumerate() {
+        let mean = |j: usize| latency[j]["mean"].as_f64().expect("mean");
+        let expected = (mean(i + 1) - mean(0)) / mean(0);
+        assert!(
+            (arm["latency"]["effect"].as_f64().unwrap_or(0.0) - expected).abs() < 1e-9,
+            "{arm}"
+        );
+        let scorecard = &card["metrics"][0]["variants"][i + 1];
+        assert!(
+            (arm["primary"]["effect"].as_f64().unwrap_or(0.0) - scorecard["effect"].as_f64().unwrap_or(1.0))
+                .abs()
+                < 1e-12
+        );
+        let width = |low: &Value, high: &Value| high.as_f64().unwrap_or(0.0) - low.as_f64().unwrap_or(0.0);
+        assert!(
+            width(&arm["primary"]["ci_low"], &arm["primary"]["ci_high"])
+                > width(&scorecard["ci_low"], &scorecard["ci_high"]),
+            "the corrected interval is wider"
+        );
+    }
+    assert!(
+        arms[1]["latency"]["effect"].as_f64().unwrap_or(0.0)
+            > arms[0]["latency"]["effect"].as_f64().unwrap_or(1.0)
+    );
+    let fitted = cost["cost_per_10_percent_latency"]
+        .as_f64()
+        .expect("a fitted cost");
+    assert!(
+        fitted < 0.0 && fitted > -0.05,
+        "bookings fall with latency: {fitted}"
+    );
+
+    drop(server);
+    let text = stdout(&rctgate(&["analyze", "latency-cost", "--db", path(&db)]));
+    assert!(
+        text.contains("latency cost") && text.contains("plus300 (+300 ms)"),
+        "{text}"
+    );
+    let html = stdout(&rctgate(&[
+        "analyze",
+        "latency-cost",
+        "--db",
+        path(&db),
+        "--format",
+        "html",
+    ]));
+    assert!(html.contains("What latency costs"));
+}

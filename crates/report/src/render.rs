@@ -184,6 +184,27 @@ pub fn table(card: &Scorecard) -> String {
             out.push_str(&format!("{}: {error}\n", metric.name));
         }
     }
+    if let Some(cost) = &card.latency_cost {
+        out.push_str(&format!(
+            "\nlatency cost (intervals at the Šidák-corrected alpha {:.4}):\n",
+            cost.alpha
+        ));
+        for arm in &cost.arms {
+            out.push_str(&format!(
+                "  {} (+{} ms): latency {}, primary {}\n",
+                arm.variant,
+                arm.added_latency_ms,
+                change_text(&arm.latency),
+                change_text(&arm.primary)
+            ));
+        }
+        if let Some(fitted) = cost.cost_per_10_percent_latency {
+            out.push_str(&format!(
+                "  fitted: {} of the primary per +10% latency\n",
+                format::effect(fitted, Difference::Relative)
+            ));
+        }
+    }
     if !card.diagnostics.is_empty() {
         out.push_str("\ndiagnostics:\n");
         for diagnostic in &card.diagnostics {
@@ -196,6 +217,19 @@ pub fn table(card: &Scorecard) -> String {
         }
     }
     out
+}
+
+/// A relative change and its interval, as the scorecard writes effects.
+fn change_text(change: &rctgate_analysis::latency_cost::Change) -> String {
+    let bound = |value: Option<f64>| {
+        value.map_or_else(|| "?".to_string(), |v| format::effect(v, Difference::Relative))
+    };
+    format!(
+        "{} [{}, {}]",
+        format::effect(change.effect, Difference::Relative),
+        bound(change.ci_low),
+        bound(change.ci_high)
+    )
 }
 
 /// Milliseconds to one decimal.
@@ -342,6 +376,26 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
                     } }
                 } }
                 p.meta { "Over every exposure in the window that carries latency_ms. Latency guardrails (kind mean or quantile, source exposure_latency) test it in the scorecard above." }
+            }
+        }
+        @if let Some(cost) = &card.latency_cost {
+            section aria-label="latency cost" {
+                h2 { "What latency costs" }
+                div.scroll { table {
+                    thead { tr { th { "variant" } th { "added" } th { "latency" } th { "primary" } } }
+                    tbody { @for arm in &cost.arms {
+                        tr {
+                            td { (arm.variant) } td { "+" (arm.added_latency_ms) " ms" }
+                            td { (change_text(&arm.latency)) } td { (change_text(&arm.primary)) }
+                        }
+                    } }
+                } }
+                p.meta {
+                    "Intervals at the Šidák-corrected alpha " (format!("{:.4}", cost.alpha)) "."
+                    @if let Some(fitted) = cost.cost_per_10_percent_latency {
+                        " Fitted: " strong { (format::effect(fitted, Difference::Relative)) } " of the primary per +10% latency."
+                    }
+                }
             }
         }
         @if let Some(segments) = &card.segments {

@@ -220,6 +220,7 @@ fn latency_summary(conn: &Connection, plan: &Plan) -> StoreResult<Vec<LatencySum
                 p50: row.get(3)?,
                 p95: row.get(4)?,
                 p99: row.get(5)?,
+                std_dev: row.get(6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
