@@ -28,24 +28,7 @@ mkdir -p "$WORK"
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== load: $(uptime)"
 "$NEW/import_bench" "$ROWS" "$WORK" generate >/dev/null
-cat >"$WORK/catalog.toml" <<'EOF'
-[metrics.bookings]
-kind = "mean"
-event = "booking"
-window_hours = 168
-direction = "increase"
-
-[metrics.clicks]
-kind = "mean"
-event = "click"
-window_hours = 168
-direction = "increase"
-
-[experiments.ranker]
-hypothesis = "the new ranker raises bookings"
-variants = [{ name = "control", weight = 0.5 }, { name = "treatment", weight = 0.5 }]
-metrics = { primary = "bookings", proxies = ["clicks"] }
-EOF
+cp "$(dirname "${BASH_SOURCE[0]}")/store-catalog.toml" "$WORK/catalog.toml"
 
 declare -A IMPORT HTTP
 measure() { # build dir, label: appends "seconds" to IMPORT[label] and "events/s" to HTTP[label]

@@ -101,24 +101,7 @@ echo "== generate: $IMPORT_BENCH $ROWS $WORK generate"
 PARQUET_BYTES="$(stat -c %s "$WORK/events.parquet")"
 
 STORE="$WORK/store.duckdb"
-cat >"$WORK/catalog.toml" <<'EOF'
-[metrics.bookings]
-kind = "mean"
-event = "booking"
-window_hours = 168
-direction = "increase"
-
-[metrics.clicks]
-kind = "mean"
-event = "click"
-window_hours = 168
-direction = "increase"
-
-[experiments.ranker]
-hypothesis = "the new ranker raises bookings"
-variants = [{ name = "control", weight = 0.5 }, { name = "treatment", weight = 0.5 }]
-metrics = { primary = "bookings", proxies = ["clicks"] }
-EOF
+cp bench/store-catalog.toml "$WORK/catalog.toml"
 
 # One round: the ceiling, then the import, each on a new database. Appends the round's
 # times to CEILING_TIMES and IMPORT_TIMES; keeps the largest import RSS.

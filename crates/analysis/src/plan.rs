@@ -417,28 +417,20 @@ WHERE u.variant IS NOT NULL AND e.value IS NOT NULL",
     /// of the experiment's exposures, every request counted (a unit seen in two variants too:
     /// this describes the model's speed, the latency metrics test it); then `std_dev` (sample).
     pub fn latency_sql(&self, d: &dyn Dialect) -> String {
-        let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
-        let start = self
-            .window
-            .start
-            .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
-            .unwrap_or_default();
         format!(
             "SELECT variant, count(*) AS requests, avg(latency_ms) AS mean, {quantiles},
        coalesce(stddev_samp(latency_ms), 0) AS std_dev
 FROM exposures
-WHERE experiment = {key} AND variant IN ({variants}) AND latency_ms IS NOT NULL{start} AND ts < {end}
+WHERE {filter}
 GROUP BY variant",
             quantiles = d.continuous_quantiles("latency_ms", &[0.5, 0.95, 0.99]),
-            key = d.string_literal(&self.experiment),
-            variants = variants.join(", "),
-            end = d.timestamp_literal(self.window.end.timestamp_micros()),
+            filter = self.exposures_with(d, "latency_ms"),
         )
     }
 
-    /// The experiment's exposures in the window that carry a `model_output`, as a filter
-    /// (`WHERE ...`) on `exposures`.
-    fn outputs_filter(&self, d: &dyn Dialect) -> String {
+    /// The experiment's exposures in the window of one of its variants that carry `column`,
+    /// as a filter (`WHERE ...`) on `exposures`.
+    fn exposures_with(&self, d: &dyn Dialect, column: &str) -> String {
         let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
         let start = self
             .window
@@ -446,7 +438,7 @@ GROUP BY variant",
             .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
             .unwrap_or_default();
         format!(
-            "experiment = {} AND variant IN ({}) AND model_output IS NOT NULL{start} AND ts < {}",
+            "experiment = {} AND variant IN ({}) AND {column} IS NOT NULL{start} AND ts < {}",
             d.string_literal(&self.experiment),
             variants.join(", "),
             d.timestamp_literal(self.window.end.timestamp_micros())
@@ -460,7 +452,7 @@ GROUP BY variant",
         format!(
             "SELECT count(*), min(model_output), max(model_output), {} FROM exposures WHERE {}",
             d.continuous_quantiles("model_output", &deciles),
-            self.outputs_filter(d)
+            self.exposures_with(d, "model_output")
         )
     }
 
@@ -487,7 +479,7 @@ FROM exposures
 WHERE {filter} AND model_output >= {first:?} AND model_output <= {last:?}
 GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             day = d.day_number(&d.epoch_micros("ts")),
-            filter = self.outputs_filter(d),
+            filter = self.exposures_with(d, "model_output"),
         )
     }
 
