@@ -76,11 +76,16 @@ fn scenario(units: usize) -> Scenario {
 
 /// The bench experiment with two latency guardrails more (a p95 and a mean per request over
 /// the exposures' `latency_ms`), for timing what they add to the same scorecard.
+/// `BENCH_LATENCY_GUARDRAILS` (comma-separated) names others, to time one alone.
 fn with_latency_guardrails(mut experiment: Experiment) -> Experiment {
-    experiment
-        .metrics
-        .guardrails
-        .extend(["p95_latency".to_string(), "mean_latency".to_string()]);
+    let names =
+        std::env::var("BENCH_LATENCY_GUARDRAILS").unwrap_or_else(|_| "p95_latency,mean_latency".into());
+    experiment.metrics.guardrails.extend(
+        names
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .map(str::to_string),
+    );
     experiment
 }
 
@@ -217,9 +222,15 @@ fn latency(db: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
         Ok(serde_json::to_value(card)?)
     };
     let mut card = serde_json::Value::Null;
-    for _ in 0..runs.max(1) {
-        timed(&base, &mut without)?;
-        card = timed(&guarded, &mut with)?;
+    // Alternating which goes first, so that neither always follows the other.
+    for round in 0..runs.max(1) {
+        if round % 2 == 0 {
+            timed(&base, &mut without)?;
+            card = timed(&guarded, &mut with)?;
+        } else {
+            card = timed(&guarded, &mut with)?;
+            timed(&base, &mut without)?;
+        }
     }
     store.replace_experiment(EXPERIMENT, base, LOCAL_ACTOR)?;
     let median = |values: &mut Vec<f64>| {
@@ -265,7 +276,10 @@ fn export(db: &Path, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 fn explain(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
     use rctgate_analysis::{DuckDb, ExposureWindow, Plan};
     let store = Store::open(db)?;
-    let experiment = store.get_experiment(EXPERIMENT)?;
+    let mut experiment = store.get_experiment(EXPERIMENT)?;
+    if std::env::var("BENCH_LATENCY_GUARDRAILS").is_ok() {
+        experiment = with_latency_guardrails(experiment);
+    }
     let plan = Plan::new(
         &experiment,
         |name| store.get_metric(name).ok(),
