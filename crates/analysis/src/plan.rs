@@ -152,6 +152,9 @@ pub struct Plan {
     /// A table already holding [`Plan::units_sql`]'s rows, which the queries then read
     /// instead of grouping the exposures again (not with a segment); see `Plan::units_sql`.
     pub units_table: Option<String>,
+    /// A table already holding [`Plan::latencies_sql`]'s rows (with `units_table`, no
+    /// segment): latency metrics then read it instead of joining the scorecard's events.
+    pub latencies_table: Option<String>,
 }
 
 impl Plan {
@@ -195,6 +198,7 @@ impl Plan {
             triggered_only: experiment.analysis.triggered_only,
             segment: segment.map(str::to_string),
             units_table: None,
+            latencies_table: None,
         })
     }
 
@@ -207,9 +211,21 @@ impl Plan {
         let (lo, hi) = self.join_bounds();
         let mut values = UnitValues::default();
         let mut sums = Vec::new();
+        let separate = self.separate_latency();
         for planned in &self.metrics {
-            sums.extend(metric_sums(d, planned, &names, (lo, hi), &mut values));
+            if separate && planned.reads_latency() {
+                // Its own query over the latencies table (`Plan::latency_means_sql`).
+                sums.extend(vec!["NULL::DOUBLE".to_string(); COLUMNS_PER_METRIC]);
+            } else {
+                sums.extend(metric_sums(d, planned, &names, (lo, hi), &mut values));
+            }
         }
+        let joined_metrics: Vec<PlannedMetric> = self
+            .metrics
+            .iter()
+            .filter(|planned| !(separate && planned.reads_latency()))
+            .cloned()
+            .collect();
         // The joined rows carry only integers and the value: each event's time relative to
         // its unit's t0 is computed once, so the per-metric window tests are integer
         // comparisons; the per-unit grouping is on the unit's number, not its text, and the
@@ -242,7 +258,7 @@ GROUP BY p.variant, p.sid, r.token",
             },
             units = self.units_ctes(d),
             values = values.columns.join(", "),
-            events = self.events_subquery(d, &self.metrics),
+            events = self.events_subquery(d, &joined_metrics),
             sums = sums.join(", "),
         )
     }
@@ -387,6 +403,84 @@ ORDER BY day, variant",
         )
     }
 
+    /// Whether latency metrics read the latencies table rather than the scorecard's join.
+    fn separate_latency(&self) -> bool {
+        self.latencies_table.is_some() && self.units_table.is_some() && self.segment.is_none()
+    }
+
+    /// Every latency of a counted unit's exposures from its t0 on, one row each: `variant`
+    /// (index), `uid`, `dt` (microseconds since t0), `value`; `None` when no metric reads
+    /// latencies. Kept in a table (`latencies_table`), it is joined to the units once for every
+    /// latency metric: joining ~2M latencies into the scorecard's event join cost more than
+    /// their share of its rows (BENCHMARKS.md, "Analysis").
+    pub fn latencies_sql(&self, d: &dyn Dialect) -> Option<String> {
+        let latency: Vec<PlannedMetric> = self
+            .metrics
+            .iter()
+            .filter(|p| p.reads_latency())
+            .cloned()
+            .collect();
+        let window = latency.iter().map(PlannedMetric::window_micros).max()?;
+        let unsegmented = Plan {
+            segment: None,
+            latencies_table: None,
+            ..self.clone()
+        };
+        Some(format!(
+            "WITH {units}
+SELECT u.variant, u.uid, e.tus - u.t0us AS dt, e.value
+FROM units u JOIN ({events}) e
+  ON e.unit = u.unit AND e.tus >= u.t0us AND e.tus < u.t0us + {window}
+WHERE u.variant IS NOT NULL",
+            units = unsegmented.units_ctes(d),
+            events = self.events_subquery(d, &latency),
+        ))
+    }
+
+    /// With the latencies table, the per-variant sums of every mean latency metric (a ratio
+    /// per request: a unit's latencies in the metric's window over their count): rows of
+    /// `variant` (index), then for each such metric in plan order its sum, sum_squares,
+    /// den_sum, den_sum_squares and num_den_sum_product. Units without latencies add nothing
+    /// to the sums (their values are 0), and the scorecard query counts them.
+    pub fn latency_means_sql(&self) -> Option<(Vec<usize>, String)> {
+        let table = self
+            .latencies_table
+            .as_ref()
+            .filter(|_| self.separate_latency())?;
+        let indices: Vec<usize> = self
+            .metrics
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.reads_latency() && !p.is_quantile())
+            .map(|(i, _)| i)
+            .collect();
+        if indices.is_empty() {
+            return None;
+        }
+        let mut per_unit = Vec::new();
+        let mut sums = Vec::new();
+        for (k, index) in indices.iter().enumerate() {
+            let window = self.metrics[*index].window_micros();
+            per_unit.push(format!(
+                "CAST(coalesce(sum(value) FILTER (WHERE dt < {window}), 0) AS DOUBLE) AS y{k}, \
+                 CAST(count(*) FILTER (WHERE dt < {window}) AS DOUBLE) AS n{k}"
+            ));
+            sums.push(format!(
+                "sum(y{k}), sum(y{k} * y{k}), sum(n{k}), sum(n{k} * n{k}), sum(y{k} * n{k})"
+            ));
+        }
+        Some((
+            indices,
+            format!(
+                "SELECT variant, {sums}
+FROM (SELECT variant, uid, {per_unit} FROM {table} GROUP BY variant, uid) AS per_unit
+GROUP BY variant",
+                sums = sums.join(", "),
+                per_unit = per_unit.join(", "),
+            ),
+        ))
+    }
+
     /// The values of quantile metric `index` of [`Plan::metrics`], one row per value of a
     /// unit counted in a variant, in the metric's window: `variant` (index), `uid`, `value`.
     /// `None` when that metric is not a quantile. The store keeps them in a temporary table
@@ -395,6 +489,16 @@ ORDER BY day, variant",
     /// per-unit sums on its quantile.
     pub fn quantile_values_sql(&self, d: &dyn Dialect, index: usize) -> Option<String> {
         let planned = self.metrics.get(index).filter(|planned| planned.is_quantile())?;
+        if let Some(table) = self
+            .latencies_table
+            .as_ref()
+            .filter(|_| self.separate_latency() && planned.reads_latency())
+        {
+            return Some(format!(
+                "SELECT variant, uid, value FROM {table} WHERE dt < {}",
+                planned.window_micros()
+            ));
+        }
         // Quantiles are not split by segment: the units need no segment columns.
         let unsegmented = Plan {
             segment: None,
@@ -445,12 +549,20 @@ GROUP BY variant",
         )
     }
 
-    /// The model outputs' range and spread over every arm: one row of `n`, `min`, `max`, then
-    /// the nine deciles (the bins of outputs outside [0, 1]).
+    /// The model outputs' range over every arm: one row of `n`, `min`, `max`.
     pub fn output_range_sql(&self, d: &dyn Dialect) -> String {
+        format!(
+            "SELECT count(*), min(model_output), max(model_output) FROM exposures WHERE {}",
+            self.exposures_with(d, "model_output")
+        )
+    }
+
+    /// The nine deciles of the model outputs over every arm (the bins of outputs outside
+    /// [0, 1]; scores need none): one row.
+    pub fn output_deciles_sql(&self, d: &dyn Dialect) -> String {
         let deciles: Vec<f64> = (1..10).map(|i| f64::from(i) / 10.0).collect();
         format!(
-            "SELECT count(*), min(model_output), max(model_output), {} FROM exposures WHERE {}",
+            "SELECT {} FROM exposures WHERE {}",
             d.continuous_quantiles("model_output", &deciles),
             self.exposures_with(d, "model_output")
         )
@@ -463,15 +575,28 @@ GROUP BY variant",
         let (Some(first), Some(last)) = (edges.first(), edges.last()) else {
             return "SELECT NULL::VARCHAR, 0::BIGINT, 0::BIGINT, 0::BIGINT WHERE false".to_string();
         };
-        let inner: Vec<String> = edges[1..edges.len() - 1]
+        let bins = edges.len() - 1;
+        let width = (last - first) / bins as f64;
+        let equal = edges
             .iter()
             .enumerate()
-            .map(|(bin, edge)| format!("WHEN model_output < {edge:?} THEN {bin}"))
-            .collect();
-        let bin = if inner.is_empty() {
-            "0".to_string()
+            .all(|(i, edge)| (edge - (first + width * i as f64)).abs() <= 1e-12 * width.abs().max(1.0));
+        let bin = if equal {
+            // Equal bins (the scores' 20 on [0, 1]): arithmetic, not a chain of comparisons.
+            // Scaled by bins / range (20.0 for the scores), so that an output on an edge i/20
+            // lands in bin i as the edges say, which dividing by 0.05 does not always give.
+            let scale = bins as f64 / (last - first);
+            format!(
+                "least(CAST(floor((model_output - {first:?}) * {scale:?}) AS BIGINT), {})",
+                bins - 1
+            )
         } else {
-            format!("CASE {} ELSE {} END", inner.join(" "), edges.len() - 2)
+            let inner: Vec<String> = edges[1..bins]
+                .iter()
+                .enumerate()
+                .map(|(bin, edge)| format!("WHEN model_output < {edge:?} THEN {bin}"))
+                .collect();
+            format!("CASE {} ELSE {} END", inner.join(" "), bins - 1)
         };
         format!(
             "SELECT variant, {day} * {MICROS_PER_DAY} AS day, {bin} AS bin, count(*) AS n

@@ -256,7 +256,8 @@ impl SimEvent {
     /// The header of [`SimEvent::csv_row`] files (the SPEC §6 import columns plus one
     /// attribute column).
     pub fn csv_header(attribute: Option<&str>) -> String {
-        let mut header = "type,id,unit,experiment,variant,ts,triggered,event,value,latency_ms".to_string();
+        let mut header =
+            "type,id,unit,experiment,variant,ts,triggered,event,value,latency_ms,model_output".to_string();
         if let Some(name) = attribute {
             header.push(',');
             header.push_str(name);
@@ -275,11 +276,12 @@ impl SimEvent {
                 triggered,
                 attributes,
                 latency_ms,
-                ..
+                model_output,
             } => {
                 let latency = latency_ms.map(|v| v.to_string()).unwrap_or_default();
+                let output = model_output.map(|v| v.to_string()).unwrap_or_default();
                 let mut row = format!(
-                    "exposure,{id},{unit},{experiment},{variant},{},{triggered},,,{latency}",
+                    "exposure,{id},{unit},{experiment},{variant},{},{triggered},,,{latency},{output}",
                     format_ts(*ts)
                 );
                 if let Some(name) = attribute {
@@ -298,7 +300,7 @@ impl SimEvent {
                 value,
             } => {
                 let value = value.map(|v| v.to_string()).unwrap_or_default();
-                let mut row = format!("metric,{id},{unit},,,{},,{event},{value},", format_ts(*ts));
+                let mut row = format!("metric,{id},{unit},,,{},,{event},{value},,", format_ts(*ts));
                 if attribute.is_some() {
                     row.push(',');
                 }

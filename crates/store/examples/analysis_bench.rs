@@ -71,6 +71,11 @@ fn scenario(units: usize) -> Scenario {
         sigma: 0.5,
         multipliers: vec![1.0, 1.05],
     });
+    // And the model's score, so that the output distributions have work to do.
+    scenario.outputs = Some(vec![
+        rctgate_simulate::SimOutputs::Bimodal,
+        rctgate_simulate::SimOutputs::Bimodal,
+    ]);
     scenario
 }
 

@@ -80,10 +80,18 @@ impl Store {
                 plan.units_sql(&DuckDb)
             ))?;
             plan.units_table = Some(UNITS.to_string());
+            if let Some(latencies) = plan.latencies_sql(&DuckDb) {
+                conn.execute_batch(&format!(
+                    "CREATE OR REPLACE TEMP TABLE {LATENCIES} AS {latencies}"
+                ))?;
+                plan.latencies_table = Some(LATENCIES.to_string());
+            }
         }
         let card = self.analyze_plan(&conn, &plan, experiment, now, options);
         // Dropped whatever happened; the connection is this analysis' own anyway.
-        let dropped = conn.execute_batch(&format!("DROP TABLE IF EXISTS {UNITS}"));
+        let dropped = conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {UNITS}; DROP TABLE IF EXISTS {LATENCIES}"
+        ));
         let card = card?;
         dropped?;
         Ok(card)
@@ -130,6 +138,9 @@ const QUANTILE_VALUES: &str = "rctgate_quantile_values";
 
 /// The temporary table of an analysis' counted units (`Plan::units_sql`).
 const UNITS: &str = "rctgate_units";
+
+/// The temporary table of the counted units' latencies (`Plan::latencies_sql`).
+const LATENCIES: &str = "rctgate_latencies";
 
 /// The arms of metric `index` if it is a quantile: its values kept in a temporary table, then
 /// each arm's count, its quantile and bounds at the ranks the count gives, and the per-unit
@@ -268,7 +279,37 @@ fn arm_sums(conn: &Connection, plan: &Plan) -> StoreResult<Vec<ArmSums>> {
             metrics: sums,
         })
     })?;
-    rows.collect::<Result<_, _>>().map_err(StoreError::from)
+    let mut rows: Vec<ArmSums> = rows.collect::<Result<_, _>>()?;
+    if let Some((indices, sql)) = plan.latency_means_sql() {
+        // Sums over no latency are 0, as the scorecard query would have summed them.
+        for row in rows.iter_mut().filter(|row| row.variant.is_some()) {
+            for index in &indices {
+                let mut zeros = [None; COLUMNS_PER_METRIC];
+                zeros.iter_mut().take(5).for_each(|sum| *sum = Some(0.0));
+                row.metrics[*index] = zeros;
+            }
+        }
+        let mut statement = conn.prepare(&sql)?;
+        let mut found = statement.query([])?;
+        while let Some(found) = found.next()? {
+            let name = variant_name(plan, found.get::<_, Option<i64>>(0)?);
+            let Some(row) = rows
+                .iter_mut()
+                .find(|row| row.variant.is_some() && row.variant == name)
+            else {
+                continue;
+            };
+            for (k, index) in indices.iter().enumerate() {
+                let first = 1 + k * 5;
+                let mut sums = [None; COLUMNS_PER_METRIC];
+                for (offset, sum) in sums.iter_mut().take(5).enumerate() {
+                    *sum = found.get::<_, Option<f64>>(first + offset)?;
+                }
+                row.metrics[*index] = sums;
+            }
+        }
+    }
+    Ok(rows)
 }
 
 fn daily_sums(conn: &Connection, plan: &Plan) -> StoreResult<Vec<DailySums>> {

@@ -23,6 +23,7 @@ impl Store {
             triggered_only: experiment.analysis.triggered_only,
             segment: None,
             units_table: None,
+            latencies_table: None,
         };
         let references = self.references(&experiment)?;
         let conn = self.read_connection()?;
@@ -63,13 +64,20 @@ pub(crate) fn output_distributions(
     plan: &Plan,
     references: &[(String, String, Histogram)],
 ) -> StoreResult<Distributions> {
-    let (n, min, max, deciles): (i64, Option<f64>, Option<f64>, Vec<f64>) =
+    let (n, min, max): (i64, Option<f64>, Option<f64>) =
         conn.query_row(&plan.output_range_sql(&DuckDb), [], |row| {
-            let deciles = (3..12)
-                .map(|i| row.get::<_, Option<f64>>(i).map(|v| v.unwrap_or(f64::NAN)))
-                .collect::<Result<Vec<f64>, _>>()?;
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, deciles))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })?;
+    let scores = matches!((min, max), (Some(min), Some(max)) if min >= 0.0 && max <= 1.0);
+    let deciles = if n > 0 && !scores {
+        conn.query_row(&plan.output_deciles_sql(&DuckDb), [], |row| {
+            (0..9)
+                .map(|i| row.get::<_, Option<f64>>(i).map(|v| v.unwrap_or(f64::NAN)))
+                .collect::<Result<Vec<f64>, _>>()
+        })?
+    } else {
+        Vec::new()
+    };
     let bins = distribution::choose_bins(
         u64::try_from(n).unwrap_or(0),
         min.unwrap_or(f64::NAN),
