@@ -595,19 +595,22 @@ def variant_names(arms):
     return ["control"] + (["treatment"] if arms == 2 else [f"treatment_{i}" for i in range(1, arms)])
 
 
-def make_request(kind_key, method, diff, variants_data, ns, weights, alpha=0.05, tuning=5000,
-                 direction="increase", alternative="two-sided"):
-    kind, cuped = split_kind(kind_key)
-    req = {
-        "metric": {"kind": kind, "cuped": cuped, "direction": direction},
-        "method": method,
-        "difference": diff,
-    }
+def request_head(metric, method, diff, weights, alpha, tuning, alternative):
+    """Every field of a request but its variants, in the order the goldens write them."""
+    req = {"metric": metric, "method": method, "difference": diff}
     if method == "frequentist":
         req["alternative"] = alternative
     req["alpha"] = alpha
     req["sequential_tuning"] = tuning if method == "sequential" else 5000
     req["expected_weights"] = list(weights)
+    return req
+
+
+def make_request(kind_key, method, diff, variants_data, ns, weights, alpha=0.05, tuning=5000,
+                 direction="increase", alternative="two-sided"):
+    kind, cuped = split_kind(kind_key)
+    req = request_head({"kind": kind, "cuped": cuped, "direction": direction},
+                       method, diff, weights, alpha, tuning, alternative)
     names = variant_names(len(ns))
     req["variants"] = []
     for name, n, d in zip(names, ns, variants_data):
@@ -897,16 +900,8 @@ def quantile_arm(rng, units, events_per_unit, level, shift, clustered, n_star_ra
 
 def quantile_request(method, diff, level, arms_data, weights, alpha=0.05, tuning=5000,
                      direction="decrease", alternative="two-sided"):
-    req = {
-        "metric": {"kind": "quantile", "quantile": level, "cuped": False, "direction": direction},
-        "method": method,
-        "difference": diff,
-    }
-    if method == "frequentist":
-        req["alternative"] = alternative
-    req["alpha"] = alpha
-    req["sequential_tuning"] = tuning if method == "sequential" else 5000
-    req["expected_weights"] = list(weights)
+    req = request_head({"kind": "quantile", "quantile": level, "cuped": False, "direction": direction},
+                       method, diff, weights, alpha, tuning, alternative)
     names = variant_names(len(arms_data))
     req["variants"] = [dict({"name": name}, **arm) for name, arm in zip(names, arms_data)]
     return req

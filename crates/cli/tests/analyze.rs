@@ -67,6 +67,16 @@ fn results(server: &Server, key: &str, path: &str) -> (u16, Option<String>, Valu
     )
 }
 
+/// The kinds of a scorecard's (or distributions') diagnostics, in order.
+fn diagnostic_kinds(card: &Value) -> Vec<&str> {
+    card["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect()
+}
+
 fn experiment(key: &str) -> Value {
     let mut experiment = experiment_value(key);
     experiment["analysis"] = json!({"method": "sequential", "start": "2026-10-01T00:00:00Z"});
@@ -182,12 +192,7 @@ fn results_verdicts_cache_and_the_frozen_scorecard() {
     // The proxy moved, the business did not.
     let (_, _, v8_card) = results(&server, &read, "/v1/experiments/ranker-v8/results");
     assert_ne!(v8_card["decision"]["verdict"], "ship");
-    let kinds: Vec<&str> = v8_card["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .filter_map(|d| d["kind"].as_str())
-        .collect();
+    let kinds = diagnostic_kinds(&v8_card);
     assert!(
         kinds.contains(&"proxy_over_optimization"),
         "{}",
@@ -508,21 +513,11 @@ fn output_distributions_flag_a_spike_and_a_shift() {
         .as_f64()
         .is_some_and(|ks| ks > 0.1));
     assert!(!found["days"].as_array().expect("days").is_empty());
-    let kinds: Vec<&str> = found["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .filter_map(|d| d["kind"].as_str())
-        .collect();
+    let kinds = diagnostic_kinds(&found);
     assert_eq!(kinds, ["output_spike", "output_shift"], "{found}");
 
     let (_, _, card) = results(&server, &admin, "/v1/experiments/scorer-v2/results");
-    let on_card: Vec<&str> = card["diagnostics"]
-        .as_array()
-        .expect("diagnostics")
-        .iter()
-        .filter_map(|d| d["kind"].as_str())
-        .collect();
+    let on_card = diagnostic_kinds(&card);
     assert!(
         on_card.contains(&"output_spike") && on_card.contains(&"output_shift"),
         "{on_card:?}"

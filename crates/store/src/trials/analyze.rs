@@ -116,7 +116,7 @@ impl Store {
             .collect::<StoreResult<Vec<QuantileArms>>>()?;
         let latency = latency_summary(conn, plan)?;
         // The model outputs' shape and shifts become diagnostics of the scorecard.
-        let outputs = output_distributions(conn, plan, &self.references(experiment)?)?;
+        let outputs = output_distributions(conn, plan, || self.references(experiment))?;
         Ok(rctgate_analysis::build(
             &Inputs {
                 experiment,

@@ -25,9 +25,8 @@ impl Store {
             units_table: None,
             latencies_table: None,
         };
-        let references = self.references(&experiment)?;
         let conn = self.read_connection()?;
-        output_distributions(&conn, &plan, &references)
+        output_distributions(&conn, &plan, || self.references(&experiment))
     }
 
     /// Each arm's model version and its reference distribution, where it has one.
@@ -58,11 +57,12 @@ impl Store {
     }
 }
 
-/// The distributions of `plan`'s arms; `references` are (variant, model version, reference).
+/// The distributions of `plan`'s arms; `references` gives (variant, model version,
+/// reference), read only when there are outputs to compare (it reads the model registry).
 pub(crate) fn output_distributions(
     conn: &Connection,
     plan: &Plan,
-    references: &[(String, String, Histogram)],
+    references: impl FnOnce() -> StoreResult<Vec<(String, String, Histogram)>>,
 ) -> StoreResult<Distributions> {
     let (n, min, max): (i64, Option<f64>, Option<f64>) =
         conn.query_row(&plan.output_range_sql(&DuckDb), [], |row| {
@@ -88,29 +88,24 @@ pub(crate) fn output_distributions(
         Some((_, edges)) => bin_counts(conn, plan, edges)?,
         None => Vec::new(),
     };
-    let mut arms = Vec::new();
-    if bins.is_some() {
-        for (variant, version, reference) in references {
-            let mut counts = vec![0u64; reference.counts.len()];
-            for row in bin_counts(conn, plan, &reference.edges)? {
-                if &row.variant == variant {
-                    if let Some(count) = counts.get_mut(row.bin) {
-                        *count += row.n;
-                    }
+    let registered = if bins.is_some() { references()? } else { Vec::new() };
+    let mut references = Vec::with_capacity(registered.len());
+    for (variant, model_version, reference) in &registered {
+        let mut counts = vec![0u64; reference.counts.len()];
+        for row in bin_counts(conn, plan, &reference.edges)? {
+            if &row.variant == variant {
+                if let Some(count) = counts.get_mut(row.bin) {
+                    *count += row.n;
                 }
             }
-            arms.push((variant.as_str(), version.as_str(), reference, counts));
         }
-    }
-    let references: Vec<ArmReference<'_>> = arms
-        .into_iter()
-        .map(|(variant, model_version, reference, counts)| ArmReference {
+        references.push(ArmReference {
             variant,
             model_version,
             reference,
             counts,
-        })
-        .collect();
+        });
+    }
     Ok(distribution::analyse(
         &plan.experiment,
         &plan.variants,
