@@ -72,18 +72,22 @@ impl Store {
             ExposureWindow::of(experiment, now),
             options.segment,
         )?;
-        let conn = self.read_connection()?;
+        let conn = timed("open a read connection", || self.read_connection())?;
         // The units, grouped from the exposures once and read by every query below.
         if plan.segment.is_none() {
-            conn.execute_batch(&format!(
-                "CREATE OR REPLACE TEMP TABLE {UNITS} AS {}",
-                plan.units_sql(&DuckDb)
-            ))?;
+            timed("units", || {
+                conn.execute_batch(&format!(
+                    "CREATE OR REPLACE TEMP TABLE {UNITS} AS {}",
+                    plan.units_sql(&DuckDb)
+                ))
+            })?;
             plan.units_table = Some(UNITS.to_string());
             if let Some(latencies) = plan.latencies_sql(&DuckDb) {
-                conn.execute_batch(&format!(
-                    "CREATE OR REPLACE TEMP TABLE {LATENCIES} AS {latencies}"
-                ))?;
+                timed("latencies", || {
+                    conn.execute_batch(&format!(
+                        "CREATE OR REPLACE TEMP TABLE {LATENCIES} AS {latencies}"
+                    ))
+                })?;
                 plan.latencies_table = Some(LATENCIES.to_string());
             }
         }
@@ -105,18 +109,22 @@ impl Store {
         now: DateTime<Utc>,
         options: &AnalyzeOptions<'_>,
     ) -> StoreResult<Scorecard> {
-        let rows = arm_sums(conn, plan)?;
+        let rows = timed("scorecard sums", || arm_sums(conn, plan))?;
         let daily = if options.series {
-            daily_sums(conn, plan)?
+            timed("daily series", || daily_sums(conn, plan))?
         } else {
             Vec::new()
         };
-        let quantiles = (0..plan.metrics.len())
-            .filter_map(|index| quantile_arms(conn, plan, index).transpose())
-            .collect::<StoreResult<Vec<QuantileArms>>>()?;
-        let latency = latency_summary(conn, plan)?;
+        let quantiles = timed("quantiles", || {
+            (0..plan.metrics.len())
+                .filter_map(|index| quantile_arms(conn, plan, index).transpose())
+                .collect::<StoreResult<Vec<QuantileArms>>>()
+        })?;
+        let latency = timed("latency summary", || latency_summary(conn, plan))?;
         // The model outputs' shape and shifts become diagnostics of the scorecard.
-        let outputs = output_distributions(conn, plan, || self.references(experiment))?;
+        let outputs = timed("output distributions", || {
+            output_distributions(conn, plan, || self.references(experiment))
+        })?;
         Ok(rctgate_analysis::build(
             &Inputs {
                 experiment,
@@ -130,6 +138,15 @@ impl Store {
             &daily,
         ))
     }
+}
+
+/// Runs one step of an analysis and logs how long it took (`RUST_LOG=rctgate_store=debug`),
+/// so a slow scorecard can be traced to its query without a profiler.
+fn timed<T, E>(step: &str, run: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let result = run();
+    tracing::debug!(step, seconds = started.elapsed().as_secs_f64(), "analysis step");
+    result
 }
 
 /// The temporary table a quantile metric's values are kept in while its arms are read; one
