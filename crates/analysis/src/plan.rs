@@ -878,8 +878,8 @@ fn unit_value(kind: MetricKind, condition: &str) -> String {
 /// The number of rows where `condition` holds, as a sum of a `CASE` rather than
 /// `count(*) FILTER (WHERE ...)`: a per-unit grouping holds one such aggregate per metric
 /// column over every joined event, and DuckDB updates a plain sum of a computed column
-/// faster than it applies one filter per aggregate (the scorecard query 12% faster on the
-/// analysis bench). Never NULL: the group it runs in has at least one row.
+/// faster than it applies one filter per aggregate (the scorecard query 4-12% faster on the
+/// analysis bench, alternating runs). Never NULL: the group it runs in has at least one row.
 fn count_where(condition: &str) -> String {
     format!("sum(CASE WHEN {condition} THEN 1 ELSE 0 END)")
 }
