@@ -125,6 +125,9 @@ def run_browser(url, key):
         source = page_ok(driver, "portfolio")
         check("Pearson" in source and "Spearman" in source, "the correlation is reported")
         check(len(driver.find_elements(By.CSS_SELECTOR, "svg circle")) >= 5, "one point per trial")
+        latency = driver.find_elements(By.CSS_SELECTOR, "section[aria-label='latency cost across trials'] svg")
+        check(len(latency) == 1 and latency[0].size["height"] > 100, "the latency cost chart is drawn")
+        check("per +10% latency" in source, "the fitted latency cost is stated")
 
         # A phone: the experiment page fits the width.
         driver.set_window_size(390, 844)

@@ -42,6 +42,68 @@ pub struct LatencyCost {
     pub cost_per_10_percent_latency: Option<f64>,
 }
 
+/// One latency arm of a concluded trial, as the portfolio shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyCostPoint {
+    /// The trial.
+    pub experiment: String,
+    /// Its primary metric, which the arm's primary change is of.
+    pub primary_metric: String,
+    #[serde(flatten)]
+    pub arm: LatencyCostArm,
+}
+
+/// What latency cost one primary metric across trials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyCostFit {
+    pub primary_metric: String,
+    /// Trials and arms the fit is over.
+    pub trials: usize,
+    pub arms: usize,
+    /// The primary's relative change per +10% latency, fitted over every arm of these trials.
+    pub cost_per_10_percent_latency: Option<f64>,
+}
+
+/// Latency cost across every concluded latency-cost trial (`GET /v1/ledger`, the portfolio
+/// page): each arm, and one fit per primary metric (changes of different metrics are not
+/// pooled: a conversion and a revenue per user do not move alike).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyCostPortfolio {
+    pub points: Vec<LatencyCostPoint>,
+    pub fits: Vec<LatencyCostFit>,
+}
+
+/// The portfolio of `points`, in their order, with one fit per primary metric (in order of
+/// first appearance).
+pub fn portfolio(points: Vec<LatencyCostPoint>) -> LatencyCostPortfolio {
+    let mut metrics: Vec<&str> = Vec::new();
+    for point in &points {
+        if !metrics.contains(&point.primary_metric.as_str()) {
+            metrics.push(&point.primary_metric);
+        }
+    }
+    let fits = metrics
+        .iter()
+        .map(|metric| {
+            let of_metric: Vec<&LatencyCostPoint> =
+                points.iter().filter(|p| p.primary_metric == *metric).collect();
+            let mut trials: Vec<&str> = of_metric.iter().map(|p| p.experiment.as_str()).collect();
+            trials.dedup();
+            let xy: Vec<(f64, f64)> = of_metric
+                .iter()
+                .map(|p| (p.arm.latency.effect, p.arm.primary.effect))
+                .collect();
+            LatencyCostFit {
+                primary_metric: metric.to_string(),
+                trials: trials.len(),
+                arms: of_metric.len(),
+                cost_per_10_percent_latency: cost_per_10_percent(&xy),
+            }
+        })
+        .collect();
+    LatencyCostPortfolio { points, fits }
+}
+
 /// The Šidák-corrected alpha for `comparisons` intervals at family level `alpha`.
 pub fn sidak(alpha: f64, comparisons: usize) -> f64 {
     1.0 - (1.0 - alpha).powf(1.0 / comparisons.max(1) as f64)
@@ -82,5 +144,45 @@ mod tests {
             added_latency(&serde_json::json!({"added_latency_ms": "100"})),
             None
         );
+    }
+
+    fn point(experiment: &str, metric: &str, latency: f64, primary: f64) -> LatencyCostPoint {
+        let change = |effect| Change {
+            effect,
+            ci_low: None,
+            ci_high: None,
+        };
+        LatencyCostPoint {
+            experiment: experiment.into(),
+            primary_metric: metric.into(),
+            arm: LatencyCostArm {
+                variant: format!("plus-{latency}"),
+                added_latency_ms: 10.0,
+                latency: change(latency),
+                primary: change(primary),
+            },
+        }
+    }
+
+    #[test]
+    fn the_portfolio_fits_each_primary_metric_across_its_trials() {
+        let found = portfolio(vec![
+            point("a", "bookings", 0.1, -0.004),
+            point("a", "bookings", 0.2, -0.010),
+            point("b", "revenue", 0.3, 0.0),
+            point("c", "bookings", 0.4, -0.020),
+        ]);
+        assert_eq!(found.points.len(), 4);
+        assert_eq!(found.fits.len(), 2);
+        let bookings = &found.fits[0];
+        assert_eq!(
+            (bookings.primary_metric.as_str(), bookings.trials, bookings.arms),
+            ("bookings", 2, 3)
+        );
+        // Slope through the origin: sum(xy) / sum(xx) = 0.0104 / 0.21, times 0.1.
+        let expected = 0.1 * (0.1 * -0.004 + 0.2 * -0.010 + 0.4 * -0.020) / (0.01 + 0.04 + 0.16);
+        assert!((bookings.cost_per_10_percent_latency.expect("a fit") - expected).abs() < 1e-15);
+        assert_eq!(found.fits[1].cost_per_10_percent_latency, Some(0.0));
+        assert_eq!(portfolio(Vec::new()), LatencyCostPortfolio::default());
     }
 }

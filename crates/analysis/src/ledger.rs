@@ -8,6 +8,7 @@
 //! sqrt(1.06/(n-3)). An interval needs at least 4 trials; a correlation at least 3 with
 //! some spread, else `null` with the reason.
 
+use crate::latency_cost::{self, LatencyCostPoint, LatencyCostPortfolio};
 use rctgate_stats::distribution::normal_quantile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,10 +72,14 @@ pub struct Ledger {
     pub entries: Vec<LedgerEntry>,
     /// Offline gain against business lift, per offline metric.
     pub correlations: Vec<MetricCorrelation>,
+    /// What added latency cost across the concluded latency-cost trials (those with arms whose
+    /// payload sets `added_latency_ms`, with or without a model).
+    #[serde(default)]
+    pub latency_cost: LatencyCostPortfolio,
 }
 
-/// Builds the ledger from its entries.
-pub fn ledger(entries: Vec<LedgerEntry>) -> Ledger {
+/// Builds the ledger from its entries and the latency-cost trials' arms.
+pub fn ledger(entries: Vec<LedgerEntry>, latency_arms: Vec<LatencyCostPoint>) -> Ledger {
     let mut names: Vec<&String> = entries.iter().flat_map(|e| e.offline_gain.keys()).collect();
     names.sort();
     names.dedup();
@@ -95,6 +100,7 @@ pub fn ledger(entries: Vec<LedgerEntry>) -> Ledger {
     Ledger {
         entries,
         correlations,
+        latency_cost: latency_cost::portfolio(latency_arms),
     }
 }
 

@@ -51,6 +51,7 @@ fn correlations_match_scipy() {
                 .enumerate()
                 .map(|(i, (g, l))| entry(i, *g, *l))
                 .collect(),
+            Vec::new(),
         );
         let auc = &result.correlations[0];
         assert_eq!(auc.offline_metric, "auc");

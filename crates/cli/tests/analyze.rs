@@ -617,6 +617,28 @@ fn arms_that_add_latency_get_a_latency_cost_section() {
         "bookings fall with latency: {fitted}"
     );
 
+    // Stopped, the trial's arms join the ledger's latency cost across trials: with one
+    // trial, its fit is the scorecard's.
+    let (status, body) = server.call("POST", "/v1/experiments/latency-cost/stop", Some(&admin), None);
+    assert_eq!(status, 200, "{body}");
+    let (status, _, ledger) = results(&server, &admin, "/v1/ledger");
+    assert_eq!(status, 200, "{ledger}");
+    let portfolio = &ledger["latency_cost"];
+    let points = portfolio["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2, "{portfolio}");
+    assert_eq!(points[1]["experiment"], "latency-cost");
+    assert_eq!(points[1]["primary_metric"], "bookings");
+    assert_eq!(points[1]["variant"], "plus300");
+    assert_eq!(points[1]["added_latency_ms"], 300.0);
+    let fits = portfolio["fits"].as_array().expect("fits");
+    assert_eq!(fits.len(), 1, "{portfolio}");
+    assert_eq!(
+        (fits[0]["trials"].as_u64(), fits[0]["arms"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let across = fits[0]["cost_per_10_percent_latency"].as_f64().expect("a fit");
+    assert!((across - fitted).abs() < 1e-12, "{across} vs {fitted}");
+
     drop(server);
     let text = stdout(&rctgate(&["analyze", "latency-cost", "--db", path(&db)]));
     assert!(

@@ -152,7 +152,17 @@ fn the_demo_story_in_the_dashboard() {
             vec!["Production: <strong>v8</strong>", "ranker-v8"],
         ),
         ("/models/support-assistant", vec!["promoted without RCT evidence"]),
-        ("/portfolio", vec!["Pearson", "<svg", "ranker-v7"]),
+        (
+            "/portfolio",
+            vec![
+                "Pearson",
+                "<svg",
+                "ranker-v7",
+                "What added latency cost",
+                "ranker-latency-cost +30 ms",
+                "per +10% latency",
+            ],
+        ),
     ] {
         let (status, _, body) = get(&format!("{url}{path}"), Some(&token));
         assert_eq!(status, 200, "{path}");

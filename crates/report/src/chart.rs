@@ -1,6 +1,6 @@
 //! Charts as inline SVG, drawn with plotters' SVG backend: the forest plot of every metric's
-//! effect, the primary metric's cumulative effect over time, and the portfolio scatter of
-//! offline gain against business lift.
+//! effect, the primary metric's cumulative effect over time, the portfolio scatter of
+//! offline gain against business lift, and what added latency cost across trials.
 //!
 //! Each chart gets a `<title>` and `<desc>` (plotters writes neither) so screen readers can
 //! announce it, and scales to its container. A chart that cannot be drawn is an empty string,
@@ -10,6 +10,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use rctgate_analysis::distribution::Distributions;
 use rctgate_analysis::format;
+use rctgate_analysis::latency_cost::{Change, LatencyCostPoint, LatencyCostPortfolio};
 use rctgate_analysis::{Movement, Scorecard};
 use rctgate_domain::Difference;
 
@@ -435,4 +436,94 @@ pub fn portfolio(points: &[PortfolioPoint], metric: &str) -> String {
         }
         Ok(())
     })
+}
+
+/// Every latency arm of the concluded latency-cost trials: its primary change against its
+/// latency change, each with its interval, one color per primary metric, and that metric's
+/// fitted line through the origin. `None` without an arm to draw.
+pub fn latency_cost(portfolio: &LatencyCostPortfolio) -> Option<String> {
+    let shown: Vec<&LatencyCostPoint> = portfolio
+        .points
+        .iter()
+        .filter(|p| p.arm.latency.effect.is_finite() && p.arm.primary.effect.is_finite())
+        .collect();
+    if shown.is_empty() {
+        return None;
+    }
+    let ends = |c: &Change| [Some(c.effect), c.ci_low, c.ci_high].into_iter().flatten();
+    let (x_lo, x_hi) = bounds(shown.iter().flat_map(|p| ends(&p.arm.latency)));
+    let (y_lo, y_hi) = bounds(shown.iter().flat_map(|p| ends(&p.arm.primary)));
+    let color = |metric: &str| {
+        let index = portfolio
+            .fits
+            .iter()
+            .position(|f| f.primary_metric == metric)
+            .unwrap_or(0);
+        SERIES[index % SERIES.len()]
+    };
+    let desc = "One point per arm that added latency on purpose: its latency change across, its \
+                primary metric's change up, each with its Šidák-corrected interval. A line per \
+                primary metric is its fitted cost of latency, through the origin.";
+    Some(draw(
+        380,
+        "What added latency cost, across trials",
+        desc,
+        |root| {
+            let mut chart = ChartBuilder::on(root)
+                .margin(16)
+                .x_label_area_size(44)
+                .y_label_area_size(76)
+                .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+            chart
+                .configure_mesh()
+                .light_line_style(RGBColor(0xee, 0xee, 0xee))
+                .x_desc("mean latency per request, change against control")
+                .y_desc("primary metric, change")
+                .x_label_formatter(&|x| format::effect(*x, Difference::Relative))
+                .y_label_formatter(&|y| format::effect(*y, Difference::Relative))
+                .label_style(FONT)
+                .axis_desc_style(FONT)
+                .draw()?;
+            chart.draw_series([
+                PathElement::new(vec![(x_lo, 0.0), (x_hi, 0.0)], MUTED.stroke_width(1)),
+                PathElement::new(vec![(0.0, y_lo), (0.0, y_hi)], MUTED.stroke_width(1)),
+            ])?;
+            for fit in &portfolio.fits {
+                if let Some(cost) = fit.cost_per_10_percent_latency {
+                    // The fitted slope is the change per +10% latency: 10 times that per +100%.
+                    let slope = cost * 10.0;
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(x_lo, slope * x_lo), (x_hi, slope * x_hi)],
+                        color(&fit.primary_metric).stroke_width(2),
+                    )))?;
+                }
+            }
+            for point in &shown {
+                let c = color(&point.primary_metric);
+                let (x, y) = (point.arm.latency.effect, point.arm.primary.effect);
+                if let (Some(lo), Some(hi)) = (point.arm.primary.ci_low, point.arm.primary.ci_high) {
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(x, lo), (x, hi)],
+                        c.stroke_width(2),
+                    )))?;
+                }
+                if let (Some(lo), Some(hi)) = (point.arm.latency.ci_low, point.arm.latency.ci_high) {
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(lo, y), (hi, y)],
+                        c.stroke_width(2),
+                    )))?;
+                }
+                chart.draw_series(std::iter::once(Circle::new((x, y), 6, c.filled())))?;
+                chart.draw_series(std::iter::once(
+                    EmptyElement::at((x, y))
+                        + Text::new(
+                            format!("{} +{} ms", point.experiment, point.arm.added_latency_ms),
+                            (8, -18),
+                            FONT.into_font().color(&RGBColor(0x33, 0x33, 0x33)),
+                        ),
+                ))?;
+            }
+            Ok(())
+        },
+    ))
 }

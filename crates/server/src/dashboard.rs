@@ -637,6 +637,25 @@ async fn portfolio(State(state): State<AppState>, _viewer: Viewer) -> Response {
                 (PreEscaped(chart::portfolio(&points, &correlation.offline_metric)))
             }
         }
+        @if !ledger.latency_cost.points.is_empty() {
+            section aria-label="latency cost across trials" {
+                h2 { "What added latency cost" }
+                p {
+                    "Arms that added latency on purpose (payload " code { "added_latency_ms" } "). Booking.com found about +30% latency cost more than 0.5% conversion."
+                }
+                ul { @for fit in &ledger.latency_cost.fits {
+                    li {
+                        (fit.primary_metric) ": "
+                        @match fit.cost_per_10_percent_latency {
+                            Some(cost) => { strong { (relative(cost)) } " per +10% latency" }
+                            None => { "no fit (no latency change to fit on)" }
+                        }
+                        " over " (fit.arms) " arms of " (fit.trials) " trials."
+                    }
+                } }
+                @if let Some(svg) = chart::latency_cost(&ledger.latency_cost) { (PreEscaped(svg)) }
+            }
+        }
         h2 { "Trials" }
         div.scroll { table {
             thead { tr { @for h in ["trial", "model", "versions", "offline gain", "business lift [CI]", "verdict"] { th scope="col" { (h) } } } }

@@ -5,7 +5,9 @@
 //! hotel-ranker: a launch trial that won (v1), five past versions whose offline gains do not
 //! predict their business lifts (the ledger), v7 with +3% offline AUC whose trial lifts clicks
 //! but not bookings (no_ship, proxy over-optimization, the gate refuses), and v8, which wins
-//! and is promoted. support-assistant: prompt v2 against v1 on the resolution rate.
+//! and is promoted; between them, a latency-cost trial (production with 15 and 30 ms added on
+//! purpose) prices latency in bookings. support-assistant: prompt v2 against v1 on the
+//! resolution rate.
 
 use std::path::PathBuf;
 
@@ -37,9 +39,8 @@ struct Trial<'a> {
     model: &'a str,
     hypothesis: &'a str,
     control: Option<&'a str>,
-    treatment: &'a str,
-    /// Event name → rate multiplier of the treatment.
-    lifts: &'a [(&'a str, f64)],
+    /// The arms after control, with equal weights.
+    arms: Vec<Arm<'a>>,
     /// Days before now when exposures began.
     began_days_ago: i64,
     units: usize,
@@ -47,10 +48,37 @@ struct Trial<'a> {
     guardrails: &'a [&'a str],
     proxies: &'a [&'a str],
     seed: u64,
-    /// The treatment's model latency against control's (1.0: as fast).
+}
+
+/// A treatment arm of a demo trial.
+struct Arm<'a> {
+    name: String,
+    version: Option<&'a str>,
+    /// Event name → rate multiplier against control.
+    lifts: &'a [(&'a str, f64)],
+    /// The model latency against control's (1.0: as fast).
     latency: f64,
-    /// How the treatment's model scores (control's are bimodal).
+    /// How the arm's model scores (control's are bimodal).
     outputs: SimOutputs,
+    /// Latency added on purpose (the payload's `added_latency_ms`).
+    added_latency_ms: Option<f64>,
+}
+
+/// The one treatment arm of a version against control.
+fn treatment<'a>(
+    version: &'a str,
+    lifts: &'a [(&'a str, f64)],
+    latency: f64,
+    outputs: SimOutputs,
+) -> Vec<Arm<'a>> {
+    vec![Arm {
+        name: "treatment".to_string(),
+        version: Some(version),
+        lifts,
+        latency,
+        outputs,
+        added_latency_ms: None,
+    }]
 }
 
 fn rate(event: &str) -> f64 {
@@ -66,14 +94,25 @@ fn rate(event: &str) -> f64 {
 
 fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(), Failure> {
     let started = now - Duration::days(trial.began_days_ago);
+    let weight = 1.0 / (trial.arms.len() + 1) as f64;
+    let payload = |version: Option<&str>, added: Option<f64>| {
+        let mut payload = json!({"model": trial.model, "version": version});
+        if let Some(ms) = added {
+            payload["added_latency_ms"] = json!(ms);
+        }
+        payload
+    };
+    let mut variants = vec![
+        json!({"name": "control", "weight": weight, "model_version": trial.control,
+                                   "payload": payload(trial.control, None)}),
+    ];
+    variants.extend(trial.arms.iter().map(|arm| {
+        json!({"name": arm.name, "weight": weight, "model_version": arm.version,
+               "payload": payload(arm.version, arm.added_latency_ms)})
+    }));
     let experiment: Experiment = from_json_value(json!({
         "key": trial.key, "hypothesis": trial.hypothesis, "model": trial.model,
-        "variants": [
-            {"name": "control", "weight": 0.5, "model_version": trial.control,
-             "payload": {"model": trial.model, "version": trial.control}},
-            {"name": "treatment", "weight": 0.5, "model_version": trial.treatment,
-             "payload": {"model": trial.model, "version": trial.treatment}}
-        ],
+        "variants": variants,
         "metrics": {"primary": trial.primary, "guardrails": trial.guardrails, "proxies": trial.proxies},
         "analysis": {"method": "sequential", "start": started.to_rfc3339(), "planned_units": trial.units * 9 / 10,
                      "min_days": 7}
@@ -92,15 +131,16 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
         .iter()
         .filter_map(|name| event_of(name))
         .map(|event| {
-            let lift = trial
-                .lifts
-                .iter()
-                .find(|(e, _)| *e == event)
-                .map_or(1.0, |(_, lift)| *lift);
+            let lift = |arm: &Arm<'_>| {
+                arm.lifts
+                    .iter()
+                    .find(|(e, _)| *e == event)
+                    .map_or(1.0, |(_, lift)| *lift)
+            };
             SimMetric {
                 event: event.to_string(),
                 rate: rate(event),
-                lifts: vec![1.0, lift],
+                lifts: std::iter::once(1.0).chain(trial.arms.iter().map(lift)).collect(),
                 value: None,
                 window_hours: 168.0,
                 pre_days: 0,
@@ -109,6 +149,9 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
         })
         .collect();
     let mut scenario = Scenario::two_arms(trial.key, trial.units, started, metrics);
+    scenario.variants = std::iter::once(("control".to_string(), weight))
+        .chain(trial.arms.iter().map(|arm| (arm.name.clone(), weight)))
+        .collect();
     scenario.exposure_days = 10.0;
     scenario.unit_prefix = format!("{}-u", trial.key);
     scenario.seed = trial.seed;
@@ -117,9 +160,15 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
     scenario.latency = Some(SimLatency {
         mu: 3.9,
         sigma: 0.4,
-        multipliers: vec![1.0, trial.latency],
+        multipliers: std::iter::once(1.0)
+            .chain(trial.arms.iter().map(|arm| arm.latency))
+            .collect(),
     });
-    scenario.outputs = Some(vec![SimOutputs::Bimodal, trial.outputs]);
+    scenario.outputs = Some(
+        std::iter::once(SimOutputs::Bimodal)
+            .chain(trial.arms.iter().map(|arm| arm.outputs))
+            .collect(),
+    );
     scenario.attribute = Some(rctgate_simulate::SimAttribute {
         name: "device".into(),
         values: vec![
@@ -244,16 +293,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
         model: ranker,
         hypothesis: "A learned ranker sells more than the popularity sort.",
         control: None,
-        treatment: "v1",
-        lifts: &[("booking", 1.25), ("click", 1.15)],
+        arms: treatment(
+            "v1",
+            &[("booking", 1.25), ("click", 1.15)],
+            1.0,
+            SimOutputs::Bimodal,
+        ),
         began_days_ago: 300,
         units: 16_000,
         primary: "bookings",
         guardrails,
         proxies,
         seed: 1,
-        latency: 1.0,
-        outputs: SimOutputs::Bimodal,
     };
     run_trial(&store, &launch, now)?;
     promote(&store, ranker, "v1", "ranker-launch")?;
@@ -276,21 +327,19 @@ pub fn run(args: Args) -> Result<(), Failure> {
             json!({"features": 120 + 20 * i}),
         )?;
         let key = format!("ranker-{version}");
+        let lifts = [("booking", booking), ("click", click)];
         let trial = Trial {
             key: &key,
             model: ranker,
             hypothesis: "More features rank better.",
             control: Some(&production),
-            treatment: version,
-            lifts: &[("booking", booking), ("click", click)],
+            arms: treatment(version, &lifts, 1.0, SimOutputs::Bimodal),
             began_days_ago: 260 - 40 * i as i64,
             units: 16_000,
             primary: "bookings",
             guardrails,
             proxies,
             seed: 10 + i as u64,
-            latency: 1.0,
-            outputs: SimOutputs::Bimodal,
         };
         run_trial(&store, &trial, now)?;
         let frozen = store.frozen_results(&key).map_err(failed(&key))?;
@@ -299,6 +348,38 @@ pub fn run(args: Args) -> Result<(), Failure> {
             production = version.to_string();
         }
     }
+
+    // Before trying slower models, what does latency cost? Booking's latency-cost trial:
+    // production as it is, and two arms that wait on purpose before answering.
+    let latency_lifts: [&[(&str, f64)]; 2] = [&[("booking", 0.985)], &[("booking", 0.965)]];
+    run_trial(
+        &store,
+        &Trial {
+            key: "ranker-latency-cost",
+            model: ranker,
+            hypothesis: "Added latency costs bookings; the cost sets the latency budget of a new model.",
+            control: Some(&production),
+            arms: [(15.0, 1.3), (30.0, 1.6)]
+                .into_iter()
+                .zip(latency_lifts)
+                .map(|((ms, latency), lifts)| Arm {
+                    name: format!("plus-{ms}ms"),
+                    version: Some(&production),
+                    lifts,
+                    latency,
+                    outputs: SimOutputs::Bimodal,
+                    added_latency_ms: Some(ms),
+                })
+                .collect(),
+            began_days_ago: 70,
+            units: 60_000,
+            primary: "bookings",
+            guardrails: &["p95_latency"],
+            proxies,
+            seed: 62,
+        },
+        now,
+    )?;
 
     // v7: +3% offline AUC over production, clicks up, bookings flat.
     let auc_production = history
@@ -319,18 +400,20 @@ pub fn run(args: Args) -> Result<(), Failure> {
             model: ranker,
             hypothesis: "v7's +3% offline AUC raises bookings.",
             control: Some(&production),
-            treatment: "v7",
-            lifts: &[("booking", 1.0), ("click", 1.12)],
+            // v7's new feature pipeline: slower, and for 30% of requests a broken feature
+            // gives the same score, which its output histogram shows as a spike.
+            arms: treatment(
+                "v7",
+                &[("booking", 1.0), ("click", 1.12)],
+                1.3,
+                SimOutputs::Spike { at: 0.5, share: 0.3 },
+            ),
             began_days_ago: 40,
             units: 24_000,
             primary: "bookings",
             guardrails,
             proxies,
             seed: 70,
-            // v7's new feature pipeline: slower, and for 30% of requests a broken feature
-            // gives the same score, which its output histogram shows as a spike.
-            latency: 1.3,
-            outputs: SimOutputs::Spike { at: 0.5, share: 0.3 },
         },
         now,
     )?;
@@ -362,16 +445,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
             model: ranker,
             hypothesis: "Ranking by expected bookings net of cancellations raises bookings.",
             control: Some(&production),
-            treatment: "v8",
-            lifts: &[("booking", 1.12), ("click", 1.0), ("cancel", 0.9)],
+            arms: treatment(
+                "v8",
+                &[("booking", 1.12), ("click", 1.0), ("cancel", 0.9)],
+                1.0,
+                SimOutputs::Bimodal,
+            ),
             began_days_ago: 25,
             units: 24_000,
             primary: "bookings",
             guardrails,
             proxies,
             seed: 80,
-            latency: 1.0,
-            outputs: SimOutputs::Bimodal,
         },
         now,
     )?;
@@ -421,16 +506,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
             model: assistant,
             hypothesis: "Prompt v2 resolves more chats without escalating more.",
             control: Some("prompt-v1"),
-            treatment: "prompt-v2",
-            lifts: &[("resolved", 1.15), ("escalation", 0.95)],
+            arms: treatment(
+                "prompt-v2",
+                &[("resolved", 1.15), ("escalation", 0.95)],
+                1.0,
+                SimOutputs::Bimodal,
+            ),
             began_days_ago: 20,
             units: 30_000,
             primary: "resolution_rate",
             guardrails: &["escalations"],
             proxies: &[],
             seed: 90,
-            latency: 1.0,
-            outputs: SimOutputs::Bimodal,
         },
         now,
     )?;

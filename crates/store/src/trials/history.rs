@@ -15,6 +15,13 @@ impl Store {
 
 /// Stopped experiments naming model `name`, with their frozen results, oldest first.
 pub(crate) fn stopped_trials(conn: &Connection, name: &str) -> StoreResult<Vec<(Experiment, FrozenResult)>> {
+    let mut found = stopped_experiments(conn)?;
+    found.retain(|(experiment, _)| experiment.model.as_deref() == Some(name));
+    Ok(found)
+}
+
+/// Every stopped experiment with its frozen results, oldest first.
+pub(crate) fn stopped_experiments(conn: &Connection) -> StoreResult<Vec<(Experiment, FrozenResult)>> {
     let mut statement = conn.prepare(
         "SELECT definition, frozen_results FROM experiments WHERE status = ? AND frozen_results IS NOT NULL \
          ORDER BY created_at, key",
@@ -27,9 +34,6 @@ pub(crate) fn stopped_trials(conn: &Connection, name: &str) -> StoreResult<Vec<(
         let (definition, frozen) = row?;
         let experiment: Experiment = serde_json::from_str(&definition)
             .map_err(|err| StoreError::Corrupt(format!("experiment definition: {err}")))?;
-        if experiment.model.as_deref() != Some(name) {
-            continue;
-        }
         let frozen: FrozenResult = serde_json::from_str(&frozen)
             .map_err(|err| StoreError::Corrupt(format!("frozen results of {}: {err}", experiment.key)))?;
         found.push((experiment, frozen));

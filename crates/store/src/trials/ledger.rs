@@ -4,15 +4,18 @@
 use crate::catalog::models::view;
 use crate::error::StoreResult;
 use crate::store::Store;
-use crate::trials::history::stopped_trials;
+use crate::trials::history::stopped_experiments;
+use rctgate_analysis::latency_cost::LatencyCostPoint;
 use rctgate_analysis::ledger::{ledger, offline_gain, Ledger, LedgerEntry};
 use rctgate_domain::ModelVersion;
 
 impl Store {
-    /// The offline/online ledger: every treatment arm of every stopped trial of every model.
+    /// The offline/online ledger: every treatment arm of every stopped trial of every model;
+    /// and every latency arm of every stopped latency-cost trial, with or without a model.
     pub fn ledger(&self) -> StoreResult<Ledger> {
         let writer = self.writer();
         let conn = &writer.conn;
+        let stopped = stopped_experiments(conn)?;
         let mut statement = conn.prepare("SELECT name FROM models ORDER BY created_at, name")?;
         let models: Vec<String> = statement
             .query_map([], |row| row.get(0))?
@@ -31,10 +34,19 @@ impl Store {
                     .map(|v| v.offline_metrics.clone())
                     .unwrap_or_default()
             };
-            for (experiment, frozen) in stopped_trials(conn, model)? {
+            let trials = stopped
+                .iter()
+                .filter(|(experiment, _)| experiment.model.as_deref() == Some(model.as_str()));
+            for (experiment, frozen) in trials {
                 let control = experiment.variants.first().and_then(|v| v.model_version.clone());
                 for (i, variant) in experiment.variants.iter().enumerate().skip(1) {
-                    let Some(version) = &variant.model_version else {
+                    // An arm on control's own version (a latency-cost or A/A arm) compares no
+                    // versions: it has no offline gain to set against its lift.
+                    let Some(version) = variant
+                        .model_version
+                        .as_ref()
+                        .filter(|v| Some(*v) != control.as_ref())
+                    else {
                         continue;
                     };
                     let lift = frozen.primary_lift_at(i);
@@ -53,6 +65,20 @@ impl Store {
                 }
             }
         }
-        Ok(ledger(entries))
+        let latency_arms = stopped
+            .iter()
+            .filter_map(|(experiment, frozen)| {
+                let card = frozen.scorecard()?;
+                let cost = card.latency_cost.as_ref()?;
+                let primary = frozen.primary()?.name.clone();
+                Some(cost.arms.iter().map(move |arm| LatencyCostPoint {
+                    experiment: experiment.key.clone(),
+                    primary_metric: primary.clone(),
+                    arm: arm.clone(),
+                }))
+            })
+            .flatten()
+            .collect();
+        Ok(ledger(entries, latency_arms))
     }
 }
