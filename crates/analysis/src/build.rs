@@ -8,14 +8,17 @@ use crate::plan::{Plan, PlannedMetric, Role};
 use crate::policy::decide;
 use crate::scorecard::LatencySummary;
 use crate::scorecard::{
-    CumulativeEffect, CumulativePoint, GuardrailCheck, MetricResult, Scorecard, SegmentResult, Segments, Srm,
-    UnitCounts, VariantRow, WindowView, SRM_THRESHOLD,
+    CumulativeEffect, CumulativePoint, GuardrailCheck, MetricResult, Scorecard, SegmentHeterogeneity,
+    SegmentResult, Segments, Srm, TriggerRate, Triggers, UnitCounts, VariantRow, WindowView, SRM_THRESHOLD,
 };
-use crate::sums::{add_into, ArmSums, DailySums, MetricSums, QuantileArm, QuantileArms, SegmentKey};
+use crate::sums::{
+    add_into, ArmSums, DailySums, MetricSums, QuantileArm, QuantileArms, SegmentKey, TriggerCounts,
+};
 use chrono::{DateTime, Utc};
 use rctgate_domain::{Difference, Direction, Experiment, Method, MetricKind};
+use rctgate_stats::distribution::normal_quantile;
 use rctgate_stats::request::{self, StatsRequest, VariantInput, VariantResult};
-use rctgate_stats::{adjust, srm, Alternative};
+use rctgate_stats::{adjust, heterogeneity, srm, Alternative};
 use std::collections::BTreeMap;
 
 /// What the scorecard is computed from, besides the sums.
@@ -32,6 +35,8 @@ pub struct Inputs<'a> {
     pub latency: &'a [crate::scorecard::LatencySummary],
     /// What the model outputs' distributions raised (`distribution::analyse`).
     pub output_diagnostics: &'a [crate::Diagnostic],
+    /// Each arm's exposed and triggered units, in variant order (empty: not computed).
+    pub triggers: &'a [TriggerCounts],
 }
 
 /// Builds the scorecard from the engine's rows. `daily` may be empty (no series).
@@ -43,6 +48,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         quantiles,
         latency,
         output_diagnostics,
+        triggers,
     } = inputs;
     let variants = &plan.variants;
     let metric_count = plan.metrics.len();
@@ -98,6 +104,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
     adjust_holm(std::iter::once(&mut metrics));
 
     let segments = plan.segment.as_ref().map(|attribute| {
+        let heterogeneity = analyser.heterogeneity(&segments);
         let mut values: Vec<SegmentResult> = segments
             .into_iter()
             .filter(|(key, _)| *key != SegmentKey::All)
@@ -131,6 +138,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         Segments {
             attribute: attribute.clone(),
             values,
+            heterogeneity,
         }
     });
 
@@ -158,12 +166,44 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         segments,
         latency: latency.to_vec(),
         latency_cost,
+        triggers: trigger_rates(variants, triggers),
+        design: Vec::new(),
     };
     let (decision, diagnostics) = decide(&card, experiment, *as_of);
     card.decision = decision;
     card.diagnostics = diagnostics;
     card.diagnostics.extend(output_diagnostics.iter().cloned());
     card
+}
+
+/// The trigger section, when any exposure says whether it triggered: each arm's rate, and the
+/// homogeneity test over the arms that mark triggers.
+fn trigger_rates(variants: &[String], counts: &[TriggerCounts]) -> Option<Triggers> {
+    if counts.len() != variants.len() || counts.iter().all(|c| c.marked == 0) {
+        return None;
+    }
+    let rows: Vec<TriggerRate> = variants
+        .iter()
+        .zip(counts)
+        .map(|(variant, c)| TriggerRate {
+            variant: variant.clone(),
+            units: c.units,
+            triggered: c.triggered,
+            rate: (c.units > 0).then(|| c.triggered as f64 / c.units as f64),
+            marks_triggers: c.marked > 0,
+        })
+        .collect();
+    let marking: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r.marks_triggers)
+        .map(|r| (r.units, r.triggered))
+        .collect();
+    let p_value = heterogeneity::rates_homogeneity(&marking);
+    Some(Triggers {
+        variants: rows,
+        p_value,
+        ok: p_value.is_none_or(|p| p >= SRM_THRESHOLD),
+    })
 }
 
 /// One arm's sums for every metric.
@@ -299,6 +339,55 @@ impl<'a> MetricInputs<'a> {
 }
 
 impl MetricAnalyser<'_> {
+    /// Cochran's Q and I-squared across the segments' effects, per metric (quantiles aside)
+    /// and treatment. Each segment's effect and its variance come from the frequentist test
+    /// at the analysis' alpha, whatever the method: its interval is effect ± z·se, so the
+    /// variance is read off its width (a sequential interval is wider than its standard error
+    /// says). Segments without an estimate are left out.
+    fn heterogeneity(&self, segments: &BTreeMap<SegmentKey, Vec<ArmTotal>>) -> Vec<SegmentHeterogeneity> {
+        let z = normal_quantile(1.0 - self.experiment.analysis.alpha / 2.0);
+        let mut found = Vec::new();
+        for (i, planned) in self.plan.metrics.iter().enumerate() {
+            if planned.is_quantile() {
+                continue;
+            }
+            let responses: Vec<request::StatsResponse> = segments
+                .iter()
+                .filter(|(key, _)| **key != SegmentKey::All)
+                .filter_map(|(_, arms)| {
+                    let mut request =
+                        self.request(planned, &MetricInputs::sums(arms, i), Alternative::TwoSided);
+                    request.method = Method::Frequentist;
+                    request.analyse().ok()
+                })
+                .collect();
+            for (t, variant) in self.plan.variants.iter().enumerate().skip(1) {
+                let (effects, variances): (Vec<f64>, Vec<f64>) = responses
+                    .iter()
+                    .filter_map(|response| {
+                        let c = response.variants.get(t)?.comparison.as_ref()?;
+                        let se = (c.ci_high? - c.ci_low?) / (2.0 * z);
+                        Some((c.effect?, se * se))
+                    })
+                    .unzip();
+                if let Some(h) = heterogeneity::cochran(&effects, &variances) {
+                    found.push(SegmentHeterogeneity {
+                        metric: planned.metric.name.clone(),
+                        role: planned.role,
+                        variant: variant.clone(),
+                        segments: effects.len(),
+                        q: h.q,
+                        df: h.df,
+                        p_value: h.p_value,
+                        // Higgins' reading: less spread than sampling error is none.
+                        i_squared: h.i_squared.max(0.0),
+                    });
+                }
+            }
+        }
+        found
+    }
+
     /// The stats request for one metric over its inputs.
     fn request(
         &self,

@@ -89,11 +89,20 @@ impl FrozenResult {
         self.scorecard().and_then(|card| card.metrics.first())
     }
 
-    /// The primary metric's effect for treatment `variant` (a variant index, 1 or more).
+    /// The primary metric's effect for treatment `variant` (a variant index, 1 or more). In a
+    /// design's trial, the deciding contrast's effect for its treatment (T1 against T2 on
+    /// triggered units), and `None` for the other arms: they measure costs, not a version.
     pub fn primary_lift_at(&self, variant: usize) -> Option<PrimaryLift> {
         let card = self.scorecard()?;
-        let primary = card.metrics.first()?;
-        let row = primary.variants.get(variant)?;
+        let mut primary = card.metrics.first()?;
+        let mut row = primary.variants.get(variant)?;
+        if let Some(deciding) = card.design.iter().find(|c| c.decides) {
+            if deciding.treatment != row.result.name {
+                return None;
+            }
+            primary = deciding.metrics.first()?;
+            row = primary.variants.get(1)?;
+        }
         let comparison = row.comparison();
         Some(PrimaryLift {
             metric: primary.name.clone(),

@@ -9,6 +9,7 @@
 //! 4. `rctgate-report` presents it (terminal table, HTML, charts).
 
 pub mod build;
+pub mod contrasts;
 pub mod decision;
 pub mod dialect;
 pub mod distribution;
@@ -27,4 +28,4 @@ pub use dialect::{Dialect, DuckDb};
 pub use frozen::{FrozenResult, PrimaryLift};
 pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};
 pub use scorecard::{LatencySummary, Movement, Scorecard};
-pub use sums::{ArmSums, DailySums, MetricSums, QuantileArm, QuantileArms, SegmentKey};
+pub use sums::{ArmSums, DailySums, MetricSums, QuantileArm, QuantileArms, SegmentKey, TriggerCounts};

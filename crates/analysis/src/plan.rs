@@ -604,10 +604,12 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         )
     }
 
-    /// The counted units, one row each (`unit`, `uid`, `variant`, `t0`, `t0us`, `sid`), for an
-    /// engine to keep in a table (`units_table`) when several queries of one analysis read
-    /// them: grouping the exposures by unit is the largest shared part of the scorecard, the
-    /// daily series and each quantile metric. Without a segment only (with one, the scorecard
+    /// Every exposed unit, one row each (`unit`, `uid`, `variant`, `t0`, `t0us`, `sid`,
+    /// `triggered`, `marked`), for an engine to keep in a table (`units_table`) when several
+    /// queries of one analysis read them: grouping the exposures by unit is the largest shared
+    /// part of the scorecard, the daily series, each quantile metric and the trigger rates.
+    /// The counted units are those with a `t0` (with `triggered_only`, the triggered ones);
+    /// the others stay for the trigger rates. Without a segment only (with one, the scorecard
     /// also needs each unit's segment token).
     pub fn units_sql(&self, d: &dyn Dialect) -> String {
         let own = Plan {
@@ -615,16 +617,39 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             ..self.clone()
         };
         format!(
-            "WITH {} SELECT unit, uid, variant, t0, t0us, sid FROM units",
+            "WITH {} SELECT unit, uid, variant, t0, t0us, sid, triggered, marked FROM exposed_units",
             own.units_ctes(d)
         )
     }
 
-    /// `exposed` (one row per unit) and `units` (variant NULL for units in several variants,
-    /// t0, segment columns).
+    /// Per variant (index; NULL for units in several variants): the exposed units, those with
+    /// a triggered exposure, and those with any exposure that says whether it triggered
+    /// (`triggered` true or false): rows of `variant`, `units`, `triggered`, `marked`.
+    pub fn trigger_counts_sql(&self, d: &dyn Dialect) -> String {
+        let source = match (&self.units_table, &self.segment) {
+            (Some(table), None) => format!("SELECT * FROM {table}"),
+            _ => {
+                let unsegmented = Plan {
+                    segment: None,
+                    units_table: None,
+                    ..self.clone()
+                };
+                format!("WITH {} SELECT * FROM exposed_units", unsegmented.units_ctes(d))
+            }
+        };
+        format!(
+            "SELECT variant, count(*) AS units, count(*) FILTER (WHERE triggered) AS triggered, \
+             count(*) FILTER (WHERE marked) AS marked FROM ({source}) AS exposed_units \
+             GROUP BY variant ORDER BY variant"
+        )
+    }
+
+    /// `exposed` (one row per unit), `exposed_units` (without a segment: variant NULL for
+    /// units in several variants, t0 NULL for units that do not count, trigger flags) and
+    /// `units` (the counted ones, with segment columns when split).
     fn units_ctes(&self, d: &dyn Dialect) -> String {
         if let (Some(table), None) = (&self.units_table, &self.segment) {
-            return format!("units AS (SELECT * FROM {table})");
+            return format!("units AS (SELECT * FROM {table} WHERE t0 IS NOT NULL)");
         }
         let triggered = self.triggered_only.then_some("triggered");
         let start = self
@@ -645,7 +670,8 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         };
         let exposed = format!(
             "exposed AS (
-  SELECT unit, min(vid) AS variant, min(vid) <> max(vid) AS mixed, {t0} AS t0{attributes}
+  SELECT unit, min(vid) AS variant, min(vid) <> max(vid) AS mixed, {t0} AS t0,
+         coalesce(bool_or(triggered), false) AS any_triggered, count(triggered) > 0 AS marked{attributes}
   FROM (
     SELECT unit, ts, triggered, attributes, CASE variant {index} END AS vid
     FROM exposures
@@ -664,10 +690,12 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         match &self.segment {
             None => format!(
                 "{exposed},
-units AS (
-  SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, 0 AS sid
-  FROM exposed WHERE t0 IS NOT NULL
-)"
+exposed_units AS (
+  SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, 0 AS sid,
+         any_triggered AS triggered, marked
+  FROM exposed
+),
+units AS (SELECT * FROM exposed_units WHERE t0 IS NOT NULL)"
             ),
             Some(name) => format!(
                 "{exposed},

@@ -1,7 +1,8 @@
 //! The default decision policy (SPEC §9) and the diagnostics.
 //!
-//! - `invalid`: no exposures, a variant without units, SRM (p < 0.001), or a primary metric
-//!   that cannot be estimated: nothing else can be trusted.
+//! - `invalid`: no exposures, a variant without units, SRM (p < 0.001), trigger rates that
+//!   differ between the arms that mark triggers (p < 0.001), or a primary metric that cannot
+//!   be estimated: nothing else can be trusted.
 //! - `keep_running` until `analysis.min_days` have passed, whatever the figures say.
 //! - `ship`: a treatment whose primary metric's interval excludes zero on the good side, with
 //!   no guardrail worse than its margin, once the planned units are reached (no plan: at any
@@ -129,6 +130,9 @@ pub fn decide(
         }
         if invalid.is_empty() && !card.srm.ok {
             invalid.push(srm_sentence(card));
+        }
+        if let Some(sentence) = trigger_imbalance(card).filter(|_| invalid.is_empty()) {
+            invalid.push(sentence);
         }
     }
     let Some(primary) = primary else {
@@ -270,11 +274,54 @@ fn srm_sentence(card: &Scorecard) -> String {
     )
 }
 
+/// Why the trigger rates make the analysis invalid, when they do: arms that evaluate the
+/// trigger's criterion alike cannot trigger at different rates unless the trigger is logged
+/// differently per arm, and then triggered units are not comparable.
+fn trigger_imbalance(card: &Scorecard) -> Option<String> {
+    let triggers = card.triggers.as_ref().filter(|t| !t.ok)?;
+    let rates: Vec<String> = triggers
+        .variants
+        .iter()
+        .filter(|r| r.marks_triggers)
+        .map(|r| format!("{} {:.2}%", r.variant, 100.0 * r.rate.unwrap_or(0.0)))
+        .collect();
+    Some(format!(
+        "Trigger rates differ between arms ({}; chi-square {}): the trigger depends on the arm, so \
+         triggered units are not comparable. Evaluate the trigger's criterion the same way in every \
+         arm (counterfactually where the arm does not show the change) and log it on each exposure.",
+        rates.join(", "),
+        format::p_value(triggers.p_value.unwrap_or(0.0))
+    ))
+}
+
 /// Diagnostics about the data, independent of the verdict.
 fn data_diagnostics(card: &Scorecard) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     if !card.srm.ok {
         diagnostics.push(Diagnostic::new("srm", Severity::Error, srm_sentence(card)));
+    }
+    if let Some(sentence) = trigger_imbalance(card) {
+        diagnostics.push(Diagnostic::new("trigger_imbalance", Severity::Error, sentence));
+    }
+    if let Some(triggers) = &card.triggers {
+        let silent: Vec<&str> = triggers
+            .variants
+            .iter()
+            .filter(|r| !r.marks_triggers && r.units > 0)
+            .map(|r| r.variant.as_str())
+            .collect();
+        if !silent.is_empty() {
+            diagnostics.push(Diagnostic::new(
+                "triggers_not_marked",
+                Severity::Warning,
+                format!(
+                    "No exposure of {} says whether it triggered, while other arms' do: their trigger \
+                     rates cannot be compared. Log `triggered` (true or false) on every exposure of every \
+                     arm that evaluates the criterion.",
+                    silent.join(", ")
+                ),
+            ));
+        }
     }
     if card.excluded_units > 0 {
         let exposed = card.units.total() + card.excluded_units;
@@ -288,6 +335,32 @@ fn data_diagnostics(card: &Scorecard) -> Vec<Diagnostic> {
                 100.0 * card.excluded_units as f64 / exposed as f64
             ),
         ));
+    }
+    if let Some(segments) = &card.segments {
+        // The primary only: one test per metric and arm would flag some metric by chance.
+        for h in segments
+            .heterogeneity
+            .iter()
+            .filter(|h| h.role == Role::Primary && h.p_value < card.alpha)
+        {
+            diagnostics.push(Diagnostic::new(
+                "segment_heterogeneity",
+                Severity::Warning,
+                format!(
+                    "{}: {}'s effect differs across {} segments of {} (Cochran's Q = {:.2}, df = {}, {}, \
+                     I² = {:.0}%): the average hides segments that gain more and segments that gain \
+                     less or lose; read the segments before deciding.",
+                    h.metric,
+                    h.variant,
+                    h.segments,
+                    segments.attribute,
+                    h.q,
+                    h.df,
+                    format::p_value(h.p_value),
+                    100.0 * h.i_squared
+                ),
+            ));
+        }
     }
     for metric in &card.metrics {
         if let Some(error) = &metric.error {

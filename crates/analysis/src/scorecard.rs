@@ -57,6 +57,12 @@ pub struct Scorecard {
     /// What latency costs the primary, when arms add latency on purpose (`added_latency_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_cost: Option<crate::latency_cost::LatencyCost>,
+    /// Each arm's trigger rate, when exposures say whether they triggered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<Triggers>,
+    /// The design's comparisons (`c_t1_t2`, `disagreement`), the deciding one first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub design: Vec<Contrast>,
 }
 
 /// One arm's model latency over the exposures in the window that carry `latency_ms`, in
@@ -135,6 +141,34 @@ pub struct Srm {
     pub ok: bool,
     /// The threshold used.
     pub threshold: f64,
+}
+
+/// How often each arm's units triggered (exposures marked `triggered`), and whether the arms
+/// that mark triggers trigger at one rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Triggers {
+    /// Every arm, in variant order.
+    pub variants: Vec<TriggerRate>,
+    /// The chi-square test that the arms marking triggers share one rate (no continuity
+    /// correction); `null` with fewer than two such arms, or when all or none triggered.
+    pub p_value: Option<f64>,
+    /// False when `p_value` is below the SRM threshold: the trigger then depends on the arm.
+    pub ok: bool,
+}
+
+/// One arm's trigger rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerRate {
+    pub variant: String,
+    /// Exposed units (in this arm only), counted or not.
+    pub units: u64,
+    /// Units with a triggered exposure.
+    pub triggered: u64,
+    /// `triggered / units`; `null` without units.
+    pub rate: Option<f64>,
+    /// Whether any exposure of the arm says whether it triggered; an arm that never does
+    /// (it cannot evaluate the criterion) is left out of the test.
+    pub marks_triggers: bool,
 }
 
 /// One metric's results.
@@ -266,6 +300,26 @@ pub struct Segments {
     pub attribute: String,
     /// Segments by units, largest first; "(other)" pools values past the top 20.
     pub values: Vec<SegmentResult>,
+    /// Whether each metric's effect differs across the segments, per treatment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heterogeneity: Vec<SegmentHeterogeneity>,
+}
+
+/// Cochran's Q test of one metric's effect of one treatment across the segments
+/// (statsmodels' `combine_effects` conventions; `rctgate_stats::heterogeneity`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentHeterogeneity {
+    pub metric: String,
+    pub role: Role,
+    pub variant: String,
+    /// Segments with an estimate, over which the test ran.
+    pub segments: usize,
+    pub q: f64,
+    pub df: f64,
+    pub p_value: f64,
+    /// The share of the variation across segments beyond sampling error, (Q - df) / Q,
+    /// truncated at 0.
+    pub i_squared: f64,
 }
 
 /// One segment.
@@ -277,4 +331,27 @@ pub struct SegmentResult {
     pub units: UnitCounts,
     /// Every metric in the segment; `p_value_adjusted` is Holm across all segments.
     pub metrics: Vec<MetricResult>,
+}
+
+/// One comparison of a design's trial (`crate::contrasts`) on the scorecard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Contrast {
+    pub name: String,
+    pub means: String,
+    pub control: String,
+    pub treatment: String,
+    pub triggered_only: bool,
+    /// Whether its decision is the trial's verdict.
+    pub decides: bool,
+    /// Units counted per arm (triggered units only, for a triggered contrast).
+    pub units: UnitCounts,
+    pub srm: Srm,
+    pub metrics: Vec<MetricResult>,
+    pub decision: crate::decision::Decision,
+    pub diagnostics: Vec<crate::decision::Diagnostic>,
+    /// For a triggered contrast: the effect its trigger rate leaves detectable at the planned
+    /// sample (`analysis.planned_units` exposed units over the trial's arms), as
+    /// `rctgate power --trigger-rate` computes it; `null` without a plan or a rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<rctgate_stats::power::TriggeredDetectableEffect>,
 }

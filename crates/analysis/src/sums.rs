@@ -108,3 +108,14 @@ pub(crate) fn add_into(total: &mut MetricSums, other: &MetricSums) {
         };
     }
 }
+
+/// One arm's exposed units and how many of them triggered (`Plan::trigger_counts_sql`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TriggerCounts {
+    /// Exposed units of the arm (in no other arm), counted or not.
+    pub units: u64,
+    /// Those with at least one exposure marked `triggered: true`.
+    pub triggered: u64,
+    /// Those with at least one exposure that says whether it triggered (true or false).
+    pub marked: u64,
+}

@@ -66,6 +66,7 @@ fn scorecard(analysis: Value, rows: &[ArmSums]) -> (Scorecard, Value) {
             quantiles: &[],
             latency: &[],
             output_diagnostics: &[],
+            triggers: &[],
         },
         rows,
         &[],

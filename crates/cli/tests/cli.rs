@@ -228,6 +228,60 @@ fn power_sample_size_and_inverse() {
     assert!(stderr(&bad).contains("alpha"));
 }
 
+/// With a trigger rate, the test runs on triggered units: the exposed units that bring enough
+/// of them, or the effect detectable among them and diluted over every exposed unit.
+#[test]
+fn power_with_a_trigger_rate() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = rctgate(args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let base = ["power", "--kind", "proportion", "--baseline", "0.2"];
+    let plain = json(&[&base[..], &["--mde", "0.02", "--relative"]].concat());
+    let triggered = json(
+        &[
+            &base[..],
+            &[
+                "--mde",
+                "0.02",
+                "--relative",
+                "--trigger-rate",
+                "0.15",
+                "--daily-units",
+                "40000",
+            ],
+        ]
+        .concat(),
+    );
+    let needed = plain["per_arm"].as_u64().expect("per_arm");
+    assert_eq!(triggered["triggered_per_arm"].as_u64(), Some(needed));
+    let exposed = (needed as f64 / 0.15).ceil() as u64;
+    assert_eq!(triggered["per_arm"].as_u64(), Some(exposed), "{triggered}");
+    assert_eq!(triggered["days"].as_u64(), Some((2 * exposed).div_ceil(40_000)));
+
+    // 200,000 exposed per arm at a 15% trigger rate: the MDE of 30,000 triggered units, and a
+    // diluted effect 0.15 times as large.
+    let among = json(&[&base[..], &["--per-arm", "30000"]].concat());
+    let effect = json(&[&base[..], &["--per-arm", "200000", "--trigger-rate", "0.15"]].concat());
+    assert_eq!(effect["triggered_per_arm"].as_u64(), Some(30_000));
+    let mde = among["mde"].as_f64().expect("mde");
+    assert!(
+        (effect["mde"].as_f64().unwrap_or(0.0) - mde).abs() < 1e-15,
+        "{effect}"
+    );
+    assert!(
+        (effect["diluted_mde"].as_f64().unwrap_or(0.0) - 0.15 * mde).abs() < 1e-15,
+        "{effect}"
+    );
+
+    for rate in ["0", "1.5", "-0.1"] {
+        let bad = rctgate(&[&base[..], &["--per-arm", "1000", "--trigger-rate", rate]].concat());
+        assert_eq!(bad.status.code(), Some(2), "{rate}");
+        assert!(stderr(&bad).contains("trigger-rate"), "{}", stderr(&bad));
+    }
+}
+
 const TRIAL_TOML: &str = r#"
 key = "ranker-v7"
 hypothesis = "v7's ranking raises bookings"

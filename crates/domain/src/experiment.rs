@@ -5,6 +5,7 @@
 
 use crate::analysis::Analysis;
 use crate::catalog::MetricCatalog;
+use crate::design::Design;
 use crate::error::ValidationError;
 use crate::lifecycle::Status;
 use crate::names::{check_identifier, check_length, check_text, MAX_NAME_CHARS};
@@ -40,6 +41,10 @@ pub struct Experiment {
     /// Namespace shared with mutually exclusive experiments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<Layer>,
+    /// How the arms relate: `standard` (each treatment against control), or one of Booking's
+    /// designs for model-triggered changes (`c_t1_t2`, `disagreement`; see [`Design`]).
+    #[serde(default, skip_serializing_if = "Design::is_standard_ref")]
+    pub design: Design,
     /// Arms; the first is control.
     pub variants: Vec<Variant>,
     /// Metrics by role.
@@ -195,6 +200,8 @@ impl Experiment {
             layer.validate().map_err(|err| err.inside("layer"))?;
         }
         self.validate_variants()?;
+        let versions: Vec<Option<&str>> = self.variants.iter().map(|v| v.model_version.as_deref()).collect();
+        self.design.validate(&versions, self.analysis.triggered_only)?;
         self.validate_forced()?;
         self.validate_metric_roles(metrics)?;
         self.analysis.validate().map_err(|err| err.inside("analysis"))

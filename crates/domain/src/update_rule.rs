@@ -69,6 +69,9 @@ fn check_running_change(stored: &Experiment, proposed: &Experiment) -> Result<()
     if stored.variant_names() != proposed.variant_names() {
         return refuse("variants (their names, number and order)");
     }
+    if stored.design != proposed.design {
+        return refuse("design");
+    }
     let weights_differ = stored
         .variants
         .iter()

@@ -179,6 +179,18 @@ pub fn table(card: &Scorecard) -> String {
             ));
         }
     }
+    if let Some(triggers) = &card.triggers {
+        out.push_str(&format!("\ntriggered units ({}):\n", trigger_test_text(triggers)));
+        for row in &triggers.variants {
+            out.push_str(&format!(
+                "  {}: {} of {} exposed ({})\n",
+                row.variant,
+                format::count(row.triggered),
+                format::count(row.units),
+                trigger_rate_text(row)
+            ));
+        }
+    }
     for metric in &card.metrics {
         if let Some(error) = &metric.error {
             out.push_str(&format!("{}: {error}\n", metric.name));
@@ -230,6 +242,24 @@ fn change_text(change: &rctgate_analysis::latency_cost::Change) -> String {
         bound(change.ci_low),
         bound(change.ci_high)
     )
+}
+
+/// An arm's trigger rate, or why it has none.
+fn trigger_rate_text(row: &rctgate_analysis::scorecard::TriggerRate) -> String {
+    match (row.marks_triggers, row.rate) {
+        (false, _) => "not marked".to_string(),
+        (true, Some(rate)) => format!("{:.2}%", 100.0 * rate),
+        (true, None) => "no units".to_string(),
+    }
+}
+
+/// The trigger-rate test in a few words.
+fn trigger_test_text(triggers: &rctgate_analysis::scorecard::Triggers) -> String {
+    match triggers.p_value {
+        Some(p) if triggers.ok => format!("rates alike across arms, {}", format::p_value(p)),
+        Some(p) => format!("rates DIFFER across arms, {}", format::p_value(p)),
+        None => "no test: fewer than two arms mark triggers".to_string(),
+    }
 }
 
 /// Milliseconds to one decimal.
@@ -363,6 +393,24 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
             } }
             p.meta { "▲ significantly better, ▼ significantly worse; p adj.: Holm over the primary and secondary metrics." }
         }
+        @if let Some(triggers) = &card.triggers {
+            section aria-label="triggers" {
+                h2 { "Triggered units" }
+                div.scroll { table {
+                    thead { tr { th { "variant" } th { "exposed units" } th { "triggered" } th { "rate" } } }
+                    tbody { @for row in &triggers.variants {
+                        tr {
+                            td { (row.variant) } td { (format::count(row.units)) }
+                            td { (format::count(row.triggered)) } td { (trigger_rate_text(row)) }
+                        }
+                    } }
+                } }
+                p.meta {
+                    "Units with an exposure marked triggered (the model changed what they saw). "
+                    (trigger_test_text(triggers)) "."
+                }
+            }
+        }
         @if !card.latency.is_empty() {
             section aria-label="model latency" {
                 h2 { "Model latency per request" }
@@ -411,6 +459,14 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
                         }
                     }
                 } }
+                @for h in segments.heterogeneity.iter().filter(|h| h.role == Role::Primary) {
+                    p.meta {
+                        "Across segments, " (h.metric) " of " (h.variant) ": Cochran's Q = " (format!("{:.2}", h.q))
+                        ", df = " (h.df) ", " (format::p_value(h.p_value)) ", I² = " (format!("{:.0}%", 100.0 * h.i_squared))
+                        @if h.p_value < card.alpha { strong { " (the effect differs across segments)" } }
+                        "."
+                    }
+                }
             }
         }
         @if !card.diagnostics.is_empty() {

@@ -305,8 +305,10 @@ impl RecentExposures {
         }
     }
 
-    fn key(&self, experiment: &str, variant: &str, unit: &str) -> u64 {
-        self.hasher.hash_one((experiment, variant, unit))
+    /// A triggered exposure is not a repeat of an untriggered one (it marks the unit as
+    /// triggered), so whether it triggered is part of the key.
+    fn key(&self, experiment: &str, variant: &str, unit: &str, triggered: Option<bool>) -> u64 {
+        self.hasher.hash_one((experiment, variant, unit, triggered))
     }
 
     fn shard(&self, key: u64) -> MutexGuard<'_, Generations> {
@@ -422,15 +424,18 @@ impl ExposureQueue {
         decision: &Decision<'_>,
         unit: &str,
         attributes: Option<&rctgate_domain::Attributes>,
+        triggered: Option<bool>,
     ) -> Offered {
-        let key = self.recent.key(decision.experiment, decision.variant, unit);
+        let key = self
+            .recent
+            .key(decision.experiment, decision.variant, unit, triggered);
         if self.recent.seen(key) {
             self.repeats.fetch_add(1, Ordering::Relaxed);
             return Offered::Repeat;
         }
         if self
             .sender
-            .try_send(exposure(decision, unit, attributes))
+            .try_send(exposure(decision, unit, attributes, triggered))
             .is_err()
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -446,6 +451,7 @@ fn exposure(
     decision: &Decision<'_>,
     unit: &str,
     attributes: Option<&rctgate_domain::Attributes>,
+    triggered: Option<bool>,
 ) -> EventRecord {
     let id: u128 = rand::random();
     EventRecord {
@@ -455,7 +461,7 @@ fn exposure(
         ts: EventTime::At(chrono::Utc::now()),
         experiment: Some(decision.experiment.to_string()),
         variant: Some(decision.variant.to_string()),
-        triggered: None,
+        triggered,
         model_output: None,
         latency_ms: None,
         event: None,

@@ -116,6 +116,12 @@ pub struct Scenario {
     /// Share of units marked triggered; the rest carry `triggered: false`, and their first
     /// exposure is untriggered (a triggered one may follow). 1.0 marks every exposure.
     pub triggered_share: f64,
+    /// The lifts apply to triggered units only (a model that changes what only some users
+    /// see); the others behave as control's.
+    pub lifts_on_triggered_only: bool,
+    /// Arms whose exposures never say whether they triggered (a design's C, which never calls
+    /// the model): their `triggered` is absent.
+    pub unmarked_arms: Vec<usize>,
     /// Share of units that also get an exposure to another variant (to be excluded).
     pub two_variant_share: f64,
     /// Exposure attribute for segments.
@@ -151,6 +157,8 @@ impl Scenario {
             metrics,
             repeat_exposures: 0,
             triggered_share: 1.0,
+            lifts_on_triggered_only: false,
+            unmarked_arms: Vec::new(),
             two_variant_share: 0.0,
             attribute: None,
             latency: None,
@@ -174,8 +182,9 @@ pub enum SimEvent {
         variant: String,
         /// When.
         ts: DateTime<Utc>,
-        /// Whether the model changed what the unit saw.
-        triggered: bool,
+        /// Whether the model changed what the unit saw; `None` for an arm that never evaluates
+        /// the criterion (`Scenario::unmarked_arms`).
+        triggered: Option<bool>,
         /// Exposure attributes.
         attributes: Vec<(String, String)>,
         /// The model's latency for this request, in milliseconds.
@@ -218,8 +227,11 @@ impl SimEvent {
             } => {
                 let mut event = json!({
                     "type": "exposure", "id": id, "unit": unit, "experiment": experiment,
-                    "variant": variant, "ts": format_ts(*ts), "triggered": triggered,
+                    "variant": variant, "ts": format_ts(*ts),
                 });
+                if let Some(triggered) = triggered {
+                    event["triggered"] = json!(triggered);
+                }
                 if let Some(latency) = latency_ms {
                     event["latency_ms"] = json!(latency);
                 }
@@ -280,6 +292,7 @@ impl SimEvent {
             } => {
                 let latency = latency_ms.map(|v| v.to_string()).unwrap_or_default();
                 let output = model_output.map(|v| v.to_string()).unwrap_or_default();
+                let triggered = triggered.map(|t| t.to_string()).unwrap_or_default();
                 let mut row = format!(
                     "exposure,{id},{unit},{experiment},{variant},{},{triggered},,,{latency},{output}",
                     format_ts(*ts)
@@ -342,7 +355,7 @@ pub fn unit_events(scenario: &Scenario, index: usize) -> Vec<SimEvent> {
         unit: unit.clone(),
         variant: scenario.variants[variant].0.clone(),
         ts,
-        triggered,
+        triggered: (!scenario.unmarked_arms.contains(&variant)).then_some(triggered),
         attributes: attributes.clone(),
         latency_ms: scenario.latency.as_ref().and_then(|latency| {
             let multiplier = latency.multipliers.get(variant).copied().unwrap_or(1.0);
@@ -374,7 +387,11 @@ pub fn unit_events(scenario: &Scenario, index: usize) -> Vec<SimEvent> {
     }
     let propensity = LogNormal::new(-0.125, 0.5).map_or(1.0, |d| d.sample(&mut rng));
     for metric in &scenario.metrics {
-        let lift = metric.lifts.get(variant).copied().unwrap_or(1.0);
+        let lift = if scenario.lifts_on_triggered_only && !triggered {
+            1.0
+        } else {
+            metric.lifts.get(variant).copied().unwrap_or(1.0)
+        };
         let window_days = metric.window_hours / 24.0;
         let value = |rng: &mut ChaCha8Rng| {
             metric

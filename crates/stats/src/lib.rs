@@ -24,6 +24,7 @@ mod contrast;
 pub mod distribution;
 mod error;
 pub mod frequentist;
+pub mod heterogeneity;
 mod inference;
 mod moments;
 pub mod power;

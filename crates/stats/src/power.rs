@@ -6,7 +6,7 @@
 //! arms alpha is not split: each treatment is planned as its own comparison
 //! with control (apply a correction to `alpha` yourself if you want one).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::distribution::normal_quantile;
 use crate::InputError;
@@ -52,7 +52,110 @@ pub struct DetectableEffect {
     pub mde_relative: Option<f64>,
 }
 
+/// How many exposed units a triggered trial needs: only a share of them (the trigger rate)
+/// can be affected, and the test runs on those (`rctgate power --trigger-rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TriggeredSampleSize {
+    pub trigger_rate: f64,
+    /// Triggered units per arm the test needs.
+    pub triggered_per_arm: u64,
+    /// Exposed units per arm that bring them: triggered_per_arm / trigger_rate, rounded up.
+    pub per_arm: u64,
+    pub total: u64,
+    /// Days to expose `total` units at `daily_units`.
+    pub days: Option<u64>,
+}
+
+/// The smallest effect a triggered trial detects: among the triggered units, and diluted over
+/// every exposed unit (untriggered units unaffected), which is what an all-units analysis of
+/// the same trial would have to detect.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TriggeredDetectableEffect {
+    pub trigger_rate: f64,
+    /// Exposed units per arm.
+    pub per_arm: u64,
+    /// Triggered units per arm: per_arm · trigger_rate, rounded down.
+    pub triggered_per_arm: u64,
+    pub total: u64,
+    pub days: Option<u64>,
+    /// The absolute effect among triggered units.
+    pub mde: f64,
+    pub mde_relative: Option<f64>,
+    /// The same effect averaged over every exposed unit: mde · trigger_rate.
+    pub diluted_mde: f64,
+    pub diluted_mde_relative: Option<f64>,
+}
+
+fn check_trigger_rate(rate: f64) -> Result<(), InputError> {
+    if rate > 0.0 && rate <= 1.0 {
+        Ok(())
+    } else {
+        Err(InputError::new(
+            "trigger_rate",
+            "trigger-rate must be the share of exposed units that trigger, in (0, 1].",
+        ))
+    }
+}
+
 impl Design {
+    /// [`Design::sample_size`] among triggered units (the baseline is theirs), and the exposed
+    /// units that bring them at `trigger_rate`; days count exposed units.
+    pub fn triggered_sample_size(
+        &self,
+        delta: f64,
+        trigger_rate: f64,
+    ) -> Result<TriggeredSampleSize, InputError> {
+        check_trigger_rate(trigger_rate)?;
+        let triggered = self.sample_size(delta)?;
+        let exposed = (triggered.per_arm as f64 / trigger_rate).ceil();
+        if exposed.is_nan() || exposed >= 1e18 {
+            return Err(InputError::new(
+                "trigger_rate",
+                "trigger-rate is too small: the sample size does not fit in 64 bits.",
+            ));
+        }
+        let per_arm = exposed as u64;
+        let (total, days) = self.totals(per_arm);
+        Ok(TriggeredSampleSize {
+            trigger_rate,
+            triggered_per_arm: triggered.per_arm,
+            per_arm,
+            total,
+            days,
+        })
+    }
+
+    /// [`Design::detectable_effect`] of the triggered units among `per_arm` exposed units per
+    /// arm at `trigger_rate` (the baseline is the triggered units'), and that effect diluted
+    /// over every exposed unit.
+    pub fn triggered_detectable_effect(
+        &self,
+        per_arm: u64,
+        trigger_rate: f64,
+    ) -> Result<TriggeredDetectableEffect, InputError> {
+        check_trigger_rate(trigger_rate)?;
+        let triggered_per_arm = (per_arm as f64 * trigger_rate).floor() as u64;
+        if triggered_per_arm < 2 {
+            return Err(InputError::new(
+                "per_arm",
+                "per-arm times trigger-rate leaves fewer than 2 triggered units per arm.",
+            ));
+        }
+        let effect = self.detectable_effect(triggered_per_arm)?;
+        let (total, days) = self.totals(per_arm);
+        Ok(TriggeredDetectableEffect {
+            trigger_rate,
+            per_arm,
+            triggered_per_arm,
+            total,
+            days,
+            mde: effect.mde,
+            mde_relative: effect.mde_relative,
+            diluted_mde: effect.mde * trigger_rate,
+            diluted_mde_relative: effect.mde_relative.map(|r| r * trigger_rate),
+        })
+    }
+
     fn validate(&self) -> Result<(), InputError> {
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return Err(InputError::new(

@@ -244,3 +244,41 @@ fn srm_matches_scipy() {
         assert!(close(got, want, 1e-14), "{id}: {got} vs {want}");
     }
 }
+
+/// Trigger-rate homogeneity against scipy's chi2_contingency, and Cochran's Q and I-squared
+/// against statsmodels' combine_effects (`tests/reference/heterogeneity.py`), at 1e-9.
+#[test]
+fn heterogeneity_matches_scipy_and_statsmodels() {
+    use rctgate_stats::heterogeneity::{cochran, rates_homogeneity};
+    let golden = golden("heterogeneity.json");
+    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()) + 1e-14;
+    let rates = golden["rates"].as_array().expect("rate cases");
+    assert!(rates.len() >= 20);
+    for (i, case) in rates.iter().enumerate() {
+        let units = floats(&case["units"]);
+        let triggered = floats(&case["triggered"]);
+        let rows: Vec<(u64, u64)> = units
+            .iter()
+            .zip(&triggered)
+            .map(|(u, t)| (*u as u64, *t as u64))
+            .collect();
+        let got = rates_homogeneity(&rows).expect("defined");
+        let want = case["p_value"].as_f64().unwrap_or(f64::NAN);
+        assert!(near(got, want), "rates case {i}: {got} vs {want}");
+    }
+    let cases = golden["cochran"].as_array().expect("Cochran cases");
+    assert!(cases.len() >= 10);
+    for (i, case) in cases.iter().enumerate() {
+        let got = cochran(&floats(&case["effects"]), &floats(&case["variances"])).expect("defined");
+        for (name, value) in [
+            ("q", got.q),
+            ("df", got.df),
+            ("p_value", got.p_value),
+            ("i_squared", got.i_squared),
+            ("pooled", got.pooled),
+        ] {
+            let want = case[name].as_f64().unwrap_or(f64::NAN);
+            assert!(near(value, want), "Cochran case {i} {name}: {value} vs {want}");
+        }
+    }
+}

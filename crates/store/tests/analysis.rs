@@ -166,7 +166,7 @@ fn units(events: &[SimEvent], triggered_only: bool) -> BTreeMap<String, UnitView
                 let view = units.entry(unit.clone()).or_default();
                 view.variants.insert(variant.clone());
                 view.latencies.extend(latency_ms.map(|latency| (*ts, latency)));
-                if (*triggered || !triggered_only) && view.t0.is_none_or(|t0| *ts < t0) {
+                if (*triggered == Some(true) || !triggered_only) && view.t0.is_none_or(|t0| *ts < t0) {
                     view.t0 = Some(*ts);
                     view.segment = attributes.first().map(|(_, v)| v.clone());
                 }

@@ -6,14 +6,15 @@
 //! predict their business lifts (the ledger), v7 with +3% offline AUC whose trial lifts clicks
 //! but not bookings (no_ship, proxy over-optimization, the gate refuses), and v8, which wins
 //! and is promoted; between them, a latency-cost trial (production with 15 and 30 ms added on
-//! purpose) prices latency in bookings. support-assistant: prompt v2 against v1 on the
-//! resolution rate.
+//! purpose) prices latency in bookings; then v9 in the model-disagreement design, which wins
+//! where it ranks differently from v8. support-assistant: prompt v2 against v1 on the
+//! resolution rate, and suggested replies in the C/T1/T2 design.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 use rctgate_domain::{
-    from_json_value, parse_event_batch, Experiment, KeySpec, Metric, ModelVersion, NewModel,
+    from_json_value, parse_event_batch, Design, Experiment, KeySpec, Metric, ModelVersion, NewModel,
     PromotionRequest, Scope, Verdict,
 };
 use rctgate_simulate::{events, Scenario, SimLatency, SimMetric, SimOutputs};
@@ -48,6 +49,9 @@ struct Trial<'a> {
     guardrails: &'a [&'a str],
     proxies: &'a [&'a str],
     seed: u64,
+    /// Booking's design and the share of units the model changes anything for: the arms are
+    /// C, T1, T2, C never marks triggers, and the lifts apply to triggered units only.
+    design: Option<(Design, f64)>,
 }
 
 /// A treatment arm of a demo trial.
@@ -110,9 +114,10 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
         json!({"name": arm.name, "weight": weight, "model_version": arm.version,
                "payload": payload(arm.version, arm.added_latency_ms)})
     }));
+    let design = trial.design.map_or(Design::Standard, |(design, _)| design);
     let experiment: Experiment = from_json_value(json!({
         "key": trial.key, "hypothesis": trial.hypothesis, "model": trial.model,
-        "variants": variants,
+        "design": design, "variants": variants,
         "metrics": {"primary": trial.primary, "guardrails": trial.guardrails, "proxies": trial.proxies},
         "analysis": {"method": "sequential", "start": started.to_rfc3339(), "planned_units": trial.units * 9 / 10,
                      "min_days": 7}
@@ -155,6 +160,11 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
     scenario.exposure_days = 10.0;
     scenario.unit_prefix = format!("{}-u", trial.key);
     scenario.seed = trial.seed;
+    if let Some((_, share)) = trial.design {
+        scenario.triggered_share = share;
+        scenario.lifts_on_triggered_only = true;
+        scenario.unmarked_arms = vec![0];
+    }
     // Every exposure carries the model's latency and score: the latency guardrails and the
     // output distributions read them, with no extra event.
     scenario.latency = Some(SimLatency {
@@ -305,6 +315,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         guardrails,
         proxies,
         seed: 1,
+        design: None,
     };
     run_trial(&store, &launch, now)?;
     promote(&store, ranker, "v1", "ranker-launch")?;
@@ -340,6 +351,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails,
             proxies,
             seed: 10 + i as u64,
+            design: None,
         };
         run_trial(&store, &trial, now)?;
         let frozen = store.frozen_results(&key).map_err(failed(&key))?;
@@ -377,6 +389,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails: &["p95_latency"],
             proxies,
             seed: 62,
+            design: None,
         },
         now,
     )?;
@@ -414,6 +427,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails,
             proxies,
             seed: 70,
+            design: None,
         },
         now,
     )?;
@@ -457,10 +471,52 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails,
             proxies,
             seed: 80,
+            design: None,
         },
         now,
     )?;
     promote(&store, ranker, "v8", "ranker-v8")?;
+
+    // v9 agrees with v8 on most searches: a plain trial would dilute its effect over everyone.
+    // The model-disagreement design compares it where the two rankers differ (12% of units),
+    // and there it wins: promoting v9 is the team's next step.
+    register(
+        &store,
+        ranker,
+        "v9",
+        Some(auc_production * 1.006),
+        json!({"objective": "bookings net of cancellations", "features": 260}),
+    )?;
+    let disagreement_lifts: [&[(&str, f64)]; 2] = [&[("booking", 1.25)], &[]];
+    run_trial(
+        &store,
+        &Trial {
+            key: "ranker-v9-disagreement",
+            model: ranker,
+            hypothesis: "Where v9 ranks differently from v8, it sells more.",
+            control: Some("v8"),
+            arms: [("t1", "v9"), ("t2", "v8")]
+                .into_iter()
+                .zip(disagreement_lifts)
+                .map(|((name, version), lifts)| Arm {
+                    name: name.to_string(),
+                    version: Some(version),
+                    lifts,
+                    latency: 1.1,
+                    outputs: SimOutputs::Bimodal,
+                    added_latency_ms: None,
+                })
+                .collect(),
+            began_days_ago: 12,
+            units: 45_000,
+            primary: "bookings",
+            guardrails,
+            proxies,
+            seed: 95,
+            design: Some((Design::Disagreement, 0.12)),
+        },
+        now,
+    )?;
 
     // An LLM: a support assistant's prompt is a model version too.
     let assistant = "support-assistant";
@@ -518,10 +574,45 @@ pub fn run(args: Args) -> Result<(), Failure> {
             guardrails: &["escalations"],
             proxies: &[],
             seed: 90,
+            design: None,
         },
         now,
     )?;
     promote(&store, assistant, "prompt-v2", "assistant-prompt-v2")?;
+
+    // Suggested replies, shown only where the assistant is confident (30% of chats): Booking's
+    // C/T1/T2 design. C never calls the model; T1 calls it and shows the suggestion where the
+    // criterion holds; T2 calls it and never shows it. T1 vs T2 on triggered chats decides.
+    let suggestion_lifts: [&[(&str, f64)]; 2] = [&[("resolved", 1.2)], &[]];
+    run_trial(
+        &store,
+        &Trial {
+            key: "assistant-suggested-replies",
+            model: assistant,
+            hypothesis: "Suggested replies, where the assistant is confident, resolve more chats.",
+            control: None,
+            arms: ["t1", "t2"]
+                .into_iter()
+                .zip(suggestion_lifts)
+                .map(|(name, lifts)| Arm {
+                    name: name.to_string(),
+                    version: Some("prompt-v2"),
+                    lifts,
+                    latency: 1.0,
+                    outputs: SimOutputs::Bimodal,
+                    added_latency_ms: None,
+                })
+                .collect(),
+            began_days_ago: 14,
+            units: 36_000,
+            primary: "resolution_rate",
+            guardrails: &["escalations"],
+            proxies: &[],
+            seed: 97,
+            design: Some((Design::CT1T2, 0.3)),
+        },
+        now,
+    )?;
 
     let key = store
         .create_key(

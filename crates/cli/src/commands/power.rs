@@ -1,5 +1,6 @@
 //! `rctgate power`: how many units a trial needs (SPEC §8), or, with
-//! `--per-arm`, the smallest effect a given sample detects.
+//! `--per-arm`, the smallest effect a given sample detects; with `--trigger-rate`, both for a
+//! triggered analysis (only that share of exposed units can be affected).
 
 use clap::ValueEnum;
 use rctgate_stats::power::{Baseline, Design};
@@ -45,6 +46,12 @@ pub struct Args {
     /// Units entering the experiment per day, over all arms: adds `days`.
     #[arg(long)]
     daily_units: Option<u64>,
+    /// The share of exposed units that trigger (the model changes what they see): the test
+    /// runs on triggered units, whose baseline --baseline then is; answers with the exposed
+    /// units that bring enough of them, or with the effect detectable among them and diluted
+    /// over every exposed unit.
+    #[arg(long, allow_negative_numbers = true)]
+    trigger_rate: Option<f64>,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -64,10 +71,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
         arms: args.arms,
         daily_units: args.daily_units,
     };
-    match (args.mde, args.per_arm) {
-        (Some(mde), _) => print_json(&design.sample_size(design.absolute_delta(mde, args.relative))?),
-        (None, Some(per_arm)) => print_json(&design.detectable_effect(per_arm)?),
-        (None, None) => Err(Failure::input(
+    match (args.mde, args.per_arm, args.trigger_rate) {
+        (Some(mde), _, None) => print_json(&design.sample_size(design.absolute_delta(mde, args.relative))?),
+        (Some(mde), _, Some(rate)) => {
+            print_json(&design.triggered_sample_size(design.absolute_delta(mde, args.relative), rate)?)
+        }
+        (None, Some(per_arm), None) => print_json(&design.detectable_effect(per_arm)?),
+        (None, Some(per_arm), Some(rate)) => print_json(&design.triggered_detectable_effect(per_arm, rate)?),
+        (None, None, _) => Err(Failure::input(
             "give --mde for a sample size, or --per-arm for a detectable effect.",
         )),
     }

@@ -1,6 +1,6 @@
 //! `POST /v1/decide` (SPEC §4): which arm a unit gets in every running
 //! experiment, or in the listed ones; exposures are logged unless
-//! `"expose": false`.
+//! `"expose": false`, marked `triggered` when the request says so.
 
 use std::borrow::Cow;
 
@@ -29,6 +29,10 @@ pub struct DecideRequest<'a> {
     experiments: Option<Vec<String>>,
     #[serde(default = "yes")]
     expose: bool,
+    /// Whether the model changed what this unit saw (triggered analysis); logged on the
+    /// exposures this decision writes. A later exposure with `true` marks the unit.
+    #[serde(default)]
+    triggered: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -86,7 +90,7 @@ pub async fn decide(
         if request.expose && decision.exposes() {
             match state
                 .exposures
-                .offer(&decision, unit, request.attributes.as_ref())
+                .offer(&decision, unit, request.attributes.as_ref(), request.triggered)
             {
                 Offered::Queued => queued += 1,
                 Offered::Repeat => repeated += 1,

@@ -2,7 +2,8 @@
 //! a running experiment is a flag whose value is the unit's variant payload,
 //! `variant` its name and `reason` `SPLIT`, or control's payload with reason
 //! `DEFAULT` when the unit is outside the experiment. The targeting key is
-//! the unit. Evaluations log exposures like `/v1/decide` does.
+//! the unit. Evaluations log exposures like `/v1/decide` does, marked
+//! `triggered` when the context carries `triggered` (true or false).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
@@ -71,12 +72,25 @@ fn context(payload: &[u8]) -> Result<(String, Map<String, Value>), Failure> {
     }
 }
 
-/// Evaluates one flag for `unit`, queueing the exposure.
-fn evaluate(state: &AppState, experiment: &RunningExperiment, unit: &str) -> Value {
+/// The context's `triggered` (whether the model changed what the unit saw), when given; it
+/// must be a boolean.
+fn triggered(context: &Map<String, Value>) -> Result<Option<bool>, Failure> {
+    match context.get("triggered") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(triggered)) => Ok(Some(*triggered)),
+        Some(_) => Err(Failure::bad_request(
+            "INVALID_CONTEXT",
+            "context.triggered must be true or false.",
+        )),
+    }
+}
+
+/// Evaluates one flag for `unit`, queueing the exposure (marked `triggered` when given).
+fn evaluate(state: &AppState, experiment: &RunningExperiment, unit: &str, triggered: Option<bool>) -> Value {
     let decision = experiment.decide(unit);
     if experiment.ofrep_exposures && decision.exposes() {
         // Queued, a repeat or dropped: all counted in /metrics.
-        let _ = state.exposures.offer(&decision, unit, None);
+        let _ = state.exposures.offer(&decision, unit, None, triggered);
     }
     json!({
         "key": decision.experiment,
@@ -94,7 +108,8 @@ pub async fn evaluate_one(
     RequestBody(bytes): RequestBody,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
-    let (unit, _) = match context(&bytes) {
+    let (unit, triggered) = match context(&bytes).and_then(|(unit, context)| Ok((unit, triggered(&context)?)))
+    {
         Ok(parsed) => parsed,
         Err(failure) => return Ok(failure.respond(Some(&key))),
     };
@@ -108,7 +123,7 @@ pub async fn evaluate_one(
         };
         return Ok(failure.respond(Some(&key)));
     };
-    Ok(Json(evaluate(&state, experiment, &unit)).into_response())
+    Ok(Json(evaluate(&state, experiment, &unit, triggered)).into_response())
 }
 
 /// Random per process, so ETags never repeat across restarts.
@@ -124,10 +139,11 @@ pub async fn evaluate_all(
     RequestBody(bytes): RequestBody,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Assign)?;
-    let (unit, context) = match context(&bytes) {
-        Ok(parsed) => parsed,
-        Err(failure) => return Ok(failure.respond(None)),
-    };
+    let (unit, context, triggered) =
+        match context(&bytes).and_then(|(unit, context)| Ok((unit, triggered(&context)?, context))) {
+            Ok((unit, triggered, context)) => (unit, context, triggered),
+            Err(failure) => return Ok(failure.respond(None)),
+        };
     let snapshot = state.assignments.current();
     // The flags for a context change only when the running experiments do.
     let mut hasher = DefaultHasher::new();
@@ -151,7 +167,7 @@ pub async fn evaluate_all(
     let flags: Vec<Value> = snapshot
         .all()
         .iter()
-        .map(|e| evaluate(&state, e, &unit))
+        .map(|e| evaluate(&state, e, &unit, triggered))
         .collect();
     Ok(([(header::ETAG, etag_header)], Json(json!({ "flags": flags }))).into_response())
 }

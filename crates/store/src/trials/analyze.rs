@@ -9,13 +9,14 @@ use crate::store::Store;
 use crate::trials::distributions::output_distributions;
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
+use rctgate_analysis::contrasts;
 use rctgate_analysis::plan::COLUMNS_PER_METRIC;
 use rctgate_analysis::plan::{
     quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks,
 };
 use rctgate_analysis::{
     ArmSums, DailySums, DuckDb, ExposureWindow, Inputs, LatencySummary, MetricSums, Plan, QuantileArm,
-    QuantileArms, Scorecard, SegmentKey,
+    QuantileArms, Scorecard, SegmentKey, TriggerCounts,
 };
 use rctgate_domain::Experiment;
 
@@ -59,8 +60,47 @@ impl Store {
         serde_json::to_value(&card).map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))
     }
 
-    /// The scorecard of `experiment` (as given, not as stored) as of `now`.
+    /// The scorecard of `experiment` (as given, not as stored) as of `now`. A design's trial
+    /// is analysed once per contrast besides the analysis of every arm on all units
+    /// (`rctgate_analysis::contrasts`).
     pub(crate) fn analyze_experiment(
+        &self,
+        experiment: &Experiment,
+        now: DateTime<Utc>,
+        options: &AnalyzeOptions<'_>,
+    ) -> StoreResult<Scorecard> {
+        let specs = contrasts::contrasts(experiment.design);
+        if specs.is_empty() {
+            return self.analyze_arms(experiment, now, options);
+        }
+        // The series over time is the deciding contrast's (`contrasts::combine`).
+        let overall = self.analyze_arms(
+            experiment,
+            now,
+            &AnalyzeOptions {
+                series: false,
+                ..*options
+            },
+        )?;
+        let mut analysed = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let sub = contrasts::sub_trial(experiment, &spec);
+            let series = options.series && spec.decides;
+            let card = self.analyze_arms(
+                &sub,
+                now,
+                &AnalyzeOptions {
+                    segment: None,
+                    series,
+                },
+            )?;
+            analysed.push((spec, card));
+        }
+        Ok(contrasts::combine(experiment, overall, analysed))
+    }
+
+    /// The scorecard of every arm of `experiment` against its control, as of `now`.
+    fn analyze_arms(
         &self,
         experiment: &Experiment,
         now: DateTime<Utc>,
@@ -121,6 +161,7 @@ impl Store {
                 .collect::<StoreResult<Vec<QuantileArms>>>()
         })?;
         let latency = timed("latency summary", || latency_summary(conn, plan))?;
+        let triggers = timed("trigger rates", || trigger_counts(conn, plan))?;
         // The model outputs' shape and shifts become diagnostics of the scorecard.
         let outputs = timed("output distributions", || {
             output_distributions(conn, plan, || self.references(experiment))
@@ -133,6 +174,7 @@ impl Store {
                 quantiles: &quantiles,
                 latency: &latency,
                 output_diagnostics: &outputs.diagnostics,
+                triggers: &triggers,
             },
             &rows,
             &daily,
@@ -254,6 +296,30 @@ fn latency_summary(conn: &Connection, plan: &Plan) -> StoreResult<Vec<LatencySum
         .collect::<Result<_, _>>()?;
     found.sort_by_key(|summary| plan.variants.iter().position(|name| *name == summary.variant));
     Ok(found)
+}
+
+/// Each arm's exposed, triggered and marked units, in variant order (units in several arms
+/// left out).
+fn trigger_counts(conn: &Connection, plan: &Plan) -> StoreResult<Vec<TriggerCounts>> {
+    let mut counts = vec![TriggerCounts::default(); plan.variants.len()];
+    let mut statement = conn.prepare(&plan.trigger_counts_sql(&DuckDb))?;
+    let mut rows = statement.query([])?;
+    let count = |row: &duckdb::Row<'_>, i: usize| row.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+    while let Some(row) = rows.next()? {
+        let Some(arm) = row
+            .get::<_, Option<i64>>(0)?
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| counts.get_mut(i))
+        else {
+            continue;
+        };
+        *arm = TriggerCounts {
+            units: count(row, 1)?,
+            triggered: count(row, 2)?,
+            marked: count(row, 3)?,
+        };
+    }
+    Ok(counts)
 }
 
 fn sums_from(row: &duckdb::Row<'_>, first: usize) -> duckdb::Result<MetricSums> {

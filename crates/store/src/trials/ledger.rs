@@ -50,6 +50,10 @@ impl Store {
                         continue;
                     };
                     let lift = frozen.primary_lift_at(i);
+                    // A design's arms besides its deciding treatment measure costs.
+                    if !experiment.design.is_standard() && lift.is_none() {
+                        continue;
+                    }
                     entries.push(LedgerEntry {
                         experiment: experiment.key.clone(),
                         model: model.clone(),

@@ -1,0 +1,229 @@
+//! The comparisons a design makes (`rctgate_domain::design`), and how they become one
+//! scorecard.
+//!
+//! Each contrast is an ordinary two-arm analysis of a sub-trial: the two arms' exposures, all
+//! units or only the triggered ones. The engine runs them like any trial ([`sub_trial`]);
+//! [`combine`] then puts them beside the trial's own analysis of every arm on all units, whose
+//! data checks (SRM over the three arms, trigger balance between T1 and T2) still decide
+//! whether anything can be trusted, and takes the verdict from the design's deciding contrast.
+
+use crate::decision::Decision;
+use crate::format;
+use crate::scorecard::{Contrast, Scorecard, TriggerRate};
+use crate::Verdict;
+use rctgate_domain::design::{C, T1, T2};
+use rctgate_domain::{Design, Experiment, MetricKind};
+use rctgate_stats::power::{Baseline, Design as PowerDesign, TriggeredDetectableEffect};
+
+/// One comparison of two arms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContrastSpec {
+    /// `feature`, `model_cost`, `total` (C/T1/T2), `candidate`, `compute_cost` (disagreement).
+    pub name: &'static str,
+    /// What it measures, for people.
+    pub means: &'static str,
+    /// Variant indices of the comparison's control and treatment.
+    pub control: usize,
+    pub treatment: usize,
+    /// Only triggered units, from their first triggered exposure.
+    pub triggered_only: bool,
+    /// Whether this contrast's decision is the trial's verdict.
+    pub decides: bool,
+}
+
+/// The contrasts of `design`, the deciding one first; none for the standard design.
+pub fn contrasts(design: Design) -> Vec<ContrastSpec> {
+    let spec = |name, means, control, treatment, triggered_only, decides| ContrastSpec {
+        name,
+        means,
+        control,
+        treatment,
+        triggered_only,
+        decides,
+    };
+    match design {
+        Design::Standard => Vec::new(),
+        Design::CT1T2 => vec![
+            spec("feature", "T1 vs T2 on triggered units: the feature's effect where it applies", T2, T1, true, true),
+            spec("model_cost", "T2 vs C on all units: the cost of calling the model (latency, compute)", C, T2, false, false),
+            spec("total", "T1 vs C on all units: the feature and the cost of calling the model together", C, T1, false, false),
+        ],
+        Design::Disagreement => vec![
+            spec("candidate", "T1 vs T2 on units where the two models disagree: the candidate's effect where it changes anything", T2, T1, true, true),
+            spec("compute_cost", "T2 vs C on all units: the cost of computing both models", C, T2, false, false),
+            spec("total", "T1 vs C on all units: the candidate against the current model, diluted over everyone", C, T1, false, false),
+        ],
+    }
+}
+
+/// The two-arm trial a contrast analyses: the experiment with only its two arms (control
+/// first), the standard design, and `triggered_only` as the contrast says. The weights keep
+/// their ratio, which is all the SRM test reads. Without `planned_units`: the plan counts the
+/// whole trial's exposed units, which [`combine`] checks.
+pub fn sub_trial(experiment: &Experiment, spec: &ContrastSpec) -> Experiment {
+    let mut sub = experiment.clone();
+    sub.design = Design::Standard;
+    sub.analysis.planned_units = None;
+    sub.variants = vec![
+        experiment.variants[spec.control].clone(),
+        experiment.variants[spec.treatment].clone(),
+    ];
+    sub.analysis.triggered_only = spec.triggered_only;
+    sub
+}
+
+/// One contrast's figures from its sub-trial's scorecard.
+fn contrast_of(spec: &ContrastSpec, card: Scorecard) -> Contrast {
+    let names: Vec<String> = card.units.0.iter().map(|(name, _)| name.clone()).collect();
+    Contrast {
+        name: spec.name.to_string(),
+        means: spec.means.to_string(),
+        control: names.first().cloned().unwrap_or_default(),
+        treatment: names.get(1).cloned().unwrap_or_default(),
+        triggered_only: spec.triggered_only,
+        decides: spec.decides,
+        units: card.units,
+        srm: card.srm,
+        metrics: card.metrics,
+        decision: card.decision,
+        diagnostics: card.diagnostics,
+        power: None,
+    }
+}
+
+/// The trial's scorecard with its design's contrasts: `overall` (every arm on all units) keeps
+/// its figures and data checks; when those leave the trial analysable, the verdict is the
+/// deciding contrast's, and that contrast's diagnostics join the trial's, named.
+///
+/// `analysis.planned_units` counts exposed units of the whole trial (the sub-trials run
+/// without it, [`sub_trial`]): before it is reached a win keeps running, after it a contrast
+/// still undecided is `no_ship`, as the standard policy does.
+pub fn combine(
+    experiment: &Experiment,
+    mut overall: Scorecard,
+    contrasts: Vec<(ContrastSpec, Scorecard)>,
+) -> Scorecard {
+    // The primary's series over time is the deciding contrast's: the one the verdict reads.
+    if let Some((_, card)) = contrasts.iter().find(|(spec, _)| spec.decides) {
+        overall.cumulative = card.cumulative.clone();
+    }
+    let mut contrasts: Vec<Contrast> = contrasts
+        .into_iter()
+        .map(|(spec, card)| contrast_of(&spec, card))
+        .collect();
+    let exposed = overall.triggers.as_ref().map_or(overall.units.total(), |t| {
+        t.variants.iter().map(|r| r.units).sum()
+    });
+    for contrast in contrasts.iter_mut().filter(|c| c.triggered_only) {
+        contrast.power = power_left(experiment, &overall, contrast);
+    }
+    if let Some(deciding) = contrasts.iter().find(|c| c.decides) {
+        if overall.decision.verdict != Verdict::Invalid {
+            let mut decision = planned(experiment, deciding.decision.clone(), exposed);
+            decision.reasons = decision
+                .reasons
+                .iter()
+                .map(|reason| {
+                    format!(
+                        "{} ({} vs {}, triggered units): {reason}",
+                        deciding.name, deciding.treatment, deciding.control
+                    )
+                })
+                .collect();
+            overall.decision = decision;
+        }
+        for diagnostic in &deciding.diagnostics {
+            if !overall
+                .diagnostics
+                .iter()
+                .any(|d| d.kind == diagnostic.kind && d.message == diagnostic.message)
+            {
+                let mut named = diagnostic.clone();
+                named.message = format!("{}: {}", deciding.name, diagnostic.message);
+                overall.diagnostics.push(named);
+            }
+        }
+    }
+    overall.design = contrasts;
+    overall
+}
+
+/// `decision` of the deciding contrast against the plan of the whole trial's `exposed` units.
+fn planned(experiment: &Experiment, mut decision: Decision, exposed: u64) -> Decision {
+    let Some(planned) = experiment.analysis.planned_units else {
+        return decision;
+    };
+    let progress = format!(
+        "{} of the planned {} exposed units ({:.0}%)",
+        format::count(exposed),
+        format::count(planned),
+        100.0 * exposed as f64 / planned as f64
+    );
+    match decision.verdict {
+        Verdict::Ship if exposed < planned => {
+            decision.verdict = Verdict::KeepRunning;
+            decision.variant = None;
+            decision.reasons.push(format!(
+                "Keep running until the planned sample: {progress} so far."
+            ));
+        }
+        Verdict::Ship => decision
+            .reasons
+            .push(format!("The planned sample is reached: {progress}.")),
+        Verdict::KeepRunning if exposed >= planned => {
+            decision.verdict = Verdict::NoShip;
+            decision.reasons.insert(
+                0,
+                format!(
+                    "The planned sample ended without a significant win on the primary metric: {progress}."
+                ),
+            );
+        }
+        _ => {}
+    }
+    decision
+}
+
+/// What a triggered contrast's trigger rate leaves detectable on the primary metric at the
+/// planned sample: `planned_units` exposed units over the trial's arms, of which the
+/// contrast's arms trigger at their pooled rate; the baseline is the contrast control's
+/// triggered units (a proportion's rate, or a mean with its standard deviation).
+fn power_left(
+    experiment: &Experiment,
+    overall: &Scorecard,
+    contrast: &Contrast,
+) -> Option<TriggeredDetectableEffect> {
+    let planned = experiment.analysis.planned_units?;
+    let triggers = overall.triggers.as_ref()?;
+    let arms: Vec<&TriggerRate> = triggers
+        .variants
+        .iter()
+        .filter(|r| r.variant == contrast.control || r.variant == contrast.treatment)
+        .collect();
+    let units: u64 = arms.iter().map(|r| r.units).sum();
+    let triggered: u64 = arms.iter().map(|r| r.triggered).sum();
+    if units == 0 || triggered == 0 {
+        return None;
+    }
+    let primary = contrast.metrics.first()?;
+    let control = &primary.variants.first()?.result;
+    let baseline = match primary.kind {
+        MetricKind::Proportion => Baseline::Proportion { rate: control.mean },
+        MetricKind::Mean | MetricKind::Count => Baseline::Mean {
+            mean: control.mean,
+            sd: control.variance.sqrt(),
+        },
+        MetricKind::Ratio | MetricKind::Quantile => return None,
+    };
+    let design = PowerDesign {
+        baseline,
+        alpha: experiment.analysis.alpha,
+        power: 0.8,
+        arms: 2,
+        daily_units: None,
+    };
+    let per_arm = planned / experiment.variants.len().max(1) as u64;
+    design
+        .triggered_detectable_effect(per_arm, triggered as f64 / units as f64)
+        .ok()
+}
