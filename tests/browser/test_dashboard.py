@@ -113,6 +113,17 @@ def run_browser(url, key):
         check("ship" in driver.find_element(By.CSS_SELECTOR, "section.verdict").text, "v8 shipped")
         page_ok(driver, "experiment-ranker-v8")
 
+        # The disagreement design: its contrasts, the trigger (disagreement) rates.
+        driver.get(f"{url}/experiments/ranker-v9-disagreement")
+        page_ok(driver, "experiment-ranker-v9-disagreement")
+        contrasts = driver.find_element(By.CSS_SELECTOR, "section[aria-label='design contrasts']")
+        headings = [h.text for h in contrasts.find_elements(By.CSS_SELECTOR, "h3")]
+        check(len(headings) == 3 and "decides the verdict" in headings[0], f"the contrasts: {headings}")
+        check(len(contrasts.find_elements(By.CSS_SELECTOR, "tbody tr")) >= 6, "each contrast's scorecard rows")
+        triggers = driver.find_element(By.CSS_SELECTOR, "section[aria-label='triggers']")
+        check(len(triggers.find_elements(By.CSS_SELECTOR, "tbody tr")) == 3, "a trigger row per arm")
+        check("not marked" in triggers.text and "%" in triggers.text, f"the trigger rates: {triggers.text}")
+
         driver.get(f"{url}/models/hotel-ranker")
         source = page_ok(driver, "model-hotel-ranker")
         check("Production: <strong>v8</strong>" in source, "v8 is production")

@@ -153,6 +153,23 @@ fn the_demo_story_in_the_dashboard() {
         ),
         ("/models/support-assistant", vec!["promoted without RCT evidence"]),
         (
+            "/experiments/ranker-v9-disagreement",
+            vec![
+                "The design's comparisons",
+                "candidate: t1 vs t2 (triggered units) · decides the verdict",
+                "Triggered units",
+                "15.",
+                "leaves",
+            ],
+        ),
+        (
+            "/experiments/assistant-suggested-replies",
+            vec![
+                "feature: t1 vs t2 (triggered units)",
+                "model_cost: t2 vs control (all units)",
+            ],
+        ),
+        (
             "/portfolio",
             vec![
                 "Pearson",

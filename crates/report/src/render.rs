@@ -179,6 +179,39 @@ pub fn table(card: &Scorecard) -> String {
             ));
         }
     }
+    if !card.design.is_empty() {
+        out.push_str("\nthe design's comparisons (primary metric):\n");
+        for contrast in &card.design {
+            let primary = contrast.metrics.first();
+            let effect = primary
+                .and_then(|m| m.variants.get(1))
+                .and_then(|row| row.comparison())
+                .and_then(|c| {
+                    Some(format::effect_with_interval(
+                        c.effect?,
+                        c.ci_low,
+                        c.ci_high,
+                        card.difference,
+                    ))
+                })
+                .unwrap_or_else(|| "not estimated".to_string());
+            out.push_str(&format!(
+                "  {}: {} vs {} on {} units: {} {}; {}{}\n",
+                contrast.name,
+                contrast.treatment,
+                contrast.control,
+                if contrast.triggered_only {
+                    "triggered"
+                } else {
+                    "all"
+                },
+                primary.map_or("", |m| m.name.as_str()),
+                effect,
+                contrast.decision.verdict.as_str(),
+                if contrast.decides { " (decides)" } else { "" }
+            ));
+        }
+    }
     if let Some(triggers) = &card.triggers {
         out.push_str(&format!("\ntriggered units ({}):\n", trigger_test_text(triggers)));
         for row in &triggers.variants {
@@ -392,6 +425,33 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
                 tbody { @for metric in &card.metrics { (metric_rows(metric, card.difference, None)) } }
             } }
             p.meta { "▲ significantly better, ▼ significantly worse; p adj.: Holm over the primary and secondary metrics." }
+        }
+        @if !card.design.is_empty() {
+            section aria-label="design contrasts" {
+                h2 { "The design's comparisons" }
+                @for contrast in &card.design {
+                    h3 {
+                        (contrast.name) ": " (contrast.treatment) " vs " (contrast.control)
+                        @if contrast.triggered_only { " (triggered units)" } @else { " (all units)" }
+                        @if contrast.decides { " · decides the verdict" }
+                    }
+                    p.meta { (contrast.means) ". Its own verdict: " (contrast.decision.verdict.as_str().replace('_', " ")) "." }
+                    div.scroll { table {
+                        (scorecard_head(false))
+                        tbody { @for metric in &contrast.metrics { (metric_rows(metric, card.difference, None)) } }
+                    } }
+                    @if let Some(power) = &contrast.power {
+                        p.meta {
+                            "At the planned sample, a trigger rate of " (format!("{:.1}%", 100.0 * power.trigger_rate))
+                            " leaves " (format::count(power.triggered_per_arm)) " triggered units per arm: the smallest effect detectable among them is "
+                            (power.mde_relative.map_or_else(|| format!("{:.4}", power.mde), |r| format::effect(r, Difference::Relative)))
+                            " (80% power), "
+                            (power.diluted_mde_relative.map_or_else(|| format!("{:.4}", power.diluted_mde), |r| format::effect(r, Difference::Relative)))
+                            " over all exposed units."
+                        }
+                    }
+                }
+            }
         }
         @if let Some(triggers) = &card.triggers {
             section aria-label="triggers" {

@@ -478,7 +478,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     promote(&store, ranker, "v8", "ranker-v8")?;
 
     // v9 agrees with v8 on most searches: a plain trial would dilute its effect over everyone.
-    // The model-disagreement design compares it where the two rankers differ (12% of units),
+    // The model-disagreement design compares it where the two rankers differ (15% of units),
     // and there it wins: promoting v9 is the team's next step.
     register(
         &store,
@@ -487,7 +487,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         Some(auc_production * 1.006),
         json!({"objective": "bookings net of cancellations", "features": 260}),
     )?;
-    let disagreement_lifts: [&[(&str, f64)]; 2] = [&[("booking", 1.25)], &[]];
+    let disagreement_lifts: [&[(&str, f64)]; 2] = [&[("booking", 1.45)], &[]];
     run_trial(
         &store,
         &Trial {
@@ -502,18 +502,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
                     name: name.to_string(),
                     version: Some(version),
                     lifts,
-                    latency: 1.1,
+                    latency: 1.0,
                     outputs: SimOutputs::Bimodal,
                     added_latency_ms: None,
                 })
                 .collect(),
             began_days_ago: 12,
-            units: 45_000,
+            units: 60_000,
             primary: "bookings",
             guardrails,
             proxies,
             seed: 95,
-            design: Some((Design::Disagreement, 0.12)),
+            design: Some((Design::Disagreement, 0.15)),
         },
         now,
     )?;
