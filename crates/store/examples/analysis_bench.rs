@@ -327,6 +327,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run(Path::new(db), runs)
         }
         (Some("explain"), Some(db)) => explain(Path::new(db)),
+        (Some("guardrails"), Some(db)) => {
+            // Stores the experiment with the latency guardrails, for whole-process timing.
+            let store = Store::open(Path::new(db))?;
+            store.apply_experiment(with_latency_guardrails(store.get_experiment(EXPERIMENT)?), LOCAL_ACTOR)?;
+            Ok(())
+        }
         (Some("latency"), Some(db)) => {
             let runs = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(5);
             latency(Path::new(db), runs)
@@ -336,7 +342,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             export(Path::new(db), Path::new(dir))
         }
         _ => Err(
-            "usage: analysis_bench generate DB [UNITS] | run DB [RUNS] | latency DB [RUNS] | explain DB | export DB DIR"
+            "usage: analysis_bench generate DB [UNITS] | run DB [RUNS] | latency DB [RUNS] | explain DB | guardrails DB | export DB DIR"
                 .into(),
         ),
     }
