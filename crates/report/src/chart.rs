@@ -7,6 +7,7 @@
 //! never a panic; non-finite numbers never reach here (the stats crate returns `null`).
 
 use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use rctgate_analysis::distribution::Distributions;
 use rctgate_analysis::format;
@@ -376,6 +377,40 @@ pub fn distributions(found: &Distributions) -> Option<String> {
     Some(svg)
 }
 
+/// The chart both scatters of relative changes draw on: the mesh with percentages on both
+/// axes, and grey lines at zero on each.
+fn relative_scatter<'a, 'b>(
+    root: &'a Area<'b>,
+    (x_lo, x_hi): (f64, f64),
+    (y_lo, y_hi): (f64, f64),
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(76)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(0xee, 0xee, 0xee))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format::effect(*x, Difference::Relative))
+        .y_label_formatter(&|y| format::effect(*y, Difference::Relative))
+        .label_style(FONT)
+        .axis_desc_style(FONT)
+        .draw()?;
+    chart.draw_series([
+        PathElement::new(vec![(x_lo, 0.0), (x_hi, 0.0)], MUTED.stroke_width(1)),
+        PathElement::new(vec![(0.0, y_lo), (0.0, y_hi)], MUTED.stroke_width(1)),
+    ])?;
+    Ok(chart)
+}
+
 /// Offline gain (x) against business lift (y), Booking's Figure 4 for the user's own models.
 pub fn portfolio(points: &[PortfolioPoint], metric: &str) -> String {
     let height = 380;
@@ -388,25 +423,8 @@ pub fn portfolio(points: &[PortfolioPoint], metric: &str) -> String {
     let title = format!("Offline {metric} gain against business lift, one point per trial");
     let desc = "Green points shipped; grey ones did not. The grey lines are zero gain and zero lift.";
     draw(height, &title, desc, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(76)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(0xee, 0xee, 0xee))
-            .x_desc(format!("offline {metric} gain over control"))
-            .y_desc("business lift")
-            .x_label_formatter(&|x| format::effect(*x, Difference::Relative))
-            .y_label_formatter(&|y| format::effect(*y, Difference::Relative))
-            .label_style(FONT)
-            .axis_desc_style(FONT)
-            .draw()?;
-        chart.draw_series([
-            PathElement::new(vec![(x_lo, 0.0), (x_hi, 0.0)], MUTED.stroke_width(1)),
-            PathElement::new(vec![(0.0, y_lo), (0.0, y_hi)], MUTED.stroke_width(1)),
-        ])?;
+        let x_desc = format!("offline {metric} gain over control");
+        let mut chart = relative_scatter(root, (x_lo, x_hi), (y_lo, y_hi), &x_desc, "business lift")?;
         let right = x_lo + (x_hi - x_lo) * 0.8;
         for point in &shown {
             let color = if point.shipped {
@@ -469,25 +487,13 @@ pub fn latency_cost(portfolio: &LatencyCostPortfolio) -> Option<String> {
         "What added latency cost, across trials",
         desc,
         |root| {
-            let mut chart = ChartBuilder::on(root)
-                .margin(16)
-                .x_label_area_size(44)
-                .y_label_area_size(76)
-                .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-            chart
-                .configure_mesh()
-                .light_line_style(RGBColor(0xee, 0xee, 0xee))
-                .x_desc("mean latency per request, change against control")
-                .y_desc("primary metric, change")
-                .x_label_formatter(&|x| format::effect(*x, Difference::Relative))
-                .y_label_formatter(&|y| format::effect(*y, Difference::Relative))
-                .label_style(FONT)
-                .axis_desc_style(FONT)
-                .draw()?;
-            chart.draw_series([
-                PathElement::new(vec![(x_lo, 0.0), (x_hi, 0.0)], MUTED.stroke_width(1)),
-                PathElement::new(vec![(0.0, y_lo), (0.0, y_hi)], MUTED.stroke_width(1)),
-            ])?;
+            let mut chart = relative_scatter(
+                root,
+                (x_lo, x_hi),
+                (y_lo, y_hi),
+                "mean latency per request, change against control",
+                "primary metric, change",
+            )?;
             for fit in &portfolio.fits {
                 if let Some(cost) = fit.cost_per_10_percent_latency {
                     // The fitted slope is the change per +10% latency: 10 times that per +100%.

@@ -184,16 +184,7 @@ pub fn table(card: &Scorecard) -> String {
         for contrast in &card.design {
             let primary = contrast.metrics.first();
             let effect = primary
-                .and_then(|m| m.variants.get(1))
-                .and_then(|row| row.comparison())
-                .and_then(|c| {
-                    Some(format::effect_with_interval(
-                        c.effect?,
-                        c.ci_low,
-                        c.ci_high,
-                        card.difference,
-                    ))
-                })
+                .and_then(|m| treatment_effect(m, card.difference))
                 .unwrap_or_else(|| "not estimated".to_string());
             out.push_str(&format!(
                 "  {}: {} vs {} on {} units: {} {}; {}{}\n",
@@ -275,6 +266,15 @@ fn change_text(change: &rctgate_analysis::latency_cost::Change) -> String {
         bound(change.ci_low),
         bound(change.ci_high)
     )
+}
+
+/// A metric's first treatment's effect with its interval ("+3.2% [+1.1%, +5.3%]"), if
+/// estimated.
+pub fn treatment_effect(metric: &MetricResult, difference: Difference) -> Option<String> {
+    let c = metric.variants.get(1)?.comparison()?;
+    Some(format::effect_with_interval(
+        c.effect?, c.ci_low, c.ci_high, difference,
+    ))
 }
 
 /// An arm's trigger rate, or why it has none.

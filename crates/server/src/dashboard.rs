@@ -34,7 +34,7 @@ use rctgate_analysis::{FrozenResult, Scorecard};
 use rctgate_domain::event::format_ts;
 use rctgate_domain::{Difference, Experiment, OverrideRequest, OverrideStatus, Scope, Status};
 use rctgate_report::chart::{self, PortfolioPoint};
-use rctgate_report::render::{experiment_sections, page};
+use rctgate_report::render::{self, experiment_sections, page};
 use rctgate_store::{EventsSummary, KeyIdentity, ModelView, Promotion};
 use serde::Deserialize;
 
@@ -247,16 +247,7 @@ fn days_running(experiment: &Experiment) -> String {
 fn effect_text(card: &Scorecard) -> String {
     card.metrics
         .first()
-        .and_then(|m| m.variants.get(1))
-        .and_then(|row| row.comparison())
-        .and_then(|c| {
-            Some(format::effect_with_interval(
-                c.effect?,
-                c.ci_low,
-                c.ci_high,
-                card.difference,
-            ))
-        })
+        .and_then(|m| render::treatment_effect(m, card.difference))
         .unwrap_or_else(|| "-".to_string())
 }
 
