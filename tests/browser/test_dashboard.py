@@ -123,6 +123,9 @@ def run_browser(url, key):
         triggers = driver.find_element(By.CSS_SELECTOR, "section[aria-label='triggers']")
         check(len(triggers.find_elements(By.CSS_SELECTOR, "tbody tr")) == 3, "a trigger row per arm")
         check("not marked" in triggers.text and "%" in triggers.text, f"the trigger rates: {triggers.text}")
+        valley = driver.find_element(By.CSS_SELECTOR, "section[aria-label='effect by model confidence']")
+        check(len(valley.find_elements(By.CSS_SELECTOR, "svg circle")) >= 5, "a point per confidence decile")
+        check(len(valley.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10, "a row per decile")
 
         driver.get(f"{url}/models/hotel-ranker")
         source = page_ok(driver, "model-hotel-ranker")

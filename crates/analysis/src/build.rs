@@ -4,12 +4,13 @@
 
 use crate::decision::Decision;
 use crate::latency_cost::{self, Change, LatencyCost, LatencyCostArm};
-use crate::plan::{Plan, PlannedMetric, Role};
+use crate::plan::{Plan, PlannedMetric, Role, CONFIDENCE_BUCKETS};
 use crate::policy::decide;
 use crate::scorecard::LatencySummary;
 use crate::scorecard::{
-    CumulativeEffect, CumulativePoint, GuardrailCheck, MetricResult, Scorecard, SegmentHeterogeneity,
-    SegmentResult, Segments, Srm, TriggerRate, Triggers, UnitCounts, VariantRow, WindowView, SRM_THRESHOLD,
+    BucketEffect, Confidence, ConfidenceBucket, CumulativeEffect, CumulativePoint, GuardrailCheck,
+    MetricResult, Scorecard, SegmentHeterogeneity, SegmentResult, Segments, Srm, TriggerRate, Triggers,
+    UnitCounts, VariantRow, WindowView, SRM_THRESHOLD,
 };
 use crate::sums::{
     add_into, ArmSums, DailySums, MetricSums, QuantileArm, QuantileArms, SegmentKey, TriggerCounts,
@@ -37,6 +38,8 @@ pub struct Inputs<'a> {
     pub output_diagnostics: &'a [crate::Diagnostic],
     /// Each arm's exposed and triggered units, in variant order (empty: not computed).
     pub triggers: &'a [TriggerCounts],
+    /// Each confidence bucket's (bucket, lowest output, highest output).
+    pub confidence_bounds: &'a [(u8, f64, f64)],
 }
 
 /// Builds the scorecard from the engine's rows. `daily` may be empty (no series).
@@ -49,6 +52,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         latency,
         output_diagnostics,
         triggers,
+        confidence_bounds,
     } = inputs;
     let variants = &plan.variants;
     let metric_count = plan.metrics.len();
@@ -142,6 +146,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         }
     });
 
+    let confidence = analyser.confidence(rows, confidence_bounds);
     let cumulative = analyser.cumulative(daily);
     let latency_cost = analyser.latency_cost(&overall, latency);
     let mut card = Scorecard {
@@ -167,6 +172,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         latency: latency.to_vec(),
         latency_cost,
         triggers: trigger_rates(variants, triggers),
+        confidence,
         design: Vec::new(),
     };
     let (decision, diagnostics) = decide(&card, experiment, *as_of);
@@ -224,6 +230,13 @@ impl ArmTotal {
     fn add(&mut self, row: &ArmSums) {
         self.n += row.n;
         for (total, sums) in self.metrics.iter_mut().zip(&row.metrics) {
+            add_into(total, sums);
+        }
+    }
+
+    fn merge(&mut self, other: &ArmTotal) {
+        self.n += other.n;
+        for (total, sums) in self.metrics.iter_mut().zip(&other.metrics) {
             add_into(total, sums);
         }
     }
@@ -339,6 +352,102 @@ impl<'a> MetricInputs<'a> {
 }
 
 impl MetricAnalyser<'_> {
+    /// The primary's effect of the first treatment per model-confidence decile (the rows'
+    /// `bucket`), each a frequentist test at the analysis' alpha, and the one-sided z-test that
+    /// the top decile's effect is worse (by the metric's direction) than deciles 3-8 pooled.
+    fn confidence(&self, rows: &[ArmSums], bounds: &[(u8, f64, f64)]) -> Option<Confidence> {
+        let primary = self.plan.metrics.first().filter(|p| !p.is_quantile())?;
+        let treatment = self.plan.variants.get(1)?;
+        let mut deciles: BTreeMap<u8, Vec<ArmTotal>> = BTreeMap::new();
+        for row in rows
+            .iter()
+            .filter(|row| row.bucket > 0 && row.segment == SegmentKey::All)
+        {
+            let Some(index) = row
+                .variant
+                .as_ref()
+                .and_then(|v| self.plan.variants.iter().position(|n| n == v))
+            else {
+                continue;
+            };
+            deciles.entry(row.bucket).or_insert_with(|| {
+                self.plan
+                    .variants
+                    .iter()
+                    .map(|_| ArmTotal::new(self.plan.metrics.len()))
+                    .collect()
+            })[index]
+                .add(row);
+        }
+        if deciles.is_empty() {
+            return None;
+        }
+        let z = normal_quantile(1.0 - self.experiment.analysis.alpha / 2.0);
+        let effect_of = |arms: &[ArmTotal]| -> Option<(BucketEffect, f64)> {
+            let mut request = self.request(primary, &MetricInputs::sums(arms, 0), Alternative::TwoSided);
+            request.method = Method::Frequentist;
+            let response = request.analyse().ok()?;
+            let c = response.variants.get(1)?.comparison.clone()?;
+            let (effect, low, high) = (c.effect?, c.ci_low?, c.ci_high?);
+            let se = (high - low) / (2.0 * z);
+            Some((
+                BucketEffect {
+                    effect,
+                    ci_low: low,
+                    ci_high: high,
+                },
+                se,
+            ))
+        };
+        let buckets: Vec<ConfidenceBucket> = deciles
+            .iter()
+            .map(|(&bucket, arms)| {
+                let bound = bounds.iter().find(|(b, ..)| *b == bucket);
+                ConfidenceBucket {
+                    bucket,
+                    output_low: bound.map(|(_, low, _)| *low),
+                    output_high: bound.map(|(.., high)| *high),
+                    units: [arms[0].n, arms[1].n],
+                    effect: effect_of(arms).map(|(effect, _)| effect),
+                }
+            })
+            .collect();
+        let mut middle: Vec<ArmTotal> = self
+            .plan
+            .variants
+            .iter()
+            .map(|_| ArmTotal::new(self.plan.metrics.len()))
+            .collect();
+        for (_, arms) in deciles.range(3..=8) {
+            for (total, arm) in middle.iter_mut().zip(arms) {
+                total.merge(arm);
+            }
+        }
+        let middle = (deciles.len() == usize::from(CONFIDENCE_BUCKETS))
+            .then(|| effect_of(&middle))
+            .flatten();
+        let top = deciles.get(&CONFIDENCE_BUCKETS).and_then(|arms| effect_of(arms));
+        let p_value = match (top, middle) {
+            (Some((top, top_se)), Some((middle, middle_se))) if top_se > 0.0 && middle_se > 0.0 => {
+                let gap = (top.effect - middle.effect) / (top_se * top_se + middle_se * middle_se).sqrt();
+                let worse = if primary.metric.direction == Direction::Increase {
+                    gap
+                } else {
+                    -gap
+                };
+                Some(rctgate_stats::distribution::normal_cdf(worse))
+            }
+            _ => None,
+        };
+        Some(Confidence {
+            metric: primary.metric.name.clone(),
+            variant: treatment.clone(),
+            buckets,
+            middle: middle.map(|(effect, _)| effect),
+            top_vs_middle_p_value: p_value.filter(|p| p.is_finite()),
+        })
+    }
+
     /// Cochran's Q and I-squared across the segments' effects, per metric (quantiles aside)
     /// and treatment. Each segment's effect and its variance come from the frequentist test
     /// at the analysis' alpha, whatever the method: its interval is effect ± z·se, so the

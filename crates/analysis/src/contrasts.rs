@@ -103,9 +103,12 @@ pub fn combine(
     mut overall: Scorecard,
     contrasts: Vec<(ContrastSpec, Scorecard)>,
 ) -> Scorecard {
-    // The primary's series over time is the deciding contrast's: the one the verdict reads.
+    // The primary's series over time and its effect by model confidence are the deciding
+    // contrast's: the comparison the verdict reads.
     if let Some((_, card)) = contrasts.iter().find(|(spec, _)| spec.decides) {
         overall.cumulative = card.cumulative.clone();
+        overall.confidence = card.confidence.clone();
+        overall.diagnostics.retain(|d| d.kind != "uncanny_valley");
     }
     let mut contrasts: Vec<Contrast> = contrasts
         .into_iter()

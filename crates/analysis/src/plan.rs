@@ -205,7 +205,8 @@ impl Plan {
     /// One query for every metric: rows of `variant` (NULL for units in more than one
     /// variant), `segment` (the attribute's raw JSON token, NULL when missing or pooled),
     /// `other` (pooled into "(other)"), `n`, then [`COLUMNS_PER_METRIC`] DOUBLE columns per
-    /// metric in plan order.
+    /// metric in plan order, then `sid` (with a segment its rank; without, the units table's
+    /// confidence bucket, 0 for none).
     pub fn scorecard_sql(&self, d: &dyn Dialect) -> String {
         let names = event_names(&self.metrics);
         let (lo, hi) = self.join_bounds();
@@ -248,7 +249,7 @@ per_unit AS (
   FROM joined
   GROUP BY uid
 )
-SELECT p.variant, r.token AS segment, {other} AS other, count(*) AS n, {sums}
+SELECT p.variant, r.token AS segment, {other} AS other, count(*) AS n, {sums}, p.sid AS sid
 FROM per_unit p {segment}
 GROUP BY p.variant, p.sid, r.token",
             other = if self.segment.is_some() {
@@ -616,10 +617,32 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             units_table: None,
             ..self.clone()
         };
+        // Each scored unit's model-confidence decile rides as `sid` (no segment here): the
+        // scorecard query's per-variant rows then come per decile too, at no extra pass
+        // (`ArmSums::bucket`). Scored: counted, in one arm, with a model output, and triggered
+        // when any unit says whether it triggered.
         format!(
-            "WITH {} SELECT unit, uid, variant, t0, t0us, sid, triggered, marked FROM exposed_units",
+            "WITH {},
+scored AS (
+  SELECT *, output IS NOT NULL AND t0 IS NOT NULL AND variant IS NOT NULL
+            AND (triggered OR NOT bool_or(marked) OVER ()) AS scored
+  FROM exposed_units
+)
+SELECT unit, uid, variant, t0, t0us,
+       CASE WHEN scored THEN ntile({CONFIDENCE_BUCKETS}) OVER (PARTITION BY scored ORDER BY output) ELSE 0 END AS sid,
+       triggered, marked, output
+FROM scored",
             own.units_ctes(d)
         )
+    }
+
+    /// With the units table: each confidence bucket's lowest and highest model output, rows of
+    /// `bucket`, `low`, `high`.
+    pub fn confidence_bounds_sql(&self) -> Option<String> {
+        let table = self.units_table.as_ref().filter(|_| self.segment.is_none())?;
+        Some(format!(
+            "SELECT sid, min(output), max(output) FROM {table} WHERE sid > 0 GROUP BY sid ORDER BY sid"
+        ))
     }
 
     /// Per variant (index; NULL for units in several variants): the exposed units, those with
@@ -666,14 +689,21 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             .collect();
         let attributes = match self.segment {
             Some(_) => format!(", {} AS attributes", d.arg_min("attributes", "ts", triggered)),
-            None => String::new(),
+            // The model's output on the unit's first counted exposure that carries one.
+            None => {
+                let scored = match triggered {
+                    Some(triggered) => format!("model_output IS NOT NULL AND {triggered}"),
+                    None => "model_output IS NOT NULL".to_string(),
+                };
+                format!(", {} AS output", d.arg_min("model_output", "ts", Some(&scored)))
+            }
         };
         let exposed = format!(
             "exposed AS (
   SELECT unit, min(vid) AS variant, min(vid) <> max(vid) AS mixed, {t0} AS t0,
          coalesce(bool_or(triggered), false) AS any_triggered, count(triggered) > 0 AS marked{attributes}
   FROM (
-    SELECT unit, ts, triggered, attributes, CASE variant {index} END AS vid
+    SELECT unit, ts, triggered, attributes, model_output, CASE variant {index} END AS vid
     FROM exposures
     WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}
   ) AS counted
@@ -692,7 +722,7 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
                 "{exposed},
 exposed_units AS (
   SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, 0 AS sid,
-         any_triggered AS triggered, marked
+         any_triggered AS triggered, marked, output
   FROM exposed
 ),
 units AS (SELECT * FROM exposed_units WHERE t0 IS NOT NULL)"
@@ -802,6 +832,9 @@ units AS (
         (lookback, window)
     }
 }
+
+/// Model-confidence buckets: deciles of the scored units' model outputs.
+pub const CONFIDENCE_BUCKETS: u8 = 10;
 
 /// The count of values per variant in `table` (of [`Plan::quantile_values_sql`]'s rows):
 /// rows of `variant`, `n`.

@@ -294,6 +294,39 @@ fn trigger_imbalance(card: &Scorecard) -> Option<String> {
     ))
 }
 
+/// Booking's uncanny valley: the model's most confident decile gains significantly less than
+/// the middle deciles (`Confidence::top_vs_middle_p_value` below alpha).
+fn uncanny_valley(card: &Scorecard) -> Option<String> {
+    let confidence = card.confidence.as_ref()?;
+    let p = confidence.top_vs_middle_p_value.filter(|p| *p < card.alpha)?;
+    let top = confidence.buckets.last()?;
+    let (top_effect, middle) = (top.effect?, confidence.middle?);
+    let span = match (top.output_low, top.output_high) {
+        (Some(low), Some(high)) => format!(" (model output {low:.3} to {high:.3})"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "{}: in the model's most confident decile{span}, {}'s effect is {}, significantly worse than the \
+         middle deciles' {} ({}): where the model is surest it helps least, or hurts (Booking's uncanny \
+         valley). Read the effect by confidence before shipping.",
+        confidence.metric,
+        confidence.variant,
+        format::effect_with_interval(
+            top_effect.effect,
+            Some(top_effect.ci_low),
+            Some(top_effect.ci_high),
+            card.difference
+        ),
+        format::effect_with_interval(
+            middle.effect,
+            Some(middle.ci_low),
+            Some(middle.ci_high),
+            card.difference
+        ),
+        format::p_value(p)
+    ))
+}
+
 /// Diagnostics about the data, independent of the verdict.
 fn data_diagnostics(card: &Scorecard) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
@@ -335,6 +368,9 @@ fn data_diagnostics(card: &Scorecard) -> Vec<Diagnostic> {
                 100.0 * card.excluded_units as f64 / exposed as f64
             ),
         ));
+    }
+    if let Some(valley) = uncanny_valley(card) {
+        diagnostics.push(Diagnostic::new("uncanny_valley", Severity::Warning, valley));
     }
     if let Some(segments) = &card.segments {
         // The primary only: one test per metric and arm would flag some metric by chance.

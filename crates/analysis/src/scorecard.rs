@@ -60,6 +60,10 @@ pub struct Scorecard {
     /// Each arm's trigger rate, when exposures say whether they triggered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<Triggers>,
+    /// The primary's effect by model-confidence decile, when exposures carry model outputs
+    /// (Booking's uncanny valley: the most confident changes can help least).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
     /// The design's comparisons (`c_t1_t2`, `disagreement`), the deciding one first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub design: Vec<Contrast>,
@@ -354,4 +358,40 @@ pub struct Contrast {
     /// `rctgate power --trigger-rate` computes it; `null` without a plan or a rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<rctgate_stats::power::TriggeredDetectableEffect>,
+}
+
+/// The primary metric's effect of the first treatment by decile of the model's output among
+/// the scored units (triggered ones when triggers are marked), and whether the most confident
+/// decile does significantly worse than the middle ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confidence {
+    pub metric: String,
+    pub variant: String,
+    pub buckets: Vec<ConfidenceBucket>,
+    /// Deciles 3 to 8 pooled.
+    pub middle: Option<BucketEffect>,
+    /// One-sided p-value that the top decile's effect is worse than the middle's (a z-test on
+    /// the two frequentist effects); `null` without both.
+    pub top_vs_middle_p_value: Option<f64>,
+}
+
+/// One decile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfidenceBucket {
+    /// 1 (least confident) to 10.
+    pub bucket: u8,
+    /// The model outputs the decile spans.
+    pub output_low: Option<f64>,
+    pub output_high: Option<f64>,
+    /// Units per arm compared (control, treatment).
+    pub units: [u64; 2],
+    pub effect: Option<BucketEffect>,
+}
+
+/// A frequentist effect at the analysis' alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BucketEffect {
+    pub effect: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
 }

@@ -57,6 +57,8 @@ pub struct ArmSums {
     pub n: u64,
     /// Per metric, in plan order.
     pub metrics: Vec<MetricSums>,
+    /// The units' model-confidence decile (1-10; 0: not scored, or a segmented analysis).
+    pub bucket: u8,
 }
 
 /// One row of [`crate::Plan::daily_sql`]: a day's increments of the primary metric's sums.

@@ -116,6 +116,7 @@ fn scorecard(experiment: &Experiment, all_arms: &[String], units: &[Unit]) -> Sc
                 segment: SegmentKey::All,
                 n,
                 metrics: vec![sums],
+                bucket: 0,
             }
         })
         .collect();
@@ -140,6 +141,7 @@ fn scorecard(experiment: &Experiment, all_arms: &[String], units: &[Unit]) -> Sc
             latency: &[],
             output_diagnostics: &[],
             triggers: &triggers,
+            confidence_bounds: &[],
         },
         &rows,
         &[],

@@ -50,6 +50,7 @@ fn rows(n: [u64; 2], control: [u64; 3], treatment: [u64; 3]) -> Vec<ArmSums> {
             segment: SegmentKey::All,
             n,
             metrics: counts.iter().map(|c| converted(*c)).collect(),
+            bucket: 0,
         })
         .collect()
 }
@@ -67,6 +68,7 @@ fn scorecard(analysis: Value, rows: &[ArmSums]) -> (Scorecard, Value) {
             latency: &[],
             output_diagnostics: &[],
             triggers: &[],
+            confidence_bounds: &[],
         },
         rows,
         &[],
@@ -226,6 +228,7 @@ fn units_in_two_variants_are_counted_in_the_diagnostics() {
         segment: SegmentKey::All,
         n: 42,
         metrics: vec![converted(1); 3],
+        bucket: 0,
     });
     let (card, json) = scorecard(json!({}), &with_excluded);
     assert_eq!(json["excluded_units"], 42);
@@ -258,4 +261,48 @@ fn the_bayesian_method_decides_on_its_credible_interval() {
     let treatment = &json["metrics"][0]["variants"][1];
     assert!(treatment["chance_to_win"].as_f64().expect("ctw") > 0.99);
     assert!(treatment["p_value"].is_null() && treatment["p_value_adjusted"].is_null());
+}
+
+/// Rows per model-confidence decile: control books 200 of 1,000 in each; the treatment
+/// `treated[d]` of 1,000 in decile d + 1.
+fn deciles(treated: [u64; 10]) -> Vec<ArmSums> {
+    let mut rows = Vec::new();
+    for (d, booked) in treated.iter().enumerate() {
+        for (variant, conversions) in [("control", 200), ("treatment", *booked)] {
+            rows.push(ArmSums {
+                variant: Some(variant.to_string()),
+                segment: SegmentKey::All,
+                n: 1000,
+                metrics: vec![converted(conversions), converted(0), converted(0)],
+                bucket: u8::try_from(d + 1).expect("a decile"),
+            });
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_effect_by_model_confidence_and_the_uncanny_valley() {
+    // +30% in every decile but the top one, where the treatment hurts.
+    let mut treated = [260; 10];
+    treated[9] = 170;
+    let (card, json) = scorecard(json!({}), &deciles(treated));
+    let confidence = card.confidence.as_ref().expect("a confidence section");
+    assert_eq!(confidence.buckets.len(), 10);
+    assert_eq!(confidence.buckets[0].units, [1000, 1000]);
+    let middle = confidence.middle.expect("deciles 3-8 pooled");
+    assert!((middle.effect - 0.3).abs() < 1e-12, "{middle:?}");
+    assert!((confidence.buckets[9].effect.expect("top").effect + 0.15).abs() < 1e-12);
+    assert!(confidence.top_vs_middle_p_value.is_some_and(|p| p < 1e-6));
+    assert!(kinds(&card).contains(&"uncanny_valley"), "{:?}", kinds(&card));
+    // The deciles add up to the whole trial.
+    assert_eq!(json["units"]["treatment"], 10_000);
+    // Alike in every decile: no valley.
+    let (card, _) = scorecard(json!({}), &deciles([260; 10]));
+    assert!(card
+        .confidence
+        .as_ref()
+        .and_then(|c| c.top_vs_middle_p_value)
+        .is_some_and(|p| p > 0.4));
+    assert!(!kinds(&card).contains(&"uncanny_valley"));
 }

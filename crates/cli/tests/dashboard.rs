@@ -160,6 +160,7 @@ fn the_demo_story_in_the_dashboard() {
                 "Triggered units",
                 "15.",
                 "leaves",
+                "Effect by model confidence",
             ],
         ),
         (

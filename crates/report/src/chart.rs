@@ -12,6 +12,7 @@ use plotters::prelude::*;
 use rctgate_analysis::distribution::Distributions;
 use rctgate_analysis::format;
 use rctgate_analysis::latency_cost::{Change, LatencyCostPoint, LatencyCostPortfolio};
+use rctgate_analysis::scorecard::BucketEffect;
 use rctgate_analysis::{Movement, Scorecard};
 use rctgate_domain::Difference;
 
@@ -532,4 +533,76 @@ pub fn latency_cost(portfolio: &LatencyCostPortfolio) -> Option<String> {
             Ok(())
         },
     ))
+}
+
+/// The primary's effect by model-confidence decile: a point and interval per decile, and the
+/// middle deciles' pooled effect as a line. `None` without an estimated decile.
+pub fn confidence(card: &Scorecard) -> Option<String> {
+    let confidence = card.confidence.as_ref()?;
+    let shown: Vec<(u8, BucketEffect)> = confidence
+        .buckets
+        .iter()
+        .filter_map(|b| Some((b.bucket, b.effect?)))
+        .collect();
+    if shown.is_empty() {
+        return None;
+    }
+    let middle = confidence.middle;
+    let (y_lo, y_hi) = bounds(
+        shown
+            .iter()
+            .flat_map(|(_, e)| [e.ci_low, e.ci_high])
+            .chain(middle.map(|m| m.effect)),
+    );
+    let last = f64::from(confidence.buckets.iter().map(|b| b.bucket).max().unwrap_or(1));
+    let difference = card.difference;
+    let title = format!(
+        "{} by model confidence, {} against control",
+        confidence.metric, confidence.variant
+    );
+    let desc = "One point per decile of the model's output (1: least confident), with its interval; \
+                the dashed line is deciles 3 to 8 pooled. A top decile far below it is the uncanny valley.";
+    Some(draw(300, &title, desc, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(76)
+            .build_cartesian_2d(0.5..last + 0.5, y_lo..y_hi)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .x_desc("decile of the model's output")
+            .y_desc(format!("{} effect", confidence.metric))
+            .x_labels(last as usize)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format::effect(*y, difference))
+            .label_style(FONT)
+            .axis_desc_style(FONT)
+            .draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.5, 0.0), (last + 0.5, 0.0)],
+            MUTED.stroke_width(1),
+        )))?;
+        if let Some(middle) = middle {
+            chart.draw_series(DashedLineSeries::new(
+                vec![(0.5, middle.effect), (last + 0.5, middle.effect)],
+                6,
+                4,
+                SERIES[0].stroke_width(2),
+            ))?;
+        }
+        for (bucket, effect) in &shown {
+            let x = f64::from(*bucket);
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x, effect.ci_low), (x, effect.ci_high)],
+                NEUTRAL.stroke_width(3),
+            )))?;
+            chart.draw_series(std::iter::once(Circle::new(
+                (x, effect.effect),
+                5,
+                NEUTRAL.filled(),
+            )))?;
+        }
+        Ok(())
+    }))
 }

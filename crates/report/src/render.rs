@@ -453,6 +453,29 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
                 }
             }
         }
+        @if let Some(confidence) = &card.confidence {
+            section aria-label="effect by model confidence" {
+                h2 { "Effect by model confidence" }
+                @if let Some(svg) = crate::chart::confidence(card) { (PreEscaped(svg)) }
+                div.scroll { table {
+                    thead { tr { th { "decile" } th { "model output" } th { "units (control, " (confidence.variant) ")" } th { "effect [CI]" } } }
+                    tbody { @for b in &confidence.buckets {
+                        tr {
+                            td { (b.bucket) }
+                            td { @match (b.output_low, b.output_high) { (Some(low), Some(high)) => { (format!("{low:.3} to {high:.3}")) } _ => { "-" } } }
+                            td { (format::count(b.units[0])) ", " (format::count(b.units[1])) }
+                            td { @match b.effect { Some(e) => { (format::effect_with_interval(e.effect, Some(e.ci_low), Some(e.ci_high), card.difference)) } None => { "not estimated" } } }
+                        }
+                    } }
+                } }
+                p.meta {
+                    "Deciles of the model's output among the units it could change (triggered ones, when exposures say). "
+                    @if let Some(p) = confidence.top_vs_middle_p_value {
+                        "Top decile worse than deciles 3-8 pooled: one-sided " (format::p_value(p)) "."
+                    }
+                }
+            }
+        }
         @if let Some(triggers) = &card.triggers {
             section aria-label="triggers" {
                 h2 { "Triggered units" }

@@ -122,6 +122,12 @@ pub struct Scenario {
     /// Arms whose exposures never say whether they triggered (a design's C, which never calls
     /// the model): their `triggered` is absent.
     pub unmarked_arms: Vec<usize>,
+    /// Booking's uncanny valley: units whose first exposure's model output is at least this
+    /// get the treatment lifts replaced by `uncanny_lift` (the most confident changes help
+    /// least, or hurt).
+    pub uncanny_above: Option<f64>,
+    /// The lift of the treatment arms above `uncanny_above`.
+    pub uncanny_lift: f64,
     /// Share of units that also get an exposure to another variant (to be excluded).
     pub two_variant_share: f64,
     /// Exposure attribute for segments.
@@ -159,6 +165,8 @@ impl Scenario {
             triggered_share: 1.0,
             lifts_on_triggered_only: false,
             unmarked_arms: Vec::new(),
+            uncanny_above: None,
+            uncanny_lift: 1.0,
             two_variant_share: 0.0,
             attribute: None,
             latency: None,
@@ -372,6 +380,12 @@ pub fn unit_events(scenario: &Scenario, index: usize) -> Vec<SimEvent> {
     // A triggered unit that is not triggered everywhere sees an untriggered exposure first,
     // so its triggered t0 comes later than its first exposure.
     events.push(exposure(id(), variant, t0, all_triggered));
+    let first_output = match events.last() {
+        Some(SimEvent::Exposure { model_output, .. }) => *model_output,
+        _ => None,
+    };
+    let uncanny = variant > 0
+        && matches!((scenario.uncanny_above, first_output), (Some(above), Some(output)) if output >= above);
     let mut triggered_at = t0;
     if triggered && !all_triggered {
         triggered_at = t0 + micros(rng.gen::<f64>() * 0.5);
@@ -389,6 +403,8 @@ pub fn unit_events(scenario: &Scenario, index: usize) -> Vec<SimEvent> {
     for metric in &scenario.metrics {
         let lift = if scenario.lifts_on_triggered_only && !triggered {
             1.0
+        } else if uncanny {
+            scenario.uncanny_lift
         } else {
             metric.lifts.get(variant).copied().unwrap_or(1.0)
         };

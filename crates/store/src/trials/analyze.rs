@@ -162,6 +162,7 @@ impl Store {
         })?;
         let latency = timed("latency summary", || latency_summary(conn, plan))?;
         let triggers = timed("trigger rates", || trigger_counts(conn, plan))?;
+        let confidence_bounds = confidence_bounds(conn, plan)?;
         // The model outputs' shape and shifts become diagnostics of the scorecard.
         let outputs = timed("output distributions", || {
             output_distributions(conn, plan, || self.references(experiment))
@@ -175,6 +176,7 @@ impl Store {
                 latency: &latency,
                 output_diagnostics: &outputs.diagnostics,
                 triggers: &triggers,
+                confidence_bounds: &confidence_bounds,
             },
             &rows,
             &daily,
@@ -298,6 +300,22 @@ fn latency_summary(conn: &Connection, plan: &Plan) -> StoreResult<Vec<LatencySum
     Ok(found)
 }
 
+/// Each model-confidence bucket's lowest and highest output (none without the units table).
+fn confidence_bounds(conn: &Connection, plan: &Plan) -> StoreResult<Vec<(u8, f64, f64)>> {
+    let Some(sql) = plan.confidence_bounds_sql() else {
+        return Ok(Vec::new());
+    };
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            u8::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+            row.get::<_, f64>(1)?,
+            row.get::<_, f64>(2)?,
+        ))
+    })?;
+    rows.collect::<Result<_, _>>().map_err(StoreError::from)
+}
+
 /// Each arm's exposed, triggered and marked units, in variant order (units in several arms
 /// left out).
 fn trigger_counts(conn: &Connection, plan: &Plan) -> StoreResult<Vec<TriggerCounts>> {
@@ -351,6 +369,7 @@ fn arm_sums(conn: &Connection, plan: &Plan) -> StoreResult<Vec<ArmSums>> {
             sums.push(sums_from(row, 4 + metric * COLUMNS_PER_METRIC)?);
         }
         let variant: Option<i64> = row.get(0)?;
+        let sid: i64 = row.get(4 + metrics * COLUMNS_PER_METRIC)?;
         Ok(ArmSums {
             variant: variant_name(plan, variant),
             segment: if segmented {
@@ -360,6 +379,11 @@ fn arm_sums(conn: &Connection, plan: &Plan) -> StoreResult<Vec<ArmSums>> {
             },
             n: n.max(0) as u64,
             metrics: sums,
+            bucket: if segmented {
+                0
+            } else {
+                u8::try_from(sid).unwrap_or(0)
+            },
         })
     })?;
     let mut rows: Vec<ArmSums> = rows.collect::<Result<_, _>>()?;
