@@ -42,6 +42,12 @@ pub trait Dialect {
     /// The linearly interpolated quantiles of `column` at `fractions`, as a select list (the
     /// p50/p95/p99 people read on a latency dashboard).
     fn continuous_quantiles(&self, column: &str, fractions: &[f64]) -> String;
+
+    /// The same quantiles as one aggregate whose value is a list (read with [`Dialect::list_element`]).
+    fn continuous_quantile_list(&self, column: &str, fractions: &[f64]) -> String;
+
+    /// Element `index` (1-based) of the list `list`.
+    fn list_element(&self, list: &str, index: usize) -> String;
 }
 
 /// DuckDB, the embedded default.
@@ -93,6 +99,15 @@ impl Dialect for DuckDb {
 
     fn continuous_quantiles(&self, column: &str, fractions: &[f64]) -> String {
         quantile_list("quantile_cont", column, fractions)
+    }
+
+    fn continuous_quantile_list(&self, column: &str, fractions: &[f64]) -> String {
+        let list: Vec<String> = fractions.iter().map(|f| format!("{f:?}")).collect();
+        format!("quantile_cont({column}, [{}])", list.join(", "))
+    }
+
+    fn list_element(&self, list: &str, index: usize) -> String {
+        format!("{list}[{index}]")
     }
 }
 

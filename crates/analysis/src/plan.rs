@@ -620,19 +620,30 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         // Each scored unit's model-confidence decile rides as `sid` (no segment here): the
         // scorecard query's per-variant rows then come per decile too, at no extra pass
         // (`ArmSums::bucket`). Scored: counted, in one arm, with a model output, and triggered
-        // when any unit says whether it triggered.
+        // when any unit says whether it triggered. The decile is the count of the nine decile
+        // edges below the output (one aggregate over the scored units): no sort, and the
+        // table keeps its order (a window `ntile` made the analysis 15% slower).
+        let fractions: Vec<f64> = (1..CONFIDENCE_BUCKETS)
+            .map(|i| f64::from(i) / f64::from(CONFIDENCE_BUCKETS))
+            .collect();
+        let above: Vec<String> = (1..=fractions.len())
+            .map(|i| format!("CAST(output > {} AS INTEGER)", d.list_element("e.edges", i)))
+            .collect();
         format!(
             "WITH {},
 scored AS (
   SELECT *, output IS NOT NULL AND t0 IS NOT NULL AND variant IS NOT NULL
             AND (triggered OR NOT bool_or(marked) OVER ()) AS scored
   FROM exposed_units
-)
+),
+edges AS (SELECT {} AS edges FROM scored WHERE scored)
 SELECT unit, uid, variant, t0, t0us,
-       CASE WHEN scored THEN ntile({CONFIDENCE_BUCKETS}) OVER (PARTITION BY scored ORDER BY output) ELSE 0 END AS sid,
+       CASE WHEN scored THEN 1 + {} ELSE 0 END AS sid,
        triggered, marked, output
-FROM scored",
-            own.units_ctes(d)
+FROM scored, edges e",
+            own.units_ctes(d),
+            d.continuous_quantile_list("output", &fractions),
+            above.join(" + "),
         )
     }
 
