@@ -40,6 +40,9 @@ pub struct Inputs<'a> {
     pub triggers: &'a [TriggerCounts],
     /// Each confidence bucket's (bucket, lowest output, highest output).
     pub confidence_bounds: &'a [(u8, f64, f64)],
+    /// With a segment: (variant index, segment token, counts) of exposed units
+    /// (`Plan::segment_trigger_counts_sql`).
+    pub segment_triggers: &'a [(usize, Option<String>, TriggerCounts)],
 }
 
 /// Builds the scorecard from the engine's rows. `daily` may be empty (no series).
@@ -53,6 +56,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         output_diagnostics,
         triggers,
         confidence_bounds,
+        segment_triggers,
     } = inputs;
     let variants = &plan.variants;
     let metric_count = plan.metrics.len();
@@ -109,11 +113,16 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
 
     let segments = plan.segment.as_ref().map(|attribute| {
         let heterogeneity = analyser.heterogeneity(&segments);
+        let mut segment_trigger_counts =
+            trigger_counts_by_segment(&segments, variants.len(), segment_triggers);
         let mut values: Vec<SegmentResult> = segments
             .into_iter()
             .filter(|(key, _)| *key != SegmentKey::All)
             .map(|(key, arms)| SegmentResult {
                 value: key.label(),
+                triggers: segment_trigger_counts
+                    .remove(&key)
+                    .and_then(|counts| trigger_rates(variants, &counts)),
                 units: unit_counts(variants, &arms),
                 metrics: plan
                     .metrics
@@ -180,6 +189,34 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
     card.diagnostics = diagnostics;
     card.diagnostics.extend(output_diagnostics.iter().cloned());
     card
+}
+
+/// Exposed units' trigger counts per shown segment (in variant order): each token's segment,
+/// or "(other)" when its value is not among the shown ones.
+fn trigger_counts_by_segment(
+    shown: &BTreeMap<SegmentKey, Vec<ArmTotal>>,
+    arms: usize,
+    counts: &[(usize, Option<String>, TriggerCounts)],
+) -> BTreeMap<SegmentKey, Vec<TriggerCounts>> {
+    let mut found: BTreeMap<SegmentKey, Vec<TriggerCounts>> = BTreeMap::new();
+    for (variant, token, c) in counts.iter().filter(|(variant, ..)| *variant < arms) {
+        let key = SegmentKey::from_token(token.as_deref(), false);
+        let key = if shown.contains_key(&key) {
+            key
+        } else {
+            SegmentKey::Other
+        };
+        if !shown.contains_key(&key) {
+            continue;
+        }
+        let total = &mut found
+            .entry(key)
+            .or_insert_with(|| vec![TriggerCounts::default(); arms])[*variant];
+        total.units += c.units;
+        total.triggered += c.triggered;
+        total.marked += c.marked;
+    }
+    found
 }
 
 /// The trigger section, when any exposure says whether it triggered: each arm's rate, and the

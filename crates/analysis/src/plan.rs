@@ -678,6 +678,52 @@ FROM scored, edges e",
         )
     }
 
+    /// The exposures the analysis counts (the experiment's, of its variants, in the window),
+    /// with the variant as its index (control 0: integer comparisons and grouping) in `vid`.
+    fn counted_exposures(&self, d: &dyn Dialect) -> String {
+        let start = self
+            .window
+            .start
+            .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
+            .unwrap_or_default();
+        let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
+        let index: Vec<String> = variants
+            .iter()
+            .enumerate()
+            .map(|(i, literal)| format!("WHEN {literal} THEN {i}"))
+            .collect();
+        format!(
+            "SELECT unit, ts, triggered, attributes, model_output, CASE variant {index} END AS vid
+    FROM exposures
+    WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}",
+            index = index.join(" "),
+            key = d.string_literal(&self.experiment),
+            variants = variants.join(", "),
+            end = d.timestamp_literal(self.window.end.timestamp_micros()),
+        )
+    }
+
+    /// With a segment: every exposed unit per variant (index; NULL for units in several) and
+    /// segment token (its first exposure's attribute, NULL when missing), with the triggered
+    /// and marked ones: rows of `variant`, `token`, `units`, `triggered`, `marked`.
+    pub fn segment_trigger_counts_sql(&self, d: &dyn Dialect) -> Option<String> {
+        let name = self.segment.as_ref()?;
+        Some(format!(
+            "SELECT variant, token, count(*) AS units, count(*) FILTER (WHERE triggered) AS triggered,
+       count(*) FILTER (WHERE marked) AS marked
+FROM (
+  SELECT CASE WHEN min(vid) = max(vid) THEN min(vid) END AS variant,
+         nullif({token}, '') AS token,
+         coalesce(bool_or(triggered), false) AS triggered, count(triggered) > 0 AS marked
+  FROM ({counted}) AS counted
+  GROUP BY unit
+) AS per_unit
+GROUP BY variant, token",
+            token = d.attribute_token(&d.arg_min("attributes", "ts", None), name),
+            counted = self.counted_exposures(d),
+        ))
+    }
+
     /// `exposed` (one row per unit), `exposed_units` (without a segment: variant NULL for
     /// units in several variants, t0 NULL for units that do not count, trigger flags) and
     /// `units` (the counted ones, with segment columns when split).
@@ -686,18 +732,6 @@ FROM scored, edges e",
             return format!("units AS (SELECT * FROM {table} WHERE t0 IS NOT NULL)");
         }
         let triggered = self.triggered_only.then_some("triggered");
-        let start = self
-            .window
-            .start
-            .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
-            .unwrap_or_default();
-        let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
-        // Variants travel as their index (control 0): integer comparisons and grouping.
-        let index: Vec<String> = variants
-            .iter()
-            .enumerate()
-            .map(|(i, literal)| format!("WHEN {literal} THEN {i}"))
-            .collect();
         let attributes = match self.segment {
             Some(_) => format!(", {} AS attributes", d.arg_min("attributes", "ts", triggered)),
             // The model's output on the unit's first counted exposure that carries one.
@@ -713,18 +747,11 @@ FROM scored, edges e",
             "exposed AS (
   SELECT unit, min(vid) AS variant, min(vid) <> max(vid) AS mixed, {t0} AS t0,
          coalesce(bool_or(triggered), false) AS any_triggered, count(triggered) > 0 AS marked{attributes}
-  FROM (
-    SELECT unit, ts, triggered, attributes, model_output, CASE variant {index} END AS vid
-    FROM exposures
-    WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}
-  ) AS counted
+  FROM ({counted}) AS counted
   GROUP BY unit
 )",
             t0 = d.aggregate_where("min", "ts", triggered),
-            key = d.string_literal(&self.experiment),
-            variants = variants.join(", "),
-            index = index.join(" "),
-            end = d.timestamp_literal(self.window.end.timestamp_micros()),
+            counted = self.counted_exposures(d),
         );
         let variant = "CASE WHEN NOT mixed THEN variant END AS variant";
         let t0us = d.epoch_micros("t0");

@@ -335,6 +335,10 @@ pub struct SegmentResult {
     pub units: UnitCounts,
     /// Every metric in the segment; `p_value_adjusted` is Holm across all segments.
     pub metrics: Vec<MetricResult>,
+    /// The segment's trigger rates (its exposed units by their first exposure's attribute),
+    /// when exposures say whether they triggered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<Triggers>,
 }
 
 /// One comparison of a design's trial (`crate::contrasts`) on the scorecard.

@@ -142,6 +142,7 @@ fn scorecard(experiment: &Experiment, all_arms: &[String], units: &[Unit]) -> Sc
             output_diagnostics: &[],
             triggers: &triggers,
             confidence_bounds: &[],
+            segment_triggers: &[],
         },
         &rows,
         &[],

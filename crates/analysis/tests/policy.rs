@@ -69,6 +69,7 @@ fn scorecard(analysis: Value, rows: &[ArmSums]) -> (Scorecard, Value) {
             output_diagnostics: &[],
             triggers: &[],
             confidence_bounds: &[],
+            segment_triggers: &[],
         },
         rows,
         &[],

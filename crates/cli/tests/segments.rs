@@ -14,9 +14,11 @@ fn events(experiment: &str, units: usize, rate: impl Fn(&str, &str) -> f64) -> S
     for i in 0..units {
         let variant = if i % 2 == 0 { "control" } else { "treatment" };
         let device = if i % 4 < 2 { "desktop" } else { "mobile" };
+        // Mobile units trigger 4 in 10, desktop ones 1 in 10.
+        let triggered = (i / 4) % 10 < if device == "mobile" { 4 } else { 1 };
         lines.push(json!({"type": "exposure", "id": format!("{experiment}-x{i}"), "unit": format!("{experiment}-u{i}"),
                           "experiment": experiment, "variant": variant, "ts": "2026-11-26T12:00:00Z",
-                          "attributes": {"device": device}}));
+                          "attributes": {"device": device}, "triggered": triggered}));
         if (i / 4) % 10 < (rate(variant, device) * 10.0).round() as usize {
             lines.push(json!({"type": "metric", "id": format!("{experiment}-b{i}"), "unit": format!("{experiment}-u{i}"),
                               "event": "booking", "ts": "2026-11-26T13:00:00Z"}));
@@ -88,6 +90,18 @@ fn an_effect_that_differs_across_segments_is_flagged() {
         "{}",
         card["diagnostics"]
     );
+    // Each segment's trigger rates, per arm.
+    for segment in card["segments"]["values"].as_array().expect("segments") {
+        let want = if segment["value"] == "mobile" { 0.4 } else { 0.1 };
+        let rates: Vec<f64> = segment["triggers"]["variants"]
+            .as_array()
+            .map(|rows| rows.iter().filter_map(|r| r["rate"].as_f64()).collect())
+            .unwrap_or_default();
+        assert!(
+            rates.len() == 2 && rates.iter().all(|r| (r - want).abs() < 1e-12),
+            "{segment}"
+        );
+    }
     // Without a segment, no test.
     let (_, plain) = server.call("GET", "/v1/experiments/uneven/results", a, None);
     assert!(!diagnostic_kinds(&plain).contains(&"segment_heterogeneity".to_string()));

@@ -163,6 +163,7 @@ impl Store {
         let latency = timed("latency summary", || latency_summary(conn, plan))?;
         let triggers = timed("trigger rates", || trigger_counts(conn, plan))?;
         let confidence_bounds = confidence_bounds(conn, plan)?;
+        let segment_triggers = segment_trigger_counts(conn, plan)?;
         // The model outputs' shape and shifts become diagnostics of the scorecard.
         let outputs = timed("output distributions", || {
             output_distributions(conn, plan, || self.references(experiment))
@@ -177,6 +178,7 @@ impl Store {
                 output_diagnostics: &outputs.diagnostics,
                 triggers: &triggers,
                 confidence_bounds: &confidence_bounds,
+                segment_triggers: &segment_triggers,
             },
             &rows,
             &daily,
@@ -314,6 +316,47 @@ fn confidence_bounds(conn: &Connection, plan: &Plan) -> StoreResult<Vec<(u8, f64
         ))
     })?;
     rows.collect::<Result<_, _>>().map_err(StoreError::from)
+}
+
+/// With a segment: each (variant, segment token)'s exposed, triggered and marked units.
+fn segment_trigger_counts(
+    conn: &Connection,
+    plan: &Plan,
+) -> StoreResult<Vec<(usize, Option<String>, TriggerCounts)>> {
+    let Some(sql) = plan.segment_trigger_counts_sql(&DuckDb) else {
+        return Ok(Vec::new());
+    };
+    let mut statement = conn.prepare(&sql)?;
+    let count = |row: &duckdb::Row<'_>, i: usize| row.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+    let rows = statement.query_map([], |row| {
+        let variant = row
+            .get::<_, Option<i64>>(0)?
+            .and_then(|i| usize::try_from(i).ok());
+        Ok(variant.map(|variant| {
+            (
+                variant,
+                row.get::<_, Option<String>>(1),
+                count(row, 2),
+                count(row, 3),
+                count(row, 4),
+            )
+        }))
+    })?;
+    let mut found = Vec::new();
+    for row in rows {
+        if let Some((variant, token, units, triggered, marked)) = row? {
+            found.push((
+                variant,
+                token?,
+                TriggerCounts {
+                    units: units?,
+                    triggered: triggered?,
+                    marked: marked?,
+                },
+            ));
+        }
+    }
+    Ok(found)
 }
 
 /// Each arm's exposed, triggered and marked units, in variant order (units in several arms
