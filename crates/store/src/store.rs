@@ -270,11 +270,13 @@ pub const DEFAULT_ID_HORIZON: chrono::Duration = chrono::Duration::days(30);
 /// DuckDB settings: durable commits everywhere (`full` adds F_FULLFSYNC on macOS; on Linux it
 /// is the default fdatasync), no extension downloads, and a memory limit.
 ///
-/// DuckDB's default limit is 80% of the machine's memory. The store caps it at 2 GiB so
+/// DuckDB's default limit is 80% of the machine's memory. The store caps it at 1.5 GiB so
 /// that memory stays bounded whatever the event count: an analysis or import larger than
 /// that spills to `<database>.tmp` next to the file (DuckDB's default temp directory) instead
-/// of growing. With the id set (16 bytes per stored event) and the server, the process stays
-/// under 4 GiB up to about 100M events.
+/// of growing. At 2 GiB the analysis of 4M units / 85M events peaked at 2.2 GiB of process
+/// memory; at 1.5 GiB its scorecard query took the same time (5.9 s against 6.0 s) and the
+/// process peaked at 1.6 GiB; at 1.2 GiB it spilled and took 7.4 s (BENCHMARKS.md). The
+/// server's id set (16 bytes per event inside the id horizon) comes on top.
 ///
 /// `checkpoint_threshold` is raised from DuckDB's 16 MiB to 256 MiB: under a steady stream of
 /// small batches, each checkpoint recompresses the table's last, partly filled row group, and
@@ -283,7 +285,7 @@ pub const DEFAULT_ID_HORIZON: chrono::Duration = chrono::Duration::days(30);
 /// (every commit is synced to the write-ahead log); a crash replays a longer log on restart.
 const SETTINGS: &[(&str, &str)] = &[
     ("fsync_mode", "full"),
-    ("memory_limit", "2GiB"),
+    ("memory_limit", "1536MiB"),
     ("checkpoint_threshold", "256MiB"),
     ("autoload_known_extensions", "false"),
     ("autoinstall_known_extensions", "false"),
