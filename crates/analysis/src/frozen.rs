@@ -115,6 +115,39 @@ impl FrozenResult {
         })
     }
 
+    /// The primary metric's effect for treatment `variant` over all its units: what the
+    /// offline/online ledger compares across trials. The same as [`FrozenResult::primary_lift_at`]
+    /// for a standard trial; for a design's, the deciding treatment's all-units contrast
+    /// against C (`total`), since a lift among triggered units is not comparable with other
+    /// trials' lifts (it shows the effect where the model changed anything, not on the
+    /// business), and `None` for the other arms.
+    pub fn business_lift_at(&self, variant: usize) -> Option<PrimaryLift> {
+        let card = self.scorecard()?;
+        let Some(deciding) = card.design.iter().find(|c| c.decides) else {
+            return self.primary_lift_at(variant);
+        };
+        let name = &card.metrics.first()?.variants.get(variant)?.result.name;
+        let control = &card.metrics.first()?.variants.first()?.result.name;
+        if deciding.treatment != *name {
+            return None;
+        }
+        let total = card
+            .design
+            .iter()
+            .find(|c| !c.triggered_only && c.treatment == *name && c.control == *control)?;
+        let primary = total.metrics.first()?;
+        let comparison = primary.variants.get(1)?.comparison();
+        Some(PrimaryLift {
+            metric: primary.name.clone(),
+            variant: name.clone(),
+            effect: comparison.and_then(|c| c.effect),
+            ci_low: comparison.and_then(|c| c.ci_low),
+            ci_high: comparison.and_then(|c| c.ci_high),
+            p_value: comparison.and_then(|c| c.p_value),
+            difference: card.difference,
+        })
+    }
+
     /// The primary metric's effect for the shipped treatment (or the first one).
     pub fn primary_lift(&self) -> Option<PrimaryLift> {
         let primary = self.primary()?;

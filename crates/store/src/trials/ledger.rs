@@ -49,7 +49,7 @@ impl Store {
                     else {
                         continue;
                     };
-                    let lift = frozen.primary_lift_at(i);
+                    let lift = frozen.business_lift_at(i);
                     // A design's arms besides its deciding treatment measure costs.
                     if !experiment.design.is_standard() && lift.is_none() {
                         continue;
