@@ -679,7 +679,8 @@ FROM scored, edges e",
     }
 
     /// The exposures the analysis counts (the experiment's, of its variants, in the window),
-    /// with the variant as its index (control 0: integer comparisons and grouping) in `vid`.
+    /// with the variant as its index (control 0: integer comparisons and grouping) in `vid`
+    /// and whether it triggered in `trig`.
     fn counted_exposures(&self, d: &dyn Dialect) -> String {
         let start = self
             .window
@@ -693,9 +694,14 @@ FROM scored, edges e",
             .map(|(i, literal)| format!("WHEN {literal} THEN {i}"))
             .collect();
         format!(
-            "SELECT unit, ts, triggered, attributes, model_output, CASE variant {index} END AS vid
+            "SELECT unit, ts, {trig} AS trig, attributes, model_output, CASE variant {index} END AS vid
     FROM exposures
     WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}",
+            // Whether the exposure triggered: its `triggered`, or, for the model-disagreement
+            // design, a `shadow_output` that differs from `model_output`; NULL when it says
+            // neither.
+            trig = "CASE WHEN triggered IS NOT NULL OR shadow_output IS NOT NULL \
+                    THEN coalesce(triggered, false) OR coalesce(model_output <> shadow_output, false) END",
             index = index.join(" "),
             key = d.string_literal(&self.experiment),
             variants = variants.join(", "),
@@ -714,7 +720,7 @@ FROM scored, edges e",
 FROM (
   SELECT CASE WHEN min(vid) = max(vid) THEN min(vid) END AS variant,
          nullif({token}, '') AS token,
-         coalesce(bool_or(triggered), false) AS triggered, count(triggered) > 0 AS marked
+         coalesce(bool_or(trig), false) AS triggered, count(trig) > 0 AS marked
   FROM ({counted}) AS counted
   GROUP BY unit
 ) AS per_unit
@@ -731,7 +737,7 @@ GROUP BY variant, token",
         if let (Some(table), None) = (&self.units_table, &self.segment) {
             return format!("units AS (SELECT * FROM {table} WHERE t0 IS NOT NULL)");
         }
-        let triggered = self.triggered_only.then_some("triggered");
+        let triggered = self.triggered_only.then_some("trig");
         let attributes = match self.segment {
             Some(_) => format!(", {} AS attributes", d.arg_min("attributes", "ts", triggered)),
             // The model's output on the unit's first counted exposure that carries one.
@@ -746,7 +752,7 @@ GROUP BY variant, token",
         let exposed = format!(
             "exposed AS (
   SELECT unit, min(vid) AS variant, min(vid) <> max(vid) AS mixed, {t0} AS t0,
-         coalesce(bool_or(triggered), false) AS any_triggered, count(triggered) > 0 AS marked{attributes}
+         coalesce(bool_or(trig), false) AS any_triggered, count(trig) > 0 AS marked{attributes}
   FROM ({counted}) AS counted
   GROUP BY unit
 )",

@@ -280,3 +280,69 @@ fn a_disagreement_trial_reports_its_rate_and_the_power_it_leaves() {
         card["decision"]
     );
 }
+
+/// The disagreement design without `triggered`: T1 and T2 log both models' outputs
+/// (`model_output` served, `shadow_output` computed alongside) and rctgate triggers the units
+/// whose outputs differ; C logs only its model's output.
+#[test]
+fn a_disagreement_is_read_from_the_two_outputs() {
+    let Trial { server, admin, .. } = trial("designs-outputs", &experiment_value("plain"), false);
+    let a = Some(admin.as_str());
+    register(&server, &admin, &["v6", "v7"]);
+    let body = definition("outputs", "disagreement", [Some("v6"), Some("v7"), Some("v6")]);
+    let (status, answer) = server.call("POST", "/v1/experiments", a, Some(&body.to_string()));
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = server.call("POST", "/v1/experiments/outputs/start", a, None);
+    assert_eq!(status, 200, "{answer}");
+    // 3,000 units in turn c, t1, t2; in t1 and t2 the models disagree for every fourth unit.
+    let lines: Vec<String> = (0..3000)
+        .map(|i| {
+            let arm = ["c", "t1", "t2"][i % 3];
+            let mut exposure = json!({"type": "exposure", "id": format!("x{i}"), "unit": format!("u{i}"),
+                                      "experiment": "outputs", "variant": arm, "ts": "2026-10-02T12:00:00Z",
+                                      "model_output": 0.5});
+            if arm != "c" {
+                exposure["shadow_output"] = json!(if (i / 3) % 4 == 0 { 0.9 } else { 0.5 });
+            }
+            exposure.to_string()
+        })
+        .collect();
+    let (status, answer) = server.call("POST", "/v1/events", a, Some(&lines.join("\n")));
+    assert_eq!(status, 200, "{answer}");
+    let bad = r#"{"type": "exposure", "id": "bad", "unit": "u1", "experiment": "outputs", "variant": "t1", "ts": "2026-10-02T12:00:00Z", "shadow_output": 0.3}"#;
+    let (status, answer) = server.call("POST", "/v1/events", a, Some(bad));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("shadow_output"), "{answer}");
+
+    let (status, card) = server.call("GET", "/v1/experiments/outputs/results", a, None);
+    assert_eq!(status, 200, "{card}");
+    let rows: Vec<(String, u64, u64, bool)> = card["triggers"]["variants"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r["variant"].as_str().unwrap_or_default().to_string(),
+                        r["units"].as_u64().unwrap_or(0),
+                        r["triggered"].as_u64().unwrap_or(0),
+                        r["marks_triggers"].as_bool().unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        rows,
+        [
+            ("c".to_string(), 1000, 0, false),
+            ("t1".to_string(), 1000, 250, true),
+            ("t2".to_string(), 1000, 250, true)
+        ],
+        "{}",
+        card["triggers"]
+    );
+    // The deciding contrast counts the 250 + 250 units where the models disagree.
+    let candidate = contrast(&card, "candidate");
+    assert_eq!(candidate["units"]["t2"], 250, "{candidate}");
+    assert_eq!(candidate["units"]["t1"], 250, "{candidate}");
+}

@@ -70,6 +70,9 @@ pub struct EventRecord {
     /// Exposure: the model's output (for response distribution monitoring).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_output: Option<f64>,
+    /// Exposure: the output of a model computed alongside but not served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_output: Option<f64>,
     /// Exposure: the model's latency in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
@@ -99,6 +102,7 @@ impl EventRecord {
             variant: fields.variant.map(str::to_string),
             triggered: fields.triggered,
             model_output: fields.model_output,
+            shadow_output: fields.shadow_output,
             latency_ms: fields.latency_ms,
             event: fields.event.map(str::to_string),
             value: fields.value,
@@ -121,6 +125,7 @@ impl ReceivedEvent for EventRecord {
             variant: self.variant.as_deref(),
             triggered: self.triggered,
             model_output: self.model_output,
+            shadow_output: self.shadow_output,
             latency_ms: self.latency_ms,
             event: self.event.as_deref(),
             value: self.value,
@@ -268,6 +273,29 @@ mod tests {
         let mut event = record(EXPOSURE);
         event.latency_ms = Some(-1.0);
         assert_eq!(field_of(event).as_deref(), Some("latency_ms"));
+    }
+
+    #[test]
+    fn a_shadow_output_is_finite_on_an_exposure_with_a_model_output() {
+        let mut event = record(EXPOSURE);
+        event.model_output = Some(0.4);
+        event.shadow_output = Some(f64::NAN);
+        assert_eq!(field_of(event).as_deref(), Some("shadow_output"));
+        let mut event = record(EXPOSURE);
+        event.model_output = None;
+        event.shadow_output = Some(0.4);
+        assert_eq!(
+            field_of(event).as_deref(),
+            Some("shadow_output"),
+            "needs model_output"
+        );
+        let mut event = record(METRIC);
+        event.shadow_output = Some(0.4);
+        assert_eq!(field_of(event).as_deref(), Some("shadow_output"));
+        let mut event = record(EXPOSURE);
+        event.model_output = Some(0.4);
+        event.shadow_output = Some(0.7);
+        assert_eq!(field_of(event), None);
     }
 
     #[test]

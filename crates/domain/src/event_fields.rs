@@ -70,6 +70,9 @@ pub struct EventFields<'a> {
     pub triggered: Option<bool>,
     /// Exposure: the model's output.
     pub model_output: Option<f64>,
+    /// Exposure: the output of a model computed alongside but not served (the
+    /// model-disagreement design); the unit is triggered where it differs from `model_output`.
+    pub shadow_output: Option<f64>,
     /// Exposure: the model's latency in milliseconds.
     pub latency_ms: Option<f64>,
     /// Metric: the event name.
@@ -106,6 +109,15 @@ impl EventFields<'_> {
                 if let Some(output) = self.model_output {
                     check_finite("model_output", output)?;
                 }
+                if let Some(output) = self.shadow_output {
+                    check_finite("shadow_output", output)?;
+                    if self.model_output.is_none() {
+                        return Err(ValidationError::new(
+                            "shadow_output",
+                            "Needs model_output: it is compared with the served model's output.",
+                        ));
+                    }
+                }
                 if let Some(latency) = self.latency_ms {
                     check_finite("latency_ms", latency)?;
                     if latency < 0.0 {
@@ -120,6 +132,7 @@ impl EventFields<'_> {
                     ("variant", self.variant.is_some()),
                     ("triggered", self.triggered.is_some()),
                     ("model_output", self.model_output.is_some()),
+                    ("shadow_output", self.shadow_output.is_some()),
                     ("latency_ms", self.latency_ms.is_some()),
                 ] {
                     refuse_field(field, present, EventType::Metric)?;
@@ -259,6 +272,7 @@ mod tests {
             variant: None,
             triggered: None,
             model_output: None,
+            shadow_output: None,
             latency_ms: None,
             event: Some("booking"),
             value: None,

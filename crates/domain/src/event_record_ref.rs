@@ -38,6 +38,8 @@ pub struct EventRecordRef<'a> {
     #[serde(default)]
     model_output: Option<f64>,
     #[serde(default)]
+    shadow_output: Option<f64>,
+    #[serde(default)]
     latency_ms: Option<f64>,
     #[serde(default, borrow)]
     event: Option<Text<'a>>,
@@ -75,6 +77,7 @@ impl ReceivedEvent for EventRecordRef<'_> {
             variant: optional_text(&self.variant),
             triggered: self.triggered,
             model_output: self.model_output,
+            shadow_output: self.shadow_output,
             latency_ms: self.latency_ms,
             event: optional_text(&self.event),
             value: self.value,

@@ -463,6 +463,7 @@ fn exposure(
         variant: Some(decision.variant.to_string()),
         triggered,
         model_output: None,
+        shadow_output: None,
         latency_ms: None,
         event: None,
         value: None,

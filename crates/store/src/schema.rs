@@ -154,6 +154,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 5,
+        description: "exposures: shadow_output (the model-disagreement design)",
+        sql: "ALTER TABLE exposures ADD COLUMN shadow_output DOUBLE;",
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -198,7 +198,7 @@ mod tests {
         let first = store.prepare(&parsed(&[
             m1,
             r#"{"type": "metric", "id": "m2", "unit": "u2", "event": "revenue", "value": 12.5, "ts": "2026-11-26T13:00:00.123456+01:00", "attributes": {"b": 2, "a": "x\"y"}}"#,
-            r#"{"type": "exposure", "id": "x1", "unit": "u2", "experiment": "ranker", "variant": "treatment", "ts": "2026-11-26T12:00:00Z", "triggered": false, "model_output": 0.25, "latency_ms": 3.5}"#,
+            r#"{"type": "exposure", "id": "x1", "unit": "u2", "experiment": "ranker", "variant": "treatment", "ts": "2026-11-26T12:00:00Z", "triggered": false, "model_output": 0.25, "shadow_output": 0.75, "latency_ms": 3.5}"#,
         ]))?;
         let second = store.prepare(&parsed(&[
             r#"{"type": "exposure", "id": "x2", "unit": "u3-ééé-long-unit-name", "experiment": "ranker", "variant": "control", "ts": "2026-11-26T12:00:00Z", "triggered": true}"#,
@@ -221,6 +221,12 @@ mod tests {
         assert_eq!(files.len(), 1, "only the new store's own segment: {files:?}");
         assert_eq!(files[0].1, 0);
         let reader = store.read_connection()?;
+        // The shadow output came back from its log record (kind 3); x2 had none (kind 1).
+        let shadows: Vec<Option<f64>> = reader
+            .prepare("SELECT shadow_output FROM exposures ORDER BY id")?
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(shadows, vec![Some(0.75), None]);
         type Metric = (String, String, Option<f64>, i64, Option<String>);
         let metrics: Vec<Metric> = reader
             .prepare("SELECT id, event, value, epoch_us(ts), attributes FROM metric_events ORDER BY id")?

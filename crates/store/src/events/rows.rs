@@ -39,6 +39,7 @@ struct ExposureRow {
     model_output: Option<f64>,
     latency_ms: Option<f64>,
     attributes: Option<Span>,
+    shadow_output: Option<f64>,
 }
 
 /// One row of `metric_events`.
@@ -87,6 +88,8 @@ impl EventTable {
                     ("model_output", Double),
                     ("latency_ms", Double),
                     ("attributes", Varchar),
+                    // Added by migration 5, so last.
+                    ("shadow_output", Double),
                 ],
             },
             EventTable::MetricEvents => TableSpec {
@@ -202,6 +205,7 @@ impl EventRows {
                 model_output: fields.model_output,
                 latency_ms: fields.latency_ms,
                 attributes: self.push_attribute_values(attributes)?,
+                shadow_output: fields.shadow_output,
             }),
             EventType::Metric => Row::Metric(MetricRow {
                 id,
@@ -339,6 +343,7 @@ impl EventRows {
                     chunk.set_f64(6, index, row.model_output);
                     chunk.set_f64(7, index, row.latency_ms);
                     chunk.set_str(8, index, row.attributes.map(span));
+                    chunk.set_f64(9, index, row.shadow_output);
                 }
                 Row::Metric(row) => {
                     chunk.set_str(0, index, Some(span(row.id)));

@@ -2,7 +2,7 @@
 //! borrowed from the reader's buffers (the import's fast path), or as owned [`EventRecord`]s.
 //!
 //! Known columns: `type, id, unit, experiment, variant, ts, triggered, event, value,
-//! model_output, latency_ms`, and `attributes` holding a JSON object as text. Every other
+//! model_output, shadow_output, latency_ms`, and `attributes` holding a JSON object as text. Every other
 //! column becomes an attribute of that name; empty (CSV) and null (Parquet) cells are absent
 //! fields. CSV cells are text, so CSV attributes are strings; typed Parquet columns keep
 //! their numbers and booleans.
@@ -42,6 +42,7 @@ pub(crate) enum Role {
     Event,
     Value,
     ModelOutput,
+    ShadowOutput,
     LatencyMs,
     AttributesJson,
     Attribute,
@@ -60,6 +61,7 @@ impl Role {
             "event" => Role::Event,
             "value" => Role::Value,
             "model_output" => Role::ModelOutput,
+            "shadow_output" => Role::ShadowOutput,
             "latency_ms" => Role::LatencyMs,
             "attributes" => Role::AttributesJson,
             _ => Role::Attribute,
@@ -150,6 +152,7 @@ impl Columns {
             variant: None,
             triggered: None,
             model_output: None,
+            shadow_output: None,
             latency_ms: None,
             event: None,
             value: None,
@@ -171,6 +174,7 @@ impl Columns {
                 Role::Triggered => fields.triggered = Some(parse_bool(name, value)?),
                 Role::Value => fields.value = Some(parse_number(name, value)?),
                 Role::ModelOutput => fields.model_output = Some(parse_number(name, value)?),
+                Role::ShadowOutput => fields.shadow_output = Some(parse_number(name, value)?),
                 Role::LatencyMs => fields.latency_ms = Some(parse_number(name, value)?),
                 Role::AttributesJson | Role::Attribute => {}
             }

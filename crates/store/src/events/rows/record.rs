@@ -16,6 +16,9 @@ use crate::time::Micros;
 
 const EXPOSURE: u8 = 1;
 const METRIC: u8 = 2;
+/// An exposure with a `shadow_output`: kind 1's fields, then the output. Logs written before
+/// it existed hold kind 1 only, and read back as they were.
+const EXPOSURE_WITH_SHADOW: u8 = 3;
 
 impl EventRows {
     /// Appends these rows' record to `out`.
@@ -31,7 +34,11 @@ impl EventRows {
         for (_, row) in &self.rows {
             match row {
                 Row::Exposure(row) => {
-                    writer.byte(EXPOSURE);
+                    writer.byte(if row.shadow_output.is_some() {
+                        EXPOSURE_WITH_SHADOW
+                    } else {
+                        EXPOSURE
+                    });
                     for span in [row.id, row.experiment, row.variant, row.unit] {
                         writer.span(span);
                     }
@@ -44,6 +51,9 @@ impl EventRows {
                     writer.number(row.model_output);
                     writer.number(row.latency_ms);
                     writer.attributes(row.attributes);
+                    if row.shadow_output.is_some() {
+                        writer.number(row.shadow_output);
+                    }
                 }
                 Row::Metric(row) => {
                     writer.byte(METRIC);
@@ -79,7 +89,7 @@ impl EventRows {
         };
         for _ in 0..row_count {
             let row = match reader.byte()? {
-                EXPOSURE => Row::Exposure(ExposureRow {
+                kind @ (EXPOSURE | EXPOSURE_WITH_SHADOW) => Row::Exposure(ExposureRow {
                     id: reader.span(text)?,
                     experiment: reader.span(text)?,
                     variant: reader.span(text)?,
@@ -94,6 +104,11 @@ impl EventRows {
                     model_output: reader.number()?,
                     latency_ms: reader.number()?,
                     attributes: reader.attributes(text)?,
+                    shadow_output: if kind == EXPOSURE_WITH_SHADOW {
+                        reader.number()?
+                    } else {
+                        None
+                    },
                 }),
                 METRIC => Row::Metric(MetricRow {
                     id: reader.span(text)?,
