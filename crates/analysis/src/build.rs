@@ -43,6 +43,8 @@ pub struct Inputs<'a> {
     /// With a segment: (variant index, segment token, counts) of exposed units
     /// (`Plan::segment_trigger_counts_sql`).
     pub segment_triggers: &'a [(usize, Option<String>, TriggerCounts)],
+    /// What `analysis.planned_units` counts, when not these units (`policy::decide`).
+    pub planned_progress: Option<u64>,
 }
 
 /// Builds the scorecard from the engine's rows. `daily` may be empty (no series).
@@ -57,6 +59,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         triggers,
         confidence_bounds,
         segment_triggers,
+        planned_progress,
     } = inputs;
     let variants = &plan.variants;
     let metric_count = plan.metrics.len();
@@ -184,7 +187,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         confidence,
         design: Vec::new(),
     };
-    let (decision, diagnostics) = decide(&card, experiment, *as_of);
+    let (decision, diagnostics) = decide(&card, experiment, *as_of, *planned_progress);
     card.decision = decision;
     card.diagnostics = diagnostics;
     card.diagnostics.extend(output_diagnostics.iter().cloned());
@@ -265,15 +268,16 @@ impl ArmTotal {
     }
 
     fn add(&mut self, row: &ArmSums) {
-        self.n += row.n;
-        for (total, sums) in self.metrics.iter_mut().zip(&row.metrics) {
-            add_into(total, sums);
-        }
+        self.absorb(row.n, &row.metrics);
     }
 
     fn merge(&mut self, other: &ArmTotal) {
-        self.n += other.n;
-        for (total, sums) in self.metrics.iter_mut().zip(&other.metrics) {
+        self.absorb(other.n, &other.metrics);
+    }
+
+    fn absorb(&mut self, n: u64, metrics: &[MetricSums]) {
+        self.n += n;
+        for (total, sums) in self.metrics.iter_mut().zip(metrics) {
             add_into(total, sums);
         }
     }
@@ -419,23 +423,7 @@ impl MetricAnalyser<'_> {
         if deciles.is_empty() {
             return None;
         }
-        let z = normal_quantile(1.0 - self.experiment.analysis.alpha / 2.0);
-        let effect_of = |arms: &[ArmTotal]| -> Option<(BucketEffect, f64)> {
-            let mut request = self.request(primary, &MetricInputs::sums(arms, 0), Alternative::TwoSided);
-            request.method = Method::Frequentist;
-            let response = request.analyse().ok()?;
-            let c = response.variants.get(1)?.comparison.clone()?;
-            let (effect, low, high) = (c.effect?, c.ci_low?, c.ci_high?);
-            let se = (high - low) / (2.0 * z);
-            Some((
-                BucketEffect {
-                    effect,
-                    ci_low: low,
-                    ci_high: high,
-                },
-                se,
-            ))
-        };
+        let effect_of = |arms: &[ArmTotal]| self.frequentist_effect(&self.frequentist(primary, 0, arms)?, 1);
         let buckets: Vec<ConfidenceBucket> = deciles
             .iter()
             .map(|(&bucket, arms)| {
@@ -491,7 +479,6 @@ impl MetricAnalyser<'_> {
     /// variance is read off its width (a sequential interval is wider than its standard error
     /// says). Segments without an estimate are left out.
     fn heterogeneity(&self, segments: &BTreeMap<SegmentKey, Vec<ArmTotal>>) -> Vec<SegmentHeterogeneity> {
-        let z = normal_quantile(1.0 - self.experiment.analysis.alpha / 2.0);
         let mut found = Vec::new();
         for (i, planned) in self.plan.metrics.iter().enumerate() {
             if planned.is_quantile() {
@@ -500,21 +487,13 @@ impl MetricAnalyser<'_> {
             let responses: Vec<request::StatsResponse> = segments
                 .iter()
                 .filter(|(key, _)| **key != SegmentKey::All)
-                .filter_map(|(_, arms)| {
-                    let mut request =
-                        self.request(planned, &MetricInputs::sums(arms, i), Alternative::TwoSided);
-                    request.method = Method::Frequentist;
-                    request.analyse().ok()
-                })
+                .filter_map(|(_, arms)| self.frequentist(planned, i, arms))
                 .collect();
             for (t, variant) in self.plan.variants.iter().enumerate().skip(1) {
                 let (effects, variances): (Vec<f64>, Vec<f64>) = responses
                     .iter()
-                    .filter_map(|response| {
-                        let c = response.variants.get(t)?.comparison.as_ref()?;
-                        let se = (c.ci_high? - c.ci_low?) / (2.0 * z);
-                        Some((c.effect?, se * se))
-                    })
+                    .filter_map(|response| self.frequentist_effect(response, t))
+                    .map(|(effect, se)| (effect.effect, se * se))
                     .unzip();
                 if let Some(h) = heterogeneity::cochran(&effects, &variances) {
                     found.push(SegmentHeterogeneity {
@@ -532,6 +511,37 @@ impl MetricAnalyser<'_> {
             }
         }
         found
+    }
+
+    /// Metric `index` over `arms` by the frequentist test at the analysis' alpha, whatever the
+    /// method: its intervals are effect ± z·se, so each treatment's standard error can be read
+    /// off the width (a sequential interval is wider than its standard error says). What the
+    /// segment and model-confidence comparisons test with.
+    fn frequentist(
+        &self,
+        planned: &PlannedMetric,
+        index: usize,
+        arms: &[ArmTotal],
+    ) -> Option<request::StatsResponse> {
+        let mut request = self.request(planned, &MetricInputs::sums(arms, index), Alternative::TwoSided);
+        request.method = Method::Frequentist;
+        request.analyse().ok()
+    }
+
+    /// Treatment `t`'s effect and interval in a [`MetricAnalyser::frequentist`] response, with
+    /// its standard error.
+    fn frequentist_effect(&self, response: &request::StatsResponse, t: usize) -> Option<(BucketEffect, f64)> {
+        let c = response.variants.get(t)?.comparison.as_ref()?;
+        let (effect, ci_low, ci_high) = (c.effect?, c.ci_low?, c.ci_high?);
+        let z = normal_quantile(1.0 - self.experiment.analysis.alpha / 2.0);
+        Some((
+            BucketEffect {
+                effect,
+                ci_low,
+                ci_high,
+            },
+            (ci_high - ci_low) / (2.0 * z),
+        ))
     }
 
     /// The stats request for one metric over its inputs.

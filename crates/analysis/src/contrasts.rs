@@ -7,8 +7,6 @@
 //! data checks (SRM over the three arms, trigger balance between T1 and T2) still decide
 //! whether anything can be trusted, and takes the verdict from the design's deciding contrast.
 
-use crate::decision::Decision;
-use crate::format;
 use crate::scorecard::{Contrast, Scorecard, TriggerRate};
 use crate::Verdict;
 use rctgate_domain::design::{C, T1, T2};
@@ -58,12 +56,15 @@ pub fn contrasts(design: Design) -> Vec<ContrastSpec> {
 
 /// The two-arm trial a contrast analyses: the experiment with only its two arms (control
 /// first), the standard design, and `triggered_only` as the contrast says. The weights keep
-/// their ratio, which is all the SRM test reads. Without `planned_units`: the plan counts the
-/// whole trial's exposed units, which [`combine`] checks.
+/// their ratio, which is all the SRM test reads. Only the deciding contrast keeps
+/// `planned_units`, counted against the whole trial's exposed units ([`exposed_units`], the
+/// policy's `planned_progress`); the others report without a plan.
 pub fn sub_trial(experiment: &Experiment, spec: &ContrastSpec) -> Experiment {
     let mut sub = experiment.clone();
     sub.design = Design::Standard;
-    sub.analysis.planned_units = None;
+    if !spec.decides {
+        sub.analysis.planned_units = None;
+    }
     sub.variants = vec![
         experiment.variants[spec.control].clone(),
         experiment.variants[spec.treatment].clone(),
@@ -93,11 +94,8 @@ fn contrast_of(spec: &ContrastSpec, card: Scorecard) -> Contrast {
 
 /// The trial's scorecard with its design's contrasts: `overall` (every arm on all units) keeps
 /// its figures and data checks; when those leave the trial analysable, the verdict is the
-/// deciding contrast's, and that contrast's diagnostics join the trial's, named.
-///
-/// `analysis.planned_units` counts exposed units of the whole trial (the sub-trials run
-/// without it, [`sub_trial`]): before it is reached a win keeps running, after it a contrast
-/// still undecided is `no_ship`, as the standard policy does.
+/// deciding contrast's (decided against the plan by the policy, [`sub_trial`]), and that
+/// contrast's diagnostics join the trial's, named.
 pub fn combine(
     experiment: &Experiment,
     mut overall: Scorecard,
@@ -114,15 +112,12 @@ pub fn combine(
         .into_iter()
         .map(|(spec, card)| contrast_of(&spec, card))
         .collect();
-    let exposed = overall.triggers.as_ref().map_or(overall.units.total(), |t| {
-        t.variants.iter().map(|r| r.units).sum()
-    });
     for contrast in contrasts.iter_mut().filter(|c| c.triggered_only) {
         contrast.power = power_left(experiment, &overall, contrast);
     }
     if let Some(deciding) = contrasts.iter().find(|c| c.decides) {
         if overall.decision.verdict != Verdict::Invalid {
-            let mut decision = planned(experiment, deciding.decision.clone(), exposed);
+            let mut decision = deciding.decision.clone();
             decision.reasons = decision
                 .reasons
                 .iter()
@@ -153,40 +148,12 @@ pub fn combine(
     overall
 }
 
-/// `decision` of the deciding contrast against the plan of the whole trial's `exposed` units.
-fn planned(experiment: &Experiment, mut decision: Decision, exposed: u64) -> Decision {
-    let Some(planned) = experiment.analysis.planned_units else {
-        return decision;
-    };
-    let progress = format!(
-        "{} of the planned {} exposed units ({:.0}%)",
-        format::count(exposed),
-        format::count(planned),
-        100.0 * exposed as f64 / planned as f64
-    );
-    match decision.verdict {
-        Verdict::Ship if exposed < planned => {
-            decision.verdict = Verdict::KeepRunning;
-            decision.variant = None;
-            decision.reasons.push(format!(
-                "Keep running until the planned sample: {progress} so far."
-            ));
-        }
-        Verdict::Ship => decision
-            .reasons
-            .push(format!("The planned sample is reached: {progress}.")),
-        Verdict::KeepRunning if exposed >= planned => {
-            decision.verdict = Verdict::NoShip;
-            decision.reasons.insert(
-                0,
-                format!(
-                    "The planned sample ended without a significant win on the primary metric: {progress}."
-                ),
-            );
-        }
-        _ => {}
-    }
-    decision
+/// The units a design's plan counts: every exposed unit of the trial (of one arm only),
+/// triggered or not.
+pub fn exposed_units(overall: &Scorecard) -> u64 {
+    overall.triggers.as_ref().map_or(overall.units.total(), |t| {
+        t.variants.iter().map(|r| r.units).sum()
+    })
 }
 
 /// What a triggered contrast's trigger rate leaves detectable on the primary metric at the

@@ -7,7 +7,7 @@
 //! plus the `error` sentence.
 
 use crate::decision::{Decision, Diagnostic};
-use crate::scorecard::{MetricResult, Scorecard};
+use crate::scorecard::{MetricResult, Scorecard, VariantRow};
 use rctgate_domain::{Difference, Verdict};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +51,22 @@ pub struct PrimaryLift {
     pub p_value: Option<f64>,
     /// Relative or absolute.
     pub difference: Difference,
+}
+
+impl PrimaryLift {
+    /// Treatment `variant`'s `row` of metric `primary`.
+    fn of(primary: &MetricResult, variant: &str, row: &VariantRow, difference: Difference) -> PrimaryLift {
+        let comparison = row.comparison();
+        PrimaryLift {
+            metric: primary.name.clone(),
+            variant: variant.to_string(),
+            effect: comparison.and_then(|c| c.effect),
+            ci_low: comparison.and_then(|c| c.ci_low),
+            ci_high: comparison.and_then(|c| c.ci_high),
+            p_value: comparison.and_then(|c| c.p_value),
+            difference,
+        }
+    }
 }
 
 impl FrozenResult {
@@ -103,16 +119,7 @@ impl FrozenResult {
             primary = deciding.metrics.first()?;
             row = primary.variants.get(1)?;
         }
-        let comparison = row.comparison();
-        Some(PrimaryLift {
-            metric: primary.name.clone(),
-            variant: row.result.name.clone(),
-            effect: comparison.and_then(|c| c.effect),
-            ci_low: comparison.and_then(|c| c.ci_low),
-            ci_high: comparison.and_then(|c| c.ci_high),
-            p_value: comparison.and_then(|c| c.p_value),
-            difference: card.difference,
-        })
+        Some(PrimaryLift::of(primary, &row.result.name, row, card.difference))
     }
 
     /// The primary metric's effect for treatment `variant` over all its units: what the
@@ -136,16 +143,12 @@ impl FrozenResult {
             .iter()
             .find(|c| !c.triggered_only && c.treatment == *name && c.control == *control)?;
         let primary = total.metrics.first()?;
-        let comparison = primary.variants.get(1)?.comparison();
-        Some(PrimaryLift {
-            metric: primary.name.clone(),
-            variant: name.clone(),
-            effect: comparison.and_then(|c| c.effect),
-            ci_low: comparison.and_then(|c| c.ci_low),
-            ci_high: comparison.and_then(|c| c.ci_high),
-            p_value: comparison.and_then(|c| c.p_value),
-            difference: card.difference,
-        })
+        Some(PrimaryLift::of(
+            primary,
+            name,
+            primary.variants.get(1)?,
+            card.difference,
+        ))
     }
 
     /// The primary metric's effect for the shipped treatment (or the first one).

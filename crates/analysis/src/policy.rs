@@ -49,11 +49,14 @@ fn describe(metric: &MetricResult, treatment: usize, difference: Difference) -> 
     text
 }
 
-/// The verdict and diagnostics for a scorecard.
+/// The verdict and diagnostics for a scorecard. `planned_progress` is what
+/// `analysis.planned_units` counts when it is not this scorecard's units (a design's deciding
+/// contrast counts the whole trial's exposed units).
 pub fn decide(
     card: &Scorecard,
     experiment: &Experiment,
     as_of: DateTime<Utc>,
+    planned_progress: Option<u64>,
 ) -> (Decision, Vec<Diagnostic>) {
     let difference = card.difference;
     let mut diagnostics = data_diagnostics(card);
@@ -164,13 +167,14 @@ pub fn decide(
             return (Decision::new(Verdict::KeepRunning, None, reasons), diagnostics);
         }
     }
-    let reached = analysis.planned_units.is_none_or(|planned| total >= planned);
+    let counted = planned_progress.unwrap_or(total);
+    let reached = analysis.planned_units.is_none_or(|planned| counted >= planned);
     let progress = analysis.planned_units.map(|planned| {
         format!(
             "{} of the planned {} units ({:.0}%)",
-            format::count(total),
+            format::count(counted),
             format::count(planned),
-            100.0 * total as f64 / planned as f64
+            100.0 * counted as f64 / planned as f64
         )
     });
 

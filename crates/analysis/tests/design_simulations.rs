@@ -143,6 +143,7 @@ fn scorecard(experiment: &Experiment, all_arms: &[String], units: &[Unit]) -> Sc
             triggers: &triggers,
             confidence_bounds: &[],
             segment_triggers: &[],
+            planned_progress: None,
         },
         &rows,
         &[],

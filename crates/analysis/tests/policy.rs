@@ -70,6 +70,7 @@ fn scorecard(analysis: Value, rows: &[ArmSums]) -> (Scorecard, Value) {
             triggers: &[],
             confidence_bounds: &[],
             segment_triggers: &[],
+            planned_progress: None,
         },
         rows,
         &[],

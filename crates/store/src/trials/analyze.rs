@@ -71,7 +71,7 @@ impl Store {
     ) -> StoreResult<Scorecard> {
         let specs = contrasts::contrasts(experiment.design);
         if specs.is_empty() {
-            return self.analyze_arms(experiment, now, options);
+            return self.analyze_arms(experiment, now, options, None);
         }
         // The series over time is the deciding contrast's (`contrasts::combine`).
         let overall = self.analyze_arms(
@@ -81,11 +81,15 @@ impl Store {
                 series: false,
                 ..*options
             },
+            None,
         )?;
+        let exposed = contrasts::exposed_units(&overall);
         let mut analysed = Vec::with_capacity(specs.len());
         for spec in specs {
             let sub = contrasts::sub_trial(experiment, &spec);
             let series = options.series && spec.decides;
+            // The deciding contrast's plan counts the whole trial's exposed units.
+            let progress = spec.decides.then_some(exposed);
             let card = self.analyze_arms(
                 &sub,
                 now,
@@ -93,18 +97,21 @@ impl Store {
                     segment: None,
                     series,
                 },
+                progress,
             )?;
             analysed.push((spec, card));
         }
         Ok(contrasts::combine(experiment, overall, analysed))
     }
 
-    /// The scorecard of every arm of `experiment` against its control, as of `now`.
+    /// The scorecard of every arm of `experiment` against its control, as of `now`;
+    /// `planned_progress` as `rctgate_analysis::Inputs` has it.
     fn analyze_arms(
         &self,
         experiment: &Experiment,
         now: DateTime<Utc>,
         options: &AnalyzeOptions<'_>,
+        planned_progress: Option<u64>,
     ) -> StoreResult<Scorecard> {
         let mut plan = Plan::new(
             experiment,
@@ -131,7 +138,7 @@ impl Store {
                 plan.latencies_table = Some(LATENCIES.to_string());
             }
         }
-        let card = self.analyze_plan(&conn, &plan, experiment, now, options);
+        let card = self.analyze_plan(&conn, &plan, experiment, now, options, planned_progress);
         // Dropped whatever happened; the connection is this analysis' own anyway.
         let dropped = conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS {UNITS}; DROP TABLE IF EXISTS {LATENCIES}"
@@ -148,6 +155,7 @@ impl Store {
         experiment: &Experiment,
         now: DateTime<Utc>,
         options: &AnalyzeOptions<'_>,
+        planned_progress: Option<u64>,
     ) -> StoreResult<Scorecard> {
         let rows = timed("scorecard sums", || arm_sums(conn, plan))?;
         let daily = if options.series {
@@ -179,6 +187,7 @@ impl Store {
                 triggers: &triggers,
                 confidence_bounds: &confidence_bounds,
                 segment_triggers: &segment_triggers,
+                planned_progress,
             },
             &rows,
             &daily,
