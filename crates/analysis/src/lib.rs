@@ -17,8 +17,10 @@ pub mod format;
 pub mod frozen;
 pub mod latency_cost;
 pub mod ledger;
+pub mod monitoring;
 pub mod plan;
 pub mod policy;
+pub mod saturation;
 pub mod scorecard;
 pub mod sums;
 

@@ -250,6 +250,7 @@ impl Target {
                     version: version.to_string(),
                     experiment: experiment.map(str::to_string),
                     override_reason: None,
+                    holdout: None,
                 };
                 to_value(store.check_gate(name, &request).map_err(store_failure)?)
             }

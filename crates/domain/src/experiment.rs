@@ -62,6 +62,10 @@ pub struct Experiment {
     /// unit (a prefetch, a cache warm-up). Defaults to on.
     #[serde(default = "exposes_by_default", skip_serializing_if = "is_true")]
     pub ofrep_exposures: bool,
+    /// Set on the holdout experiment a promotion created (`promote --holdout`): what it holds
+    /// out (server-owned; see [`crate::holdout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<crate::holdout::Holdout>,
     /// Lifecycle state (server-owned).
     #[serde(default)]
     pub status: Status,

@@ -115,6 +115,10 @@ pub struct PromotionRequest {
     /// Promote without RCT evidence; stays flagged everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_reason: Option<String>,
+    /// Keep this share of units, in (0, 0.5], on the previous version in a holdout
+    /// experiment started with the promotion ([`crate::holdout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<f64>,
 }
 
 impl PromotionRequest {
@@ -132,6 +136,9 @@ impl PromotionRequest {
                 ));
             }
             check_length("override_reason", reason, MAX_REASON_CHARS)?;
+        }
+        if let Some(share) = self.holdout {
+            crate::holdout::check_share(share)?;
         }
         Ok(())
     }

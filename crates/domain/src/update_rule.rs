@@ -55,6 +55,7 @@ fn definition_of(experiment: &Experiment) -> Experiment {
     definition.created_at = None;
     definition.started_at = None;
     definition.stopped_at = None;
+    definition.holdout = None;
     definition
 }
 

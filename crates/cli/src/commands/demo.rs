@@ -247,6 +247,7 @@ fn promote(store: &Store, model: &str, version: &str, experiment: &str) -> Resul
         version: version.to_string(),
         experiment: Some(experiment.to_string()),
         override_reason: None,
+        holdout: None,
     };
     store
         .promote(model, &request, LOCAL_ACTOR, 1)
@@ -438,6 +439,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 version: "v7".into(),
                 experiment: None,
                 override_reason: None,
+                holdout: None,
             },
             LOCAL_ACTOR,
             1,
@@ -550,6 +552,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 version: "prompt-v1".into(),
                 experiment: None,
                 override_reason: Some("Shipped before rctgate existed.".into()),
+                holdout: None,
             },
             LOCAL_ACTOR,
             1,

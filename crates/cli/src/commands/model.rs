@@ -64,6 +64,10 @@ pub enum Command {
         /// --override-approvals N`, pending until N different admins approved it.
         #[arg(long)]
         override_reason: Option<String>,
+        /// Keep this share of units (in (0, 0.5], e.g. 0.05) on the previous version: a
+        /// `holdout` experiment started with the promotion measures the lift after the launch.
+        #[arg(long, value_name = "SHARE")]
+        holdout: Option<f64>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -158,12 +162,14 @@ pub fn run(command: Command) -> Result<(), Failure> {
             version,
             experiment,
             override_reason,
+            holdout,
             target,
         } => {
             let request = PromotionRequest {
                 version: version.clone(),
                 experiment,
                 override_reason,
+                holdout,
             };
             request.validate().map_err(|e| Failure::input(e.to_string()))?;
             match target.open()?.promote(&name, &request)? {
@@ -209,6 +215,14 @@ fn print_promotion(name: &str, promotion: &serde_json::Value) {
     match promotion["flag"].as_str() {
         Some(flag) => println!("promoted {name} {version} ({flag})"),
         None => println!("promoted {name} {version} ({basis} evidence)"),
+    }
+    let holdout = &promotion["evidence"]["holdout"];
+    if let (Some(experiment), Some(share)) = (holdout["experiment"].as_str(), holdout["share"].as_f64()) {
+        println!(
+            "holdout {experiment} started: {}% of units stay on {}",
+            share * 100.0,
+            promotion["previous"].as_str().unwrap_or("the previous version")
+        );
     }
 }
 

@@ -153,6 +153,7 @@ pub async fn gate(
         version,
         experiment: params.experiment,
         override_reason: None,
+        holdout: None,
     };
     Ok(Json(
         state

@@ -27,45 +27,16 @@ impl Store {
 
     /// Creates `experiment` as a draft; a conflict if the key exists.
     pub fn create_experiment(&self, experiment: Experiment, key_id: &str) -> StoreResult<Experiment> {
+        if experiment.holdout.is_some() {
+            return Err(StoreError::invalid(
+                "holdout",
+                "Is set by the server on the experiment a promotion keeps as its holdout \
+                 (promote --holdout); leave it out.",
+            ));
+        }
         let mut writer = self.writer();
         let tx = writer.conn.transaction()?;
-        if load(&tx, &experiment.key)?.is_some() {
-            return Err(StoreError::conflict(format!(
-                "Experiment {} already exists; replace it with PUT instead.",
-                experiment.key
-            )));
-        }
-        let mut created = experiment;
-        created.normalize();
-        created.validate(&metrics::names(&tx)?)?;
-        check_model_references(&tx, &created)?;
-        check_primary_decides(&tx, &created)?;
-        created.status = Status::Draft;
-        let created_at = now();
-        created.created_at = Some(created_at);
-        created.started_at = None;
-        created.stopped_at = None;
-        let after = to_json(&created)?;
-        tx.execute(
-            "INSERT INTO experiments (key, status, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-            duckdb::params![
-                created.key,
-                created.status.as_str(),
-                after.to_string(),
-                Micros::of(created_at),
-                Micros::of(created_at)
-            ],
-        )?;
-        audit::record(
-            &tx,
-            Change {
-                key_id,
-                action: "experiment.create",
-                target: &created.key,
-                before: None,
-                after: Some(&after),
-            },
-        )?;
+        let created = insert(&tx, experiment, Status::Draft, key_id)?;
         tx.commit()?;
         self.touch_experiments();
         Ok(created)
@@ -105,6 +76,7 @@ impl Store {
         replacement.created_at = stored.created_at;
         replacement.started_at = stored.started_at;
         replacement.stopped_at = stored.stopped_at;
+        replacement.holdout = stored.holdout.clone();
         write_change(&tx, &stored, &replacement, "experiment.replace", key_id)?;
         tx.commit()?;
         self.touch_experiments();
@@ -162,6 +134,54 @@ impl Store {
         self.touch_experiments();
         Ok(started)
     }
+}
+
+/// Validates and inserts a new experiment on `tx` in `status` (a draft, or the running
+/// holdout a promotion starts), with its audit entry; a conflict if the key exists.
+pub(crate) fn insert(
+    tx: &Connection,
+    experiment: Experiment,
+    status: Status,
+    key_id: &str,
+) -> StoreResult<Experiment> {
+    if load(tx, &experiment.key)?.is_some() {
+        return Err(StoreError::conflict(format!(
+            "Experiment {} already exists; replace it with PUT instead.",
+            experiment.key
+        )));
+    }
+    let mut created = experiment;
+    created.normalize();
+    created.validate(&metrics::names(tx)?)?;
+    check_model_references(tx, &created)?;
+    check_primary_decides(tx, &created)?;
+    created.status = status;
+    let created_at = now();
+    created.created_at = Some(created_at);
+    created.started_at = (status == Status::Running).then_some(created_at);
+    created.stopped_at = None;
+    let after = to_json(&created)?;
+    tx.execute(
+        "INSERT INTO experiments (key, status, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        duckdb::params![
+            created.key,
+            created.status.as_str(),
+            after.to_string(),
+            Micros::of(created_at),
+            Micros::of(created_at)
+        ],
+    )?;
+    audit::record(
+        tx,
+        Change {
+            key_id,
+            action: "experiment.create",
+            target: &created.key,
+            before: None,
+            after: Some(&after),
+        },
+    )?;
+    Ok(created)
 }
 
 /// Experiment keys to variant names, for validating exposures.

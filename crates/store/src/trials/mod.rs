@@ -7,5 +7,6 @@ pub(crate) mod analyze;
 pub(crate) mod distributions;
 pub(crate) mod freeze;
 pub(crate) mod history;
+pub(crate) mod holdout;
 pub(crate) mod ledger;
 pub(crate) mod promotion;

@@ -14,6 +14,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::time::{now, Micros};
 use crate::trials::history::stopped_trials;
+use crate::trials::holdout::{self, HoldoutRequest};
 use duckdb::{Connection, OptionalExt};
 use rctgate_analysis::FrozenResult;
 use rctgate_domain::{
@@ -119,6 +120,12 @@ impl Store {
             override_reason: None,
             ..request.clone()
         };
+        let holdout = request.holdout.map(|share| HoldoutRequest {
+            model: name,
+            version: &request.version,
+            previous: previous.as_deref(),
+            share,
+        });
         // Trial or rollback evidence first; an override only where there is none.
         let step = match check_promotion(&facts.borrowed(name, &without_override)) {
             Ok(evidence) => PromotionStep::Promote(evidence),
@@ -135,26 +142,39 @@ impl Store {
         };
         let outcome = match step {
             PromotionStep::Promote(evidence) => {
-                let evidence = evidence_json(&tx, &evidence)?;
+                let mut stored = evidence_json(&tx, &evidence)?;
+                if let Some(holdout) = &holdout {
+                    let experiment = holdout::start(&tx, holdout, &evidence, key_id)?;
+                    stored["holdout"] = json!({"experiment": experiment, "share": holdout.share});
+                }
+                let evidence = stored;
                 PromotionOutcome::Promoted(write_promotion(
                     &tx,
                     name,
                     &request.version,
-                    previous,
+                    previous.clone(),
                     evidence,
                     key_id,
                 )?)
             }
-            PromotionStep::RequestApproval(reason) => PromotionOutcome::Pending(request_override(
+            PromotionStep::RequestApproval(reason) => {
+                if let Some(holdout) = &holdout {
+                    holdout::check(holdout, None)?;
+                }
+                PromotionOutcome::Pending(request_override(
                 &tx,
                 name,
                 request,
                 reason,
                 key_id,
                 override_approvals,
-            )?),
+            )?)
+            }
         };
         tx.commit()?;
+        if request.holdout.is_some() {
+            self.touch_experiments();
+        }
         self.touch();
         Ok(outcome)
     }
