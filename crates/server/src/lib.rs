@@ -15,6 +15,7 @@ mod assignment;
 mod auth;
 mod dashboard;
 mod error;
+mod monitor;
 mod request_body;
 mod results;
 mod results_cache;
@@ -33,6 +34,7 @@ use rctgate_store::Store;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use monitor::Watch;
 pub use state::{AppState, Governance, Limits};
 pub use telemetry::Telemetry;
 
@@ -56,9 +58,13 @@ pub async fn serve(
     limits: Limits,
     governance: Governance,
     webhook: webhook::Webhook,
+    watch: Watch,
 ) -> std::io::Result<()> {
     let state = AppState::new(store, limits, governance, webhook)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    if let Some(every) = watch.every {
+        monitor::spawn(state.clone(), every);
+    }
     // Responses are small and each is written whole; Nagle's algorithm could still hold one
     // back behind an unacknowledged segment, which a latency-bound API does not want.
     let listener = listener.tap_io(|stream| {

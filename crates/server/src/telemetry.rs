@@ -62,6 +62,17 @@ pub struct Telemetry {
     events_accepted: AtomicU64,
     events_duplicated: AtomicU64,
     events_rejected: AtomicU64,
+    /// The last watch of each model's launch (`crate::monitor`), by model.
+    launches: RwLock<BTreeMap<String, LaunchGauges>>,
+}
+
+/// What the last watch of one model's launch showed.
+#[derive(Default)]
+struct LaunchGauges {
+    /// (version, metric, effect, ci_low, ci_high) at the latest look.
+    lifts: Vec<(String, String, f64, Option<f64>, Option<f64>)>,
+    /// (version, metric, kind, active).
+    alerts: Vec<(String, String, &'static str, bool)>,
 }
 
 impl Telemetry {
@@ -141,6 +152,71 @@ impl Telemetry {
         self.events_duplicated.fetch_add(duplicated, Ordering::Relaxed);
     }
 
+    /// Keeps what a watch of a model's launch showed for the gauges; a model without a watched
+    /// holdout has none.
+    pub fn record_watch(&self, monitoring: &rctgate_store::ModelMonitoring) {
+        let mut gauges = LaunchGauges::default();
+        if let Some(watch) = &monitoring.holdout {
+            let version = &watch.holdout.version;
+            for metric in &watch.metrics {
+                if let Some(last) = metric.series.last() {
+                    gauges
+                        .lifts
+                        .push((version.clone(), metric.name.clone(), last.effect, last.ci_low, last.ci_high));
+                }
+            }
+            for alert in &watch.alerts {
+                gauges
+                    .alerts
+                    .push((version.clone(), alert.metric.clone(), alert.kind.as_str(), alert.active));
+            }
+        }
+        self.launches
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(monitoring.model.clone(), gauges);
+    }
+
+    fn write_launches(&self, out: &mut String) {
+        let launches = self.launches.read().unwrap_or_else(PoisonError::into_inner);
+        let series: [(&str, &str, fn(&(String, String, f64, Option<f64>, Option<f64>)) -> Option<f64>); 3] = [
+            ("rctgate_holdout_lift", "The production version's lift over its holdout at the latest daily look.", |l| Some(l.2)),
+            ("rctgate_holdout_lift_ci_low", "Lower bound of the lift's always-valid interval.", |l| l.3),
+            ("rctgate_holdout_lift_ci_high", "Upper bound of the lift's always-valid interval.", |l| l.4),
+        ];
+        for (name, help, value) in series {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for (model, gauges) in launches.iter() {
+                for lift in &gauges.lifts {
+                    if let Some(v) = value(lift) {
+                        let _ = writeln!(
+                            out,
+                            "{name}{{model=\"{}\",version=\"{}\",metric=\"{}\"}} {v}",
+                            escape(model),
+                            escape(&lift.0),
+                            escape(&lift.1)
+                        );
+                    }
+                }
+            }
+        }
+        let _ = writeln!(out, "# HELP rctgate_alert_active Whether a launch's alert holds at the latest look (1) or held before (0).");
+        let _ = writeln!(out, "# TYPE rctgate_alert_active gauge");
+        for (model, gauges) in launches.iter() {
+            for (version, metric, kind, active) in &gauges.alerts {
+                let _ = writeln!(
+                    out,
+                    "rctgate_alert_active{{model=\"{}\",version=\"{}\",metric=\"{}\",kind=\"{kind}\"}} {}",
+                    escape(model),
+                    escape(version),
+                    escape(metric),
+                    u8::from(*active)
+                );
+            }
+        }
+    }
+
     pub fn record_rejected(&self, events: u64) {
         self.events_rejected.fetch_add(events, Ordering::Relaxed);
     }
@@ -197,6 +273,7 @@ impl Telemetry {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        self.write_launches(&mut out);
         out
     }
 }

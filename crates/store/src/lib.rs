@@ -66,4 +66,5 @@ pub use events::summary::EventsSummary;
 pub use export::{ExportFormat, ExportedTable};
 pub use store::{ReadConnection, Store, DEFAULT_ID_HORIZON};
 pub use trials::analyze::AnalyzeOptions;
+pub use trials::monitoring::{ModelMonitoring, RaisedAlert};
 pub use trials::promotion::{GateAnswer, PromotionOutcome};

@@ -159,6 +159,20 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "exposures: shadow_output (the model-disagreement design)",
         sql: "ALTER TABLE exposures ADD COLUMN shadow_output DOUBLE;",
     },
+    Migration {
+        version: 6,
+        description: "alerts raised by watching launches through their holdouts",
+        sql: "
+            CREATE TABLE alerts (
+                experiment VARCHAR NOT NULL,
+                model      VARCHAR NOT NULL,
+                kind       VARCHAR NOT NULL,
+                metric     VARCHAR NOT NULL,
+                raised_at  TIMESTAMP NOT NULL,
+                definition VARCHAR NOT NULL
+            );
+        ",
+    },
 ];
 
 /// The newest schema version this binary knows.

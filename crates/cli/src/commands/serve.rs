@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::builder::TypedValueParser;
 use rctgate_domain::{KeySpec, Scope};
 use rctgate_server::webhook::Webhook;
-use rctgate_server::{Governance, Limits};
+use rctgate_server::{Governance, Limits, Watch};
 use rctgate_store::Store;
 
 use crate::failure::Failure;
@@ -53,6 +53,10 @@ pub struct Args {
     #[arg(long, default_value_t = rctgate_store::DEFAULT_ID_HORIZON.num_days() as u32,
           value_parser = clap::value_parser!(u32).range(1..=36500))]
     id_horizon_days: u32,
+    /// Seconds between watches of every launch with a running holdout (alerts, gauges, the
+    /// `alert` webhook); 0: only when GET /v1/models/NAME/monitoring asks.
+    #[arg(long, default_value_t = 3600)]
+    monitor_every_secs: u64,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -106,7 +110,10 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let governance = Governance {
         override_approvals: args.override_approvals,
     };
-    runtime.block_on(serve(store, &args.addr, limits, governance, webhook))
+    let watch = Watch {
+        every: (args.monitor_every_secs > 0).then(|| std::time::Duration::from_secs(args.monitor_every_secs)),
+    };
+    runtime.block_on(serve(store, &args.addr, limits, governance, webhook, watch))
 }
 
 async fn serve(
@@ -115,6 +122,7 @@ async fn serve(
     limits: Limits,
     governance: Governance,
     webhook: Webhook,
+    watch: Watch,
 ) -> Result<(), Failure> {
     let (listener, local) = rctgate_server::bind(addr)
         .await
@@ -122,7 +130,7 @@ async fn serve(
     println!("rctgate listening on http://{local}");
     tracing::info!(%local, "listening");
     let store = Arc::new(store);
-    rctgate_server::serve(listener, Arc::clone(&store), limits, governance, webhook)
+    rctgate_server::serve(listener, Arc::clone(&store), limits, governance, webhook, watch)
         .await
         .map_err(|e| Failure::input(format!("the server stopped: {e}")))?;
     close(store).await;

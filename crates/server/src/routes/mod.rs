@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/{name}/versions", post(models::add_version))
         .route("/v1/models/{name}/promote", post(models::promote))
         .route("/v1/models/{name}/gate", get(models::gate))
+        .route("/v1/models/{name}/monitoring", get(models::monitoring))
         .route(
             "/v1/models/{name}/overrides/{id}/approve",
             post(models::approve_override),

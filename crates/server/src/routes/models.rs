@@ -84,6 +84,10 @@ pub async fn promote(
         .await?;
     match outcome {
         PromotionOutcome::Promoted(promotion) => {
+            if !promotion.evidence["holdout"].is_null() {
+                // The holdout experiment runs from now: assignment must serve it.
+                state.reload_assignments().await?;
+            }
             Ok((StatusCode::OK, Json(announce(&state, &model, &promotion)?)))
         }
         PromotionOutcome::Pending(pending) => Ok((StatusCode::ACCEPTED, Json(json!({"override": pending})))),
@@ -165,4 +169,46 @@ pub async fn gate(
 pub async fn ledger(State(state): State<AppState>, caller: Caller) -> Result<Json<Ledger>, ApiError> {
     caller.require(Scope::Read)?;
     Ok(Json(state.blocking(|store| store.ledger()).await?))
+}
+
+/// `?trials=K`: how many recent trials `value_saturation` looks at.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringParams {
+    trials: Option<String>,
+}
+
+/// Most recent trials `value_saturation` may be asked to look at.
+const MAX_SATURATION_TRIALS: usize = 50;
+
+/// The launch watched through its holdout, the alerts so far, and the versions' timeline
+/// (`crate::monitor`); watching stores and announces any new alert.
+pub async fn monitoring(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    params: Result<Query<MonitoringParams>, QueryRejection>,
+) -> Result<Json<crate::monitor::Watched>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(params) = params.map_err(|err| {
+        ApiError::bad_request(format!(
+            "The query string is invalid ({}); the only parameter is trials.",
+            err.body_text()
+        ))
+        .with_field(Some("trials".into()))
+    })?;
+    let window = match params.trials.as_deref() {
+        None => rctgate_analysis::saturation::DEFAULT_SATURATION_TRIALS,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|k| (1..=MAX_SATURATION_TRIALS).contains(k))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "trials must be a whole number from 1 to {MAX_SATURATION_TRIALS} (the recent trials value_saturation looks at); got {text:?}."
+                ))
+                .with_field(Some("trials".into()))
+            })?,
+    };
+    Ok(Json(crate::monitor::watch(&state, name, window).await?))
 }

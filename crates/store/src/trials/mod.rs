@@ -9,4 +9,5 @@ pub(crate) mod freeze;
 pub(crate) mod history;
 pub(crate) mod holdout;
 pub(crate) mod ledger;
+pub(crate) mod monitoring;
 pub(crate) mod promotion;
