@@ -14,7 +14,7 @@
 //! Pure: the store computes the scorecards, the server stores and sends the alerts.
 
 use crate::scorecard::CumulativePoint;
-use rctgate_domain::{Direction, Holdout};
+use rctgate_domain::{Difference, Direction, Holdout};
 use serde::{Deserialize, Serialize};
 
 /// The interval a trial measured for the promoted version's primary metric.
@@ -100,6 +100,8 @@ pub struct HoldoutWatch {
     pub experiment: String,
     #[serde(flatten)]
     pub holdout: Holdout,
+    /// Relative or absolute effects (the trial's choice).
+    pub difference: Difference,
     /// The trial's interval for the primary, when it had one.
     pub trial_interval: Option<TrialInterval>,
     /// Primary first, then the guardrails.
@@ -129,12 +131,14 @@ impl HoldoutWatch {
     pub fn new(
         experiment: String,
         holdout: Holdout,
+        difference: Difference,
         trial_interval: Option<TrialInterval>,
         metrics: Vec<WatchedMetric>,
     ) -> HoldoutWatch {
         let mut watch = HoldoutWatch {
             experiment,
             holdout,
+            difference,
             trial_interval,
             metrics,
             alerts: Vec::new(),
@@ -295,7 +299,7 @@ mod tests {
             ci_low: 0.02,
             ci_high: 0.04,
         };
-        let watch = HoldoutWatch::new("h".into(), holdout(), Some(trial), vec![primary, guardrail]);
+        let watch = HoldoutWatch::new("h".into(), holdout(), Difference::Relative, Some(trial), vec![primary, guardrail]);
         let found: Vec<(AlertKind, &str, bool)> = watch
             .alerts
             .iter()

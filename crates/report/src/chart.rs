@@ -12,6 +12,8 @@ use plotters::prelude::*;
 use rctgate_analysis::distribution::Distributions;
 use rctgate_analysis::format;
 use rctgate_analysis::latency_cost::{Change, LatencyCostPoint, LatencyCostPortfolio};
+use rctgate_analysis::monitoring::HoldoutWatch;
+use rctgate_analysis::saturation::{TimelineEntry, ValueTimeline};
 use rctgate_analysis::scorecard::BucketEffect;
 use rctgate_analysis::{Movement, Scorecard};
 use rctgate_domain::Difference;
@@ -200,41 +202,105 @@ pub fn forest(card: &Scorecard) -> Option<String> {
 /// treatment.
 pub fn cumulative(card: &Scorecard) -> String {
     let points = &card.cumulative;
-    if points.is_empty() {
+    let Some(first) = points.first() else {
         return String::new();
-    }
-    let height = 280;
-    let values = points
+    };
+    let dates: Vec<String> = points.iter().map(|p| p.date.clone()).collect();
+    let lines: Vec<Line> = first
+        .effects
         .iter()
-        .flat_map(|p| p.effects.iter())
-        .flat_map(|e| [Some(e.effect), e.ci_low, e.ci_high])
-        .flatten();
-    let (lo, hi) = bounds(values);
-    let last = (points.len() - 1).max(1) as f64;
-    let treatments: Vec<String> = points[0].effects.iter().map(|e| e.variant.clone()).collect();
+        .map(|e| Line {
+            name: e.variant.clone(),
+            points: points
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let e = p.effects.iter().find(|x| x.variant == e.variant)?;
+                    Some((i as f64, e.effect, e.ci_low, e.ci_high))
+                })
+                .collect(),
+        })
+        .collect();
     let primary = card
         .metrics
         .first()
         .map_or("the primary metric", |m| m.name.as_str());
-    let title = format!("Cumulative effect on {primary} over time");
-    let desc = "The line is the effect as of the end of each day; the band its interval; the flat line is no effect.";
-    draw(height, &title, desc, |root| {
+    over_time(
+        &format!("Cumulative effect on {primary} over time"),
+        "The line is the effect as of the end of each day; the band its interval; the flat line is no effect.",
+        &dates,
+        &lines,
+        card.difference,
+        None,
+    )
+}
+
+/// A launch watched through its holdout: the promoted version's lift on the primary over the
+/// held-out units at each daily look, and the trial's interval as dashed lines.
+pub fn holdout(watch: &HoldoutWatch) -> String {
+    let Some(primary) = watch.metrics.first() else {
+        return String::new();
+    };
+    let dates: Vec<String> = primary.series.iter().map(|p| p.date.clone()).collect();
+    let line = Line {
+        name: watch.holdout.version.clone(),
+        points: primary
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as f64, p.effect, p.ci_low, p.ci_high))
+            .collect(),
+    };
+    let reference = watch.trial_interval.map(|t| (t.ci_low, t.ci_high));
+    over_time(
+        &format!("Lift of {} on {} over its holdout", watch.holdout.version, primary.name),
+        "The line is the lift over the held-out units as of each day, the band its always-valid interval; the dashed lines are the trial's interval; the flat line is no effect.",
+        &dates,
+        std::slice::from_ref(&line),
+        watch.difference,
+        reference,
+    )
+}
+
+/// One line of an effect-over-time chart: (day index, effect, interval bounds).
+struct Line {
+    name: String,
+    points: Vec<(f64, f64, Option<f64>, Option<f64>)>,
+}
+
+/// Effects over days with their interval bands, the zero line, and optionally a reference
+/// interval as two dashed lines.
+fn over_time(
+    title: &str,
+    desc: &str,
+    dates: &[String],
+    lines: &[Line],
+    difference: Difference,
+    reference: Option<(f64, f64)>,
+) -> String {
+    if dates.is_empty() {
+        return String::new();
+    }
+    let height = 280;
+    let values = lines
+        .iter()
+        .flat_map(|l| l.points.iter())
+        .flat_map(|(_, e, lo, hi)| [Some(*e), *lo, *hi])
+        .chain(reference.into_iter().flat_map(|(lo, hi)| [Some(lo), Some(hi)]))
+        .flatten();
+    let (lo, hi) = bounds(values);
+    let last = (dates.len() - 1).max(1) as f64;
+    draw(height, title, desc, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(32)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..last, lo..hi)?;
-        let difference = card.difference;
         chart
             .configure_mesh()
             .light_line_style(RGBColor(0xee, 0xee, 0xee))
             .x_labels(6)
-            .x_label_formatter(&|x| {
-                points
-                    .get(x.round().max(0.0) as usize)
-                    .map(|p| p.date.clone())
-                    .unwrap_or_default()
-            })
+            .x_label_formatter(&|x| dates.get(x.round().max(0.0) as usize).cloned().unwrap_or_default())
             .y_labels(5)
             .y_label_formatter(&|y| format::effect(*y, difference))
             .label_style(FONT)
@@ -243,19 +309,20 @@ pub fn cumulative(card: &Scorecard) -> String {
             vec![(0.0, 0.0), (last, 0.0)],
             MUTED.stroke_width(1),
         )))?;
-        for (t, name) in treatments.iter().enumerate() {
+        if let Some((low, high)) = reference {
+            for y in [low, high] {
+                chart.draw_series(DashedLineSeries::new(
+                    vec![(0.0, y), (last, y)],
+                    6,
+                    4,
+                    NEUTRAL.stroke_width(1),
+                ))?;
+            }
+        }
+        for (t, line) in lines.iter().enumerate() {
             let color = SERIES[t % SERIES.len()];
-            let series: Vec<(f64, f64, Option<f64>, Option<f64>)> = points
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| {
-                    p.effects
-                        .iter()
-                        .find(|e| &e.variant == name)
-                        .map(|e| (i as f64, e.effect, e.ci_low, e.ci_high))
-                })
-                .collect();
-            let band: Vec<(f64, f64, f64)> = series
+            let band: Vec<(f64, f64, f64)> = line
+                .points
                 .iter()
                 .filter_map(|(x, _, lo, hi)| Some((*x, (*lo)?, (*hi)?)))
                 .collect();
@@ -269,13 +336,13 @@ pub fn cumulative(card: &Scorecard) -> String {
             }
             chart
                 .draw_series(LineSeries::new(
-                    series.iter().map(|(x, e, ..)| (*x, *e)),
+                    line.points.iter().map(|(x, e, ..)| (*x, *e)),
                     color.stroke_width(2),
                 ))?
-                .label(name.clone())
+                .label(line.name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
         }
-        if treatments.len() > 1 {
+        if lines.len() > 1 {
             chart
                 .configure_series_labels()
                 .label_font(FONT)
@@ -284,6 +351,74 @@ pub fn cumulative(card: &Scorecard) -> String {
         }
         Ok(())
     })
+}
+
+/// Value saturation: each concluded trial of a model in order, its lift with the interval
+/// (green when significant), and its holdout's long-term lift as a hollow diamond.
+/// `None` without a trial with a lift.
+pub fn value_timeline(timeline: &ValueTimeline) -> Option<String> {
+    let shown: Vec<(usize, &TimelineEntry, f64)> = timeline
+        .trials
+        .iter()
+        .filter_map(|t| t.lift.filter(|l| l.is_finite()).map(|l| (t, l)))
+        .enumerate()
+        .map(|(i, (t, l))| (i, t, l))
+        .collect();
+    if shown.is_empty() {
+        return None;
+    }
+    let values = shown.iter().flat_map(|(_, t, l)| {
+        [Some(*l), t.ci_low, t.ci_high, t.long_term.as_ref().map(|lt| lt.effect)]
+    });
+    let (lo, hi) = bounds(values.flatten());
+    let last = shown.len() as f64 - 0.5;
+    let title = "Trial lift of each version, in the order the trials concluded";
+    let desc = "Dots are each trial's lift with its interval (green: significant); hollow diamonds the lift its holdout measures since the launch; the flat line is no lift.";
+    Some(draw(300, title, desc, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..last, lo..hi)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .x_labels(shown.len().max(2))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() > 1e-6 || i < 0.0 {
+                    return String::new();
+                }
+                shown.get(i as usize).map(|(_, t, _)| t.version.clone()).unwrap_or_default()
+            })
+            .y_labels(5)
+            .y_label_formatter(&|y| format!("{:+.1}%", y * 100.0))
+            .label_style(FONT)
+            .draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(-0.5, 0.0), (last, 0.0)],
+            MUTED.stroke_width(1),
+        )))?;
+        for (i, trial, lift) in &shown {
+            let x = *i as f64;
+            let color = if trial.significant { GOOD } else { MUTED };
+            if let (Some(low), Some(high)) = (trial.ci_low, trial.ci_high) {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, low), (x, high)],
+                    color.stroke_width(2),
+                )))?;
+            }
+            chart.draw_series(std::iter::once(Circle::new((x, *lift), 6, color.filled())))?;
+            if let Some(long_term) = &trial.long_term {
+                chart.draw_series(std::iter::once(
+                    EmptyElement::at((x + 0.15, long_term.effect))
+                        + PathElement::new(vec![(0, -7), (7, 0), (0, 7), (-7, 0), (0, -7)], NEUTRAL.stroke_width(2)),
+                ))?;
+            }
+        }
+        Ok(())
+    }))
 }
 
 /// One point of the portfolio: a trial's offline gain and business lift.

@@ -39,6 +39,9 @@ use rctgate_store::{EventsSummary, KeyIdentity, ModelView, Promotion};
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::monitor::Watched;
+use rctgate_analysis::saturation::DEFAULT_SATURATION_TRIALS;
+use rctgate_store::RaisedAlert;
 use crate::sessions::COOKIE_NAME;
 use crate::state::AppState;
 
@@ -535,16 +538,23 @@ fn evidence(promotion: &Promotion) -> Markup {
 }
 
 async fn model(State(state): State<AppState>, _viewer: Viewer, Path(name): Path<String>) -> Response {
-    let view: ModelView = match state.blocking(move |store| store.get_model(&name)).await {
+    let asked = name.clone();
+    let view: ModelView = match state.blocking(move |store| store.get_model(&asked)).await {
         Ok(view) => view,
         Err(err) => return error_page(err.status, &err.message),
     };
+    // Viewing the page watches the launch, as the API and the timer do.
+    let watched = crate::monitor::watch(&state, name, DEFAULT_SATURATION_TRIALS).await;
     let production = view.production.as_deref();
     let body = html! {
         h1 { "Model " (view.name) }
         @if let Some(description) = &view.description { p { (description) } }
         p { "Production: " strong { (production.unwrap_or("none")) }
             @if let Some(flag) = &view.production_flag { " " span.flag { (flag) } }
+        }
+        @match &watched {
+            Ok(watched) => (after_the_ship(watched)),
+            Err(err) => p.error-box { "The launch could not be watched: " (err.message) }
         }
         h2 { "Versions" }
         div.scroll { table {
@@ -588,6 +598,78 @@ async fn model(State(state): State<AppState>, _viewer: Viewer, Path(name): Path<
         } }
     };
     shell(&format!("rctgate: {}", view.name), body).into_response()
+}
+
+/// The model page's alerts banner, holdout and value timeline (issue 23).
+fn after_the_ship(watched: &Watched) -> Markup {
+    let monitoring = &watched.monitoring;
+    let active: Vec<&RaisedAlert> = watched.alerts.iter().filter(|a| {
+        monitoring.holdout.as_ref().is_some_and(|h| {
+            h.alerts.iter().any(|now| now.kind == a.alert.kind && now.metric == a.alert.metric && now.experiment == a.alert.experiment && now.active)
+        })
+    }).collect();
+    let timeline = &monitoring.timeline;
+    html! {
+        @if !active.is_empty() {
+            section.error-box role="alert" aria-label="alerts" {
+                h2 { "Alerts" }
+                ul { @for a in &active {
+                    li { span.badge.bad { (a.alert.kind.as_str()) } " " (a.alert.message) " (first seen " (a.alert.date) ")" }
+                } }
+            }
+        }
+        @if let Some(watch) = &monitoring.holdout {
+            section aria-label="holdout" {
+                h2 { "Holdout" }
+                p { a href={ "/experiments/" (watch.experiment) } { (watch.experiment) } ": "
+                    (format!("{}%", watch.holdout.share * 100.0)) " of units stay on " (watch.holdout.previous)
+                    ", against the trial " a href={ "/experiments/" (watch.holdout.trial) } { (watch.holdout.trial) }
+                    @if let Some(t) = watch.trial_interval { " (" (format::effect_with_interval(t.effect, Some(t.ci_low), Some(t.ci_high), watch.difference)) ")" }
+                    "." }
+                (PreEscaped(chart::holdout(watch)))
+                div.scroll { table {
+                    thead { tr { @for h in ["metric", "role", "latest look", "lift [always-valid CI]"] { th scope="col" { (h) } } } }
+                    tbody { @for m in &watch.metrics {
+                        tr {
+                            td { (m.name) } td { (m.role) }
+                            @if let Some(p) = m.series.last() {
+                                td { (p.date) } td { (format::effect_with_interval(p.effect, p.ci_low, p.ci_high, watch.difference)) }
+                            } @else { td { "-" } td { "no data yet" } }
+                        }
+                    } }
+                } }
+            }
+        }
+        @if !watched.alerts.is_empty() && active.len() < watched.alerts.len() {
+            p.meta { "Earlier alerts: " @for (i, a) in watched.alerts.iter().filter(|a| !active.iter().any(|x| std::ptr::eq(*x, *a))).enumerate() {
+                @if i > 0 { "; " } (a.alert.kind.as_str()) " on " (a.alert.metric) " (" (a.alert.date) ")"
+            } }
+        }
+        section aria-label="value timeline" {
+            h2 { "Value over versions" }
+            @for d in &timeline.diagnostics { p.error-box { span.badge.bad { (d.kind) } " " (d.message) } }
+            @if let Some(svg) = chart::value_timeline(timeline) { (PreEscaped(svg)) }
+            @if !timeline.trials.is_empty() {
+                div.scroll { table {
+                    thead { tr { @for h in ["concluded", "trial", "version", "offline gain", "trial lift [CI]", "long-term lift [CI]", "verdict"] { th scope="col" { (h) } } } }
+                    tbody { @for t in &timeline.trials {
+                        tr {
+                            td { (t.concluded_at.get(..10).unwrap_or_default()) }
+                            td { a href={ "/experiments/" (t.experiment) } { (t.experiment) } }
+                            td { (t.version) }
+                            td { @for (i, (k, v)) in t.offline_gain.iter().enumerate() { @if i > 0 { ", " } (k) " " (format!("{:+.1}%", v * 100.0)) } }
+                            td { @if let Some(l) = t.lift { (format::effect_with_interval(l, t.ci_low, t.ci_high, Difference::Relative)) } @else { "-" } }
+                            td { @if let Some(l) = &t.long_term { (format::effect_with_interval(l.effect, l.ci_low, l.ci_high, Difference::Relative)) } @else { "-" } }
+                            td { span class={ "badge " (t.verdict) } { (t.verdict) } }
+                        }
+                    } }
+                } }
+            }
+            @if let Some(lift) = timeline.cumulative_lift {
+                p { "Production's compounded lift over the model's first version: " strong { (format!("{:+.1}%", lift * 100.0)) } }
+            }
+        }
+    }
 }
 
 fn describe(c: &Correlation) -> String {

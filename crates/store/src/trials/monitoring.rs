@@ -184,7 +184,7 @@ impl Store {
             });
         }
         let trial_interval = self.trial_interval(&holdout.trial, &holdout.version)?;
-        Ok(HoldoutWatch::new(experiment.key.clone(), holdout, trial_interval, metrics))
+        Ok(HoldoutWatch::new(experiment.key.clone(), holdout, card.difference, trial_interval, metrics))
     }
 
     /// The all-units interval trial `key` measured for `version`'s primary.
