@@ -8,50 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build(),
-    )
-}
-
-/// (status, headers as (name, value), body).
-fn get(url: &str, cookie: Option<&str>) -> (u16, Vec<(String, String)>, String) {
-    let mut request = agent().get(url);
-    if let Some(cookie) = cookie {
-        request = request.header("Cookie", format!("rctgate_session={cookie}"));
-    }
-    let response = request.call().expect("request");
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
-        .collect();
-    (
-        status,
-        headers,
-        response.into_body().read_to_string().unwrap_or_default(),
-    )
-}
-
-fn login(url: &str, key: &str) -> (u16, Option<String>) {
-    let response = agent()
-        .post(format!("{url}/login"))
-        .content_type("application/x-www-form-urlencoded")
-        .send(format!("key={key}"))
-        .expect("login");
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    (response.status().as_u16(), cookie)
-}
-
 #[test]
 fn the_demo_story_in_the_dashboard() {
     let db = temp_dir("dashboard").join("demo.duckdb");

@@ -4,73 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use common::*;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
-const SECRET: &str = "webhook-secret";
-
-/// One received request: headers (names lower-cased) and body.
-type Delivery = (Vec<(String, String)>, String);
-
-/// A one-route HTTP receiver of every request.
-fn receiver() -> (String, mpsc::Receiver<Delivery>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let (sender, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut headers = Vec::new();
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok() && !line.trim_end().is_empty() {
-                if let Some((name, value)) = line.trim_end().split_once(": ") {
-                    headers.push((name.to_lowercase(), value.to_string()));
-                }
-                line.clear();
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(name, _)| name == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let _ = reader
-                .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            let _ = sender.send((headers, String::from_utf8_lossy(&body).into_owned()));
-        }
-    });
-    (url, received)
-}
-
-/// The next webhook delivery of `event`, its signature checked independently.
-fn delivery(received: &mpsc::Receiver<Delivery>, event: &str) -> Value {
-    loop {
-        let (headers, body) = received
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a webhook delivery");
-        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-        mac.update(body.as_bytes());
-        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert_eq!(
-            header("x-rctgate-signature"),
-            Some(expected),
-            "signature of {body}"
-        );
-        if header("x-rctgate-event").as_deref() == Some(event) {
-            return serde_json::from_str(&body).expect("JSON body");
-        }
-    }
-}
 
 struct Registry {
     server: Server,

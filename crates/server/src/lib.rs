@@ -62,9 +62,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = AppState::new(store, limits, governance, webhook)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    if let Some(every) = watch.every {
-        monitor::spawn(state.clone(), every);
-    }
+    let watcher = watch.every.map(|every| monitor::spawn(state.clone(), every));
     // Responses are small and each is written whole; Nagle's algorithm could still hold one
     // back behind an unacknowledged segment, which a latency-bound API does not want.
     let listener = listener.tap_io(|stream| {
@@ -72,9 +70,15 @@ pub async fn serve(
             tracing::debug!("cannot set TCP_NODELAY on a connection: {err}");
         }
     });
-    axum::serve(listener, app(state))
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+        // Aborted or finished; either way it no longer holds the store.
+        let _ = watcher.await;
+    }
+    served
 }
 
 async fn shutdown_signal() {

@@ -57,9 +57,10 @@ pub async fn watch(state: &AppState, name: String, window: usize) -> Result<Watc
     Ok(Watched { monitoring, alerts })
 }
 
-/// Runs [`watch`] for every model with a running holdout, every `every`, until the process
-/// ends. Failures are logged and retried at the next tick.
-pub fn spawn(state: AppState, every: Duration) {
+/// Runs [`watch`] for every model with a running holdout, every `every`, until the task
+/// is aborted (at shutdown, so the store it shares can close). Failures are logged and
+/// retried at the next tick.
+pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -91,5 +92,5 @@ pub fn spawn(state: AppState, every: Duration) {
                 }
             }
         }
-    });
+    })
 }

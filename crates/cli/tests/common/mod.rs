@@ -2,7 +2,10 @@
 //! loopback, the way users and CI pipelines do.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -386,3 +389,111 @@ pub fn run_trial(
     );
     frozen
 }
+
+/// The webhook secret the tests' servers sign with.
+pub const SECRET: &str = "webhook-secret";
+
+/// One received request: headers (names lower-cased) and body.
+pub type Delivery = (Vec<(String, String)>, String);
+
+/// A one-route HTTP receiver of every request.
+pub fn receiver() -> (String, std::sync::mpsc::Receiver<Delivery>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok() && !line.trim_end().is_empty() {
+                if let Some((name, value)) = line.trim_end().split_once(": ") {
+                    headers.push((name.to_lowercase(), value.to_string()));
+                }
+                line.clear();
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(name, _)| name == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = sender.send((headers, String::from_utf8_lossy(&body).into_owned()));
+        }
+    });
+    (url, received)
+}
+
+/// The next webhook delivery of `event`, its signature (under [`SECRET`]) checked
+/// independently of the server's code.
+pub fn delivery(received: &std::sync::mpsc::Receiver<Delivery>, event: &str) -> Value {
+    loop {
+        let (headers, body) = received
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a webhook delivery");
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+        mac.update(body.as_bytes());
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(
+            header("x-rctgate-signature"),
+            Some(expected),
+            "signature of {body}"
+        );
+        if header("x-rctgate-event").as_deref() == Some(event) {
+            return serde_json::from_str(&body).expect("JSON body");
+        }
+    }
+}
+
+
+/// An HTTP client that shows redirects instead of following them.
+pub fn page_agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build(),
+    )
+}
+
+/// A dashboard page: (status, headers as (name, value), body).
+pub fn get(url: &str, cookie: Option<&str>) -> (u16, Vec<(String, String)>, String) {
+    let mut request = page_agent().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", format!("rctgate_session={cookie}"));
+    }
+    let response = request.call().expect("request");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    (
+        status,
+        headers,
+        response.into_body().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// Logs in to the dashboard with an API key: (status, the session's Set-Cookie).
+pub fn login(url: &str, key: &str) -> (u16, Option<String>) {
+    let response = page_agent()
+        .post(format!("{url}/login"))
+        .content_type("application/x-www-form-urlencoded")
+        .send(format!("key={key}"))
+        .expect("login");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (response.status().as_u16(), cookie)
+}
+
