@@ -150,35 +150,33 @@ impl HoldoutWatch {
     fn raise(&self) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for metric in &self.metrics {
-            let checks: Vec<(AlertKind, Box<dyn Fn(&WatchPoint) -> bool + '_>)> = if metric.role == "primary" {
-                let mut checks: Vec<(AlertKind, Box<dyn Fn(&WatchPoint) -> bool + '_>)> = vec![(
-                    AlertKind::LiftReversed,
-                    Box::new(move |p: &WatchPoint| worse_than(metric.direction, p, 0.0)),
-                )];
+            // Each alert and the bound the whole interval must lie beyond, on the bad side.
+            let mut checks: Vec<(AlertKind, f64)> = Vec::new();
+            if metric.role == "primary" {
+                checks.push((AlertKind::LiftReversed, 0.0));
                 if let Some(trial) = self.trial_interval {
                     // The trial's bound on the bad side: the least lift it promised.
                     let promised = match metric.direction {
                         Direction::Increase => trial.ci_low,
                         Direction::Decrease => trial.ci_high,
                     };
-                    checks.push((
-                        AlertKind::LiftDecayed,
-                        Box::new(move |p: &WatchPoint| worse_than(metric.direction, p, promised)),
-                    ));
+                    checks.push((AlertKind::LiftDecayed, promised));
                 }
-                checks
             } else {
+                // The guardrail check of `build`: the good-side bound is worse than the margin.
                 let margin = metric.margin.unwrap_or(0.0);
-                vec![(
-                    AlertKind::GuardrailBreached,
-                    Box::new(move |p: &WatchPoint| breached(metric.direction, p, margin)),
-                )]
-            };
-            for (kind, holds) in checks {
-                let Some(first) = metric.series.iter().find(|p| holds(p)) else {
+                let bound = match metric.direction {
+                    Direction::Increase => -margin,
+                    Direction::Decrease => margin,
+                };
+                checks.push((AlertKind::GuardrailBreached, bound));
+            }
+            for (kind, bound) in checks {
+                let holds = |p: &&WatchPoint| worse_than(metric.direction, p, bound);
+                let Some(first) = metric.series.iter().find(holds) else {
                     continue;
                 };
-                let active = metric.series.last().is_some_and(|p| holds(p));
+                let active = metric.series.last().as_ref().is_some_and(holds);
                 alerts.push(Alert {
                     kind,
                     experiment: self.experiment.clone(),
@@ -198,32 +196,25 @@ impl HoldoutWatch {
     }
 
     fn message(&self, kind: AlertKind, metric: &WatchedMetric, point: &WatchPoint) -> String {
-        let interval = format!(
-            "{} [{}, {}]",
-            signed(point.effect),
-            point.ci_low.map_or("-".into(), signed),
-            point.ci_high.map_or("-".into(), signed)
-        );
+        let shown = |effect: f64, low: Option<f64>, high: Option<f64>| {
+            crate::format::effect_with_interval(effect, low, high, self.difference)
+        };
+        let interval = shown(point.effect, point.ci_low, point.ci_high);
         let (model, version, previous) = (&self.holdout.model, &self.holdout.version, &self.holdout.previous);
+        let (name, date) = (&metric.name, &point.date);
         match kind {
             AlertKind::LiftReversed => format!(
-                "{model} {version} now does worse than {previous} on {}: {interval} on {} over the held-out units; the launch lost its lift.",
-                metric.name, point.date
+                "{model} {version} now does worse than {previous} on {name}: {interval} over the held-out units on {date}; the launch lost its lift."
             ),
             AlertKind::LiftDecayed => {
                 let trial = self.trial_interval.map_or(String::new(), |t| {
-                    format!(" (trial {}: {} [{}, {}])", self.holdout.trial, signed(t.effect), signed(t.ci_low), signed(t.ci_high))
+                    format!(" (trial {}: {})", self.holdout.trial, shown(t.effect, Some(t.ci_low), Some(t.ci_high)))
                 });
-                format!(
-                    "{model} {version}'s lift on {} has decayed below what its trial measured{trial}: {interval} on {}.",
-                    metric.name, point.date
-                )
+                format!("{model} {version}'s lift on {name} has decayed below what its trial measured{trial}: {interval} on {date}.")
             }
             AlertKind::GuardrailBreached => format!(
-                "Guardrail {} of {model} {version} is worse than its margin ({}) against {previous}: {interval} on {}.",
-                metric.name,
-                signed(metric.margin.unwrap_or(0.0)),
-                point.date
+                "Guardrail {name} of {model} {version} is worse than its margin ({}) against {previous}: {interval} on {date}.",
+                crate::format::effect(metric.margin.unwrap_or(0.0), self.difference)
             ),
         }
     }
@@ -235,18 +226,6 @@ fn worse_than(direction: Direction, point: &WatchPoint, bound: f64) -> bool {
         Direction::Increase => point.ci_high.is_some_and(|high| high < bound),
         Direction::Decrease => point.ci_low.is_some_and(|low| low > bound),
     }
-}
-
-/// The guardrail check of `build`: the good-side bound is worse than the margin.
-fn breached(direction: Direction, point: &WatchPoint, margin: f64) -> bool {
-    match direction {
-        Direction::Increase => point.ci_high.is_some_and(|high| high < -margin),
-        Direction::Decrease => point.ci_low.is_some_and(|low| low > margin),
-    }
-}
-
-fn signed(value: f64) -> String {
-    format!("{value:+.4}")
 }
 
 #[cfg(test)]
@@ -292,14 +271,23 @@ mod tests {
             role: "guardrail".into(),
             direction: Direction::Decrease,
             margin: Some(0.01),
-            series: vec![point("2026-11-01", 0.0, -0.01, 0.01), point("2026-11-02", 0.05, 0.02, 0.08)],
+            series: vec![
+                point("2026-11-01", 0.0, -0.01, 0.01),
+                point("2026-11-02", 0.05, 0.02, 0.08),
+            ],
         };
         let trial = TrialInterval {
             effect: 0.03,
             ci_low: 0.02,
             ci_high: 0.04,
         };
-        let watch = HoldoutWatch::new("h".into(), holdout(), Difference::Relative, Some(trial), vec![primary, guardrail]);
+        let watch = HoldoutWatch::new(
+            "h".into(),
+            holdout(),
+            Difference::Relative,
+            Some(trial),
+            vec![primary, guardrail],
+        );
         let found: Vec<(AlertKind, &str, bool)> = watch
             .alerts
             .iter()
@@ -313,6 +301,10 @@ mod tests {
                 (AlertKind::GuardrailBreached, "2026-11-02", true),
             ]
         );
-        assert!(watch.alerts[1].message.contains("ranker-v8"), "{}", watch.alerts[1].message);
+        assert!(
+            watch.alerts[1].message.contains("ranker-v8"),
+            "{}",
+            watch.alerts[1].message
+        );
     }
 }

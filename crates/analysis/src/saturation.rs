@@ -101,7 +101,12 @@ pub struct ValueTimeline {
 
 /// Builds the timeline: `trials` in conclusion order; `steps` in promotion order, each with
 /// `lift` set on trial evidence when the lift is relative (else `None`).
-pub fn timeline(model: &str, trials: Vec<TimelineEntry>, steps: Vec<ProductionStep>, window: usize) -> ValueTimeline {
+pub fn timeline(
+    model: &str,
+    trials: Vec<TimelineEntry>,
+    steps: Vec<ProductionStep>,
+    window: usize,
+) -> ValueTimeline {
     let production = compound(steps);
     let cumulative_lift = production.last().and_then(|step| step.cumulative_lift);
     let mut diagnostics = Vec::new();
@@ -171,7 +176,11 @@ mod tests {
             lift: Some(lift),
             ci_low: Some(low),
             ci_high: Some(lift + (lift - low)),
-            significant: TimelineEntry::is_significant(Direction::Increase, Some(low), Some(lift + (lift - low))),
+            significant: TimelineEntry::is_significant(
+                Direction::Increase,
+                Some(low),
+                Some(lift + (lift - low)),
+            ),
             offline_gain: BTreeMap::from([("auc".to_string(), gain)]),
             long_term: None,
         }
@@ -198,7 +207,9 @@ mod tests {
         ];
         let card = timeline("ranker", flat.clone(), Vec::new(), 3);
         assert_eq!(card.diagnostics.len(), 1);
-        assert!(card.diagnostics[0].message.contains("v3 (t-v3), v4 (t-v4), v5 (t-v5)"));
+        assert!(card.diagnostics[0]
+            .message
+            .contains("v3 (t-v3), v4 (t-v4), v5 (t-v5)"));
         // A significant lift among the last three, or an offline loss: no saturation.
         let mut won = flat.clone();
         won[2] = trial("v4", 0.03, 0.01, 0.03);
@@ -242,7 +253,10 @@ mod tests {
         assert_eq!(figures.len(), 4);
         assert!((figures[1] - 0.10).abs() < 1e-12);
         assert!((figures[2] - 0.155).abs() < 1e-12);
-        assert!((figures[3] - 0.10).abs() < 1e-12, "a rollback returns to the version's figure");
+        assert!(
+            (figures[3] - 0.10).abs() < 1e-12,
+            "a rollback returns to the version's figure"
+        );
         assert_eq!(card.cumulative_lift, Some(figures[3]));
     }
 }

@@ -31,8 +31,10 @@ fn launch() -> DateTime<Utc> {
 
 fn bookings(name: &str) -> Option<Metric> {
     (name == "bookings").then(|| {
-        from_json_value(json!({"name": "bookings", "kind": "proportion", "event": "booking", "direction": "increase"}))
-            .expect("metric")
+        from_json_value(
+            json!({"name": "bookings", "kind": "proportion", "event": "booking", "direction": "increase"}),
+        )
+        .expect("metric")
     })
 }
 
@@ -72,7 +74,12 @@ fn sums(conversions: u64) -> MetricSums {
 
 /// The holdout watched at the end of day 30: new units each day, the production arm
 /// converting at `BASE_RATE * (1 + lift(day))`.
-fn watch(rng: &mut ChaCha8Rng, experiment: &Experiment, trial: TrialInterval, lift: impl Fn(i64) -> f64) -> HoldoutWatch {
+fn watch(
+    rng: &mut ChaCha8Rng,
+    experiment: &Experiment,
+    trial: TrialInterval,
+    lift: impl Fn(i64) -> f64,
+) -> HoldoutWatch {
     let as_of = launch() + Duration::days(DAYS);
     let plan = Plan::new(experiment, bookings, ExposureWindow::of(experiment, as_of), None).expect("plan");
     let mut daily = Vec::new();
@@ -133,7 +140,13 @@ fn watch(rng: &mut ChaCha8Rng, experiment: &Experiment, trial: TrialInterval, li
         series: watch_points(&card.cumulative, PRODUCTION_ARM),
     };
     assert_eq!(primary.series.len(), DAYS as usize, "one look per day");
-    HoldoutWatch::new("ranker-v8-holdout".into(), holdout(), card.difference, Some(trial), vec![primary])
+    HoldoutWatch::new(
+        "ranker-v8-holdout".into(),
+        holdout(),
+        card.difference,
+        Some(trial),
+        vec![primary],
+    )
 }
 
 #[test]
@@ -163,7 +176,9 @@ fn a_decaying_lift_raises_lift_decayed_at_the_first_look_that_excludes() {
                 assert_eq!(alert.ci_high, point.ci_high);
             }
             (None, None) => {}
-            (alert, point) => panic!("alert {alert:?} disagrees with the series' first excluding look {point:?}"),
+            (alert, point) => {
+                panic!("alert {alert:?} disagrees with the series' first excluding look {point:?}")
+            }
         }
     }
     assert!(raised >= 95, "the decay was caught in {raised} of {runs} runs");

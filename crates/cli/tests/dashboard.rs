@@ -105,7 +105,14 @@ fn the_demo_story_in_the_dashboard() {
         ),
         (
             "/models/hotel-ranker",
-            vec!["Production: <strong>v8</strong>", "ranker-v8"],
+            vec![
+                "Production: <strong>v8</strong>",
+                "ranker-v8",
+                "aria-label=\"alerts\"",
+                "lift_decayed",
+                "hotel-ranker-v8-holdout",
+                "value_saturation",
+            ],
         ),
         ("/models/support-assistant", vec!["promoted without RCT evidence"]),
         (

@@ -4,10 +4,8 @@
 
 mod common;
 
-
 use common::*;
 use serde_json::{json, Value};
-
 
 struct Registry {
     server: Server,

@@ -19,7 +19,14 @@ fn register(server: &Server, admin: &str, version: &str, auc: f64) {
     assert_eq!(status, 201, "{answer}");
 }
 
-fn trial(server: &Server, admin: &str, key: &str, control: Option<&str>, treatment: &str, lift: f64) -> Value {
+fn trial(
+    server: &Server,
+    admin: &str,
+    key: &str,
+    control: Option<&str>,
+    treatment: &str,
+    lift: f64,
+) -> Value {
     let experiment = json!({
         "key": key, "hypothesis": format!("{treatment} sells more than {control:?}"),
         "model": "hotel-ranker",
@@ -64,12 +71,20 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
     let (status, body) = promote(&server, &admin, json!({"version": "v1", "holdout": 0.05}));
     assert_eq!((status, body["field"].as_str()), (400, Some("holdout")), "{body}");
     assert!(
-        body["error"].as_str().unwrap_or_default().contains("no previous production version"),
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no previous production version"),
         "{body}"
     );
     let (_, model) = server.call("GET", "/v1/models/hotel-ranker", Some(&read), None);
     assert_eq!(model["production"], Value::Null, "{model}");
-    let (status, _) = server.call("GET", "/v1/experiments/hotel-ranker-v1-holdout", Some(&read), None);
+    let (status, _) = server.call(
+        "GET",
+        "/v1/experiments/hotel-ranker-v1-holdout",
+        Some(&read),
+        None,
+    );
     assert_eq!(status, 404);
     let (status, body) = promote(&server, &admin, json!({"version": "v1"}));
     assert_eq!(status, 200, "{body}");
@@ -79,17 +94,27 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
     assert_eq!(second["decision"]["verdict"], "ship", "{}", second["decision"]);
     for share in [json!(0.6), json!(0), json!(-0.1), json!("a tenth")] {
         let (status, body) = promote(&server, &admin, json!({"version": "v2", "holdout": share}));
-        assert_eq!((status, body["field"].as_str()), (400, Some("holdout")), "{share}: {body}");
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("holdout")),
+            "{share}: {body}"
+        );
     }
     let cli = |args: &[&str], key: &str| {
         let mut all = args.to_vec();
         all.extend(["--server", &server.url]);
         rctgate_env(&all, &[("RCTGATE_API_KEY", key)])
     };
-    let refused = cli(&["model", "promote", "hotel-ranker", "v2", "--holdout", "0.75"], &admin);
+    let refused = cli(
+        &["model", "promote", "hotel-ranker", "v2", "--holdout", "0.75"],
+        &admin,
+    );
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("holdout"), "{}", stderr(&refused));
-    let promoted = cli(&["model", "promote", "hotel-ranker", "v2", "--holdout", "0.1"], &admin);
+    let promoted = cli(
+        &["model", "promote", "hotel-ranker", "v2", "--holdout", "0.1"],
+        &admin,
+    );
     assert!(promoted.status.success(), "{}", stderr(&promoted));
     assert!(
         stdout(&promoted).contains("holdout hotel-ranker-v2-holdout started: 10% of units stay on v1"),
@@ -138,7 +163,12 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
     // lie before now, so the holdout counts exposures from their start (a backfill).
     let mut backfill = holdout.clone();
     backfill["analysis"]["start"] = json!("2026-10-01T00:00:00Z");
-    let (status, body) = server.call("PUT", &format!("/v1/experiments/{key}"), a, Some(&backfill.to_string()));
+    let (status, body) = server.call(
+        "PUT",
+        &format!("/v1/experiments/{key}"),
+        a,
+        Some(&backfill.to_string()),
+    );
     assert_eq!(status, 200, "{body}");
     let mut scenario = rctgate_simulate::Scenario::two_arms(
         key,
@@ -179,11 +209,20 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
         .iter()
         .filter_map(|alert| alert["kind"].as_str())
         .collect();
-    assert!(kinds.contains(&"lift_reversed") && kinds.contains(&"lift_decayed"), "{watched}");
+    assert!(
+        kinds.contains(&"lift_reversed") && kinds.contains(&"lift_decayed"),
+        "{watched}"
+    );
     // Each alert is raised at the first daily look where its interval excludes.
-    let trial_low = watched["holdout"]["trial_interval"]["ci_low"].as_f64().expect("trial interval");
+    let trial_low = watched["holdout"]["trial_interval"]["ci_low"]
+        .as_f64()
+        .expect("trial interval");
     for alert in watched["alerts"].as_array().expect("alerts") {
-        let bound = if alert["kind"] == "lift_decayed" { trial_low } else { 0.0 };
+        let bound = if alert["kind"] == "lift_decayed" {
+            trial_low
+        } else {
+            0.0
+        };
         let first = series
             .iter()
             .find(|p| p["ci_high"].as_f64().is_some_and(|high| high < bound))
@@ -205,7 +244,9 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
     let (_, again) = server.call("GET", "/v1/models/hotel-ranker/monitoring", Some(&read), None);
     assert_eq!(again["alerts"], watched["alerts"], "stored once, as first raised");
     assert!(
-        deliveries.recv_timeout(std::time::Duration::from_secs(2)).is_err(),
+        deliveries
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .is_err(),
         "a second watch announces nothing new"
     );
 
@@ -232,8 +273,18 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
         .collect();
     assert_eq!(versions, vec!["v1", "v2"], "{timeline}");
     assert_eq!(timeline["trials"][1]["long_term"]["experiment"], key);
-    assert!(timeline["trials"][1]["long_term"]["effect"].as_f64().expect("effect") < 0.0);
-    assert_eq!(timeline["trials"][1]["offline_gain"]["auc"].as_f64().map(|g| (g * 1e4).round()), Some(250.0));
+    assert!(
+        timeline["trials"][1]["long_term"]["effect"]
+            .as_f64()
+            .expect("effect")
+            < 0.0
+    );
+    assert_eq!(
+        timeline["trials"][1]["offline_gain"]["auc"]
+            .as_f64()
+            .map(|g| (g * 1e4).round()),
+        Some(250.0)
+    );
     let production: Vec<&str> = timeline["production"]
         .as_array()
         .expect("production")
@@ -241,7 +292,10 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
         .filter_map(|s| s["version"].as_str())
         .collect();
     assert_eq!(production, vec!["v1", "v2"]);
-    assert!(timeline["cumulative_lift"].as_f64().expect("compounded") > 0.3, "{timeline}");
+    assert!(
+        timeline["cumulative_lift"].as_f64().expect("compounded") > 0.3,
+        "{timeline}"
+    );
 
     // The model page shows the alerts, the holdout and the timeline.
     let (_, cookie) = login(&server.url, &read);
@@ -253,12 +307,23 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
         .expect("a session");
     let (status, _, page) = get(&format!("{}/models/hotel-ranker", server.url), Some(&token));
     assert_eq!(status, 200);
-    for expected in ["aria-label=\"alerts\"", "lift_decayed", "aria-label=\"holdout\"", "over its holdout", "aria-label=\"value timeline\""] {
+    for expected in [
+        "aria-label=\"alerts\"",
+        "lift_decayed",
+        "aria-label=\"holdout\"",
+        "over its holdout",
+        "aria-label=\"value timeline\"",
+    ] {
         assert!(page.contains(expected), "{expected} missing");
     }
 
     // Bad input on the monitoring route.
-    let (status, body) = server.call("GET", "/v1/models/hotel-ranker/monitoring?trials=0", Some(&read), None);
+    let (status, body) = server.call(
+        "GET",
+        "/v1/models/hotel-ranker/monitoring?trials=0",
+        Some(&read),
+        None,
+    );
     assert_eq!((status, body["field"].as_str()), (400, Some("trials")), "{body}");
     let (status, _) = server.call("GET", "/v1/models/nobody/monitoring", Some(&read), None);
     assert_eq!(status, 404);

@@ -625,6 +625,7 @@ mod tests {
             version: "v7".into(),
             experiment: None,
             override_reason: Some("  ".into()),
+            holdout: None,
         };
         assert_eq!(
             request.validate().expect_err("empty").field.as_deref(),

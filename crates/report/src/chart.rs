@@ -300,7 +300,12 @@ fn over_time(
             .configure_mesh()
             .light_line_style(RGBColor(0xee, 0xee, 0xee))
             .x_labels(6)
-            .x_label_formatter(&|x| dates.get(x.round().max(0.0) as usize).cloned().unwrap_or_default())
+            .x_label_formatter(&|x| {
+                dates
+                    .get(x.round().max(0.0) as usize)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .y_labels(5)
             .y_label_formatter(&|y| format::effect(*y, difference))
             .label_style(FONT)
@@ -368,7 +373,12 @@ pub fn value_timeline(timeline: &ValueTimeline) -> Option<String> {
         return None;
     }
     let values = shown.iter().flat_map(|(_, t, l)| {
-        [Some(*l), t.ci_low, t.ci_high, t.long_term.as_ref().map(|lt| lt.effect)]
+        [
+            Some(*l),
+            t.ci_low,
+            t.ci_high,
+            t.long_term.as_ref().map(|lt| lt.effect),
+        ]
     });
     let (lo, hi) = bounds(values.flatten());
     let last = shown.len() as f64 - 0.5;
@@ -390,7 +400,10 @@ pub fn value_timeline(timeline: &ValueTimeline) -> Option<String> {
                 if (x - i).abs() > 1e-6 || i < 0.0 {
                     return String::new();
                 }
-                shown.get(i as usize).map(|(_, t, _)| t.version.clone()).unwrap_or_default()
+                shown
+                    .get(i as usize)
+                    .map(|(_, t, _)| t.version.clone())
+                    .unwrap_or_default()
             })
             .y_labels(5)
             .y_label_formatter(&|y| format!("{:+.1}%", y * 100.0))
@@ -413,7 +426,10 @@ pub fn value_timeline(timeline: &ValueTimeline) -> Option<String> {
             if let Some(long_term) = &trial.long_term {
                 chart.draw_series(std::iter::once(
                     EmptyElement::at((x + 0.15, long_term.effect))
-                        + PathElement::new(vec![(0, -7), (7, 0), (0, 7), (-7, 0), (0, -7)], NEUTRAL.stroke_width(2)),
+                        + PathElement::new(
+                            vec![(0, -7), (7, 0), (0, 7), (-7, 0), (0, -7)],
+                            NEUTRAL.stroke_width(2),
+                        ),
                 ))?;
             }
         }

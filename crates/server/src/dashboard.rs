@@ -40,10 +40,10 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::monitor::Watched;
-use rctgate_analysis::saturation::DEFAULT_SATURATION_TRIALS;
-use rctgate_store::RaisedAlert;
 use crate::sessions::COOKIE_NAME;
 use crate::state::AppState;
+use rctgate_analysis::saturation::DEFAULT_SATURATION_TRIALS;
+use rctgate_store::RaisedAlert;
 
 fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -603,11 +603,20 @@ async fn model(State(state): State<AppState>, _viewer: Viewer, Path(name): Path<
 /// The model page's alerts banner, holdout and value timeline (issue 23).
 fn after_the_ship(watched: &Watched) -> Markup {
     let monitoring = &watched.monitoring;
-    let active: Vec<&RaisedAlert> = watched.alerts.iter().filter(|a| {
-        monitoring.holdout.as_ref().is_some_and(|h| {
-            h.alerts.iter().any(|now| now.kind == a.alert.kind && now.metric == a.alert.metric && now.experiment == a.alert.experiment && now.active)
+    let active: Vec<&RaisedAlert> = watched
+        .alerts
+        .iter()
+        .filter(|a| {
+            monitoring.holdout.as_ref().is_some_and(|h| {
+                h.alerts.iter().any(|now| {
+                    now.kind == a.alert.kind
+                        && now.metric == a.alert.metric
+                        && now.experiment == a.alert.experiment
+                        && now.active
+                })
+            })
         })
-    }).collect();
+        .collect();
     let timeline = &monitoring.timeline;
     html! {
         @if !active.is_empty() {

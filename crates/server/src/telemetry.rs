@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
+use rctgate_analysis::monitoring::WatchPoint;
+
 /// Upper bounds of the latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -66,11 +68,14 @@ pub struct Telemetry {
     launches: RwLock<BTreeMap<String, LaunchGauges>>,
 }
 
+/// Reads one figure of a look.
+type LookValue = fn(&WatchPoint) -> Option<f64>;
+
 /// What the last watch of one model's launch showed.
 #[derive(Default)]
 struct LaunchGauges {
-    /// (version, metric, effect, ci_low, ci_high) at the latest look.
-    lifts: Vec<(String, String, f64, Option<f64>, Option<f64>)>,
+    /// (version, metric, the latest look).
+    lifts: Vec<(String, String, WatchPoint)>,
     /// (version, metric, kind, active).
     alerts: Vec<(String, String, &'static str, bool)>,
 }
@@ -162,13 +167,16 @@ impl Telemetry {
                 if let Some(last) = metric.series.last() {
                     gauges
                         .lifts
-                        .push((version.clone(), metric.name.clone(), last.effect, last.ci_low, last.ci_high));
+                        .push((version.clone(), metric.name.clone(), last.clone()));
                 }
             }
             for alert in &watch.alerts {
-                gauges
-                    .alerts
-                    .push((version.clone(), alert.metric.clone(), alert.kind.as_str(), alert.active));
+                gauges.alerts.push((
+                    version.clone(),
+                    alert.metric.clone(),
+                    alert.kind.as_str(),
+                    alert.active,
+                ));
             }
         }
         self.launches
@@ -179,17 +187,29 @@ impl Telemetry {
 
     fn write_launches(&self, out: &mut String) {
         let launches = self.launches.read().unwrap_or_else(PoisonError::into_inner);
-        let series: [(&str, &str, fn(&(String, String, f64, Option<f64>, Option<f64>)) -> Option<f64>); 3] = [
-            ("rctgate_holdout_lift", "The production version's lift over its holdout at the latest daily look.", |l| Some(l.2)),
-            ("rctgate_holdout_lift_ci_low", "Lower bound of the lift's always-valid interval.", |l| l.3),
-            ("rctgate_holdout_lift_ci_high", "Upper bound of the lift's always-valid interval.", |l| l.4),
+        let series: [(&str, &str, LookValue); 3] = [
+            (
+                "rctgate_holdout_lift",
+                "The production version's lift over its holdout at the latest daily look.",
+                |p| Some(p.effect),
+            ),
+            (
+                "rctgate_holdout_lift_ci_low",
+                "Lower bound of the lift's always-valid interval.",
+                |p| p.ci_low,
+            ),
+            (
+                "rctgate_holdout_lift_ci_high",
+                "Upper bound of the lift's always-valid interval.",
+                |p| p.ci_high,
+            ),
         ];
         for (name, help, value) in series {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} gauge");
             for (model, gauges) in launches.iter() {
                 for lift in &gauges.lifts {
-                    if let Some(v) = value(lift) {
+                    if let Some(v) = value(&lift.2) {
                         let _ = writeln!(
                             out,
                             "{name}{{model=\"{}\",version=\"{}\",metric=\"{}\"}} {v}",

@@ -221,6 +221,7 @@ fn an_override_waits_for_every_admin_it_needs() {
         version: "v1".into(),
         experiment: None,
         override_reason: Some("Shipped before rctgate.".into()),
+        holdout: None,
     };
     let Ok(PromotionOutcome::Pending(pending)) = store.promote("ranker", &request, "alice", 3) else {
         panic!("an override needing three admins is pending");

@@ -7,7 +7,9 @@
 //! but not bookings (no_ship, proxy over-optimization, the gate refuses), and v8, which wins
 //! and is promoted; between them, a latency-cost trial (production with 15 and 30 ms added on
 //! purpose) prices latency in bookings; then v9 in the model-disagreement design, which wins
-//! where it ranks differently from v8. support-assistant: prompt v2 against v1 on the
+//! where it ranks differently from v8. v8 launched with a holdout whose lift fades
+//! (`lift_decayed`), and v10 and v11 gain offline but not in bookings (value saturation).
+//! support-assistant: prompt v2 against v1 on the
 //! resolution rate, and suggested replies in the C/T1/T2 design.
 
 use std::path::PathBuf;
@@ -187,19 +189,7 @@ fn run_trial(store: &Store, trial: &Trial<'_>, now: DateTime<Utc>) -> Result<(),
             ("tablet".into(), 0.07),
         ],
     });
-    let lines: Vec<String> = events(&scenario)
-        .filter(|event| match event {
-            rctgate_simulate::SimEvent::Exposure { ts, .. }
-            | rctgate_simulate::SimEvent::Metric { ts, .. } => *ts < now,
-        })
-        .map(|event| event.to_json(trial.key).to_string())
-        .collect();
-    for chunk in lines.chunks(20_000) {
-        let body = chunk.join("\n");
-        let batch = parse_event_batch(body.as_bytes(), 50_000)
-            .map_err(|e| Failure::input(format!("demo events: {e}")))?;
-        store.ingest(batch).map_err(failed("events"))?;
-    }
+    ingest_until(store, &scenario, now)?;
     store
         .stop_experiment(trial.key, LOCAL_ACTOR)
         .map_err(failed(trial.key))?;
@@ -243,15 +233,86 @@ fn register(
 }
 
 fn promote(store: &Store, model: &str, version: &str, experiment: &str) -> Result<(), Failure> {
+    promote_keeping(store, model, version, experiment, None)
+}
+
+/// Promotes on `experiment`'s evidence, keeping `holdout` of the units on the previous version.
+fn promote_keeping(
+    store: &Store,
+    model: &str,
+    version: &str,
+    experiment: &str,
+    holdout: Option<f64>,
+) -> Result<(), Failure> {
     let request = PromotionRequest {
         version: version.to_string(),
         experiment: Some(experiment.to_string()),
         override_reason: None,
-        holdout: None,
+        holdout,
     };
     store
         .promote(model, &request, LOCAL_ACTOR, 1)
         .map_err(failed(model))?;
+    Ok(())
+}
+
+/// v8's holdout over the 45 days after its launch: +12% bookings for the first two weeks,
+/// then 10% fewer than v1 (production before it) as users tire of it (a novelty that wore off). The holdout counts
+/// the replayed days (its `analysis.start` moved back to the launch), and the watch raises
+/// `lift_decayed`: the lift the trial measured is gone.
+fn fading_launch(store: &Store, key: &str, now: DateTime<Utc>) -> Result<(), Failure> {
+    let launched = now - Duration::days(45);
+    let mut holdout = store.get_experiment(key).map_err(failed(key))?;
+    holdout.analysis.start = Some(launched);
+    store
+        .replace_experiment(key, holdout.clone(), LOCAL_ACTOR)
+        .map_err(failed(key))?;
+    let weights: Vec<(String, f64)> = holdout
+        .variants
+        .iter()
+        .map(|v| (v.name.clone(), v.weight))
+        .collect();
+    for (phase, (began, days, lift, units)) in [(0.0, 14.0, 1.12, 40_000), (14.0, 31.0, 0.90, 60_000)]
+        .into_iter()
+        .enumerate()
+    {
+        let metrics = [("booking", lift), ("cancel", 1.0)]
+            .into_iter()
+            .map(|(event, lift)| SimMetric {
+                event: event.to_string(),
+                rate: rate(event),
+                lifts: vec![1.0, lift],
+                value: None,
+                window_hours: 168.0,
+                pre_days: 0,
+                late_share: 0.0,
+            })
+            .collect();
+        let mut scenario = Scenario::two_arms(key, units, launched + Duration::days(began as i64), metrics);
+        scenario.variants = weights.clone();
+        scenario.exposure_days = days;
+        scenario.unit_prefix = format!("{key}-{phase}-u");
+        scenario.seed = 120 + phase as u64;
+        ingest_until(store, &scenario, now)?;
+    }
+    Ok(())
+}
+
+/// Ingests `scenario`'s events before `now` through the store's validated path.
+fn ingest_until(store: &Store, scenario: &Scenario, now: DateTime<Utc>) -> Result<(), Failure> {
+    let lines: Vec<String> = events(scenario)
+        .filter(|event| match event {
+            rctgate_simulate::SimEvent::Exposure { ts, .. }
+            | rctgate_simulate::SimEvent::Metric { ts, .. } => *ts < now,
+        })
+        .map(|event| event.to_json(&scenario.experiment).to_string())
+        .collect();
+    for chunk in lines.chunks(20_000) {
+        let body = chunk.join("\n");
+        let batch = parse_event_batch(body.as_bytes(), 50_000)
+            .map_err(|e| Failure::input(format!("demo events: {e}")))?;
+        store.ingest(batch).map_err(failed("events"))?;
+    }
     Ok(())
 }
 
@@ -467,7 +528,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 1.0,
                 SimOutputs::Bimodal,
             ),
-            began_days_ago: 25,
+            began_days_ago: 70,
             units: 24_000,
             primary: "bookings",
             guardrails,
@@ -477,7 +538,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         },
         now,
     )?;
-    promote(&store, ranker, "v8", "ranker-v8")?;
+    // Launched with 20% of units held out on v1, which shows the lift fading.
+    promote_keeping(&store, ranker, "v8", "ranker-v8", Some(0.2))?;
+    fading_launch(&store, "hotel-ranker-v8-holdout", now)?;
 
     // v9 agrees with v8 on most searches: a plain trial would dilute its effect over everyone.
     // The model-disagreement design compares it where the two rankers differ (15% of units),
@@ -519,6 +582,45 @@ pub fn run(args: Args) -> Result<(), Failure> {
         },
         now,
     )?;
+
+    // v10 and v11 add features and gain offline again; bookings do not move. With v9 (flat
+    // over all units), three trials in a row bought nothing while AUC kept rising: value
+    // saturation, Booking's sign to look for other levers than a better model.
+    let mut auc = auc_production * 1.006;
+    for (i, version) in ["v10", "v11"].into_iter().enumerate() {
+        auc *= 1.005;
+        register(
+            &store,
+            ranker,
+            version,
+            Some(auc),
+            json!({"features": 300 + 40 * i}),
+        )?;
+        let key = format!("ranker-{version}");
+        run_trial(
+            &store,
+            &Trial {
+                key: &key,
+                model: ranker,
+                hypothesis: "More features rank better.",
+                control: Some("v8"),
+                arms: treatment(
+                    version,
+                    &[("booking", 1.0), ("click", 1.03)],
+                    1.0,
+                    SimOutputs::Bimodal,
+                ),
+                began_days_ago: 10 - 2 * i as i64,
+                units: 16_000,
+                primary: "bookings",
+                guardrails,
+                proxies,
+                seed: 100 + i as u64,
+                design: None,
+            },
+            now,
+        )?;
+    }
 
     // An LLM: a support assistant's prompt is a model version too.
     let assistant = "support-assistant";

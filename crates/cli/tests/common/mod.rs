@@ -450,7 +450,6 @@ pub fn delivery(received: &std::sync::mpsc::Receiver<Delivery>, event: &str) -> 
     }
 }
 
-
 /// An HTTP client that shows redirects instead of following them.
 pub fn page_agent() -> ureq::Agent {
     ureq::Agent::new_with_config(
@@ -496,4 +495,3 @@ pub fn login(url: &str, key: &str) -> (u16, Option<String>) {
         .map(str::to_string);
     (response.status().as_u16(), cookie)
 }
-

@@ -73,7 +73,12 @@ pub(crate) fn start(
 }
 
 /// What `version` serves: its arm's payload in the trial, else its registered payload.
-fn payload(tx: &Connection, trial: &Experiment, model: &str, version: &str) -> StoreResult<serde_json::Value> {
+fn payload(
+    tx: &Connection,
+    trial: &Experiment,
+    model: &str,
+    version: &str,
+) -> StoreResult<serde_json::Value> {
     let in_trial = trial
         .variants
         .iter()

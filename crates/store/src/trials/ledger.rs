@@ -5,9 +5,9 @@ use crate::catalog::models::view;
 use crate::error::StoreResult;
 use crate::store::Store;
 use crate::trials::history::stopped_experiments;
+use duckdb::Connection;
 use rctgate_analysis::latency_cost::LatencyCostPoint;
 use rctgate_analysis::ledger::{ledger, offline_gain, Ledger, LedgerEntry};
-use duckdb::Connection;
 use rctgate_analysis::FrozenResult;
 use rctgate_domain::{Experiment, ModelVersion};
 
@@ -64,9 +64,9 @@ pub(crate) fn model_entries(
             .map(|v| v.offline_metrics.clone())
             .unwrap_or_default()
     };
-    let trials = stopped.iter().filter(|(experiment, _)| {
-        experiment.model.as_deref() == Some(model) && experiment.holdout.is_none()
-    });
+    let trials = stopped
+        .iter()
+        .filter(|(experiment, _)| experiment.model.as_deref() == Some(model) && experiment.holdout.is_none());
     let mut entries = Vec::new();
     for (experiment, frozen) in trials {
         let control = experiment.variants.first().and_then(|v| v.model_version.clone());

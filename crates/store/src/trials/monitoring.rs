@@ -16,7 +16,9 @@ use crate::trials::history::stopped_trials;
 use crate::trials::ledger::model_entries;
 use chrono::{DateTime, SecondsFormat, Utc};
 use duckdb::OptionalExt;
-use rctgate_analysis::monitoring::{watch_points, Alert, HoldoutWatch, TrialInterval, WatchPoint, WatchedMetric};
+use rctgate_analysis::monitoring::{
+    watch_points, Alert, HoldoutWatch, TrialInterval, WatchPoint, WatchedMetric,
+};
 use rctgate_analysis::saturation::{timeline, LongTermLift, ProductionStep, TimelineEntry, ValueTimeline};
 use rctgate_analysis::{FrozenResult, Scorecard};
 use rctgate_domain::holdout::PRODUCTION_ARM;
@@ -94,8 +96,8 @@ impl Store {
                 continue;
             }
             let at = now();
-            let definition =
-                serde_json::to_string(alert).map_err(|err| StoreError::Corrupt(format!("alert to JSON: {err}")))?;
+            let definition = serde_json::to_string(alert)
+                .map_err(|err| StoreError::Corrupt(format!("alert to JSON: {err}")))?;
             tx.execute(
                 "INSERT INTO alerts (experiment, model, kind, metric, raised_at, definition) VALUES (?, ?, ?, ?, ?, ?)",
                 duckdb::params![
@@ -122,11 +124,13 @@ impl Store {
         let mut statement = writer
             .conn
             .prepare("SELECT definition, epoch_us(raised_at) FROM alerts WHERE model = ? ORDER BY raised_at, kind, metric")?;
-        let rows = statement.query_map([name], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?;
+        let rows = statement.query_map([name], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
         rows.map(|row| {
             let (definition, raised_at) = row?;
-            let alert: Alert =
-                serde_json::from_str(&definition).map_err(|err| StoreError::Corrupt(format!("alert: {err}")))?;
+            let alert: Alert = serde_json::from_str(&definition)
+                .map_err(|err| StoreError::Corrupt(format!("alert: {err}")))?;
             Ok(RaisedAlert {
                 alert,
                 raised_at: from_micros(raised_at)?.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -184,7 +188,13 @@ impl Store {
             });
         }
         let trial_interval = self.trial_interval(&holdout.trial, &holdout.version)?;
-        Ok(HoldoutWatch::new(experiment.key.clone(), holdout, card.difference, trial_interval, metrics))
+        Ok(HoldoutWatch::new(
+            experiment.key.clone(),
+            holdout,
+            card.difference,
+            trial_interval,
+            metrics,
+        ))
     }
 
     /// The all-units interval trial `key` measured for `version`'s primary.
@@ -229,7 +239,8 @@ impl Store {
                 continue;
             };
             let direction = frozen.primary().map_or(Direction::Increase, |p| p.direction);
-            let long_term = self.long_term(holdouts, watched, &entry.experiment, &entry.treatment_version, at)?;
+            let long_term =
+                self.long_term(holdouts, watched, &entry.experiment, &entry.treatment_version, at)?;
             trials.push(TimelineEntry {
                 concluded_at: experiment
                     .stopped_at

@@ -162,13 +162,13 @@ impl Store {
                     holdout::check(holdout, None)?;
                 }
                 PromotionOutcome::Pending(request_override(
-                &tx,
-                name,
-                request,
-                reason,
-                key_id,
-                override_approvals,
-            )?)
+                    &tx,
+                    name,
+                    request,
+                    reason,
+                    key_id,
+                    override_approvals,
+                )?)
             }
         };
         tx.commit()?;
