@@ -1,7 +1,7 @@
-//! The optional outgoing webhook (issue 6): a POST on every frozen verdict and every
-//! promotion, signed so the receiver can trust it.
+//! The optional outgoing webhook (issue 6): a POST on every frozen verdict, every promotion
+//! and every alert a launch's watch raises (issue 23), signed so the receiver can trust it.
 //!
-//! Body: `{"event": "verdict" | "promotion", "sent_at", "data": {...}}`. Headers:
+//! Body: `{"event": "verdict" | "promotion" | "alert", "sent_at", "data": {...}}`. Headers:
 //! `X-Rctgate-Event` (the event) and `X-Rctgate-Signature: sha256=HEX`, the HMAC-SHA256 of the
 //! exact body bytes under the shared secret (GitHub's scheme, so existing verifiers work).
 //! Delivery runs off the request path, with three attempts (1 s, 4 s apart); a receiver that
