@@ -123,6 +123,8 @@ def run_browser(url, key):
         triggers = driver.find_element(By.CSS_SELECTOR, "section[aria-label='triggers']")
         check(len(triggers.find_elements(By.CSS_SELECTOR, "tbody tr")) == 3, "a trigger row per arm")
         check("not marked" in triggers.text and "%" in triggers.text, f"the trigger rates: {triggers.text}")
+        novelty = driver.find_element(By.CSS_SELECTOR, "section[aria-label='novelty']")
+        check(novelty.is_displayed() and "days since first exposure" in novelty.text, "the novelty split")
         valley = driver.find_element(By.CSS_SELECTOR, "section[aria-label='effect by model confidence']")
         check(len(valley.find_elements(By.CSS_SELECTOR, "svg circle")) >= 5, "a point per confidence decile")
         check(len(valley.find_elements(By.CSS_SELECTOR, "tbody tr")) == 10, "a row per decile")

@@ -185,6 +185,7 @@ pub fn build(inputs: &Inputs<'_>, rows: &[ArmSums], daily: &[DailySums]) -> Scor
         latency_cost,
         triggers: trigger_rates(variants, triggers),
         confidence,
+        novelty: None,
         design: Vec::new(),
     };
     let (decision, diagnostics) = decide(&card, experiment, *as_of, *planned_progress);

@@ -101,12 +101,19 @@ pub fn combine(
     mut overall: Scorecard,
     contrasts: Vec<(ContrastSpec, Scorecard)>,
 ) -> Scorecard {
-    // The primary's series over time and its effect by model confidence are the deciding
-    // contrast's: the comparison the verdict reads.
+    // The primary's series over time, its effect by model confidence and by days since
+    // first exposure are the deciding contrast's: the comparison the verdict reads.
     if let Some((_, card)) = contrasts.iter().find(|(spec, _)| spec.decides) {
         overall.cumulative = card.cumulative.clone();
         overall.confidence = card.confidence.clone();
+        overall.novelty = card.novelty.clone();
         overall.diagnostics.retain(|d| d.kind != "uncanny_valley");
+        overall.diagnostics.extend(
+            card.diagnostics
+                .iter()
+                .filter(|d| crate::novelty::DIAGNOSTICS.contains(&d.kind.as_str()))
+                .cloned(),
+        );
     }
     let mut contrasts: Vec<Contrast> = contrasts
         .into_iter()

@@ -18,6 +18,7 @@ pub mod frozen;
 pub mod latency_cost;
 pub mod ledger;
 pub mod monitoring;
+pub mod novelty;
 pub mod plan;
 pub mod policy;
 pub mod saturation;

@@ -647,6 +647,59 @@ FROM scored, edges e",
         )
     }
 
+    /// With the units table and a primary that splits by day (proportion, count, mean): the
+    /// rows of [`crate::novelty::NoveltyRow`] over the units observed `days` days since their
+    /// first exposure, `variant`, `day`, `sum`, `sum_squares` (see `crate::novelty`).
+    pub fn novelty_sql(&self, d: &dyn Dialect, (days, early): (i64, i64)) -> Option<String> {
+        let table = self.units_table.as_ref().filter(|_| self.segment.is_none())?;
+        let primary = self.metrics.first()?;
+        let metric = &primary.metric;
+        if !matches!(
+            metric.kind,
+            MetricKind::Proportion | MetricKind::Count | MetricKind::Mean
+        ) || primary.is_ratio()
+        {
+            return None;
+        }
+        let names = event_names(std::slice::from_ref(primary));
+        let event = event_code(&names, &metric.event);
+        let value = match metric.kind {
+            MetricKind::Proportion => "CAST(1 AS DOUBLE)".to_string(),
+            MetricKind::Count => "CAST(count(*) AS DOUBLE)".to_string(),
+            _ => "CAST(coalesce(sum(e.value), 0) AS DOUBLE)".to_string(),
+        };
+        let horizon = days * MICROS_PER_DAY;
+        let end = self.window.end.timestamp_micros();
+        let late = days - early;
+        Some(format!(
+            "WITH eligible AS (
+  SELECT unit, variant, t0us FROM {table}
+  WHERE t0 IS NOT NULL AND variant IS NOT NULL AND t0us + {horizon} <= {end}
+),
+daily AS (
+  SELECT u.unit, u.variant, CAST(floor((e.tus - u.t0us) / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
+  FROM eligible u JOIN ({events}) e
+    ON e.unit = u.unit AND e.tus >= u.t0us AND e.tus < u.t0us + {horizon}
+  WHERE e.code = {event}
+  GROUP BY u.unit, u.variant, 3
+),
+units_d AS (
+  SELECT unit, variant,
+         sum(CASE WHEN day < {early} THEN v ELSE 0 END) / {early}.0
+           - sum(CASE WHEN day >= {early} THEN v ELSE 0 END) / {late}.0 AS d
+  FROM daily GROUP BY unit, variant
+)
+SELECT variant, day, sum(v), sum(v * v) FROM daily GROUP BY variant, day
+UNION ALL
+SELECT variant, {contrast}, sum(d), sum(d * d) FROM units_d GROUP BY variant
+UNION ALL
+SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligible GROUP BY variant",
+            events = self.events_subquery(d, std::slice::from_ref(primary)),
+            contrast = crate::novelty::EARLY_MINUS_LATE,
+            units = crate::novelty::UNITS,
+        ))
+    }
+
     /// With the units table: each confidence bucket's lowest and highest model output, rows of
     /// `bucket`, `low`, `high`.
     pub fn confidence_bounds_sql(&self) -> Option<String> {

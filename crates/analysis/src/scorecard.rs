@@ -64,6 +64,10 @@ pub struct Scorecard {
     /// (Booking's uncanny valley: the most confident changes can help least).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<Confidence>,
+    /// The primary's effect by days since first exposure (novelty and primacy), computed with
+    /// the daily series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub novelty: Option<crate::novelty::Novelty>,
     /// The design's comparisons (`c_t1_t2`, `disagreement`), the deciding one first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub design: Vec<Contrast>,

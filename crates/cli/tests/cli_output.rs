@@ -81,8 +81,8 @@ fn model_show_prints_a_readable_summary() {
     );
     assert_eq!(lines[1], "production: v8", "{text}");
 
-    let versions = table(&text, "versions (9)");
-    assert_eq!(versions.len(), 10, "a header and nine versions:\n{text}");
+    let versions = table(&text, "versions (11)");
+    assert_eq!(versions.len(), 12, "a header and eleven versions:\n{text}");
     assert_aligned(&versions, &["artifact", "offline metrics", "registered"], &text);
     for (i, version) in ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"]
         .iter()
@@ -153,7 +153,7 @@ fn model_show_format_json_is_the_api_json() {
     let model: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(model["name"], "hotel-ranker");
     assert_eq!(model["production"], "v8");
-    assert_eq!(model["versions"].as_array().map(Vec::len), Some(9));
+    assert_eq!(model["versions"].as_array().map(Vec::len), Some(11));
     assert_eq!(model["promotions"][0]["evidence"]["basis"], "trial");
     // Pretty-printed as before, ending with one newline.
     assert_eq!(
@@ -173,9 +173,9 @@ fn ledger_columns_are_aligned() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("trial  "), "{text}");
     let rows: Vec<&str> = lines.iter().take_while(|l| !l.is_empty()).copied().collect();
-    // Every concluded trial of a version: nine of hotel-ranker (the latency-cost trial
+    // Every concluded trial of a version: eleven of hotel-ranker (the latency-cost trial
     // compares no versions), two of support-assistant.
-    assert_eq!(rows.len(), 1 + 11, "{text}");
+    assert_eq!(rows.len(), 1 + 13, "{text}");
     assert_aligned(
         &rows,
         &[

@@ -101,6 +101,8 @@ fn the_demo_story_in_the_dashboard() {
                 "<svg",
                 "proxy_over_optimization",
                 "Data quality",
+                "Effect by days since first exposure",
+                "the first 1 day against the rest",
             ],
         ),
         (

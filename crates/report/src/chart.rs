@@ -13,6 +13,7 @@ use rctgate_analysis::distribution::Distributions;
 use rctgate_analysis::format;
 use rctgate_analysis::latency_cost::{Change, LatencyCostPoint, LatencyCostPortfolio};
 use rctgate_analysis::monitoring::HoldoutWatch;
+use rctgate_analysis::novelty::Novelty;
 use rctgate_analysis::saturation::{TimelineEntry, ValueTimeline};
 use rctgate_analysis::scorecard::BucketEffect;
 use rctgate_analysis::{Movement, Scorecard};
@@ -259,6 +260,31 @@ pub fn holdout(watch: &HoldoutWatch) -> String {
         std::slice::from_ref(&line),
         watch.difference,
         reference,
+    )
+}
+
+/// The primary's effect on each day since first exposure (novelty and primacy).
+pub fn novelty(novelty: &Novelty, difference: Difference) -> String {
+    let dates: Vec<String> = novelty.days.iter().map(|d| format!("day {}", d.day)).collect();
+    let line = Line {
+        name: novelty.variant.clone(),
+        points: novelty
+            .days
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| {
+                d.effect
+                    .map(|e| (i as f64, e.effect, Some(e.ci_low), Some(e.ci_high)))
+            })
+            .collect(),
+    };
+    over_time(
+        &format!("Effect of {} on {} by days since first exposure", novelty.variant, novelty.metric),
+        "The line is the effect on each day after a unit's first exposure, over the units observed every day; the band its interval; the flat line is no effect.",
+        &dates,
+        std::slice::from_ref(&line),
+        difference,
+        None,
     )
 }
 

@@ -418,6 +418,23 @@ pub fn experiment_sections(card: &Scorecard) -> Markup {
                 (PreEscaped(cumulative))
             }
         }
+        @if let Some(novelty) = &card.novelty {
+            section aria-label="novelty" {
+                h2 { "Effect by days since first exposure" }
+                (PreEscaped(crate::chart::novelty(novelty, card.difference)))
+                p {
+                    "Over " (format::count(novelty.units[0] + novelty.units[1])) " units observed "
+                    (novelty.days_observed) " days: the first " (novelty.early_days) " day"
+                    @if novelty.early_days != 1 { "s" } " against the rest, "
+                    @match novelty.early_minus_late {
+                        Some(e) => { (format!("{:+.4}", e.effect)) " per unit and day [" (format!("{:+.4}", e.ci_low)) ", " (format!("{:+.4}", e.ci_high)) "]" }
+                        None => "not estimable",
+                    }
+                    @if let Some(p) = novelty.p_value { ", " (format::p_value(p)) }
+                    ". A difference means the trial's average is not the long-run effect (novelty when the first days are better, primacy when worse)."
+                }
+            }
+        }
         section aria-label="scorecard" {
             h2 { "Scorecard" }
             div.scroll { table {

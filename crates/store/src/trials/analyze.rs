@@ -10,6 +10,7 @@ use crate::trials::distributions::output_distributions;
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use rctgate_analysis::contrasts;
+use rctgate_analysis::novelty::{self, NoveltyRow};
 use rctgate_analysis::plan::COLUMNS_PER_METRIC;
 use rctgate_analysis::plan::{
     quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks,
@@ -176,7 +177,7 @@ impl Store {
         let outputs = timed("output distributions", || {
             output_distributions(conn, plan, || self.references(experiment))
         })?;
-        Ok(rctgate_analysis::build(
+        let mut card = rctgate_analysis::build(
             &Inputs {
                 experiment,
                 plan,
@@ -191,8 +192,43 @@ impl Store {
             },
             &rows,
             &daily,
-        ))
+        );
+        if options.series {
+            timed("novelty", || attach_novelty(conn, plan, experiment, &mut card))?;
+        }
+        Ok(card)
     }
+}
+
+/// The primary's effect by days since first exposure (`rctgate_analysis::novelty`), and its
+/// diagnostic, when the window is long enough and the primary splits by day.
+fn attach_novelty(
+    conn: &Connection,
+    plan: &Plan,
+    experiment: &Experiment,
+    card: &mut Scorecard,
+) -> StoreResult<()> {
+    let Some(horizon) = novelty::horizon(plan) else {
+        return Ok(());
+    };
+    let Some(sql) = plan.novelty_sql(&DuckDb, horizon) else {
+        return Ok(());
+    };
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok(NoveltyRow {
+                variant: usize::try_from(row.get::<_, i64>(0)?).unwrap_or(usize::MAX),
+                day: row.get(1)?,
+                sum: row.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+                sum_squares: row.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let (novelty, diagnostic) = novelty::analyse(experiment, plan, &rows, horizon);
+    card.novelty = novelty;
+    card.diagnostics.extend(diagnostic);
+    Ok(())
 }
 
 /// Runs one step of an analysis and logs how long it took (`RUST_LOG=rctgate_store=debug`),
