@@ -25,7 +25,6 @@ use crate::scorecard::BucketEffect;
 use rctgate_domain::{Difference, Direction, Experiment, Method};
 use rctgate_stats::request::{self, StatsRequest, VariantInput};
 use rctgate_stats::Alternative;
-use serde::{Deserialize, Serialize};
 
 /// The longest horizon of days since first exposure.
 pub const NOVELTY_DAYS: i64 = 14;
@@ -35,10 +34,8 @@ pub const MIN_NOVELTY_DAYS: i64 = 4;
 /// The diagnostics this module raises.
 pub const DIAGNOSTICS: [&str; 2] = ["novelty_effect", "primacy_effect"];
 
-/// `day` of a [`NoveltyRow`] holding a variant's sums of d and d².
-pub const EARLY_MINUS_LATE: i64 = -1;
-/// `day` of a [`NoveltyRow`] holding a variant's units (in `sum`).
-pub const UNITS: i64 = -2;
+pub use crate::plan::{NOVELTY_EARLY_MINUS_LATE as EARLY_MINUS_LATE, NOVELTY_UNITS as UNITS};
+pub use crate::scorecard::{Novelty, NoveltyDay};
 
 /// One row of `Plan::novelty_sql`: a variant's sums for one day since first exposure, or
 /// (by [`EARLY_MINUS_LATE`] and [`UNITS`]) of the early-minus-late difference and its units.
@@ -61,34 +58,6 @@ pub fn horizon(plan: &Plan) -> Option<(i64, i64)> {
         .min(NOVELTY_DAYS)
         .min(metric_days.floor() as i64);
     (days >= MIN_NOVELTY_DAYS).then_some((days, (days / 4).max(1)))
-}
-
-/// The scorecard's `novelty`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Novelty {
-    pub metric: String,
-    /// The treatment compared with control.
-    pub variant: String,
-    /// K: days since first exposure, each unit observed through all of them.
-    pub days_observed: i64,
-    /// E: the first days, against the rest.
-    pub early_days: i64,
-    /// Units compared (control, treatment).
-    pub units: [u64; 2],
-    /// The effect on each day since first exposure (frequentist, the trial's difference).
-    pub days: Vec<NoveltyDay>,
-    /// The first days' effect minus the later days' (absolute, per day and unit).
-    pub early_minus_late: Option<BucketEffect>,
-    /// Two-sided p-value of `early_minus_late`.
-    pub p_value: Option<f64>,
-}
-
-/// One day since first exposure.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct NoveltyDay {
-    /// 0: the day of the first exposure.
-    pub day: i64,
-    pub effect: Option<BucketEffect>,
 }
 
 /// The novelty split of `plan`'s primary for its first treatment from `rows`, and the

@@ -23,6 +23,12 @@ use serde::{Deserialize, Serialize};
 /// Microseconds in a (UTC) day.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// `day` of a [`Plan::novelty_sql`] row holding a variant's sums of the early-minus-late
+/// difference and its square.
+pub const NOVELTY_EARLY_MINUS_LATE: i64 = -1;
+/// `day` of a [`Plan::novelty_sql`] row holding a variant's units (in the first sum).
+pub const NOVELTY_UNITS: i64 = -2;
+
 /// Segment values shown by name; the rest are pooled as "(other)".
 pub const TOP_SEGMENTS: usize = 20;
 
@@ -648,8 +654,8 @@ FROM scored, edges e",
     }
 
     /// With the units table and a primary that splits by day (proportion, count, mean): the
-    /// rows of [`crate::novelty::NoveltyRow`] over the units observed `days` days since their
-    /// first exposure, `variant`, `day`, `sum`, `sum_squares` (see `crate::novelty`).
+    /// rows of `novelty::NoveltyRow` over the units observed `days` days since their
+    /// first exposure, `variant`, `day`, `sum`, `sum_squares` (see the `novelty` module).
     pub fn novelty_sql(&self, d: &dyn Dialect, (days, early): (i64, i64)) -> Option<String> {
         let table = self.units_table.as_ref().filter(|_| self.segment.is_none())?;
         let primary = self.metrics.first()?;
@@ -695,8 +701,8 @@ SELECT variant, {contrast}, sum(d), sum(d * d) FROM units_d GROUP BY variant
 UNION ALL
 SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligible GROUP BY variant",
             events = self.events_subquery(d, std::slice::from_ref(primary)),
-            contrast = crate::novelty::EARLY_MINUS_LATE,
-            units = crate::novelty::UNITS,
+            contrast = NOVELTY_EARLY_MINUS_LATE,
+            units = NOVELTY_UNITS,
         ))
     }
 

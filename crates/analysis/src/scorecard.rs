@@ -67,7 +67,7 @@ pub struct Scorecard {
     /// The primary's effect by days since first exposure (novelty and primacy), computed with
     /// the daily series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub novelty: Option<crate::novelty::Novelty>,
+    pub novelty: Option<Novelty>,
     /// The design's comparisons (`c_t1_t2`, `disagreement`), the deciding one first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub design: Vec<Contrast>,
@@ -402,4 +402,32 @@ pub struct BucketEffect {
     pub effect: f64,
     pub ci_low: f64,
     pub ci_high: f64,
+}
+
+/// The primary's effect by days since first exposure (computed by the novelty module).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Novelty {
+    pub metric: String,
+    /// The treatment compared with control.
+    pub variant: String,
+    /// K: days since first exposure, each unit observed through all of them.
+    pub days_observed: i64,
+    /// E: the first days, against the rest.
+    pub early_days: i64,
+    /// Units compared (control, treatment).
+    pub units: [u64; 2],
+    /// The effect on each day since first exposure (frequentist, the trial's difference).
+    pub days: Vec<NoveltyDay>,
+    /// The first days' effect minus the later days' (absolute, per day and unit).
+    pub early_minus_late: Option<BucketEffect>,
+    /// Two-sided p-value of `early_minus_late`.
+    pub p_value: Option<f64>,
+}
+
+/// One day since first exposure.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyDay {
+    /// 0: the day of the first exposure.
+    pub day: i64,
+    pub effect: Option<BucketEffect>,
 }

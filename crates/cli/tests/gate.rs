@@ -48,14 +48,12 @@ impl Registry {
         booking_lift: f64,
         click_lift: f64,
     ) -> Value {
-        let experiment = json!({
-            "key": key, "hypothesis": format!("{treatment} sells more than {control:?}"),
-            "model": "hotel-ranker",
-            "variants": [{"name": "control", "weight": 0.5, "model_version": control},
-                         {"name": "treatment", "weight": 0.5, "model_version": treatment}],
-            "metrics": {"primary": "bookings", "proxies": ["clicks"]},
-            "analysis": {"method": "frequentist", "start": "2026-10-01T00:00:00Z", "planned_units": 3000}
-        });
+        let experiment = version_trial(
+            key,
+            control,
+            treatment,
+            json!({"primary": "bookings", "proxies": ["clicks"]}),
+        );
         run_trial(
             &self.server,
             [&self.admin, &self.admin, &self.read],

@@ -27,14 +27,12 @@ fn trial(
     treatment: &str,
     lift: f64,
 ) -> Value {
-    let experiment = json!({
-        "key": key, "hypothesis": format!("{treatment} sells more than {control:?}"),
-        "model": "hotel-ranker",
-        "variants": [{"name": "control", "weight": 0.5, "model_version": control},
-                     {"name": "treatment", "weight": 0.5, "model_version": treatment}],
-        "metrics": {"primary": "bookings", "guardrails": ["clicks"]},
-        "analysis": {"method": "frequentist", "start": "2026-10-01T00:00:00Z", "planned_units": 3000}
-    });
+    let experiment = version_trial(
+        key,
+        control,
+        treatment,
+        json!({"primary": "bookings", "guardrails": ["clicks"]}),
+    );
     run_trial(server, [admin, admin, admin], &experiment, lift, 1.0)
 }
 

@@ -68,7 +68,37 @@ fn scenario(name: &str, rate: Books) -> (Value, Vec<(bool, [f64; DAYS])>) {
         None,
     );
     assert_eq!(status, 200, "{card}");
+    // A segmented scorecard (the dashboard's default view) carries the trial's novelty too.
+    let (status, split) = server.call(
+        "GET",
+        &format!("/v1/experiments/{name}/results?segment=device"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 200, "{split}");
+    // Equal up to the order DuckDB sums in.
+    assert!(
+        close(&split["novelty"], &card["novelty"]),
+        "{} against {}",
+        split["novelty"],
+        card["novelty"]
+    );
     (card, units)
+}
+
+/// The same JSON, numbers equal at 1e-9 relative.
+fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-12)
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| close(x, y)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w)))
+        }
+        _ => a == b,
+    }
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {

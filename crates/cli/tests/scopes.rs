@@ -190,6 +190,7 @@ impl Fixture {
                 let id = pending["override"]["id"].as_i64().expect("a pending override");
                 (format!("/v1/models/ranker/overrides/{id}/approve"), None)
             }
+            "/v1/models/{name}/monitoring" => ("/v1/models/ranker/monitoring".into(), None),
             "/v1/models/{name}/gate" => ("/v1/models/ranker/gate?version=v1".into(), None),
             "/v1/keys" => (
                 row.path.clone(),

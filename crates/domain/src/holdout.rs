@@ -1,17 +1,15 @@
 //! Holdouts after a launch (issue 23): a promotion may keep a share of units on the version
 //! it replaces, so the launch's lift keeps being measured after the trial ended.
 //!
-//! The holdout is an ordinary running experiment of the model, built here from the trial
+//! The holdout is an ordinary running experiment of the model, built from the trial
 //! that justified the promotion: control `holdout` (the previous version, at the holdout's
 //! weight) against treatment `production` (the promoted version), the trial's primary and
 //! guardrails, analysed with the always-valid sequential method because it is watched every
-//! day for as long as it runs (a fixed-horizon test read daily would cry wolf). It carries
-//! [`Holdout`] so monitoring can find it and the dashboard can say what it is.
+//! day for as long as it runs (a fixed-horizon test read daily would cry wolf;
+//! `crate::holdout_plan` builds it). It carries [`Holdout`] so monitoring can find it and the
+//! dashboard can say what it is.
 
-use crate::analysis::{Analysis, Method};
 use crate::error::ValidationError;
-use crate::experiment::{Experiment, MetricRoles, Variant};
-use crate::lifecycle::Status;
 use serde::{Deserialize, Serialize};
 
 /// The largest share of units a holdout may keep: beyond half, the "holdout" is the launch.
@@ -50,85 +48,6 @@ pub fn check_share(share: f64) -> Result<(), ValidationError> {
                 "Must be a share of units greater than 0 and at most {MAX_HOLDOUT_SHARE} (0.05 keeps 5% on the previous version); got {share}."
             ),
         ))
-    }
-}
-
-/// Everything a holdout experiment is built from.
-pub struct HoldoutPlan<'a> {
-    /// What is held out.
-    pub holdout: Holdout,
-    /// The trial that promoted the version (metrics and analysis settings come from it).
-    pub trial: &'a Experiment,
-    /// What the previous and the promoted version serve (the trial's arm payloads, or the
-    /// versions' registered payloads).
-    pub previous_payload: serde_json::Value,
-    pub payload: serde_json::Value,
-}
-
-impl HoldoutPlan<'_> {
-    /// The holdout experiment, running, under `key`.
-    pub fn experiment(self, key: String) -> Experiment {
-        let HoldoutPlan {
-            holdout,
-            trial,
-            previous_payload,
-            payload,
-        } = self;
-        let analysis = Analysis {
-            method: Method::Sequential,
-            // The holdout measures everyone the model serves; it has no plan and ends when
-            // someone ends it.
-            triggered_only: false,
-            planned_units: None,
-            min_days: None,
-            start: None,
-            end: None,
-            ..trial.analysis.clone()
-        };
-        Experiment {
-            key,
-            hypothesis: format!(
-                "Holdout of {model} {version}: {percent}% of units stay on {previous}, so the lift that trial {trial} measured is watched after the launch.",
-                model = holdout.model,
-                version = holdout.version,
-                percent = holdout.share * 100.0,
-                previous = holdout.previous,
-                trial = holdout.trial,
-            ),
-            model: Some(holdout.model.clone()),
-            seed: None,
-            coverage: 1.0,
-            layer: None,
-            design: Default::default(),
-            variants: vec![
-                Variant {
-                    name: HOLDOUT_ARM.to_string(),
-                    weight: holdout.share,
-                    model_version: Some(holdout.previous.clone()),
-                    payload: previous_payload,
-                },
-                Variant {
-                    name: PRODUCTION_ARM.to_string(),
-                    weight: 1.0 - holdout.share,
-                    model_version: Some(holdout.version.clone()),
-                    payload,
-                },
-            ],
-            metrics: MetricRoles {
-                primary: trial.metrics.primary.clone(),
-                guardrails: trial.metrics.guardrails.clone(),
-                proxies: Vec::new(),
-                secondary: Vec::new(),
-            },
-            analysis,
-            forced: Default::default(),
-            ofrep_exposures: true,
-            status: Status::Running,
-            created_at: None,
-            started_at: None,
-            stopped_at: None,
-            holdout: Some(holdout),
-        }
     }
 }
 

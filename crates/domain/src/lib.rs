@@ -28,6 +28,7 @@ pub mod event_record_ref;
 pub mod experiment;
 pub mod histogram;
 pub mod holdout;
+pub mod holdout_plan;
 pub mod json;
 pub mod lifecycle;
 pub mod metric;
@@ -49,7 +50,8 @@ pub use event_fields::{CheckedFields, EventFields, EventType, ReceivedEvent, Tim
 pub use event_record_ref::EventRecordRef;
 pub use experiment::{Experiment, Layer, MetricRoles, Variant};
 pub use histogram::Histogram;
-pub use holdout::{Holdout, HoldoutPlan};
+pub use holdout::Holdout;
+pub use holdout_plan::HoldoutPlan;
 pub use json::{from_json_slice, from_json_str, from_json_value};
 pub use lifecycle::{Refusal, Status};
 pub use metric::{Direction, Metric, MetricKind, MetricSource};

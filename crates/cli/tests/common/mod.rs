@@ -495,3 +495,16 @@ pub fn login(url: &str, key: &str) -> (u16, Option<String>) {
         .map(str::to_string);
     (response.status().as_u16(), cookie)
 }
+
+/// A hotel-ranker trial of `treatment` against `control` (versions; none: the behaviour
+/// before the model) on `metrics`, analysed from 2026-10-01 for 3,000 planned units.
+pub fn version_trial(key: &str, control: Option<&str>, treatment: &str, metrics: Value) -> Value {
+    serde_json::json!({
+        "key": key, "hypothesis": format!("{treatment} sells more than {control:?}"),
+        "model": "hotel-ranker",
+        "variants": [{"name": "control", "weight": 0.5, "model_version": control},
+                     {"name": "treatment", "weight": 0.5, "model_version": treatment}],
+        "metrics": metrics,
+        "analysis": {"method": "frequentist", "start": "2026-10-01T00:00:00Z", "planned_units": 3000}
+    })
+}

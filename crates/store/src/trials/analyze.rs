@@ -211,6 +211,25 @@ fn attach_novelty(
     let Some(horizon) = novelty::horizon(plan) else {
         return Ok(());
     };
+    // Novelty is the trial's, not a segment's, and a segmented plan has no units table (its
+    // units carry segment tokens): group the unsegmented units here, dropped with the others
+    // at the end of `analyze_arms`.
+    let whole;
+    let plan = if plan.units_table.is_some() {
+        plan
+    } else {
+        let mut unsegmented = Plan {
+            segment: None,
+            ..plan.clone()
+        };
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {UNITS} AS {}",
+            unsegmented.units_sql(&DuckDb)
+        ))?;
+        unsegmented.units_table = Some(UNITS.to_string());
+        whole = unsegmented;
+        &whole
+    };
     let Some(sql) = plan.novelty_sql(&DuckDb, horizon) else {
         return Ok(());
     };
