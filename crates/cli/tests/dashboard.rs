@@ -84,12 +84,7 @@ fn the_demo_story_in_the_dashboard() {
         !cookie.contains(&key),
         "the cookie holds a session token, not the key"
     );
-    let token = cookie
-        .split(';')
-        .next()
-        .and_then(|pair| pair.split_once('='))
-        .map(|(_, token)| token.to_string())
-        .expect("token");
+    let token = session_token(&cookie);
 
     for (path, must) in [
         ("/experiments", vec!["ranker-v7", "no ship", "SRM ok"]),

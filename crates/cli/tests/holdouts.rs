@@ -297,12 +297,7 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
 
     // The model page shows the alerts, the holdout and the timeline.
     let (_, cookie) = login(&server.url, &read);
-    let token = cookie
-        .as_deref()
-        .and_then(|c| c.split(';').next())
-        .and_then(|pair| pair.split_once('='))
-        .map(|(_, token)| token.to_string())
-        .expect("a session");
+    let token = session_token(&cookie.expect("a session cookie"));
     let (status, _, page) = get(&format!("{}/models/hotel-ranker", server.url), Some(&token));
     assert_eq!(status, 200);
     for expected in [

@@ -62,6 +62,12 @@ pub struct Experiment {
     /// unit (a prefetch, a cache warm-up). Defaults to on.
     #[serde(default = "exposes_by_default", skip_serializing_if = "is_true")]
     pub ofrep_exposures: bool,
+    /// Makes this experiment the global holdout of the named layer: its control arm's units
+    /// are kept out of every experiment of that layer (they get each one's control payload),
+    /// so that comparing its arms measures the cumulative impact of all the layer's launches
+    /// (see [`crate::holdout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds_out_layer: Option<String>,
     /// Set on the holdout experiment a promotion created (`promote --holdout`): what it holds
     /// out (server-owned; see [`crate::holdout`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -204,11 +210,43 @@ impl Experiment {
             layer.validate().map_err(|err| err.inside("layer"))?;
         }
         self.validate_variants()?;
+        if let Some(layer) = &self.holds_out_layer {
+            self.validate_layer_holdout(layer)?;
+        }
         let versions: Vec<Option<&str>> = self.variants.iter().map(|v| v.model_version.as_deref()).collect();
         self.design.validate(&versions, self.analysis.triggered_only)?;
         self.validate_forced()?;
         self.validate_metric_roles(metrics)?;
         self.analysis.validate().map_err(|err| err.inside("analysis"))
+    }
+
+    /// A layer's holdout sees every unit of the layer and has two arms, the held-out share
+    /// first.
+    fn validate_layer_holdout(&self, layer: &str) -> Result<(), ValidationError> {
+        check_identifier("holds_out_layer", layer)?;
+        if self.layer.is_some() {
+            return Err(ValidationError::new(
+                "layer",
+                "A layer's global holdout must see all of the layer's units: it cannot run in a range of a layer itself.",
+            ));
+        }
+        if self.variants.len() != 2 || !self.design.is_standard() {
+            return Err(ValidationError::new(
+                "variants",
+                "A layer's global holdout has two arms in the standard design: the held-out units (control), then the rest.",
+            ));
+        }
+        let share = self.variants[0].weight;
+        if share > crate::holdout::MAX_HOLDOUT_SHARE {
+            return Err(ValidationError::new(
+                "variants[0].weight",
+                format!(
+                    "The held-out share must be at most {} (0.05 keeps 5% of the layer's units out of its experiments); got {share}.",
+                    crate::holdout::MAX_HOLDOUT_SHARE
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_forced(&self) -> Result<(), ValidationError> {
@@ -421,6 +459,36 @@ pub(crate) mod tests {
             end: 1.0,
         });
         assert_eq!(field_of(&experiment), None);
+    }
+
+    #[test]
+    fn a_layer_holdout_sees_the_whole_layer_with_two_arms_holding_out_at_most_half() {
+        let holdout = || {
+            let mut experiment = example();
+            experiment.layer = None;
+            experiment.holds_out_layer = Some("search".into());
+            experiment.variants[0].weight = 0.1;
+            experiment.variants[1].weight = 0.9;
+            experiment
+        };
+        assert_eq!(field_of(&holdout()), None);
+        let mut experiment = holdout();
+        experiment.layer = example().layer;
+        assert_eq!(field_of(&experiment).as_deref(), Some("layer"));
+        let mut experiment = holdout();
+        experiment.holds_out_layer = Some("no spaces".into());
+        assert_eq!(field_of(&experiment).as_deref(), Some("holds_out_layer"));
+        let mut experiment = holdout();
+        experiment.variants[0].weight = 0.6;
+        experiment.variants[1].weight = 0.4;
+        assert_eq!(field_of(&experiment).as_deref(), Some("variants[0].weight"));
+        let mut experiment = holdout();
+        let mut third = experiment.variants[1].clone();
+        third.name = "third".into();
+        third.weight = 0.4;
+        experiment.variants[1].weight = 0.5;
+        experiment.variants.push(third);
+        assert_eq!(field_of(&experiment).as_deref(), Some("variants"));
     }
 
     #[test]

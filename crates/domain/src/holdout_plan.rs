@@ -76,6 +76,7 @@ impl HoldoutPlan<'_> {
             analysis,
             forced: Default::default(),
             ofrep_exposures: true,
+            holds_out_layer: None,
             status: Status::Running,
             created_at: None,
             started_at: None,

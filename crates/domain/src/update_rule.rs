@@ -94,6 +94,9 @@ fn check_running_change(stored: &Experiment, proposed: &Experiment) -> Result<()
     if stored.layer != proposed.layer {
         return refuse("layer");
     }
+    if stored.holds_out_layer != proposed.holds_out_layer {
+        return refuse("held-out layer");
+    }
     let versions_differ = stored
         .variants
         .iter()

@@ -35,6 +35,22 @@ pub struct RunningExperiment {
     rendered_len: usize,
     /// Whether OFREP evaluations log exposures.
     pub ofrep_exposures: bool,
+    /// The global holdout of this experiment's layer, if one runs.
+    held_out_by: Option<HeldOut>,
+}
+
+/// A layer's running global holdout, as the experiments of the layer consult it.
+struct HeldOut {
+    /// The holdout experiment's assigner: its control arm holds units out.
+    assigner: Assigner,
+    /// Where the holdout experiment is in the snapshot.
+    index: usize,
+}
+
+impl HeldOut {
+    fn holds_out(&self, unit: &str) -> bool {
+        self.assigner.decide(unit).variant == Some(0)
+    }
 }
 
 /// One assignment as `/v1/decide` answers it (SPEC §4).
@@ -80,32 +96,37 @@ impl Decision<'_> {
     }
 }
 
+/// The experiment's assigner; `None` (logged) for a definition validation should have refused.
+fn assigner_of(experiment: &Experiment) -> Option<Assigner> {
+    let mut config = ExperimentConfig::new(experiment.key.clone(), experiment.variants.len());
+    config.seed = Some(experiment.effective_seed().to_string());
+    config.weights = Some(experiment.variants.iter().map(|v| v.weight).collect());
+    config.coverage = Some(experiment.coverage);
+    config.layer = experiment
+        .layer
+        .as_ref()
+        .map(|l| Layer::new(l.name.clone(), l.start, l.end));
+    config.forced = experiment
+        .forced
+        .iter()
+        .filter_map(|(unit, name)| {
+            let index = experiment.variants.iter().position(|v| &v.name == name)?;
+            Some((unit.clone(), index))
+        })
+        .collect();
+    match Assigner::new(&config) {
+        Ok(assigner) => Some(assigner),
+        Err(err) => {
+            // Validation makes this unreachable; never serve a broken config.
+            tracing::error!(experiment = %experiment.key, error = %err, "experiment cannot be assigned");
+            None
+        }
+    }
+}
+
 impl RunningExperiment {
     fn compile(experiment: &Experiment) -> Option<Self> {
-        let mut config = ExperimentConfig::new(experiment.key.clone(), experiment.variants.len());
-        config.seed = Some(experiment.effective_seed().to_string());
-        config.weights = Some(experiment.variants.iter().map(|v| v.weight).collect());
-        config.coverage = Some(experiment.coverage);
-        config.layer = experiment
-            .layer
-            .as_ref()
-            .map(|l| Layer::new(l.name.clone(), l.start, l.end));
-        config.forced = experiment
-            .forced
-            .iter()
-            .filter_map(|(unit, name)| {
-                let index = experiment.variants.iter().position(|v| &v.name == name)?;
-                Some((unit.clone(), index))
-            })
-            .collect();
-        let assigner = match Assigner::new(&config) {
-            Ok(assigner) => assigner,
-            Err(err) => {
-                // Validation makes this unreachable; never serve a broken config.
-                tracing::error!(experiment = %experiment.key, error = %err, "experiment cannot be assigned");
-                return None;
-            }
-        };
+        let assigner = assigner_of(experiment)?;
         let variants: Vec<(String, Value)> = experiment
             .variants
             .iter()
@@ -130,6 +151,7 @@ impl RunningExperiment {
             rendered_out,
             rendered_len,
             ofrep_exposures: experiment.ofrep_exposures,
+            held_out_by: None,
         })
     }
 
@@ -140,20 +162,27 @@ impl RunningExperiment {
 
     /// A unit outside coverage or its layer range gets control's payload and
     /// `in_experiment: false`.
+    /// So does a unit its layer's global holdout keeps out (QA pins still apply).
     pub fn decide(&self, unit: &str) -> Decision<'_> {
-        self.decision(self.assigner.decide(unit))
+        self.decision(self.assigner.decide(unit), unit)
     }
 
-    /// What [`RunningExperiment::decide`] answers for the assigner's `decision`.
-    fn decision(&self, decision: rctgate_assign::Decision) -> Decision<'_> {
-        let index = decision.variant.filter(|i| *i < self.variants.len());
+    /// What [`RunningExperiment::decide`] answers for the assigner's `decision` of `unit`.
+    fn decision(&self, decision: rctgate_assign::Decision, unit: &str) -> Decision<'_> {
+        let forced = decision.reason == rctgate_assign::Reason::Forced;
+        // Only a unit the experiment would take is looked up in the holdout: the others get
+        // control anyway, and deciding all of a layer's experiments stays one hash each.
+        let held_out = decision.variant.is_some()
+            && !forced
+            && self.held_out_by.as_ref().is_some_and(|h| h.holds_out(unit));
+        let index = decision.variant.filter(|i| *i < self.variants.len() && !held_out);
         let (name, payload) = &self.variants[index.unwrap_or(0)];
         Decision {
             experiment: &self.key,
             variant: name,
             variant_index: index.unwrap_or(0),
             in_experiment: index.is_some(),
-            forced: decision.reason == rctgate_assign::Reason::Forced,
+            forced,
             payload,
             rendered: match index {
                 Some(i) => &self.rendered_in[i],
@@ -173,7 +202,7 @@ pub fn decide_each<'a>(
     mut visit: impl FnMut(Decision<'a>),
 ) {
     rctgate_assign::decide_each(experiments.iter().map(|e| &e.assigner), unit, |i, decision| {
-        visit(experiments[i].decision(decision));
+        visit(experiments[i].decision(decision, unit));
     });
 }
 
@@ -188,11 +217,34 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn build(experiments: &[Experiment]) -> Self {
-        let experiments: Vec<RunningExperiment> = experiments
+        let running: Vec<&Experiment> = experiments
             .iter()
             .filter(|e| e.status == Status::Running)
-            .filter_map(RunningExperiment::compile)
             .collect();
+        let mut compiled: Vec<(&Experiment, RunningExperiment)> = running
+            .iter()
+            .filter_map(|e| Some((*e, RunningExperiment::compile(e)?)))
+            .collect();
+        // Each layer's global holdout (the store starts at most one per layer), handed to
+        // every experiment of the layer.
+        let holdouts: HashMap<&str, (usize, Assigner)> = compiled
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (definition, running))| {
+                let layer = definition.holds_out_layer.as_deref()?;
+                Some((layer, (index, running.assigner.clone())))
+            })
+            .collect();
+        for (definition, running) in &mut compiled {
+            let layer = definition.layer.as_ref().map(|l| l.name.as_str());
+            if let Some((index, assigner)) = layer.and_then(|name| holdouts.get(name)) {
+                running.held_out_by = Some(HeldOut {
+                    assigner: assigner.clone(),
+                    index: *index,
+                });
+            }
+        }
+        let experiments: Vec<RunningExperiment> = compiled.into_iter().map(|(_, running)| running).collect();
         let by_key = experiments
             .iter()
             .enumerate()
@@ -211,6 +263,24 @@ impl Snapshot {
 
     pub fn get(&self, key: &str) -> Option<&RunningExperiment> {
         self.by_key.get(key).map(|&i| &self.experiments[i])
+    }
+
+    /// The global holdouts of the layers of `decided` that are not among them: a unit decided
+    /// in a layer's experiment is exposed to its layer's holdout too, or the holdout's
+    /// analysis would miss the units of clients that ask for one experiment at a time.
+    pub fn holdouts_beside<'a>(&'a self, decided: &[&'a RunningExperiment]) -> Vec<&'a RunningExperiment> {
+        let mut holdouts: Vec<&RunningExperiment> = Vec::new();
+        for experiment in decided {
+            let Some(held_out) = &experiment.held_out_by else {
+                continue;
+            };
+            let holdout = &self.experiments[held_out.index];
+            let listed = |e: &&RunningExperiment| e.key == holdout.key;
+            if !decided.iter().any(listed) && !holdouts.iter().any(listed) {
+                holdouts.push(holdout);
+            }
+        }
+        holdouts
     }
 }
 

@@ -415,6 +415,12 @@ async fn experiment(
         @if let Some(definition) = definition.as_ref().filter(|_| viewer.runs_trials()) {
             (lifecycle_controls(definition, &viewer.csrf))
         }
+        @if let Some(layer) = definition.as_ref().and_then(|e| e.holds_out_layer.as_deref()) {
+            p.meta {
+                "Global holdout of layer " strong { (layer) } ": the units of its first arm are kept out of \
+                 every experiment of the layer, so its effect is the cumulative impact of the layer's launches."
+            }
+        }
         (experiment_sections(&card))
         @if let Some(outputs) = &outputs { (model_outputs(outputs)) }
         @if let Some(model) = &model { p { "Model: " a href={ "/models/" (model) } { (model) } } }

@@ -496,6 +496,16 @@ pub fn login(url: &str, key: &str) -> (u16, Option<String>) {
     (response.status().as_u16(), cookie)
 }
 
+/// The session token of a login's Set-Cookie, as [`get`] sends it.
+pub fn session_token(cookie: &str) -> String {
+    cookie
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, token)| token.to_string())
+        .expect("a session token in the cookie")
+}
+
 /// A hotel-ranker trial of `treatment` against `control` (versions; none: the behaviour
 /// before the model) on `metrics`, analysed from 2026-10-01 for 3,000 planned units.
 pub fn version_trial(key: &str, control: Option<&str>, treatment: &str, metrics: Value) -> Value {

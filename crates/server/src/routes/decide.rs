@@ -11,7 +11,7 @@ use rctgate_domain::attributes::check_attributes;
 use rctgate_domain::{from_json_slice, Attributes, Scope};
 use serde::Deserialize;
 
-use crate::assignment::{decide_each, Offered};
+use crate::assignment::{decide_each, Decision, Offered};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::request_body::RequestBody;
@@ -86,22 +86,29 @@ pub async fn decide(
     // The response is assembled from each variant's pre-rendered JSON.
     let mut out = String::with_capacity(FRAME_BYTES + chosen.iter().map(|e| e.rendered_len()).sum::<usize>());
     out.push_str("{\"assignments\":[");
-    decide_each(&chosen, unit, |decision| {
+    let mut expose = |decision: &Decision<'_>| {
         if request.expose && decision.exposes() {
             match state
                 .exposures
-                .offer(&decision, unit, request.attributes.as_ref(), request.triggered)
+                .offer(decision, unit, request.attributes.as_ref(), request.triggered)
             {
                 Offered::Queued => queued += 1,
                 Offered::Repeat => repeated += 1,
                 Offered::Dropped => dropped += 1,
             }
         }
+    };
+    decide_each(&chosen, unit, |decision| {
+        expose(&decision);
         if !out.ends_with('[') {
             out.push(',');
         }
         out.push_str(decision.rendered);
     });
+    // Exposed, not answered: the layers' holdouts the request did not ask for.
+    for holdout in snapshot.holdouts_beside(&chosen) {
+        expose(&holdout.decide(unit));
+    }
     // The counts are written with `itoa`: `write!` through `core::fmt` was 700 of the ~28,000
     // user-space instructions a decision took (callgrind).
     let mut digits = itoa::Buffer::new();

@@ -15,7 +15,7 @@ use axum::Json;
 use rctgate_domain::Scope;
 use serde_json::{json, Map, Value};
 
-use crate::assignment::RunningExperiment;
+use crate::assignment::{Decision, RunningExperiment};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::request_body::RequestBody;
@@ -86,11 +86,26 @@ fn triggered(context: &Map<String, Value>) -> Result<Option<bool>, Failure> {
 }
 
 /// Evaluates one flag for `unit`, queueing the exposure (marked `triggered` when given).
-fn evaluate(state: &AppState, experiment: &RunningExperiment, unit: &str, triggered: Option<bool>) -> Value {
+/// With `holdouts`, the layer's global holdout is exposed too (`Snapshot::holdouts_beside`).
+fn evaluate(
+    state: &AppState,
+    experiment: &RunningExperiment,
+    holdouts: &[&RunningExperiment],
+    unit: &str,
+    triggered: Option<bool>,
+) -> Value {
     let decision = experiment.decide(unit);
-    if experiment.ofrep_exposures && decision.exposes() {
-        // Queued, a repeat or dropped: all counted in /metrics.
-        let _ = state.exposures.offer(&decision, unit, None, triggered);
+    if experiment.ofrep_exposures {
+        let expose = |decision: &Decision<'_>| {
+            if decision.exposes() {
+                // Queued, a repeat or dropped: all counted in /metrics.
+                let _ = state.exposures.offer(decision, unit, None, triggered);
+            }
+        };
+        expose(&decision);
+        for holdout in holdouts {
+            expose(&holdout.decide(unit));
+        }
     }
     json!({
         "key": decision.experiment,
@@ -123,7 +138,8 @@ pub async fn evaluate_one(
         };
         return Ok(failure.respond(Some(&key)));
     };
-    Ok(Json(evaluate(&state, experiment, &unit, triggered)).into_response())
+    let holdouts = snapshot.holdouts_beside(&[experiment]);
+    Ok(Json(evaluate(&state, experiment, &holdouts, &unit, triggered)).into_response())
 }
 
 /// Random per process, so ETags never repeat across restarts.
@@ -167,7 +183,7 @@ pub async fn evaluate_all(
     let flags: Vec<Value> = snapshot
         .all()
         .iter()
-        .map(|e| evaluate(&state, e, &unit, triggered))
+        .map(|e| evaluate(&state, e, &[], &unit, triggered))
         .collect();
     Ok(([(header::ETAG, etag_header)], Json(json!({ "flags": flags }))).into_response())
 }

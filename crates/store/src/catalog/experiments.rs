@@ -256,7 +256,6 @@ fn check_model_references(conn: &Connection, experiment: &Experiment) -> StoreRe
     Ok(())
 }
 
-/// Refuses to run two experiments of one layer over overlapping ranges.
 /// The primary metric decides the trial: a business outcome, not a quantile or a latency
 /// (those guard it). The analysis plan refuses them too, for a metric redefined since.
 fn check_primary_decides(conn: &Connection, experiment: &Experiment) -> StoreResult<()> {
@@ -270,7 +269,12 @@ fn check_primary_decides(conn: &Connection, experiment: &Experiment) -> StoreRes
     Ok(())
 }
 
+/// Refuses to run two experiments of one layer over overlapping ranges, or two global
+/// holdouts of one layer.
 fn check_layer_is_free(conn: &Connection, starting: &Experiment) -> StoreResult<()> {
+    if let Some(layer) = &starting.holds_out_layer {
+        return check_layer_has_no_holdout(conn, starting, layer);
+    }
     let Some(layer) = &starting.layer else {
         return Ok(());
     };
@@ -291,6 +295,23 @@ fn check_layer_is_free(conn: &Connection, starting: &Experiment) -> StoreResult<
         }
     }
     Ok(())
+}
+
+/// One global holdout per layer: with two, a unit held out by either would be out of the
+/// other's launched arm too, and neither would measure what it says.
+fn check_layer_has_no_holdout(conn: &Connection, starting: &Experiment, layer: &str) -> StoreResult<()> {
+    let running = list(conn)?.into_iter().find(|other| {
+        other.key != starting.key
+            && other.status == Status::Running
+            && other.holds_out_layer.as_deref() == Some(layer)
+    });
+    match running {
+        Some(other) => Err(StoreError::conflict(format!(
+            "Experiment {} already holds out layer {layer}; a layer keeps one global holdout: stop it first.",
+            other.key
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn load(conn: &Connection, key: &str) -> StoreResult<Option<Experiment>> {
