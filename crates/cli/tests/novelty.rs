@@ -61,21 +61,19 @@ fn scenario(name: &str, rate: Books) -> (Value, Vec<(bool, [f64; DAYS])>) {
         let (status, body) = server.call("POST", "/v1/events", Some(&admin), Some(&chunk.join("\n")));
         assert_eq!(status, 200, "{body}");
     }
-    let (status, card) = server.call(
-        "GET",
-        &format!("/v1/experiments/{name}/results"),
-        Some(&admin),
-        None,
-    );
-    assert_eq!(status, 200, "{card}");
+    let results = |query: &str| {
+        let (status, card) = server.call(
+            "GET",
+            &format!("/v1/experiments/{name}/results{query}"),
+            Some(&admin),
+            None,
+        );
+        assert_eq!(status, 200, "{card}");
+        card
+    };
+    let card = results("");
     // A segmented scorecard (the dashboard's default view) carries the trial's novelty too.
-    let (status, split) = server.call(
-        "GET",
-        &format!("/v1/experiments/{name}/results?segment=device"),
-        Some(&admin),
-        None,
-    );
-    assert_eq!(status, 200, "{split}");
+    let split = results("?segment=device");
     // Equal up to the order DuckDB sums in.
     assert!(
         close(&split["novelty"], &card["novelty"]),

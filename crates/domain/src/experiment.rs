@@ -236,17 +236,11 @@ impl Experiment {
                 "A layer's global holdout has two arms in the standard design: the held-out units (control), then the rest.",
             ));
         }
-        let share = self.variants[0].weight;
-        if share > crate::holdout::MAX_HOLDOUT_SHARE {
-            return Err(ValidationError::new(
-                "variants[0].weight",
-                format!(
-                    "The held-out share must be at most {} (0.05 keeps 5% of the layer's units out of its experiments); got {share}.",
-                    crate::holdout::MAX_HOLDOUT_SHARE
-                ),
-            ));
-        }
-        Ok(())
+        crate::holdout::check_share(
+            "variants[0].weight",
+            self.variants[0].weight,
+            "of the layer's units out of its experiments",
+        )
     }
 
     fn validate_forced(&self) -> Result<(), ValidationError> {

@@ -37,15 +37,16 @@ pub struct Holdout {
     pub trial: String,
 }
 
-/// Checks a requested holdout share; the field is `holdout`.
-pub fn check_share(share: f64) -> Result<(), ValidationError> {
+/// Checks a holdout share named `field`; `example` says what 0.05 keeps (a promotion's
+/// holdout and a layer's global holdout share the bound, not the words).
+pub fn check_share(field: &str, share: f64, example: &str) -> Result<(), ValidationError> {
     if share.is_finite() && share > 0.0 && share <= MAX_HOLDOUT_SHARE {
         Ok(())
     } else {
         Err(ValidationError::new(
-            "holdout",
+            field,
             format!(
-                "Must be a share of units greater than 0 and at most {MAX_HOLDOUT_SHARE} (0.05 keeps 5% on the previous version); got {share}."
+                "Must be a share of units greater than 0 and at most {MAX_HOLDOUT_SHARE} (0.05 keeps 5% {example}); got {share}."
             ),
         ))
     }
@@ -71,11 +72,11 @@ mod tests {
     #[test]
     fn shares_outside_zero_to_a_half_are_refused_naming_the_field() {
         for share in [0.0, -0.1, 0.51, 1.0, f64::NAN, f64::INFINITY] {
-            let err = check_share(share).expect_err("refused");
+            let err = check_share("holdout", share, "on the previous version").expect_err("refused");
             assert_eq!(err.field.as_deref(), Some("holdout"));
         }
         for share in [0.01, 0.05, 0.5] {
-            assert!(check_share(share).is_ok());
+            assert!(check_share("holdout", share, "on the previous version").is_ok());
         }
     }
 

@@ -138,7 +138,7 @@ impl PromotionRequest {
             check_length("override_reason", reason, MAX_REASON_CHARS)?;
         }
         if let Some(share) = self.holdout {
-            crate::holdout::check_share(share)?;
+            crate::holdout::check_share("holdout", share, "on the previous version")?;
         }
         Ok(())
     }

@@ -217,13 +217,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn build(experiments: &[Experiment]) -> Self {
-        let running: Vec<&Experiment> = experiments
+        let mut compiled: Vec<(&Experiment, RunningExperiment)> = experiments
             .iter()
             .filter(|e| e.status == Status::Running)
-            .collect();
-        let mut compiled: Vec<(&Experiment, RunningExperiment)> = running
-            .iter()
-            .filter_map(|e| Some((*e, RunningExperiment::compile(e)?)))
+            .filter_map(|e| Some((e, RunningExperiment::compile(e)?)))
             .collect();
         // Each layer's global holdout (the store starts at most one per layer), handed to
         // every experiment of the layer.

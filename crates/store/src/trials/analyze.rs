@@ -123,13 +123,7 @@ impl Store {
         let conn = timed("open a read connection", || self.read_connection())?;
         // The units, grouped from the exposures once and read by every query below.
         if plan.segment.is_none() {
-            timed("units", || {
-                conn.execute_batch(&format!(
-                    "CREATE OR REPLACE TEMP TABLE {UNITS} AS {}",
-                    plan.units_sql(&DuckDb)
-                ))
-            })?;
-            plan.units_table = Some(UNITS.to_string());
+            timed("units", || group_units(&conn, &mut plan))?;
             if let Some(latencies) = plan.latencies_sql(&DuckDb) {
                 timed("latencies", || {
                     conn.execute_batch(&format!(
@@ -212,27 +206,19 @@ fn attach_novelty(
         return Ok(());
     };
     // Novelty is the trial's, not a segment's, and a segmented plan has no units table (its
-    // units carry segment tokens): group the unsegmented units here, dropped with the others
-    // at the end of `analyze_arms`.
-    let whole;
-    let plan = if plan.units_table.is_some() {
-        plan
-    } else {
-        let mut unsegmented = Plan {
-            segment: None,
-            ..plan.clone()
-        };
-        conn.execute_batch(&format!(
-            "CREATE OR REPLACE TEMP TABLE {UNITS} AS {}",
-            unsegmented.units_sql(&DuckDb)
-        ))?;
-        unsegmented.units_table = Some(UNITS.to_string());
-        whole = unsegmented;
-        &whole
+    // units carry segment tokens): the unsegmented units are grouped here, once the primary
+    // is known to split by day, and dropped with the others at the end of `analyze_arms`.
+    let mut whole = Plan {
+        segment: None,
+        units_table: Some(UNITS.to_string()),
+        ..plan.clone()
     };
-    let Some(sql) = plan.novelty_sql(&DuckDb, horizon) else {
+    let Some(sql) = whole.novelty_sql(&DuckDb, horizon) else {
         return Ok(());
     };
+    if plan.units_table.is_none() {
+        group_units(conn, &mut whole)?;
+    }
     let mut statement = conn.prepare(&sql)?;
     let rows = statement
         .query_map([], |row| {
@@ -244,9 +230,19 @@ fn attach_novelty(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let (novelty, diagnostic) = novelty::analyse(experiment, plan, &rows, horizon);
+    let (novelty, diagnostic) = novelty::analyse(experiment, &whole, &rows, horizon);
     card.novelty = novelty;
     card.diagnostics.extend(diagnostic);
+    Ok(())
+}
+
+/// Groups `plan`'s exposures by unit into the temporary units table its later queries read.
+fn group_units(conn: &Connection, plan: &mut Plan) -> duckdb::Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE {UNITS} AS {}",
+        plan.units_sql(&DuckDb)
+    ))?;
+    plan.units_table = Some(UNITS.to_string());
     Ok(())
 }
 
