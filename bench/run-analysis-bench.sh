@@ -17,12 +17,16 @@
 # 5. what a user waits for, as whole processes, RUNS times each: `rctgate analyze KEY --db
 #    --format json` (with the daily series), `rctgate experiment list --db` (a read-only
 #    command), `rctgate serve` until it listens, and `GET /results` uncached with and without
-#    the series (a new server per run, so nothing is cached), each with its peak RSS;
-# 6. prints the medians, the ratios, and checks that both pipelines agree on every metric's
+#    the series (a new server on a fresh copy per run, so nothing is cached or kept), each
+#    with its peak RSS;
+# 6. the unit rows a server keeps for a running trial: GET /results after new traffic, and
+#    `rctgate analyze --db` reading the kept rows (step 7 below);
+# 7. prints the medians, the ratios, and checks that both pipelines agree on every metric's
 #    effect, interval and p-value at 1e-6.
 #
 # Needs python3 with duckdb==1.2.0 and gbstats==0.8.0. Environment: UNITS, RUNS, BENCH_DIR
-# (default: a new temp dir, removed unless KEEP=1), CARGO_TARGET_DIR.
+# (default: a new temp dir, removed unless KEEP=1), NEW_UNITS (default UNITS / 100),
+# CARGO_TARGET_DIR.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -80,29 +84,57 @@ seconds_and_rss() {
     echo "$label $(echo "$ended - $started" | bc) $(tail -n 1 "$WORK/rss.txt")" >>"$WORK/whole.txt"
 }
 : >"$WORK/whole.txt"
+# results_once DB SERIES LABEL: a new server on DB (nothing cached), one GET /results; appends
+# "serve_start ..." (first use only when LABEL is results_series_true) and "LABEL SECONDS RSS_KB".
+results_once() {
+    local db="$1" series="$2" label="$3" started listening answered pid url rss
+    started="$(date +%s.%N)"
+    "$RCTGATE" serve --db "$db" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+    pid=$!
+    url=""
+    while [[ -z "$url" ]]; do
+        url="$(sed -n 's/^rctgate listening on //p' "$WORK/serve.out" | head -1)"
+        kill -0 "$pid" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 1; }
+        [[ -n "$url" ]] || sleep 0.02
+    done
+    listening="$(date +%s.%N)"
+    curl -sf -o /dev/null -H "Authorization: Bearer $KEY" "$url/v1/experiments/ranker-bench/results?series=$series"
+    answered="$(date +%s.%N)"
+    rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
+    kill -TERM "$pid"
+    wait "$pid" || true
+    [[ "$label" == results_series_true ]] && echo "serve_start $(echo "$listening - $started" | bc) $rss" >>"$WORK/whole.txt"
+    echo "$label $(echo "$answered - $listening" | bc) $rss" >>"$WORK/whole.txt"
+}
 for _ in $(seq 1 "$RUNS"); do
     seconds_and_rss analyze "$RCTGATE" analyze ranker-bench --db "$DB" --format json
     seconds_and_rss list "$RCTGATE" experiment list --db "$DB"
     for series in true false; do
-        started="$(date +%s.%N)"
-        "$RCTGATE" serve --db "$DB" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
-        pid=$!
-        url=""
-        while [[ -z "$url" ]]; do
-            url="$(sed -n 's/^rctgate listening on //p' "$WORK/serve.out" | head -1)"
-            kill -0 "$pid" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 1; }
-            [[ -n "$url" ]] || sleep 0.02
-        done
-        listening="$(date +%s.%N)"
-        curl -sf -o /dev/null -H "Authorization: Bearer $KEY" "$url/v1/experiments/ranker-bench/results?series=$series"
-        answered="$(date +%s.%N)"
-        rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
-        kill -TERM "$pid"
-        wait "$pid" || true
-        [[ "$series" == true ]] && echo "serve_start $(echo "$listening - $started" | bc) $rss" >>"$WORK/whole.txt"
-        echo "results_series_$series $(echo "$answered - $listening" | bc) $rss" >>"$WORK/whole.txt"
+        # A copy, so that the unit rows this server keeps are not there for the next run.
+        cp "$DB" "$WORK/fresh.duckdb"
+        results_once "$WORK/fresh.duckdb" "$series" "results_series_$series"
     done
 done
+
+# 6. the unit rows a server keeps for a running trial (trials::unit_state): on a copy, the
+#    first GET /results computes and keeps them; then, RUNS times, NEW_UNITS new units' events
+#    arrive (about 1% of the trial's by default; each touched unit is recomputed from all its
+#    events, old or new) and a new server answers GET /results from the kept rows refreshed
+#    with them; `rctgate analyze --db` then reads the kept rows without writing.
+echo "== kept unit rows, x $RUNS"
+NEW_UNITS="${NEW_UNITS:-$((UNITS / 100))}"
+cp "$DB" "$WORK/kept.duckdb"
+results_once "$WORK/kept.duckdb" true results_keeps_rows_first
+next="$UNITS"
+for _ in $(seq 1 "$RUNS"); do
+    for series in true false; do
+        "$BENCH" more "$WORK/kept.duckdb" "$next" "$NEW_UNITS" 2>/dev/null
+        next=$((next + NEW_UNITS))
+        results_once "$WORK/kept.duckdb" "$series" "results_kept_new_traffic_series_$series"
+    done
+    seconds_and_rss analyze_kept_rows "$RCTGATE" analyze ranker-bench --db "$WORK/kept.duckdb" --format json
+done
+rm -f "$WORK/fresh.duckdb" "$WORK/kept.duckdb"
 
 python3 - "$WORK/rctgate.json" "$WORK/plain.json" "$PEAK_KB" "$WORK/whole.txt" <<'EOF'
 import json, sys

@@ -161,6 +161,15 @@ pub struct Plan {
     /// A table already holding [`Plan::latencies_sql`]'s rows (with `units_table`, no
     /// segment): latency metrics then read it instead of joining the scorecard's events.
     pub latencies_table: Option<String>,
+    /// With `units_table`: whether its rows also carry each unit's scorecard values (the
+    /// `vN` columns of [`Plan::unit_rows_sql`]); the scorecard then only sums them.
+    pub units_carry_values: bool,
+    /// A table whose `unit` column limits the exposures read to those units' (a refresh of
+    /// kept unit rows recomputes only the units that new events touched).
+    pub only_units: Option<String>,
+    /// A table already holding [`Plan::daily_rows_sql`]'s rows (no segment), which the
+    /// daily series then only sums.
+    pub series_table: Option<String>,
 }
 
 impl Plan {
@@ -205,6 +214,9 @@ impl Plan {
             segment: segment.map(str::to_string),
             units_table: None,
             latencies_table: None,
+            units_carry_values: false,
+            only_units: None,
+            series_table: None,
         })
     }
 
@@ -214,25 +226,17 @@ impl Plan {
     /// metric in plan order, then `sid` (with a segment its rank; without, the units table's
     /// confidence bucket, 0 for none).
     pub fn scorecard_sql(&self, d: &dyn Dialect) -> String {
-        let names = event_names(&self.metrics);
-        let (lo, hi) = self.join_bounds();
-        let mut values = UnitValues::default();
-        let mut sums = Vec::new();
-        let separate = self.separate_latency();
-        for planned in &self.metrics {
-            if separate && planned.reads_latency() {
-                // Its own query over the latencies table (`Plan::latency_means_sql`).
-                sums.extend(vec!["NULL::DOUBLE".to_string(); COLUMNS_PER_METRIC]);
-            } else {
-                sums.extend(metric_sums(planned, &names, (lo, hi), &mut values));
-            }
+        let (values, sums) = self.unit_values();
+        if let Some(table) = self.units_table.as_ref().filter(|_| self.carries_values()) {
+            // Each unit's values came with its row (`Plan::unit_rows_sql`).
+            return format!(
+                "SELECT p.variant, NULL::VARCHAR AS segment, false AS other, count(*) AS n, {sums}, p.sid AS sid
+FROM {table} p WHERE p.t0 IS NOT NULL
+GROUP BY p.variant, p.sid",
+                sums = sums.join(", "),
+            );
         }
-        let joined_metrics: Vec<PlannedMetric> = self
-            .metrics
-            .iter()
-            .filter(|planned| !(separate && planned.reads_latency()))
-            .cloned()
-            .collect();
+        let (lo, hi) = self.join_bounds();
         // The joined rows carry only integers and the value: each event's time relative to
         // its unit's t0 is computed once, so the per-metric window tests are integer
         // comparisons; the per-unit grouping is on the unit's number, not its text, and the
@@ -265,8 +269,126 @@ GROUP BY p.variant, p.sid, r.token",
             },
             units = self.units_ctes(d),
             values = values.columns.join(", "),
-            events = self.events_subquery(d, &joined_metrics),
+            events = self.events_subquery(d, &self.joined_metrics()),
             sums = sums.join(", "),
+        )
+    }
+
+    /// The names of the metric events the plan reads (besides the exposures' latencies).
+    pub fn metric_event_names(&self) -> Vec<&str> {
+        event_names(&self.metrics)
+    }
+
+    /// Whether the units table's rows carry each unit's scorecard values.
+    fn carries_values(&self) -> bool {
+        self.units_carry_values && self.units_table.is_some() && self.segment.is_none()
+    }
+
+    /// The metrics whose events the scorecard's join reads (latency metrics read the
+    /// latencies table instead when it is there).
+    fn joined_metrics(&self) -> Vec<PlannedMetric> {
+        let separate = self.separate_latency();
+        self.metrics
+            .iter()
+            .filter(|planned| !(separate && planned.reads_latency()))
+            .cloned()
+            .collect()
+    }
+
+    /// The scorecard's per-unit value columns, and each metric's [`COLUMNS_PER_METRIC`] sums
+    /// over them (NULL for what other queries compute: quantiles, and latency means when
+    /// the latencies table is there).
+    fn unit_values(&self) -> (UnitValues, Vec<String>) {
+        let names = event_names(&self.metrics);
+        let bounds = self.join_bounds();
+        let mut values = UnitValues::default();
+        let mut sums = Vec::new();
+        let separate = self.separate_latency();
+        for planned in &self.metrics {
+            if separate && planned.reads_latency() {
+                // Its own query over the latencies table (`Plan::latency_means_sql`).
+                sums.extend(vec!["NULL::DOUBLE".to_string(); COLUMNS_PER_METRIC]);
+            } else {
+                sums.extend(metric_sums(planned, &names, bounds, &mut values));
+            }
+        }
+        (values, sums)
+    }
+
+    /// This plan without a segment or tables of an analysis in progress: what kept unit
+    /// rows are computed from.
+    fn bare(&self) -> Plan {
+        Plan {
+            segment: None,
+            units_table: None,
+            latencies_table: None,
+            units_carry_values: false,
+            only_units: None,
+            series_table: None,
+            ..self.clone()
+        }
+    }
+
+    /// The names of [`Plan::unit_rows_sql`]'s value columns, in order.
+    pub fn value_columns(&self) -> Vec<String> {
+        let count = self.bare().unit_values().0.columns.len();
+        (0..count).map(|i| format!("v{i}")).collect()
+    }
+
+    /// Every exposed unit of the experiment, one row each, with its scorecard values:
+    /// `unit`, `variant`, `t0`, `t0us`, `triggered`, `marked`, `output`, then
+    /// [`Plan::value_columns`] (NULL for a unit that does not count). With `only` (a table
+    /// with a `unit` column), only those units, each from all its exposures and events.
+    /// A store keeps these rows for a running trial and recomputes only the units new
+    /// events touch; [`Plan::units_from_rows_sql`] turns them into the units table.
+    pub fn unit_rows_sql(&self, d: &dyn Dialect, only: Option<&str>) -> String {
+        let own = Plan {
+            only_units: only.map(str::to_string),
+            ..self.bare()
+        };
+        let (values, _) = own.unit_values();
+        let (lo, hi) = own.join_bounds();
+        let columns: String = own
+            .value_columns()
+            .iter()
+            .map(|name| format!(", p.{name}"))
+            .collect();
+        let per_unit = if values.columns.is_empty() {
+            "SELECT DISTINCT uid FROM joined".to_string()
+        } else {
+            format!(
+                "SELECT uid, {} FROM joined GROUP BY uid",
+                values.columns.join(", ")
+            )
+        };
+        format!(
+            "WITH {units},
+joined AS (
+  SELECT u.uid, e.code, e.value, e.tus - u.t0us AS dt
+  FROM units u LEFT JOIN ({events}) e
+    ON e.unit = u.unit AND e.tus >= u.t0us - {lo} AND e.tus < u.t0us + {hi}
+),
+per_unit AS ({per_unit})
+SELECT x.unit, x.variant, x.t0, x.t0us, x.triggered, x.marked, x.output{columns}
+FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
+            units = own.units_ctes(d),
+            events = own.events_subquery(d, &own.metrics),
+        )
+    }
+
+    /// The units table ([`Plan::units_sql`]'s columns, then [`Plan::value_columns`]) from
+    /// `rows`, a relation of [`Plan::unit_rows_sql`]'s rows; the model-confidence deciles
+    /// are those of all the rows.
+    pub fn units_from_rows_sql(&self, d: &dyn Dialect, rows: &str) -> String {
+        let values: String = self
+            .value_columns()
+            .iter()
+            .map(|name| format!(", {name}"))
+            .collect();
+        self.decile_units(
+            d,
+            &format!("exposed_units AS (SELECT *, row_number() OVER () AS uid FROM ({rows}) AS kept)"),
+            &values,
         )
     }
 
@@ -275,6 +397,37 @@ GROUP BY p.variant, p.sid, r.token",
     /// [`COLUMNS_PER_METRIC`] sums' increments that day. Summed over the days up to D, they
     /// are the scorecard's sums as of the end of day D (events after D not yet counted).
     pub fn daily_sql(&self, d: &dyn Dialect) -> String {
+        let primary = &self.metrics[0];
+        let ratio = primary.metric.kind == MetricKind::Ratio;
+        let null3 = "NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE";
+        let den = if ratio {
+            "sum(ds), sum(dss), sum(nd)"
+        } else {
+            null3
+        };
+        let pre = if primary.cuped() {
+            "sum(xs), sum(xss), sum(yx)"
+        } else {
+            null3
+        };
+        let increments = match self.series_table.as_ref().filter(|_| self.segment.is_none()) {
+            Some(table) => format!("SELECT * FROM {table}"),
+            None => self.daily_rows_sql(d),
+        };
+        format!(
+            "SELECT day * {MICROS_PER_DAY} AS day, variant, CAST(sum(n) AS BIGINT) AS n, sum(s), sum(ss), {den}, {pre}
+FROM ({increments}) AS increments
+GROUP BY day, variant
+ORDER BY day, variant"
+        )
+    }
+
+    /// The primary's daily increments per unit, which [`Plan::daily_sql`] sums per day and
+    /// variant: rows of `uid`, `day` (days since the epoch), `variant`, `n`, `s`, `ss`, `ds`,
+    /// `dss`, `nd`, `xs`, `xss`, `yx`: one row for the day of the unit's t0 (`n` 1, its
+    /// covariate), one per day its value changed. With `only_units` and the units table,
+    /// only those units' rows (a store keeps them with the unit rows).
+    pub fn daily_rows_sql(&self, d: &dyn Dialect) -> String {
         let primary = &self.metrics[0];
         let metric = &primary.metric;
         let ratio = metric.kind == MetricKind::Ratio;
@@ -336,10 +489,9 @@ GROUP BY p.variant, p.sid, r.token",
         }
         ctes.push(format!(
             "entries AS (
-  SELECT {day} AS day, u.variant, count(*) AS n, {zero} AS s, {zero} AS ss, {zero} AS ds, {zero} AS dss,
-         {zero} AS nd, sum({x}) AS xs, sum({x} * {x}) AS xss, {zero} AS yx
+  SELECT u.uid, {day} AS day, u.variant, 1 AS n, {zero} AS s, {zero} AS ss, {zero} AS ds, {zero} AS dss,
+         {zero} AS nd, {x} AS xs, {x} * {x} AS xss, {zero} AS yx
   FROM included u{pre_join}
-  GROUP BY 1, 2
 )",
             day = d.day_number("u.t0us"),
             zero = "CAST(0 AS DOUBLE)",
@@ -378,30 +530,16 @@ GROUP BY p.variant, p.sid, r.token",
         };
         ctes.push(format!(
             "changes AS (
-  SELECT r.day, r.variant, 0 AS n,
+  SELECT r.uid, r.day, r.variant, 0 AS n,
          {yb} - {ya} AS s, {yb} * {yb} - {ya} * {ya} AS ss,
          r.d_b - r.d_a AS ds, r.d_b * r.d_b - r.d_a * r.d_a AS dss, {yb} * r.d_b - {ya} * r.d_a AS nd,
          CAST(0 AS DOUBLE) AS xs, CAST(0 AS DOUBLE) AS xss, {change_x} * ({yb} - {ya}) AS yx
   FROM running r{change_join}
 )"
         ));
-        let null3 = "NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE";
-        let den = if ratio {
-            "sum(ds), sum(dss), sum(nd)"
-        } else {
-            null3
-        };
-        let pre = if cuped {
-            "sum(xs), sum(xss), sum(yx)"
-        } else {
-            null3
-        };
         format!(
             "WITH {ctes}
-SELECT day * {MICROS_PER_DAY} AS day, variant, CAST(sum(n) AS BIGINT) AS n, sum(s), sum(ss), {den}, {pre}
-FROM (SELECT * FROM entries UNION ALL SELECT * FROM changes) AS increments
-GROUP BY day, variant
-ORDER BY day, variant",
+SELECT * FROM entries UNION ALL SELECT * FROM changes",
             ctes = ctes.join(",\n"),
         )
     }
@@ -623,6 +761,13 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             units_table: None,
             ..self.clone()
         };
+        self.decile_units(d, &own.units_ctes(d), "")
+    }
+
+    /// The units table's rows from `ctes`, which define `exposed_units` (one row per unit
+    /// with `uid`), each with its model-confidence decile, then the columns `extra` lists
+    /// (`, name, ...`).
+    fn decile_units(&self, d: &dyn Dialect, ctes: &str, extra: &str) -> String {
         // Each scored unit's model-confidence decile rides as `sid` (no segment here): the
         // scorecard query's per-variant rows then come per decile too, at no extra pass
         // (`ArmSums::bucket`). Scored: counted, in one arm, with a model output, and triggered
@@ -636,7 +781,7 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             .map(|i| format!("CAST(output > {} AS INTEGER)", d.list_element("e.edges", i)))
             .collect();
         format!(
-            "WITH {},
+            "WITH {ctes},
 scored AS (
   SELECT *, output IS NOT NULL AND t0 IS NOT NULL AND variant IS NOT NULL
             AND (triggered OR NOT bool_or(marked) OVER ()) AS scored
@@ -645,9 +790,8 @@ scored AS (
 edges AS (SELECT {} AS edges FROM scored WHERE scored)
 SELECT unit, uid, variant, t0, t0us,
        CASE WHEN scored THEN 1 + {} ELSE 0 END AS sid,
-       triggered, marked, output
+       triggered, marked, output{extra}
 FROM scored, edges e",
-            own.units_ctes(d),
             d.continuous_quantile_list("output", &fractions),
             above.join(" + "),
         )
@@ -755,7 +899,7 @@ SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligib
         format!(
             "SELECT unit, ts, {trig} AS trig, attributes, model_output, CASE variant {index} END AS vid
     FROM exposures
-    WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}",
+    WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}{only}",
             // Whether the exposure triggered: its `triggered`, or, for the model-disagreement
             // design, a `shadow_output` that differs from `model_output`; NULL when it says
             // neither.
@@ -765,6 +909,11 @@ SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligib
             key = d.string_literal(&self.experiment),
             variants = variants.join(", "),
             end = d.timestamp_literal(self.window.end.timestamp_micros()),
+            only = self
+                .only_units
+                .as_ref()
+                .map(|table| format!(" AND unit IN (SELECT unit FROM {table})"))
+                .unwrap_or_default(),
         )
     }
 
@@ -794,7 +943,12 @@ GROUP BY variant, token",
     /// `units` (the counted ones, with segment columns when split).
     fn units_ctes(&self, d: &dyn Dialect) -> String {
         if let (Some(table), None) = (&self.units_table, &self.segment) {
-            return format!("units AS (SELECT * FROM {table} WHERE t0 IS NOT NULL)");
+            let only = self
+                .only_units
+                .as_ref()
+                .map(|only| format!(" AND unit IN (SELECT unit FROM {only})"))
+                .unwrap_or_default();
+            return format!("units AS (SELECT * FROM {table} WHERE t0 IS NOT NULL{only})");
         }
         let triggered = self.triggered_only.then_some("trig");
         let attributes = match self.segment {

@@ -52,6 +52,8 @@ pub async fn cached_results(
             let options = AnalyzeOptions {
                 segment: segment.as_deref(),
                 series,
+                // The server analyses the same running trials again and again.
+                kept: rctgate_store::KeptUnits::Keep,
             };
             store.results(&key, &options).map(|value| value.to_string())
         })

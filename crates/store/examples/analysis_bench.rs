@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! analysis_bench generate DB [UNITS]   # the trial, through the store's real import
+//! analysis_bench more DB FROM COUNT    # the events of units FROM.. (traffic since)
 //! analysis_bench run DB [RUNS]         # time Store::analyze; print JSON with the timings
 //! ```
 //! `bench/run-analysis-bench.sh` runs both and the plain pipeline (`bench/analysis_plain.py`:
@@ -131,12 +132,23 @@ fn generate(db: &Path, units: usize) -> Result<(), Box<dyn std::error::Error>> {
         store.upsert_metric(metric, LOCAL_ACTOR)?;
     }
     store.apply_experiment(experiment, LOCAL_ACTOR)?;
-    let scenario = scenario(units);
+    import_units(&store, db, 0..units)
+}
+
+/// Imports the events of the units numbered `indices` (each unit's events depend only on its
+/// number) through the store's CSV import.
+fn import_units(
+    store: &Store,
+    db: &Path,
+    indices: std::ops::Range<usize>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let scenario = scenario(indices.end);
     let csv = db.with_extension("events.csv");
     let mut out = BufWriter::new(std::fs::File::create(&csv)?);
     writeln!(out, "{}", rctgate_simulate::SimEvent::csv_header(Some("device")))?;
     let mut events = 0usize;
-    for index in 0..units {
+    let units = indices.len();
+    for index in indices {
         for event in unit_events(&scenario, index) {
             writeln!(out, "{}", event.csv_row(EXPERIMENT, Some("device")))?;
             events += 1;
@@ -171,6 +183,7 @@ fn run(db: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
     let metrics_only = AnalyzeOptions {
         segment: None,
         series: false,
+        ..AnalyzeOptions::default()
     };
     for _ in 0..runs.max(1) {
         let started = Instant::now();
@@ -215,6 +228,7 @@ fn latency(db: &Path, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
     let options = AnalyzeOptions {
         segment: None,
         series: false,
+        ..AnalyzeOptions::default()
     };
     let (mut without, mut with) = (Vec::new(), Vec::new());
     let timed = |experiment: &Experiment,
@@ -322,6 +336,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let units = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(1_000_000);
             generate(Path::new(db), units)
         }
+        (Some("more"), Some(db)) => {
+            // New units' events, as traffic since the last analysis.
+            let from: usize = args.get(3).ok_or("usage: analysis_bench more DB FROM COUNT")?.parse()?;
+            let count: usize = args.get(4).ok_or("usage: analysis_bench more DB FROM COUNT")?.parse()?;
+            import_units(&Store::open(Path::new(db))?, Path::new(db), from..from + count)
+        }
         (Some("run"), Some(db)) => {
             let runs = args.get(3).map(|n| n.parse()).transpose()?.unwrap_or(5);
             run(Path::new(db), runs)
@@ -342,7 +362,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             export(Path::new(db), Path::new(dir))
         }
         _ => Err(
-            "usage: analysis_bench generate DB [UNITS] | run DB [RUNS] | latency DB [RUNS] | explain DB | guardrails DB | export DB DIR"
+            "usage: analysis_bench generate DB [UNITS] | more DB FROM COUNT | run DB [RUNS] | latency DB [RUNS] | explain DB | guardrails DB | export DB DIR"
                 .into(),
         ),
     }

@@ -173,6 +173,22 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 7,
+        description: "unit rows kept for running trials (see trials::unit_state)",
+        sql: "
+            CREATE TABLE unit_states (
+                experiment      VARCHAR NOT NULL,
+                plan            VARCHAR NOT NULL,
+                table_name      VARCHAR NOT NULL,
+                series_table    VARCHAR,
+                exposures_rowid BIGINT NOT NULL,
+                events_rowid    BIGINT NOT NULL,
+                window_end_us   BIGINT NOT NULL,
+                refreshed_at    TIMESTAMP NOT NULL
+            );
+        ",
+    },
 ];
 
 /// The newest schema version this binary knows.

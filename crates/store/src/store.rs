@@ -45,6 +45,8 @@ pub struct Store {
     /// How far back from the newest stored event the id set reaches when it is built, in
     /// microseconds (`i64::MAX`: every id); see [`Store::set_id_horizon`].
     id_horizon: AtomicI64,
+    /// Held while an analysis writes the unit rows kept for a trial (`trials::unit_state`).
+    kept_units: Mutex<()>,
     /// Declared last so that it is dropped after the connections above.
     pub(crate) database: Arc<NativeDatabase>,
 }
@@ -127,6 +129,7 @@ impl Store {
             logs_events,
             generation: AtomicU64::new(0),
             variants: VariantCache::default(),
+            kept_units: Mutex::new(()),
             id_horizon: AtomicI64::new(DEFAULT_ID_HORIZON.num_microseconds().unwrap_or(i64::MAX)),
             keys: RwLock::new(keys),
             fingerprinter,
@@ -151,6 +154,11 @@ impl Store {
     pub fn read_connection(&self) -> StoreResult<ReadConnection> {
         self.backlog.flush()?;
         Ok(self.database.connection()?)
+    }
+
+    /// The lock of the kept unit rows' writers.
+    pub(crate) fn kept_units_lock(&self) -> MutexGuard<'_, ()> {
+        self.kept_units.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A number that changes whenever events or metadata change (it counts accepted event

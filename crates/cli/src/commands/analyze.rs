@@ -61,6 +61,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
     let options = rctgate_store::AnalyzeOptions {
         segment: args.segment.as_deref(),
         series: matches!(args.format, Format::Json),
+        ..Default::default()
     };
     let results = args.target.open()?.results(&args.key, &options)?;
     let text = match args.format {

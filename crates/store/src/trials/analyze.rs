@@ -7,6 +7,7 @@
 use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::trials::distributions::output_distributions;
+use crate::trials::unit_state::{KeptUnits, SERIES};
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use rctgate_analysis::contrasts;
@@ -29,6 +30,8 @@ pub struct AnalyzeOptions<'a> {
     /// Also compute the primary metric's daily cumulative series (one more query, about a
     /// third of the scorecard's time); off, `cumulative` is empty.
     pub series: bool,
+    /// Whether a running trial's kept unit rows are used (and kept); see `unit_state`.
+    pub kept: KeptUnits,
 }
 
 impl Default for AnalyzeOptions<'_> {
@@ -36,6 +39,7 @@ impl Default for AnalyzeOptions<'_> {
         AnalyzeOptions {
             segment: None,
             series: true,
+            kept: KeptUnits::default(),
         }
     }
 }
@@ -80,6 +84,8 @@ impl Store {
             now,
             &AnalyzeOptions {
                 series: false,
+                // The unit rows of one plan are kept per trial; a design's trial has several.
+                kept: KeptUnits::Ignore,
                 ..*options
             },
             None,
@@ -97,6 +103,7 @@ impl Store {
                 &AnalyzeOptions {
                     segment: None,
                     series,
+                    kept: KeptUnits::Ignore,
                 },
                 progress,
             )?;
@@ -122,7 +129,15 @@ impl Store {
         )?;
         let conn = timed("open a read connection", || self.read_connection())?;
         // The units, grouped from the exposures once and read by every query below.
-        if plan.segment.is_none() {
+        // With their scorecard values when rows are kept for the trial.
+        let kept = plan.segment.is_none()
+            && options.kept != KeptUnits::Ignore
+            && plan.window.start.is_some()
+            && timed("units (kept rows)", || {
+                let keep = options.kept == KeptUnits::Keep;
+                self.units_from_kept_rows(&conn, &mut plan, UNITS, keep, options.series)
+            })?;
+        if !kept && plan.segment.is_none() {
             timed("units", || group_units(&conn, &mut plan))?;
             if let Some(latencies) = plan.latencies_sql(&DuckDb) {
                 timed("latencies", || {
@@ -136,7 +151,7 @@ impl Store {
         let card = self.analyze_plan(&conn, &plan, experiment, now, options, planned_progress);
         // Dropped whatever happened; the connection is this analysis' own anyway.
         let dropped = conn.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {UNITS}; DROP TABLE IF EXISTS {LATENCIES}"
+            "DROP TABLE IF EXISTS {UNITS}; DROP TABLE IF EXISTS {LATENCIES}; DROP TABLE IF EXISTS {SERIES}"
         ));
         let card = card?;
         dropped?;

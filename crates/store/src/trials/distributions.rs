@@ -24,6 +24,9 @@ impl Store {
             segment: None,
             units_table: None,
             latencies_table: None,
+            units_carry_values: false,
+            only_units: None,
+            series_table: None,
         };
         let conn = self.read_connection()?;
         output_distributions(&conn, &plan, || self.references(&experiment))

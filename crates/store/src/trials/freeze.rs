@@ -35,6 +35,8 @@ impl Store {
         let results = serde_json::to_value(&frozen)
             .map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))?;
         let mut writer = self.writer();
+        // Its rows kept for analysing it while it ran are of no use once it is frozen.
+        let _kept = self.kept_units_lock();
         let tx = writer.conn.transaction()?;
         let current = load(&tx, key)?.ok_or_else(|| not_found(key))?;
         if current != stored {
@@ -57,6 +59,7 @@ impl Store {
                 after: Some(&results),
             },
         )?;
+        crate::trials::unit_state::forget(&tx, key)?;
         tx.commit()?;
         self.touch_experiments();
         Ok(stopped)

@@ -11,3 +11,4 @@ pub(crate) mod holdout;
 pub(crate) mod ledger;
 pub(crate) mod monitoring;
 pub(crate) mod promotion;
+pub(crate) mod unit_state;

@@ -148,6 +148,7 @@ impl Store {
         let options = AnalyzeOptions {
             segment: None,
             series: true,
+            ..AnalyzeOptions::default()
         };
         let card = self.analyze_experiment(experiment, at, &options)?;
         let mut metrics = Vec::new();
@@ -310,6 +311,7 @@ impl Store {
                 &AnalyzeOptions {
                     segment: None,
                     series: false,
+                    ..AnalyzeOptions::default()
                 },
             )?),
         };

@@ -1,0 +1,309 @@
+//! A trial's per-unit rows, kept in the file and refreshed from the events that arrived
+//! since, so that analysing a running trial again costs its new events, not its history.
+//!
+//! The rows are [`Plan::unit_rows_sql`]'s: each exposed unit's variant, t0, trigger flags,
+//! model output and scorecard values. A unit's row is a function of that unit's exposures of
+//! the experiment before the window's end and of its metric events alone, so a refresh
+//! recomputes exactly the units that something could have changed (the *touched* units):
+//! - units with an exposure of the experiment or a metric event the plan reads inserted since
+//!   the last refresh (events tables are append-only, so their `rowid` is a watermark);
+//! - units with an exposure whose time lies between the last refresh's window end and this
+//!   one's (an exposure dated after the end did not count then and counts now).
+//!
+//! Every other row is reused as it is, so the scorecard equals a full recomputation up to the
+//! order in which the engine sums (tests compare at 1e-9 relative).
+//!
+//! The rows of one plan live in a table `unit_state_<plan id>`; `unit_states` records, per
+//! experiment, the plan id (a hash of the SQL that computes the rows, which holds the
+//! metrics' definitions, the variants, the window's start and `triggered_only`), the
+//! watermarks and the window end of the last refresh. A changed plan starts new rows and
+//! drops the old ones. Only the server keeps (writes) rows, under one lock; a read-only
+//! command refreshes them in memory and writes nothing.
+
+use crate::error::StoreResult;
+use crate::store::Store;
+use duckdb::{Connection, OptionalExt};
+use rctgate_analysis::{Dialect, DuckDb, Plan};
+use sha2::{Digest, Sha256};
+
+/// Whether an analysis uses the unit rows kept for a trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeptUnits {
+    /// Compute every unit from the events (what the kept rows are tested against).
+    Ignore,
+    /// Use the rows kept in the file, refreshed in memory from the events since; write
+    /// nothing (read-only commands).
+    #[default]
+    Read,
+    /// Use them and write the refreshed rows back, creating them when there are none (the
+    /// server, which analyses the same running trials again and again).
+    Keep,
+}
+
+/// Bumped when the rows' meaning changes without the SQL that computes them changing.
+const ROWS_VERSION: &str = "1";
+
+/// The temporary table of the units a refresh recomputes.
+const TOUCHED: &str = "rctgate_touched_units";
+/// The temporary table of their recomputed rows.
+const FRESH: &str = "rctgate_fresh_units";
+/// The temporary table of their recomputed daily rows.
+const FRESH_SERIES: &str = "rctgate_fresh_series";
+/// The temporary table of every unit's daily rows when they are read, not kept.
+pub(crate) const SERIES: &str = "rctgate_series";
+
+/// What `unit_states` records about one experiment's kept rows.
+struct Kept {
+    table: String,
+    /// The table of the primary's daily rows per unit (`Plan::daily_rows_sql`), if kept.
+    series: Option<String>,
+    exposures_rowid: i64,
+    events_rowid: i64,
+    window_end_us: i64,
+}
+
+impl Store {
+    /// Creates the analysis' units table `units` on `conn` with every unit's scorecard values
+    /// (`Plan::units_from_rows_sql`), from the rows kept for `plan` refreshed with the events
+    /// since, and points `plan` at it; with `series`, the daily series' rows too where they
+    /// are kept. With `keep`, the refreshed rows (the daily ones always) are written back, or
+    /// computed from scratch and kept when there are none. One transaction on `conn`: the
+    /// watermarks and the rows are of one snapshot. `false` (and `plan` unchanged) when
+    /// nothing is kept and `keep` is false.
+    pub(crate) fn units_from_kept_rows(
+        &self,
+        conn: &Connection,
+        plan: &mut Plan,
+        units: &str,
+        keep: bool,
+        series: bool,
+    ) -> StoreResult<bool> {
+        // Kept rows are written by one refresh at a time: two would conflict on the same rows.
+        let _writing = keep.then(|| self.kept_units_lock());
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let result = refresh(conn, plan, units, keep, series);
+        let ended = match &result {
+            Ok(_) => conn.execute_batch("COMMIT"),
+            Err(_) => conn.execute_batch("ROLLBACK"),
+        };
+        let dropped = conn.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {TOUCHED}; DROP TABLE IF EXISTS {FRESH}; DROP TABLE IF EXISTS {FRESH_SERIES}"
+        ));
+        let found = result?;
+        ended?;
+        dropped?;
+        Ok(found)
+    }
+}
+
+fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: bool) -> StoreResult<bool> {
+    let id = plan_id(plan);
+    let kept = find(conn, &plan.experiment, &id)?;
+    if kept.is_none() && !keep {
+        return Ok(false);
+    }
+    let (exposures_rowid, events_rowid): (i64, i64) = conn.query_row(
+        "SELECT (SELECT coalesce(max(rowid), -1) FROM exposures), \
+                (SELECT coalesce(max(rowid), -1) FROM metric_events)",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let end_us = plan.window.end.timestamp_micros();
+    if let Some(kept) = &kept {
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {TOUCHED} AS {}",
+            touched_sql(plan, kept, end_us)
+        ))?;
+    }
+    let only = kept.as_ref().map(|_| TOUCHED);
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE {FRESH} AS {}",
+        plan.unit_rows_sql(&DuckDb, only)
+    ))?;
+    let rows = |table: Option<&str>, fresh: &str| {
+        match table {
+        Some(table) => format!(
+            "SELECT * FROM {table} WHERE unit NOT IN (SELECT unit FROM {TOUCHED}) UNION ALL SELECT * FROM {fresh}"
+        ),
+        None => format!("SELECT * FROM {fresh}"),
+    }
+    };
+    let kept_table = kept.as_ref().map(|kept| kept.table.as_str());
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE {units} AS {}",
+        plan.units_from_rows_sql(&DuckDb, &rows(kept_table, FRESH))
+    ))?;
+    plan.units_table = Some(units.to_string());
+    plan.units_carry_values = true;
+    // The daily rows: of the touched units when they are kept, else (being kept now) of all.
+    let kept_series = kept.as_ref().and_then(|kept| kept.series.as_deref());
+    if keep || (series && kept_series.is_some()) {
+        let daily = Plan {
+            only_units: kept_series.and(only).map(str::to_string),
+            ..plan.clone()
+        };
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {FRESH_SERIES} AS
+             SELECT u.unit, r.* EXCLUDE (uid) FROM ({}) AS r JOIN {units} u ON u.uid = r.uid",
+            daily.daily_rows_sql(&DuckDb)
+        ))?;
+    }
+    if !keep {
+        if series && kept_series.is_some() {
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE {SERIES} AS {}",
+                rows(kept_series, FRESH_SERIES)
+            ))?;
+            plan.series_table = Some(SERIES.to_string());
+        }
+        return Ok(true);
+    }
+    let experiment = DuckDb.string_literal(&plan.experiment);
+    let series_table = format!("unit_series_{id}");
+    match kept {
+        None => {
+            // Rows of an earlier plan of this experiment are of no use any more.
+            drop_tables(conn, &plan.experiment)?;
+            let table = format!("unit_state_{id}");
+            conn.execute_batch(&format!(
+                "DELETE FROM unit_states WHERE experiment = {experiment};
+                 CREATE TABLE {table} AS SELECT * FROM {FRESH};
+                 CREATE TABLE {series_table} AS SELECT * FROM {FRESH_SERIES};
+                 INSERT INTO unit_states VALUES ({experiment}, '{id}', '{table}', '{series_table}',
+                        {exposures_rowid}, {events_rowid}, {end_us}, now())"
+            ))?;
+        }
+        Some(kept) => {
+            let series_sql = match &kept.series {
+                Some(table) => format!(
+                    "DELETE FROM {table} WHERE unit IN (SELECT unit FROM {TOUCHED});
+                     INSERT INTO {table} SELECT * FROM {FRESH_SERIES};"
+                ),
+                None => format!("CREATE TABLE {series_table} AS SELECT * FROM {FRESH_SERIES};"),
+            };
+            conn.execute_batch(&format!(
+                "DELETE FROM {table} WHERE unit IN (SELECT unit FROM {TOUCHED});
+                 INSERT INTO {table} SELECT * FROM {FRESH};
+                 {series_sql}
+                 UPDATE unit_states SET series_table = '{series_table}', exposures_rowid = {exposures_rowid},
+                        events_rowid = {events_rowid}, window_end_us = {end_us}, refreshed_at = now()
+                 WHERE experiment = {experiment}",
+                table = kept.table
+            ))?;
+        }
+    }
+    // Written back in this transaction: the daily series sums the kept table itself.
+    plan.series_table = series.then_some(series_table);
+    Ok(true)
+}
+
+/// The units whose rows may differ from the kept ones: see the module doc.
+fn touched_sql(plan: &Plan, kept: &Kept, end_us: i64) -> String {
+    let d = DuckDb;
+    let (from, to) = (kept.window_end_us.min(end_us), kept.window_end_us.max(end_us));
+    let events: Vec<String> = plan
+        .metric_event_names()
+        .iter()
+        .map(|name| d.string_literal(name))
+        .collect();
+    let events = if events.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " UNION ALL SELECT unit FROM metric_events WHERE rowid > {} AND event IN ({})",
+            kept.events_rowid,
+            events.join(", ")
+        )
+    };
+    format!(
+        "SELECT DISTINCT unit FROM (
+  SELECT unit FROM exposures WHERE experiment = {experiment}
+    AND (rowid > {exposures_rowid} OR (ts >= {from} AND ts < {to})){events}
+) AS touched",
+        experiment = d.string_literal(&plan.experiment),
+        exposures_rowid = kept.exposures_rowid,
+        from = d.timestamp_literal(from),
+        to = d.timestamp_literal(to),
+    )
+}
+
+/// The plan's id: a hash of the SQL computing its rows, at a fixed window end (the end moves
+/// with every refresh of a running trial; the rows do not depend on it but through which
+/// exposures count, which the refresh follows).
+fn plan_id(plan: &Plan) -> String {
+    let fixed = Plan {
+        window: rctgate_analysis::ExposureWindow {
+            start: plan.window.start,
+            end: chrono::DateTime::UNIX_EPOCH,
+        },
+        ..plan.clone()
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(ROWS_VERSION.as_bytes());
+    hasher.update(fixed.unit_rows_sql(&DuckDb, None).as_bytes());
+    hasher.update(fixed.daily_rows_sql(&DuckDb).as_bytes());
+    hex::encode(&hasher.finalize()[..8])
+}
+
+fn find(conn: &Connection, experiment: &str, id: &str) -> StoreResult<Option<Kept>> {
+    let kept = conn
+        .query_row(
+            "SELECT table_name, series_table, exposures_rowid, events_rowid, window_end_us \
+             FROM unit_states WHERE experiment = ? AND plan = ?",
+            duckdb::params![experiment, id],
+            |row| {
+                Ok(Kept {
+                    table: row.get(0)?,
+                    series: row.get(1)?,
+                    exposures_rowid: row.get(2)?,
+                    events_rowid: row.get(3)?,
+                    window_end_us: row.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    // Tables dropped by hand (the docs say they may be) are computed again.
+    let exists = |table: &str| -> StoreResult<bool> {
+        let count: i64 = conn.query_row(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+            [table],
+            |row| row.get(0),
+        )?;
+        Ok(count > 0)
+    };
+    match kept {
+        Some(kept) if exists(&kept.table)? => {
+            let series = match kept.series {
+                Some(series) if exists(&series)? => Some(series),
+                _ => None,
+            };
+            Ok(Some(Kept { series, ..kept }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Drops every table kept for `experiment`.
+fn drop_tables(conn: &Connection, experiment: &str) -> StoreResult<()> {
+    let mut statement =
+        conn.prepare("SELECT table_name, series_table FROM unit_states WHERE experiment = ?")?;
+    let tables = statement
+        .query_map([experiment], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (table, series) in tables {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS {table}"))?;
+        if let Some(series) = series {
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS {series}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the rows kept for `experiment` (it stopped: its scorecard is frozen).
+pub(crate) fn forget(conn: &Connection, experiment: &str) -> StoreResult<()> {
+    drop_tables(conn, experiment)?;
+    conn.execute("DELETE FROM unit_states WHERE experiment = ?", [experiment])?;
+    Ok(())
+}
