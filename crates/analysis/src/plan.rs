@@ -377,19 +377,15 @@ FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
     }
 
     /// The units table ([`Plan::units_sql`]'s columns, then [`Plan::value_columns`]) from
-    /// `rows`, a relation of [`Plan::unit_rows_sql`]'s rows; the model-confidence deciles
-    /// are those of all the rows.
+    /// `rows`, a relation of [`Plan::unit_rows_sql`]'s rows each with a distinct number
+    /// `uid`; the model-confidence deciles are those of all the rows.
     pub fn units_from_rows_sql(&self, d: &dyn Dialect, rows: &str) -> String {
         let values: String = self
             .value_columns()
             .iter()
             .map(|name| format!(", {name}"))
             .collect();
-        self.decile_units(
-            d,
-            &format!("exposed_units AS (SELECT *, row_number() OVER () AS uid FROM ({rows}) AS kept)"),
-            &values,
-        )
+        self.decile_units(d, &format!("exposed_units AS ({rows})"), &values)
     }
 
     /// The primary metric's daily increments: rows of `day` (microseconds since the epoch, UTC
@@ -782,10 +778,11 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             .collect();
         format!(
             "WITH {ctes},
+flags AS (SELECT coalesce(bool_or(marked), false) AS any_marked FROM exposed_units),
 scored AS (
-  SELECT *, output IS NOT NULL AND t0 IS NOT NULL AND variant IS NOT NULL
-            AND (triggered OR NOT bool_or(marked) OVER ()) AS scored
-  FROM exposed_units
+  SELECT x.*, output IS NOT NULL AND t0 IS NOT NULL AND variant IS NOT NULL
+              AND (triggered OR NOT f.any_marked) AS scored
+  FROM exposed_units x, flags f
 ),
 edges AS (SELECT {} AS edges FROM scored WHERE scored)
 SELECT unit, uid, variant, t0, t0us,

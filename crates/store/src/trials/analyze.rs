@@ -7,6 +7,7 @@
 use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::trials::distributions::output_distributions;
+use crate::trials::timing::timed;
 use crate::trials::unit_state::{KeptUnits, SERIES};
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
@@ -259,15 +260,6 @@ fn group_units(conn: &Connection, plan: &mut Plan) -> duckdb::Result<()> {
     ))?;
     plan.units_table = Some(UNITS.to_string());
     Ok(())
-}
-
-/// Runs one step of an analysis and logs how long it took (`RUST_LOG=rctgate_store=debug`),
-/// so a slow scorecard can be traced to its query without a profiler.
-fn timed<T, E>(step: &str, run: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-    let started = std::time::Instant::now();
-    let result = run();
-    tracing::debug!(step, seconds = started.elapsed().as_secs_f64(), "analysis step");
-    result
 }
 
 /// The temporary table a quantile metric's values are kept in while its arms are read; one

@@ -11,4 +11,5 @@ pub(crate) mod holdout;
 pub(crate) mod ledger;
 pub(crate) mod monitoring;
 pub(crate) mod promotion;
+pub(crate) mod timing;
 pub(crate) mod unit_state;

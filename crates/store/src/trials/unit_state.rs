@@ -22,6 +22,7 @@
 
 use crate::error::StoreResult;
 use crate::store::Store;
+use crate::trials::timing::timed;
 use duckdb::{Connection, OptionalExt};
 use rctgate_analysis::{Dialect, DuckDb, Plan};
 use sha2::{Digest, Sha256};
@@ -41,7 +42,7 @@ pub enum KeptUnits {
 }
 
 /// Bumped when the rows' meaning changes without the SQL that computes them changing.
-const ROWS_VERSION: &str = "1";
+const ROWS_VERSION: &str = "2";
 
 /// The temporary table of the units a refresh recomputes.
 const TOUCHED: &str = "rctgate_touched_units";
@@ -98,41 +99,61 @@ impl Store {
 
 fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: bool) -> StoreResult<bool> {
     let id = plan_id(plan);
-    let kept = find(conn, &plan.experiment, &id)?;
+    let kept = timed("kept rows: found", || find(conn, &plan.experiment, &id))?;
     if kept.is_none() && !keep {
         return Ok(false);
     }
-    let (exposures_rowid, events_rowid): (i64, i64) = conn.query_row(
-        "SELECT (SELECT coalesce(max(rowid), -1) FROM exposures), \
+    let (exposures_rowid, events_rowid): (i64, i64) = timed("kept rows: watermarks", || {
+        conn.query_row(
+            "SELECT (SELECT coalesce(max(rowid), -1) FROM exposures), \
                 (SELECT coalesce(max(rowid), -1) FROM metric_events)",
-        [],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+    })?;
     let end_us = plan.window.end.timestamp_micros();
     if let Some(kept) = &kept {
-        conn.execute_batch(&format!(
-            "CREATE OR REPLACE TEMP TABLE {TOUCHED} AS {}",
-            touched_sql(plan, kept, end_us)
-        ))?;
+        timed("kept rows: touched units", || {
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE {TOUCHED} AS {}",
+                touched_sql(plan, kept, end_us)
+            ))
+        })?;
     }
     let only = kept.as_ref().map(|_| TOUCHED);
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE {FRESH} AS {}",
-        plan.unit_rows_sql(&DuckDb, only)
-    ))?;
+    // Each row keeps its number (`uid`, which the analysis' per-unit queries group by):
+    // recomputed rows take numbers above every kept one, so numbering the kept rows again,
+    // a window over all of them, is never needed.
+    let numbered = match &kept {
+        Some(kept) => conn.query_row(
+            &format!("SELECT coalesce(max(uid), 0) FROM {}", kept.table),
+            [],
+            |row| row.get::<_, i64>(0),
+        )?,
+        None => 0,
+    };
+    timed("kept rows: their unit rows", || {
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {FRESH} AS
+             SELECT r.*, {numbered} + row_number() OVER () AS uid FROM ({}) AS r",
+            plan.unit_rows_sql(&DuckDb, only)
+        ))
+    })?;
     let rows = |table: Option<&str>, fresh: &str| {
         match table {
         Some(table) => format!(
-            "SELECT * FROM {table} WHERE unit NOT IN (SELECT unit FROM {TOUCHED}) UNION ALL SELECT * FROM {fresh}"
+            "SELECT k.* FROM {table} k ANTI JOIN {TOUCHED} t ON k.unit = t.unit UNION ALL SELECT * FROM {fresh}"
         ),
         None => format!("SELECT * FROM {fresh}"),
     }
     };
     let kept_table = kept.as_ref().map(|kept| kept.table.as_str());
-    conn.execute_batch(&format!(
-        "CREATE OR REPLACE TEMP TABLE {units} AS {}",
-        plan.units_from_rows_sql(&DuckDb, &rows(kept_table, FRESH))
-    ))?;
+    timed("kept rows: the units table", || {
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {units} AS {}",
+            plan.units_from_rows_sql(&DuckDb, &rows(kept_table, FRESH))
+        ))
+    })?;
     plan.units_table = Some(units.to_string());
     plan.units_carry_values = true;
     // The daily rows: of the touched units when they are kept, else (being kept now) of all.
@@ -142,11 +163,13 @@ fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: 
             only_units: kept_series.and(only).map(str::to_string),
             ..plan.clone()
         };
-        conn.execute_batch(&format!(
-            "CREATE OR REPLACE TEMP TABLE {FRESH_SERIES} AS
-             SELECT u.unit, r.* EXCLUDE (uid) FROM ({}) AS r JOIN {units} u ON u.uid = r.uid",
-            daily.daily_rows_sql(&DuckDb)
-        ))?;
+        timed("kept rows: their daily rows", || {
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE {FRESH_SERIES} AS
+                 SELECT u.unit, r.* EXCLUDE (uid) FROM ({}) AS r JOIN {units} u ON u.uid = r.uid",
+                daily.daily_rows_sql(&DuckDb)
+            ))
+        })?;
     }
     if !keep {
         if series && kept_series.is_some() {
@@ -158,12 +181,31 @@ fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: 
         }
         return Ok(true);
     }
-    let experiment = DuckDb.string_literal(&plan.experiment);
     let series_table = format!("unit_series_{id}");
+    let watermarks = (exposures_rowid, events_rowid, end_us);
+    timed("kept rows: written back", || {
+        write_back(conn, &plan.experiment, kept, &id, &series_table, watermarks)
+    })?;
+    // Written back in this transaction: the daily series sums the kept table itself.
+    plan.series_table = series.then_some(series_table);
+    Ok(true)
+}
+
+/// Writes the refreshed rows (`FRESH`, `FRESH_SERIES`) back into the kept tables, creating
+/// them if `kept` is `None`, and the watermarks into `unit_states`.
+fn write_back(
+    conn: &Connection,
+    key: &str,
+    kept: Option<Kept>,
+    id: &str,
+    series_table: &str,
+    (exposures_rowid, events_rowid, end_us): (i64, i64, i64),
+) -> StoreResult<()> {
+    let experiment = DuckDb.string_literal(key);
     match kept {
         None => {
             // Rows of an earlier plan of this experiment are of no use any more.
-            drop_tables(conn, &plan.experiment)?;
+            drop_tables(conn, key)?;
             let table = format!("unit_state_{id}");
             conn.execute_batch(&format!(
                 "DELETE FROM unit_states WHERE experiment = {experiment};
@@ -192,9 +234,7 @@ fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: 
             ))?;
         }
     }
-    // Written back in this transaction: the daily series sums the kept table itself.
-    plan.series_table = series.then_some(series_table);
-    Ok(true)
+    Ok(())
 }
 
 /// The units whose rows may differ from the kept ones: see the module doc.

@@ -1,0 +1,10 @@
+//! Timing the steps of an analysis, for `RUST_LOG=rctgate_store=debug`.
+
+/// Runs one step of an analysis and logs how long it took (`RUST_LOG=rctgate_store=debug`),
+/// so a slow scorecard can be traced to its query without a profiler.
+pub(crate) fn timed<T, E>(step: &str, run: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let result = run();
+    tracing::debug!(step, seconds = started.elapsed().as_secs_f64(), "analysis step");
+    result
+}
