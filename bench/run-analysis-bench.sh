@@ -117,14 +117,15 @@ for _ in $(seq 1 "$RUNS"); do
 done
 
 # 6. the unit rows a server keeps for a running trial (trials::unit_state): on a copy, the
-#    first GET /results computes and keeps them; then, RUNS times, NEW_UNITS new units' events
+#    first GET /results finds none and answers from the events, then the server keeps them
+#    (off the request; it waits for that before it exits); then, RUNS times, NEW_UNITS new units' events
 #    arrive (about 1% of the trial's by default; each touched unit is recomputed from all its
 #    events, old or new) and a new server answers GET /results from the kept rows refreshed
 #    with them; `rctgate analyze --db` then reads the kept rows without writing.
 echo "== kept unit rows, x $RUNS"
 NEW_UNITS="${NEW_UNITS:-$((UNITS / 100))}"
 cp "$DB" "$WORK/kept.duckdb"
-results_once "$WORK/kept.duckdb" true results_keeps_rows_first
+results_once "$WORK/kept.duckdb" true results_first_then_keeps_rows
 next="$UNITS"
 for _ in $(seq 1 "$RUNS"); do
     for series in true false; do

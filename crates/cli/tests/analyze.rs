@@ -721,6 +721,23 @@ fn results_after_new_traffic_equal_a_recomputation() {
     }
     let (status, _, before) = results(&server, &read, "/v1/experiments/ranker-v7/results");
     assert_eq!(status, 200, "{before}");
+    // That request found no rows kept; the server keeps them after answering it.
+    let kept = || {
+        let (_, metrics) = server.call("GET", "/metrics", None, None);
+        metrics
+            .as_str()
+            .is_some_and(|text| text.lines().any(|line| line == "rctgate_unit_rows_kept_total 1"))
+    };
+    let waited = (0..300).find(|_| {
+        kept() || {
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(
+        waited.is_some(),
+        "the trial's unit rows were not kept within 30 s"
+    );
     let mut more: Vec<String> = rest.to_vec();
     more.push(
         r#"{"type":"exposure","id":"early-u1","experiment":"ranker-v7","variant":"control","unit":"u1","ts":"2026-10-01T00:00:01Z"}"#

@@ -47,6 +47,7 @@ pub async fn cached_results(
     if let Some(body) = state.results.get(&cache_key, generation) {
         return Ok((body, "hit"));
     }
+    let analysed = key.clone();
     let body = state
         .blocking(move |store| {
             let options = AnalyzeOptions {
@@ -55,9 +56,23 @@ pub async fn cached_results(
                 // The server analyses the same running trials again and again.
                 kept: rctgate_store::KeptUnits::Keep,
             };
-            store.results(&key, &options).map(|value| value.to_string())
+            store.results(&analysed, &options).map(|value| value.to_string())
         })
         .await?;
+    // The trial's unit rows, kept for its next analyses if they are not yet (computing them
+    // costs about a scorecard, so not on this request); a failure only leaves them unkept.
+    let (store, telemetry) = (Arc::clone(&state.store), Arc::clone(&state.telemetry));
+    tokio::task::spawn_blocking(move || match store.keep_unit_rows(&key) {
+        Ok(kept) => {
+            if kept {
+                telemetry.record_unit_rows(true);
+            }
+        }
+        Err(err) => {
+            telemetry.record_unit_rows(false);
+            tracing::warn!(experiment = %key, error = %err, "could not keep the trial's unit rows");
+        }
+    });
     let body = Arc::new(body);
     state.results.put(cache_key, generation, Arc::clone(&body));
     Ok((body, "miss"))

@@ -64,6 +64,10 @@ pub struct Telemetry {
     events_accepted: AtomicU64,
     events_duplicated: AtomicU64,
     events_rejected: AtomicU64,
+    /// Trials whose unit rows were computed and kept (`Store::keep_unit_rows`), and attempts
+    /// that failed.
+    unit_rows_kept: AtomicU64,
+    unit_rows_failed: AtomicU64,
     /// The last watch of each model's launch (`crate::monitor`), by model.
     launches: RwLock<BTreeMap<String, LaunchGauges>>,
 }
@@ -237,6 +241,16 @@ impl Telemetry {
         }
     }
 
+    /// A trial's unit rows computed and kept (`true`), or an attempt that failed.
+    pub fn record_unit_rows(&self, kept: bool) {
+        let counter = if kept {
+            &self.unit_rows_kept
+        } else {
+            &self.unit_rows_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn record_rejected(&self, events: u64) {
         self.events_rejected.fetch_add(events, Ordering::Relaxed);
     }
@@ -287,6 +301,16 @@ impl Telemetry {
                 "rctgate_exposures_failed_total",
                 "Exposures from /v1/decide whose write failed.",
                 &*exposures.failed,
+            ),
+            (
+                "rctgate_unit_rows_kept_total",
+                "Trials whose per-unit rows were computed and kept, so that their next results cost only the events since.",
+                &self.unit_rows_kept,
+            ),
+            (
+                "rctgate_unit_rows_failed_total",
+                "Attempts to keep a trial's per-unit rows that failed (its results are then computed from every event).",
+                &self.unit_rows_failed,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");

@@ -708,6 +708,8 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
         store
             .ingest(parse_event_batch(body.as_bytes(), 50_000).expect("valid events"))
             .expect("ingest");
+        // Kept once, after the first batch; refreshed (and written back) from then on.
+        assert_eq!(store.keep_unit_rows("trial").expect("keep"), i == 0, "batch {i}");
         last = compare(&format!("after batch {i}"));
     }
     assert!(
@@ -725,6 +727,8 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
         store
             .replace_experiment("trial", changed, LOCAL_ACTOR)
             .expect("draft accepts");
+        // A changed plan keeps new rows (a moved end is the same plan).
+        assert_eq!(store.keep_unit_rows("trial").expect("keep"), triggered_only);
         compare(&format!("end {end}, triggered_only {triggered_only}"));
     }
 }

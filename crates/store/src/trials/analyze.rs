@@ -8,7 +8,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::trials::distributions::output_distributions;
 use crate::trials::timing::timed;
-use crate::trials::unit_state::{KeptUnits, SERIES};
+use crate::trials::unit_state::{KeptUnits, Refresh, SERIES};
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use rctgate_analysis::contrasts;
@@ -21,7 +21,7 @@ use rctgate_analysis::{
     ArmSums, DailySums, DuckDb, ExposureWindow, Inputs, LatencySummary, MetricSums, Plan, QuantileArm,
     QuantileArms, Scorecard, SegmentKey, TriggerCounts,
 };
-use rctgate_domain::Experiment;
+use rctgate_domain::{Experiment, Status};
 
 /// What to compute besides the scorecard itself.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +113,30 @@ impl Store {
         Ok(contrasts::combine(experiment, overall, analysed))
     }
 
+    /// Keeps the unit rows of experiment `key` (`unit_state`) if none are kept for its
+    /// current plan, so that its next analyses cost only the events since. A stopped trial
+    /// (its scorecard is frozen), one with several contrasts (a design's) or one without a
+    /// window start keeps none. Computing them takes about
+    /// as long as a scorecard: the server calls this off the request that found none.
+    /// `true` when it computed and kept them now.
+    pub fn keep_unit_rows(&self, key: &str) -> StoreResult<bool> {
+        let experiment = self.get_experiment(key)?;
+        if !contrasts::contrasts(experiment.design).is_empty() || experiment.status == Status::Stopped {
+            return Ok(false);
+        }
+        let mut plan = Plan::new(
+            &experiment,
+            |name| self.get_metric(name).ok(),
+            ExposureWindow::of(&experiment, crate::time::now()),
+            None,
+        )?;
+        if plan.window.start.is_none() {
+            return Ok(false);
+        }
+        let conn = self.read_connection()?;
+        self.units_from_kept_rows(&conn, &mut plan, UNITS, Refresh::Build, true)
+    }
+
     /// The scorecard of every arm of `experiment` against its control, as of `now`;
     /// `planned_progress` as `rctgate_analysis::Inputs` has it.
     fn analyze_arms(
@@ -135,8 +159,11 @@ impl Store {
             && options.kept != KeptUnits::Ignore
             && plan.window.start.is_some()
             && timed("units (kept rows)", || {
-                let keep = options.kept == KeptUnits::Keep;
-                self.units_from_kept_rows(&conn, &mut plan, UNITS, keep, options.series)
+                let mode = match options.kept {
+                    KeptUnits::Keep => Refresh::WriteBack,
+                    _ => Refresh::Read,
+                };
+                self.units_from_kept_rows(&conn, &mut plan, UNITS, mode, options.series)
             })?;
         if !kept && plan.segment.is_none() {
             timed("units", || group_units(&conn, &mut plan))?;

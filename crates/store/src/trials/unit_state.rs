@@ -36,8 +36,9 @@ pub enum KeptUnits {
     /// nothing (read-only commands).
     #[default]
     Read,
-    /// Use them and write the refreshed rows back, creating them when there are none (the
-    /// server, which analyses the same running trials again and again).
+    /// Use them and write the refreshed rows back (the server, which analyses the same
+    /// running trials again and again); with none, compute from the events, and the caller
+    /// keeps rows for the next time ([`Store::keep_unit_rows`], off the request).
     Keep,
 }
 
@@ -63,26 +64,37 @@ struct Kept {
     window_end_us: i64,
 }
 
+/// What a refresh of kept unit rows does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresh {
+    /// Refresh the kept rows in memory for this analysis; write nothing.
+    Read,
+    /// Refresh them for this analysis and write them back.
+    WriteBack,
+    /// Compute and keep them when there are none (no analysis follows).
+    Build,
+}
+
 impl Store {
-    /// Creates the analysis' units table `units` on `conn` with every unit's scorecard values
-    /// (`Plan::units_from_rows_sql`), from the rows kept for `plan` refreshed with the events
-    /// since, and points `plan` at it; with `series`, the daily series' rows too where they
-    /// are kept. With `keep`, the refreshed rows (the daily ones always) are written back, or
-    /// computed from scratch and kept when there are none. One transaction on `conn`: the
-    /// watermarks and the rows are of one snapshot. `false` (and `plan` unchanged) when
-    /// nothing is kept and `keep` is false.
+    /// With [`Refresh::Read`] or [`Refresh::WriteBack`]: creates the analysis' units table
+    /// `units` on `conn` with every unit's scorecard values (`Plan::units_from_rows_sql`),
+    /// from the rows kept for `plan` refreshed with the events since, and points `plan` at
+    /// it; with `series`, at the daily series' rows too. `false` (and `plan` unchanged) when
+    /// nothing is kept for the plan. With [`Refresh::Build`]: computes and keeps the rows when
+    /// there are none (`true` then). One transaction on `conn`, so the watermarks and the rows are of one
+    /// snapshot, and kept rows are never half-written.
     pub(crate) fn units_from_kept_rows(
         &self,
         conn: &Connection,
         plan: &mut Plan,
         units: &str,
-        keep: bool,
+        mode: Refresh,
         series: bool,
     ) -> StoreResult<bool> {
         // Kept rows are written by one refresh at a time: two would conflict on the same rows.
-        let _writing = keep.then(|| self.kept_units_lock());
+        let _writing = (mode != Refresh::Read).then(|| self.kept_units_lock());
         conn.execute_batch("BEGIN TRANSACTION")?;
-        let result = refresh(conn, plan, units, keep, series);
+        let result = refresh(conn, plan, units, mode, series);
         let ended = match &result {
             Ok(_) => conn.execute_batch("COMMIT"),
             Err(_) => conn.execute_batch("ROLLBACK"),
@@ -97,16 +109,24 @@ impl Store {
     }
 }
 
-fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: bool) -> StoreResult<bool> {
+fn refresh(
+    conn: &Connection,
+    plan: &mut Plan,
+    units: &str,
+    mode: Refresh,
+    series: bool,
+) -> StoreResult<bool> {
     let id = plan_id(plan);
     let kept = timed("kept rows: found", || find(conn, &plan.experiment, &id))?;
-    if kept.is_none() && !keep {
-        return Ok(false);
+    match (&kept, mode) {
+        (None, Refresh::Read | Refresh::WriteBack) => return Ok(false),
+        (Some(_), Refresh::Build) => return Ok(false),
+        _ => {}
     }
     let (exposures_rowid, events_rowid): (i64, i64) = timed("kept rows: watermarks", || {
         conn.query_row(
             "SELECT (SELECT coalesce(max(rowid), -1) FROM exposures), \
-                (SELECT coalesce(max(rowid), -1) FROM metric_events)",
+                    (SELECT coalesce(max(rowid), -1) FROM metric_events)",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
@@ -120,7 +140,6 @@ fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: 
             ))
         })?;
     }
-    let only = kept.as_ref().map(|_| TOUCHED);
     // Each row keeps its number (`uid`, which the analysis' per-unit queries group by):
     // recomputed rows take numbers above every kept one, so numbering the kept rows again,
     // a window over all of them, is never needed.
@@ -136,58 +155,60 @@ fn refresh(conn: &Connection, plan: &mut Plan, units: &str, keep: bool, series: 
         conn.execute_batch(&format!(
             "CREATE OR REPLACE TEMP TABLE {FRESH} AS
              SELECT r.*, {numbered} + row_number() OVER () AS uid FROM ({}) AS r",
-            plan.unit_rows_sql(&DuckDb, only)
+            plan.unit_rows_sql(&DuckDb, kept.as_ref().map(|_| TOUCHED))
         ))
     })?;
-    let rows = |table: Option<&str>, fresh: &str| {
-        match table {
-        Some(table) => format!(
+    // The kept rows of `table` but the touched units', then the recomputed ones.
+    let rows = |table: &str, fresh: &str| {
+        format!(
             "SELECT k.* FROM {table} k ANTI JOIN {TOUCHED} t ON k.unit = t.unit UNION ALL SELECT * FROM {fresh}"
-        ),
-        None => format!("SELECT * FROM {fresh}"),
-    }
+        )
     };
-    let kept_table = kept.as_ref().map(|kept| kept.table.as_str());
-    timed("kept rows: the units table", || {
-        conn.execute_batch(&format!(
-            "CREATE OR REPLACE TEMP TABLE {units} AS {}",
-            plan.units_from_rows_sql(&DuckDb, &rows(kept_table, FRESH))
-        ))
-    })?;
-    plan.units_table = Some(units.to_string());
-    plan.units_carry_values = true;
-    // The daily rows: of the touched units when they are kept, else (being kept now) of all.
+    if let Some(kept) = &kept {
+        timed("kept rows: the units table", || {
+            conn.execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE {units} AS {}",
+                plan.units_from_rows_sql(&DuckDb, &rows(&kept.table, FRESH))
+            ))
+        })?;
+        plan.units_table = Some(units.to_string());
+        plan.units_carry_values = true;
+    }
+    // The daily rows of the recomputed units; of every unit when none are kept yet.
     let kept_series = kept.as_ref().and_then(|kept| kept.series.as_deref());
-    if keep || (series && kept_series.is_some()) {
+    let writes = mode != Refresh::Read;
+    if writes || (series && kept_series.is_some()) {
+        let source = match (&kept, kept_series) {
+            (Some(_), None) => units,
+            _ => FRESH,
+        };
         let daily = Plan {
-            only_units: kept_series.and(only).map(str::to_string),
+            units_table: Some(source.to_string()),
             ..plan.clone()
         };
         timed("kept rows: their daily rows", || {
             conn.execute_batch(&format!(
                 "CREATE OR REPLACE TEMP TABLE {FRESH_SERIES} AS
-                 SELECT u.unit, r.* EXCLUDE (uid) FROM ({}) AS r JOIN {units} u ON u.uid = r.uid",
+                 SELECT u.unit, r.* EXCLUDE (uid) FROM ({}) AS r JOIN {source} u ON u.uid = r.uid",
                 daily.daily_rows_sql(&DuckDb)
             ))
         })?;
     }
-    if !keep {
-        if series && kept_series.is_some() {
-            conn.execute_batch(&format!(
-                "CREATE OR REPLACE TEMP TABLE {SERIES} AS {}",
-                rows(kept_series, FRESH_SERIES)
-            ))?;
-            plan.series_table = Some(SERIES.to_string());
-        }
-        return Ok(true);
-    }
     let series_table = format!("unit_series_{id}");
-    let watermarks = (exposures_rowid, events_rowid, end_us);
-    timed("kept rows: written back", || {
-        write_back(conn, &plan.experiment, kept, &id, &series_table, watermarks)
-    })?;
-    // Written back in this transaction: the daily series sums the kept table itself.
-    plan.series_table = series.then_some(series_table);
+    if writes {
+        let watermarks = (exposures_rowid, events_rowid, end_us);
+        timed("kept rows: written back", || {
+            write_back(conn, &plan.experiment, kept, &id, &series_table, watermarks)
+        })?;
+        // Written back in this transaction: the daily series sums the kept table itself.
+        plan.series_table = (series && mode == Refresh::WriteBack).then_some(series_table);
+    } else if let (true, Some(kept_series)) = (series, kept_series) {
+        conn.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE {SERIES} AS {}",
+            rows(kept_series, FRESH_SERIES)
+        ))?;
+        plan.series_table = Some(SERIES.to_string());
+    }
     Ok(true)
 }
 
