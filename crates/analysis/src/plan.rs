@@ -161,14 +161,15 @@ pub struct Plan {
     /// A table already holding [`Plan::latencies_sql`]'s rows (with `units_table`, no
     /// segment): latency metrics then read it instead of joining the scorecard's events.
     pub latencies_table: Option<String>,
-    /// With `units_table`: whether its rows also carry each unit's scorecard values (the
-    /// `vN` columns of [`Plan::unit_rows_sql`]); the scorecard then only sums them.
+    /// With `units_table`: whether its rows also carry each unit's scorecard values and
+    /// attributes (the rows of [`Plan::units_from_rows_sql`]); the scorecard then only sums
+    /// them, by segment if there is one.
     pub units_carry_values: bool,
     /// A table whose `unit` column limits the exposures read to those units' (a refresh of
     /// kept unit rows recomputes only the units that new events touched).
     pub only_units: Option<String>,
-    /// A table already holding [`Plan::daily_rows_sql`]'s rows (no segment), which the
-    /// daily series then only sums.
+    /// A table already holding [`Plan::daily_rows_sql`]'s rows, which the daily series then
+    /// only sums.
     pub series_table: Option<String>,
 }
 
@@ -227,14 +228,9 @@ impl Plan {
     /// confidence bucket, 0 for none).
     pub fn scorecard_sql(&self, d: &dyn Dialect) -> String {
         let (values, sums) = self.unit_values();
-        if let Some(table) = self.units_table.as_ref().filter(|_| self.carries_values()) {
+        if let Some(table) = self.units_table.as_ref().filter(|_| self.units_carry_values) {
             // Each unit's values came with its row (`Plan::unit_rows_sql`).
-            return format!(
-                "SELECT p.variant, NULL::VARCHAR AS segment, false AS other, count(*) AS n, {sums}, p.sid AS sid
-FROM {table} p WHERE p.t0 IS NOT NULL
-GROUP BY p.variant, p.sid",
-                sums = sums.join(", "),
-            );
+            return self.sums_of_units_sql(d, table, &sums.join(", "));
         }
         let (lo, hi) = self.join_bounds();
         // The joined rows carry only integers and the value: each event's time relative to
@@ -279,9 +275,34 @@ GROUP BY p.variant, p.sid, r.token",
         event_names(&self.metrics)
     }
 
-    /// Whether the units table's rows carry each unit's scorecard values.
-    fn carries_values(&self) -> bool {
-        self.units_carry_values && self.units_table.is_some() && self.segment.is_none()
+    /// [`Plan::scorecard_sql`]'s rows from a units table whose rows carry their values:
+    /// per variant and confidence decile, or with a segment per variant and segment value
+    /// (ranked as `units_ctes` ranks them, from each unit's `attributes`).
+    fn sums_of_units_sql(&self, d: &dyn Dialect, table: &str, sums: &str) -> String {
+        let Some(name) = &self.segment else {
+            return format!(
+                "SELECT p.variant, NULL::VARCHAR AS segment, false AS other, count(*) AS n, {sums}, p.sid AS sid
+FROM {table} p WHERE p.t0 IS NOT NULL
+GROUP BY p.variant, p.sid"
+            );
+        };
+        format!(
+            "WITH tokens AS (
+  SELECT u.*, nullif({token}, '') AS token FROM {table} u WHERE u.t0 IS NOT NULL
+),
+ranked AS (
+  SELECT token, row_number() OVER (ORDER BY count(*) DESC, token NULLS LAST) AS rank
+  FROM tokens GROUP BY token
+),
+p AS (
+  SELECT t.*, CASE WHEN r.rank <= {TOP_SEGMENTS} THEN r.rank ELSE 0 END AS seg
+  FROM tokens t JOIN ranked r ON r.token IS NOT DISTINCT FROM t.token
+)
+SELECT p.variant, r.token AS segment, p.seg = 0 AS other, count(*) AS n, {sums}, p.seg AS sid
+FROM p LEFT JOIN ranked r ON r.rank = p.seg AND p.seg > 0
+GROUP BY p.variant, p.seg, r.token",
+            token = d.attribute_token("u.attributes", name),
+        )
     }
 
     /// The metrics whose events the scorecard's join reads (latency metrics read the
@@ -316,8 +337,8 @@ GROUP BY p.variant, p.sid, r.token",
     }
 
     /// This plan without a segment or tables of an analysis in progress: what kept unit
-    /// rows are computed from.
-    fn bare(&self) -> Plan {
+    /// rows are computed from (they are the same whatever the segment).
+    pub fn bare(&self) -> Plan {
         Plan {
             segment: None,
             units_table: None,
@@ -336,7 +357,8 @@ GROUP BY p.variant, p.sid, r.token",
     }
 
     /// Every exposed unit of the experiment, one row each, with its scorecard values:
-    /// `unit`, `variant`, `t0`, `t0us`, `triggered`, `marked`, `output`, then
+    /// `unit`, `variant`, `t0`, `t0us`, `triggered`, `marked`, `output`, `attributes` (of
+    /// its first counted exposure, for segments), then
     /// [`Plan::value_columns`] (NULL for a unit that does not count). With `only` (a table
     /// with a `unit` column), only those units, each from all its exposures and events.
     /// A store keeps these rows for a running trial and recomputes only the units new
@@ -369,14 +391,15 @@ joined AS (
     ON e.unit = u.unit AND e.tus >= u.t0us - {lo} AND e.tus < u.t0us + {hi}
 ),
 per_unit AS ({per_unit})
-SELECT x.unit, x.variant, x.t0, x.t0us, x.triggered, x.marked, x.output{columns}
+SELECT x.unit, x.variant, x.t0, x.t0us, x.triggered, x.marked, x.output, x.attributes{columns}
 FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
-            units = own.units_ctes(d),
+            units = own.units_ctes_with(d, true),
             events = own.events_subquery(d, &own.metrics),
         )
     }
 
-    /// The units table ([`Plan::units_sql`]'s columns, then [`Plan::value_columns`]) from
+    /// The units table ([`Plan::units_sql`]'s columns, `attributes`, then
+    /// [`Plan::value_columns`]) from
     /// `rows`, a relation of [`Plan::unit_rows_sql`]'s rows each with a distinct number
     /// `uid`; the model-confidence deciles are those of all the rows.
     pub fn units_from_rows_sql(&self, d: &dyn Dialect, rows: &str) -> String {
@@ -385,7 +408,11 @@ FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
             .iter()
             .map(|name| format!(", {name}"))
             .collect();
-        self.decile_units(d, &format!("exposed_units AS ({rows})"), &values)
+        self.decile_units(
+            d,
+            &format!("exposed_units AS ({rows})"),
+            &format!(", attributes{values}"),
+        )
     }
 
     /// The primary metric's daily increments: rows of `day` (microseconds since the epoch, UTC
@@ -406,7 +433,8 @@ FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
         } else {
             null3
         };
-        let increments = match self.series_table.as_ref().filter(|_| self.segment.is_none()) {
+        // A unit's daily rows are the same whatever the segment: the series is the trial's.
+        let increments = match &self.series_table {
             Some(table) => format!("SELECT * FROM {table}"),
             None => self.daily_rows_sql(d),
         };
@@ -939,6 +967,14 @@ GROUP BY variant, token",
     /// units in several variants, t0 NULL for units that do not count, trigger flags) and
     /// `units` (the counted ones, with segment columns when split).
     fn units_ctes(&self, d: &dyn Dialect) -> String {
+        self.units_ctes_with(d, false)
+    }
+
+    /// [`Plan::units_ctes`]; without a segment and with `attributes`, each unit also carries
+    /// the attributes a segment would be read from (`attributes`), so that rows kept for the
+    /// trial serve segmented scorecards too.
+    fn units_ctes_with(&self, d: &dyn Dialect, attributes: bool) -> String {
+        let with_attributes = attributes;
         if let (Some(table), None) = (&self.units_table, &self.segment) {
             let only = self
                 .only_units
@@ -948,15 +984,22 @@ GROUP BY variant, token",
             return format!("units AS (SELECT * FROM {table} WHERE t0 IS NOT NULL{only})");
         }
         let triggered = self.triggered_only.then_some("trig");
+        // The attributes of the unit's first counted exposure, which a segment is read from.
+        let first_attributes = format!(", {} AS attributes", d.arg_min("attributes", "ts", triggered));
         let attributes = match self.segment {
-            Some(_) => format!(", {} AS attributes", d.arg_min("attributes", "ts", triggered)),
+            Some(_) => first_attributes,
             // The model's output on the unit's first counted exposure that carries one.
             None => {
                 let scored = match triggered {
                     Some(triggered) => format!("model_output IS NOT NULL AND {triggered}"),
                     None => "model_output IS NOT NULL".to_string(),
                 };
-                format!(", {} AS output", d.arg_min("model_output", "ts", Some(&scored)))
+                let output = format!(", {} AS output", d.arg_min("model_output", "ts", Some(&scored)));
+                if with_attributes {
+                    output + &first_attributes
+                } else {
+                    output
+                }
             }
         };
         let exposed = format!(
@@ -976,10 +1019,11 @@ GROUP BY variant, token",
                 "{exposed},
 exposed_units AS (
   SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, 0 AS sid,
-         any_triggered AS triggered, marked, output
+         any_triggered AS triggered, marked, output{carried}
   FROM exposed
 ),
-units AS (SELECT * FROM exposed_units WHERE t0 IS NOT NULL)"
+units AS (SELECT * FROM exposed_units WHERE t0 IS NOT NULL)",
+                carried = if with_attributes { ", attributes" } else { "" },
             ),
             Some(name) => format!(
                 "{exposed},

@@ -697,6 +697,16 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
         let full = analyse(KeptUnits::Ignore);
         assert_same_numbers(&kept, &full, step);
         assert_same_numbers(&read, &full, step);
+        // Segmented scorecards group the kept rows by the segment.
+        let segmented = |kept| {
+            let options = AnalyzeOptions {
+                segment: Some("device"),
+                kept,
+                ..AnalyzeOptions::default()
+            };
+            serde_json::to_value(store.analyze("trial", &options).expect("analyze")).expect("json")
+        };
+        assert_same_numbers(&segmented(KeptUnits::Keep), &segmented(KeptUnits::Ignore), step);
         full
     };
     let mut last = Value::Null;

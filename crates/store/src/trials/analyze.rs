@@ -154,9 +154,9 @@ impl Store {
         )?;
         let conn = timed("open a read connection", || self.read_connection())?;
         // The units, grouped from the exposures once and read by every query below.
-        // With their scorecard values when rows are kept for the trial.
-        let kept = plan.segment.is_none()
-            && options.kept != KeptUnits::Ignore
+        // With their scorecard values when rows are kept for the trial (segmented scorecards
+        // group those rows by the segment read from their attributes).
+        let kept = options.kept != KeptUnits::Ignore
             && plan.window.start.is_some()
             && timed("units (kept rows)", || {
                 let mode = match options.kept {

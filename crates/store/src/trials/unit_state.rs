@@ -184,7 +184,7 @@ fn refresh(
         };
         let daily = Plan {
             units_table: Some(source.to_string()),
-            ..plan.clone()
+            ..plan.bare()
         };
         timed("kept rows: their daily rows", || {
             conn.execute_batch(&format!(
@@ -297,7 +297,7 @@ fn plan_id(plan: &Plan) -> String {
             start: plan.window.start,
             end: chrono::DateTime::UNIX_EPOCH,
         },
-        ..plan.clone()
+        ..plan.bare()
     };
     let mut hasher = Sha256::new();
     hasher.update(ROWS_VERSION.as_bytes());
