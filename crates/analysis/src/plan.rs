@@ -888,8 +888,10 @@ SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligib
     /// a triggered exposure, and those with any exposure that says whether it triggered
     /// (`triggered` true or false): rows of `variant`, `units`, `triggered`, `marked`.
     pub fn trigger_counts_sql(&self, d: &dyn Dialect) -> String {
-        let source = match (&self.units_table, &self.segment) {
-            (Some(table), None) => format!("SELECT * FROM {table}"),
+        // A units table holds every exposed unit; one built from kept rows whatever the segment.
+        let whole = self.segment.is_none() || self.units_carry_values;
+        let source = match &self.units_table {
+            Some(table) if whole => format!("SELECT * FROM {table}"),
             _ => {
                 let unsegmented = Plan {
                     segment: None,
