@@ -207,17 +207,9 @@ impl Plan {
             rctgate_domain::names::check_identifier("segment", name)?;
         }
         Ok(Plan {
-            experiment: experiment.key.clone(),
-            variants: experiment.variant_names(),
             metrics,
-            window,
-            triggered_only: experiment.analysis.triggered_only,
             segment: segment.map(str::to_string),
-            units_table: None,
-            latencies_table: None,
-            units_carry_values: false,
-            only_units: None,
-            series_table: None,
+            ..Plan::exposures_only(experiment, window)
         })
     }
 
@@ -334,6 +326,24 @@ GROUP BY p.variant, p.seg, r.token",
             }
         }
         (values, sums)
+    }
+
+    /// A plan of no metrics: the queries over `experiment`'s exposures alone in `window`
+    /// (its model outputs' distributions).
+    pub fn exposures_only(experiment: &Experiment, window: ExposureWindow) -> Plan {
+        Plan {
+            experiment: experiment.key.clone(),
+            variants: experiment.variant_names(),
+            metrics: Vec::new(),
+            window,
+            triggered_only: experiment.analysis.triggered_only,
+            segment: None,
+            units_table: None,
+            latencies_table: None,
+            units_carry_values: false,
+            only_units: None,
+            series_table: None,
+        }
     }
 
     /// This plan without a segment or tables of an analysis in progress: what kept unit

@@ -34,6 +34,11 @@ fn post_events(server: &Server, key: &str, scenario: &Scenario) {
     let lines: Vec<String> = events(scenario)
         .map(|e| e.to_json(&scenario.experiment).to_string())
         .collect();
+    post_lines(server, key, &lines);
+}
+
+/// Posts NDJSON lines in batches of 10,000.
+fn post_lines(server: &Server, key: &str, lines: &[String]) {
     for chunk in lines.chunks(10_000) {
         let (status, body) = server.call("POST", "/v1/events", Some(key), Some(&chunk.join("\n")));
         assert_eq!(status, 200, "{body}");
@@ -711,14 +716,7 @@ fn results_after_new_traffic_equal_a_recomputation() {
         .map(|e| e.to_json(&scenario.experiment).to_string())
         .collect();
     let (first, rest) = lines.split_at(lines.len() * 2 / 3);
-    for chunk in first.chunks(10_000) {
-        assert_eq!(
-            server
-                .call("POST", "/v1/events", Some(&admin), Some(&chunk.join("\n")))
-                .0,
-            200
-        );
-    }
+    post_lines(&server, &admin, first);
     let (status, _, before) = results(&server, &read, "/v1/experiments/ranker-v7/results");
     assert_eq!(status, 200, "{before}");
     // That request found no rows kept; the server keeps them after answering it.
@@ -751,14 +749,7 @@ fn results_after_new_traffic_equal_a_recomputation() {
         r#"{"type":"metric","id":"late-u3","unit":"u3","event":"booking","ts":"2026-10-06T00:00:00Z"}"#
             .into(),
     );
-    for chunk in more.chunks(10_000) {
-        assert_eq!(
-            server
-                .call("POST", "/v1/events", Some(&admin), Some(&chunk.join("\n")))
-                .0,
-            200
-        );
-    }
+    post_lines(&server, &admin, &more);
     let (_, cache, refreshed) = results(&server, &read, "/v1/experiments/ranker-v7/results");
     assert_eq!(cache.as_deref(), Some("miss"));
     assert_ne!(refreshed["units"], before["units"], "the new traffic counts");

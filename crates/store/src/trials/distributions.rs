@@ -15,19 +15,7 @@ impl Store {
     /// with each arm's shape and shifts (`GET /v1/experiments/{key}/distributions`).
     pub fn distributions(&self, key: &str) -> StoreResult<Distributions> {
         let experiment = self.get_experiment(key)?;
-        let plan = Plan {
-            experiment: experiment.key.clone(),
-            variants: experiment.variant_names(),
-            metrics: Vec::new(),
-            window: ExposureWindow::of(&experiment, now()),
-            triggered_only: experiment.analysis.triggered_only,
-            segment: None,
-            units_table: None,
-            latencies_table: None,
-            units_carry_values: false,
-            only_units: None,
-            series_table: None,
-        };
+        let plan = Plan::exposures_only(&experiment, ExposureWindow::of(&experiment, now()));
         let conn = self.read_connection()?;
         output_distributions(&conn, &plan, || self.references(&experiment))
     }

@@ -2,7 +2,9 @@
 //! since, so that analysing a running trial again costs its new events, not its history.
 //!
 //! The rows are [`Plan::unit_rows_sql`]'s: each exposed unit's variant, t0, trigger flags,
-//! model output and scorecard values. A unit's row is a function of that unit's exposures of
+//! model output, first counted exposure's attributes (segments are read from them) and
+//! scorecard values, with a number `uid`; beside them, each unit's rows of the primary's daily
+//! series ([`Plan::daily_rows_sql`]). A unit's rows are a function of that unit's exposures of
 //! the experiment before the window's end and of its metric events alone, so a refresh
 //! recomputes exactly the units that something could have changed (the *touched* units):
 //! - units with an exposure of the experiment or a metric event the plan reads inserted since
@@ -13,12 +15,14 @@
 //! Every other row is reused as it is, so the scorecard equals a full recomputation up to the
 //! order in which the engine sums (tests compare at 1e-9 relative).
 //!
-//! The rows of one plan live in a table `unit_state_<plan id>`; `unit_states` records, per
-//! experiment, the plan id (a hash of the SQL that computes the rows, which holds the
-//! metrics' definitions, the variants, the window's start and `triggered_only`), the
-//! watermarks and the window end of the last refresh. A changed plan starts new rows and
-//! drops the old ones. Only the server keeps (writes) rows, under one lock; a read-only
-//! command refreshes them in memory and writes nothing.
+//! The rows of one plan live in tables `unit_state_<plan id>` and `unit_series_<plan id>`;
+//! `unit_states` records, per experiment, the plan id (a hash of the SQL that computes the
+//! rows, which holds the metrics' definitions, the variants, the window's start and
+//! `triggered_only`), the watermarks and the window end of the last refresh. A changed plan
+//! starts new rows and drops the old ones; stopping the trial drops them. Only the server
+//! writes rows, under one lock: it keeps them after the first request that found none
+//! ([`Refresh::Build`]) and writes every refresh back ([`Refresh::WriteBack`]); a read-only
+//! command refreshes them in memory and writes nothing ([`Refresh::Read`]).
 
 use crate::error::StoreResult;
 use crate::store::Store;
