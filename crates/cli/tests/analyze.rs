@@ -791,3 +791,60 @@ fn results_after_new_traffic_equal_a_recomputation() {
     // Offline, the kept rows are read (and refreshed in memory) the same way.
     assert_same_numbers(&analyze(&db), &recomputed, "read against recomputed");
 }
+
+/// Every running trial's unit rows are kept fresh off any request (`--keep-rows-every-secs`):
+/// computed once events arrive, refreshed as more do, without anyone asking for results.
+#[test]
+fn the_server_keeps_running_trials_rows_fresh_on_its_own() {
+    let Trial {
+        server, db, admin, ..
+    } = trial("keeper", &experiment("ranker-v7"), true);
+    assert!(server.terminate());
+    let server = Server::start_with(&db, &["--keep-rows-every-secs", "1"]);
+    let counter = |name: &str| -> u64 {
+        let (_, metrics) = server.call("GET", "/metrics", None, None);
+        metrics
+            .as_str()
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            })
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    };
+    let wait_for = |name: &str, at_least: u64| {
+        let reached = (0..300).any(|_| {
+            counter(name) >= at_least || {
+                std::thread::sleep(Duration::from_millis(100));
+                false
+            }
+        });
+        assert!(reached, "{name} did not reach {at_least} within 30 s");
+    };
+    let scenario = Scenario::two_arms("ranker-v7", 500, start(), vec![metric("booking", 0.3, 1.2)]);
+    let lines: Vec<String> = events(&scenario)
+        .map(|e| e.to_json(&scenario.experiment).to_string())
+        .collect();
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    post_lines(&server, &admin, first);
+    wait_for("rctgate_unit_rows_kept_total", 1);
+    let refreshed = counter("rctgate_unit_rows_refreshed_total");
+    post_lines(&server, &admin, rest);
+    wait_for("rctgate_unit_rows_refreshed_total", refreshed + 2);
+    assert_eq!(
+        counter("rctgate_unit_rows_kept_total"),
+        1,
+        "computed once, then refreshed"
+    );
+    assert_eq!(counter("rctgate_unit_rows_failed_total"), 0);
+    assert!(server.terminate());
+    let conn = duckdb::Connection::open(&db).expect("open the file");
+    let kept: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM unit_states WHERE experiment = 'ranker-v7'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("unit_states");
+    assert_eq!(kept, 1);
+}

@@ -15,6 +15,7 @@ mod assignment;
 mod auth;
 mod dashboard;
 mod error;
+mod kept_rows;
 mod monitor;
 mod request_body;
 mod results;
@@ -63,6 +64,9 @@ pub async fn serve(
     let state = AppState::new(store, limits, governance, webhook)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let watcher = watch.every.map(|every| monitor::spawn(state.clone(), every));
+    let keeper = watch
+        .keep_rows_every
+        .map(|every| kept_rows::spawn(state.clone(), every));
     // Responses are small and each is written whole; Nagle's algorithm could still hold one
     // back behind an unacknowledged segment, which a latency-bound API does not want.
     let listener = listener.tap_io(|stream| {
@@ -73,10 +77,11 @@ pub async fn serve(
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;
-    if let Some(watcher) = watcher {
-        watcher.abort();
-        // Aborted or finished; either way it no longer holds the store.
-        let _ = watcher.await;
+    for task in [watcher, keeper].into_iter().flatten() {
+        task.abort();
+        // Aborted or finished; either way it no longer holds the store (a keep already on a
+        // blocking thread finishes first, and the store closes after it).
+        let _ = task.await;
     }
     served
 }

@@ -20,6 +20,9 @@ use crate::state::AppState;
 pub struct Watch {
     /// `None`: only when asked.
     pub every: Option<Duration>,
+    /// How often every running trial's unit rows are kept fresh (`kept_rows`); `None`:
+    /// only after results requests.
+    pub keep_rows_every: Option<Duration>,
 }
 
 /// What a watch of one model answers.

@@ -59,20 +59,9 @@ pub async fn cached_results(
             store.results(&analysed, &options).map(|value| value.to_string())
         })
         .await?;
-    // The trial's unit rows, kept for its next analyses if they are not yet (computing them
-    // costs about a scorecard, so not on this request); a failure only leaves them unkept.
-    let (store, telemetry) = (Arc::clone(&state.store), Arc::clone(&state.telemetry));
-    tokio::task::spawn_blocking(move || match store.keep_unit_rows(&key) {
-        Ok(kept) => {
-            if kept {
-                telemetry.record_unit_rows(true);
-            }
-        }
-        Err(err) => {
-            telemetry.record_unit_rows(false);
-            tracing::warn!(experiment = %key, error = %err, "could not keep the trial's unit rows");
-        }
-    });
+    // The trial's unit rows, kept for its next analyses (computing them when there are none
+    // costs about a scorecard, so not on this request).
+    crate::kept_rows::keep(state, key);
     let body = Arc::new(body);
     state.results.put(cache_key, generation, Arc::clone(&body));
     Ok((body, "miss"))

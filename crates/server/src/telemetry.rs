@@ -12,6 +12,16 @@ use std::time::Duration;
 
 use rctgate_analysis::monitoring::WatchPoint;
 
+/// What one keep of a trial's unit rows did (`kept_rows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptRows {
+    /// Computed the rows (none were kept for the trial's plan).
+    Built,
+    /// Refreshed kept rows with the events since (or found nothing to do).
+    Refreshed,
+    Failed,
+}
+
 /// Upper bounds of the latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -64,9 +74,10 @@ pub struct Telemetry {
     events_accepted: AtomicU64,
     events_duplicated: AtomicU64,
     events_rejected: AtomicU64,
-    /// Trials whose unit rows were computed and kept (`Store::keep_unit_rows`), and attempts
-    /// that failed.
+    /// Trials whose unit rows were computed and kept (`Store::keep_unit_rows`), kept rows
+    /// refreshed off a request, and attempts that failed.
     unit_rows_kept: AtomicU64,
+    unit_rows_refreshed: AtomicU64,
     unit_rows_failed: AtomicU64,
     /// The last watch of each model's launch (`crate::monitor`), by model.
     launches: RwLock<BTreeMap<String, LaunchGauges>>,
@@ -241,12 +252,12 @@ impl Telemetry {
         }
     }
 
-    /// A trial's unit rows computed and kept (`true`), or an attempt that failed.
-    pub fn record_unit_rows(&self, kept: bool) {
-        let counter = if kept {
-            &self.unit_rows_kept
-        } else {
-            &self.unit_rows_failed
+    /// What keeping a trial's unit rows did.
+    pub fn record_unit_rows(&self, kept: KeptRows) {
+        let counter = match kept {
+            KeptRows::Built => &self.unit_rows_kept,
+            KeptRows::Refreshed => &self.unit_rows_refreshed,
+            KeptRows::Failed => &self.unit_rows_failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -306,6 +317,11 @@ impl Telemetry {
                 "rctgate_unit_rows_kept_total",
                 "Trials whose per-unit rows were computed and kept, so that their next results cost only the events since.",
                 &self.unit_rows_kept,
+            ),
+            (
+                "rctgate_unit_rows_refreshed_total",
+                "Refreshes of a trial's kept per-unit rows off a request (after a results request, and every --keep-rows-every-secs).",
+                &self.unit_rows_refreshed,
             ),
             (
                 "rctgate_unit_rows_failed_total",

@@ -57,6 +57,10 @@ pub struct Args {
     /// `alert` webhook); 0: only when GET /v1/models/NAME/monitoring asks.
     #[arg(long, default_value_t = 3600)]
     monitor_every_secs: u64,
+    /// Seconds between refreshes of every running trial's kept unit rows, so that a results
+    /// request pays only for the events since; 0: only after results requests.
+    #[arg(long, default_value_t = 300)]
+    keep_rows_every_secs: u64,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -112,6 +116,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     };
     let watch = Watch {
         every: (args.monitor_every_secs > 0).then(|| std::time::Duration::from_secs(args.monitor_every_secs)),
+        keep_rows_every: (args.keep_rows_every_secs > 0)
+            .then(|| std::time::Duration::from_secs(args.keep_rows_every_secs)),
     };
     runtime.block_on(serve(store, &args.addr, limits, governance, webhook, watch))
 }

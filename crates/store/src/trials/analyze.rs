@@ -113,12 +113,12 @@ impl Store {
         Ok(contrasts::combine(experiment, overall, analysed))
     }
 
-    /// Keeps the unit rows of experiment `key` (`unit_state`) if none are kept for its
-    /// current plan, so that its next analyses cost only the events since. A stopped trial
-    /// (its scorecard is frozen), one with several contrasts (a design's) or one without a
-    /// window start keeps none. Computing them takes about
-    /// as long as a scorecard: the server calls this off the request that found none.
-    /// `true` when it computed and kept them now.
+    /// Keeps the unit rows of experiment `key` (`unit_state`): computes them if none are kept
+    /// for its current plan, else refreshes them with the events since, so that its next
+    /// analyses cost only what arrives after. A stopped trial (its scorecard is frozen), one
+    /// with several contrasts (a design's) or one without a window start keeps none.
+    /// Computing them takes about as long as a scorecard: the server calls this off any
+    /// request. `true` when it computed them now.
     pub fn keep_unit_rows(&self, key: &str) -> StoreResult<bool> {
         let experiment = self.get_experiment(key)?;
         if !contrasts::contrasts(experiment.design).is_empty() || experiment.status == Status::Stopped {
@@ -134,7 +134,7 @@ impl Store {
             return Ok(false);
         }
         let conn = self.read_connection()?;
-        self.units_from_kept_rows(&conn, &mut plan, UNITS, Refresh::Build, true)
+        self.units_from_kept_rows(&conn, &mut plan, UNITS, Refresh::Keep, true)
     }
 
     /// The scorecard of every arm of `experiment` against its control, as of `now`;

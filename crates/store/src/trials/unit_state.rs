@@ -21,7 +21,8 @@
 //! `triggered_only`), the watermarks and the window end of the last refresh. A changed plan
 //! starts new rows and drops the old ones; stopping the trial drops them. Only the server
 //! writes rows, under one lock: it keeps them after the first request that found none
-//! ([`Refresh::Build`]) and writes every refresh back ([`Refresh::WriteBack`]); a read-only
+//! and refreshes them every few minutes ([`Refresh::Keep`]), and writes every refresh an
+//! analysis made back ([`Refresh::WriteBack`]); a read-only
 //! command refreshes them in memory and writes nothing ([`Refresh::Read`]).
 
 use crate::error::StoreResult;
@@ -75,8 +76,9 @@ pub(crate) enum Refresh {
     Read,
     /// Refresh them for this analysis and write them back.
     WriteBack,
-    /// Compute and keep them when there are none (no analysis follows).
-    Build,
+    /// Compute and keep them when there are none, else refresh them and write them back; no
+    /// analysis follows (the server, off any request).
+    Keep,
 }
 
 impl Store {
@@ -84,8 +86,8 @@ impl Store {
     /// `units` on `conn` with every unit's scorecard values (`Plan::units_from_rows_sql`),
     /// from the rows kept for `plan` refreshed with the events since, and points `plan` at
     /// it; with `series`, at the daily series' rows too. `false` (and `plan` unchanged) when
-    /// nothing is kept for the plan. With [`Refresh::Build`]: computes and keeps the rows when
-    /// there are none (`true` then). One transaction on `conn`, so the watermarks and the rows are of one
+    /// nothing is kept for the plan. With [`Refresh::Keep`]: computes and keeps the rows when
+    /// there are none (`true` then), else refreshes them (`false`). One transaction on `conn`, so the watermarks and the rows are of one
     /// snapshot, and kept rows are never half-written.
     pub(crate) fn units_from_kept_rows(
         &self,
@@ -122,10 +124,8 @@ fn refresh(
 ) -> StoreResult<bool> {
     let id = plan_id(plan);
     let kept = timed("kept rows: found", || find(conn, &plan.experiment, &id))?;
-    match (&kept, mode) {
-        (None, Refresh::Read | Refresh::WriteBack) => return Ok(false),
-        (Some(_), Refresh::Build) => return Ok(false),
-        _ => {}
+    if kept.is_none() && mode != Refresh::Keep {
+        return Ok(false);
     }
     let (exposures_rowid, events_rowid): (i64, i64) = timed("kept rows: watermarks", || {
         conn.query_row(
@@ -168,7 +168,7 @@ fn refresh(
             "SELECT k.* FROM {table} k ANTI JOIN {TOUCHED} t ON k.unit = t.unit UNION ALL SELECT * FROM {fresh}"
         )
     };
-    if let Some(kept) = &kept {
+    if let (Some(kept), Refresh::Read | Refresh::WriteBack) = (&kept, mode) {
         timed("kept rows: the units table", || {
             conn.execute_batch(&format!(
                 "CREATE OR REPLACE TEMP TABLE {units} AS {}",
@@ -182,12 +182,13 @@ fn refresh(
     let kept_series = kept.as_ref().and_then(|kept| kept.series.as_deref());
     let writes = mode != Refresh::Read;
     if writes || (series && kept_series.is_some()) {
+        // Every unit's when the daily rows are not kept yet (dropped by hand).
         let source = match (&kept, kept_series) {
-            (Some(_), None) => units,
-            _ => FRESH,
+            (Some(kept), None) => format!("({})", rows(&kept.table, FRESH)),
+            _ => FRESH.to_string(),
         };
         let daily = Plan {
-            units_table: Some(source.to_string()),
+            units_table: Some(source.clone()),
             ..plan.bare()
         };
         timed("kept rows: their daily rows", || {
@@ -198,6 +199,9 @@ fn refresh(
             ))
         })?;
     }
+    // What the caller learns: with `Keep`, whether the rows were computed now; else whether
+    // the units table is there.
+    let answer = mode != Refresh::Keep || kept.is_none();
     let series_table = format!("unit_series_{id}");
     if writes {
         let watermarks = (exposures_rowid, events_rowid, end_us);
@@ -213,7 +217,7 @@ fn refresh(
         ))?;
         plan.series_table = Some(SERIES.to_string());
     }
-    Ok(true)
+    Ok(answer)
 }
 
 /// Writes the refreshed rows (`FRESH`, `FRESH_SERIES`) back into the kept tables, creating

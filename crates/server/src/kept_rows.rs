@@ -1,0 +1,58 @@
+//! Keeping every running trial's unit rows fresh off any request (`Store::keep_unit_rows`):
+//! a results request then pays only for what arrived since the last refresh, however long
+//! nobody looked at the trial.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::state::AppState;
+use crate::telemetry::KeptRows;
+
+/// Keeps the rows of experiment `key` on a blocking thread, counting what happened in
+/// `/metrics`; a failure is logged and leaves the rows as they were.
+pub fn keep(state: &AppState, key: String) -> tokio::task::JoinHandle<()> {
+    let (store, telemetry) = (Arc::clone(&state.store), Arc::clone(&state.telemetry));
+    tokio::task::spawn_blocking(move || match store.keep_unit_rows(&key) {
+        Ok(built) => telemetry.record_unit_rows(if built {
+            KeptRows::Built
+        } else {
+            KeptRows::Refreshed
+        }),
+        Err(err) => {
+            telemetry.record_unit_rows(KeptRows::Failed);
+            tracing::warn!(experiment = %key, error = %err, "could not keep the trial's unit rows");
+        }
+    })
+}
+
+/// Keeps the rows of every running experiment, one after another, every `every`, until the
+/// task is aborted (at shutdown).
+pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let running = state
+                .blocking(|store| {
+                    let experiments = store.list_experiments()?;
+                    Ok::<_, rctgate_store::StoreError>(
+                        experiments
+                            .into_iter()
+                            .filter(|e| e.status == rctgate_domain::Status::Running)
+                            .map(|e| e.key)
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .await;
+            match running {
+                Ok(keys) => {
+                    for key in keys {
+                        let _ = keep(&state, key).await;
+                    }
+                }
+                Err(err) => tracing::error!("keeping unit rows: {}", err.message),
+            }
+        }
+    })
+}
