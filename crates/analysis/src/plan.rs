@@ -279,8 +279,14 @@ GROUP BY p.variant, p.sid"
             );
         };
         format!(
-            "WITH tokens AS (
-  SELECT u.*, nullif({token}, '') AS token FROM {table} u WHERE u.t0 IS NOT NULL
+            "WITH texts AS (
+  SELECT attributes, nullif({token}, '') AS token
+  FROM (SELECT DISTINCT attributes FROM {table} WHERE t0 IS NOT NULL) AS a
+),
+tokens AS (
+  SELECT u.*, x.token
+  FROM {table} u LEFT JOIN texts x ON x.attributes IS NOT DISTINCT FROM u.attributes
+  WHERE u.t0 IS NOT NULL
 ),
 ranked AS (
   SELECT token, row_number() OVER (ORDER BY count(*) DESC, token NULLS LAST) AS rank
@@ -293,7 +299,8 @@ p AS (
 SELECT p.variant, r.token AS segment, p.seg = 0 AS other, count(*) AS n, {sums}, p.seg AS sid
 FROM p LEFT JOIN ranked r ON r.rank = p.seg AND p.seg > 0
 GROUP BY p.variant, p.seg, r.token",
-            token = d.attribute_token("u.attributes", name),
+            // Read once per distinct attributes text, not once per unit: units share a few.
+            token = d.attribute_token("a.attributes", name),
         )
     }
 
