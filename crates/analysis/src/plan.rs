@@ -279,10 +279,7 @@ GROUP BY p.variant, p.sid"
             );
         };
         format!(
-            "WITH texts AS (
-  SELECT attributes, nullif({token}, '') AS token
-  FROM (SELECT DISTINCT attributes FROM {table} WHERE t0 IS NOT NULL) AS a
-),
+            "WITH {texts},
 tokens AS (
   SELECT u.*, x.token
   FROM {table} u LEFT JOIN texts x ON x.attributes IS NOT DISTINCT FROM u.attributes
@@ -299,8 +296,7 @@ p AS (
 SELECT p.variant, r.token AS segment, p.seg = 0 AS other, count(*) AS n, {sums}, p.seg AS sid
 FROM p LEFT JOIN ranked r ON r.rank = p.seg AND p.seg > 0
 GROUP BY p.variant, p.seg, r.token",
-            // Read once per distinct attributes text, not once per unit: units share a few.
-            token = d.attribute_token("a.attributes", name),
+            texts = segment_texts(d, table, name),
         )
     }
 
@@ -966,6 +962,22 @@ SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligib
     /// and marked ones: rows of `variant`, `token`, `units`, `triggered`, `marked`.
     pub fn segment_trigger_counts_sql(&self, d: &dyn Dialect) -> Option<String> {
         let name = self.segment.as_ref()?;
+        // Kept rows carry the attributes of each unit's first counted exposure, which is its
+        // first exposure unless only triggered exposures count.
+        if let Some(table) = self
+            .units_table
+            .as_ref()
+            .filter(|_| self.units_carry_values && !self.triggered_only)
+        {
+            return Some(format!(
+                "WITH {texts}
+SELECT u.variant, x.token, count(*) AS units, count(*) FILTER (WHERE u.triggered) AS triggered,
+       count(*) FILTER (WHERE u.marked) AS marked
+FROM {table} u LEFT JOIN texts x ON x.attributes IS NOT DISTINCT FROM u.attributes
+GROUP BY u.variant, x.token",
+                texts = segment_texts(d, table, name),
+            ));
+        }
         Some(format!(
             "SELECT variant, token, count(*) AS units, count(*) FILTER (WHERE triggered) AS triggered,
        count(*) FILTER (WHERE marked) AS marked
@@ -1205,6 +1217,18 @@ FROM (
 ) AS per_unit
 GROUP BY variant ORDER BY variant",
         cases = cases.join(" "),
+    )
+}
+
+/// `texts`: each distinct `attributes` text of `table`'s units with the segment token of
+/// attribute `name` read from it, once per text rather than once per unit (units share a few).
+fn segment_texts(d: &dyn Dialect, table: &str, name: &str) -> String {
+    format!(
+        "texts AS (
+  SELECT attributes, nullif({token}, '') AS token
+  FROM (SELECT DISTINCT attributes FROM {table}) AS a
+)",
+        token = d.attribute_token("a.attributes", name),
     )
 }
 
