@@ -28,31 +28,9 @@ pub fn keep(state: &AppState, key: String) -> tokio::task::JoinHandle<()> {
 /// Keeps the rows of every running experiment, one after another, every `every`, until the
 /// task is aborted (at shutdown).
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let running = state
-                .blocking(|store| {
-                    let experiments = store.list_experiments()?;
-                    Ok::<_, rctgate_store::StoreError>(
-                        experiments
-                            .into_iter()
-                            .filter(|e| e.status == rctgate_domain::Status::Running)
-                            .map(|e| e.key)
-                            .collect::<Vec<_>>(),
-                    )
-                })
-                .await;
-            match running {
-                Ok(keys) => {
-                    for key in keys {
-                        let _ = keep(&state, key).await;
-                    }
-                }
-                Err(err) => tracing::error!("keeping unit rows: {}", err.message),
-            }
+    crate::timer::spawn(state, every, "keeping unit rows", |state, running| async move {
+        for experiment in running {
+            let _ = keep(&state, experiment.key).await;
         }
     })
 }

@@ -24,6 +24,7 @@ mod routes;
 mod sessions;
 mod state;
 mod telemetry;
+mod timer;
 pub mod webhook;
 
 use std::net::SocketAddr;

@@ -61,38 +61,18 @@ pub async fn watch(state: &AppState, name: String, window: usize) -> Result<Watc
 }
 
 /// Runs [`watch`] for every model with a running holdout, every `every`, until the task
-/// is aborted (at shutdown, so the store it shares can close). Failures are logged and
-/// retried at the next tick.
+/// is aborted (at shutdown). Failures are logged and retried at the next tick.
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let models = state
-                .blocking(|store| {
-                    let experiments = store.list_experiments()?;
-                    let mut models: Vec<String> = experiments
-                        .into_iter()
-                        .filter(|e| e.status == rctgate_domain::Status::Running)
-                        .filter_map(|e| e.holdout.map(|h| h.model))
-                        .collect();
-                    models.sort();
-                    models.dedup();
-                    Ok::<_, rctgate_store::StoreError>(models)
-                })
-                .await;
-            let models = match models {
-                Ok(models) => models,
-                Err(err) => {
-                    tracing::error!("watching launches: {}", err.message);
-                    continue;
-                }
-            };
-            for model in models {
-                if let Err(err) = watch(&state, model.clone(), DEFAULT_SATURATION_TRIALS).await {
-                    tracing::error!(model, "watching the launch: {}", err.message);
-                }
+    crate::timer::spawn(state, every, "watching launches", |state, running| async move {
+        let mut models: Vec<String> = running
+            .into_iter()
+            .filter_map(|e| e.holdout.map(|h| h.model))
+            .collect();
+        models.sort();
+        models.dedup();
+        for model in models {
+            if let Err(err) = watch(&state, model.clone(), DEFAULT_SATURATION_TRIALS).await {
+                tracing::error!(model, "watching the launch: {}", err.message);
             }
         }
     })
