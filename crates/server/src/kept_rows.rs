@@ -7,17 +7,16 @@ use std::time::Duration;
 
 use crate::state::AppState;
 use crate::telemetry::KeptRows;
+use rctgate_store::KeepRows;
 
-/// Keeps the rows of experiment `key` on a blocking thread, counting what happened in
-/// `/metrics`; a failure is logged and leaves the rows as they were.
-pub fn keep(state: &AppState, key: String) -> tokio::task::JoinHandle<()> {
+/// Keeps the rows of experiment `key` (`which`) on a blocking thread, counting what happened
+/// in `/metrics`; a failure is logged and leaves the rows as they were.
+pub fn keep(state: &AppState, key: String, which: KeepRows) -> tokio::task::JoinHandle<()> {
     let (store, telemetry) = (Arc::clone(&state.store), Arc::clone(&state.telemetry));
-    tokio::task::spawn_blocking(move || match store.keep_unit_rows(&key) {
-        Ok(built) => telemetry.record_unit_rows(if built {
-            KeptRows::Built
-        } else {
-            KeptRows::Refreshed
-        }),
+    tokio::task::spawn_blocking(move || match store.keep_unit_rows(&key, which) {
+        Ok(true) => telemetry.record_unit_rows(KeptRows::Built),
+        Ok(false) if which == KeepRows::MissingOrStale => telemetry.record_unit_rows(KeptRows::Refreshed),
+        Ok(false) => {}
         Err(err) => {
             telemetry.record_unit_rows(KeptRows::Failed);
             tracing::warn!(experiment = %key, error = %err, "could not keep the trial's unit rows");
@@ -30,7 +29,7 @@ pub fn keep(state: &AppState, key: String) -> tokio::task::JoinHandle<()> {
 pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     crate::timer::spawn(state, every, "keeping unit rows", |state, running| async move {
         for experiment in running {
-            let _ = keep(&state, experiment.key).await;
+            let _ = keep(&state, experiment.key, KeepRows::MissingOrStale).await;
         }
     })
 }

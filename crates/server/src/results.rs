@@ -59,9 +59,9 @@ pub async fn cached_results(
             store.results(&analysed, &options).map(|value| value.to_string())
         })
         .await?;
-    // The trial's unit rows, kept for its next analyses (computing them when there are none
-    // costs about a scorecard, so not on this request).
-    crate::kept_rows::keep(state, key);
+    // The trial's unit rows, kept for its next analyses if this request found none
+    // (computing them costs about a scorecard, so not on this request).
+    crate::kept_rows::keep(state, key, rctgate_store::KeepRows::Missing);
     let body = Arc::new(body);
     state.results.put(cache_key, generation, Arc::clone(&body));
     Ok((body, "miss"))

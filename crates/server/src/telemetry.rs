@@ -320,7 +320,7 @@ impl Telemetry {
             ),
             (
                 "rctgate_unit_rows_refreshed_total",
-                "Refreshes of a trial's kept per-unit rows off a request (after a results request, and every --keep-rows-every-secs).",
+                "Refreshes of a trial's kept per-unit rows off any request (every --keep-rows-every-secs).",
                 &self.unit_rows_refreshed,
             ),
             (

@@ -68,4 +68,4 @@ pub use store::{ReadConnection, Store, DEFAULT_ID_HORIZON};
 pub use trials::analyze::AnalyzeOptions;
 pub use trials::monitoring::{ModelMonitoring, RaisedAlert};
 pub use trials::promotion::{GateAnswer, PromotionOutcome};
-pub use trials::unit_state::KeptUnits;
+pub use trials::unit_state::{KeepRows, KeptUnits};

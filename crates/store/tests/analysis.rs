@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use rctgate_domain::{from_json_value, parse_event_batch, Experiment, Metric, MetricKind, MetricSource};
 use rctgate_simulate::{Scenario, SimAttribute, SimEvent, SimLatency, SimMetric};
 use rctgate_stats::request::{Kind, Method, MetricSpec, StatsRequest, VariantInput};
-use rctgate_store::{AnalyzeOptions, KeptUnits, Store, LOCAL_ACTOR};
+use rctgate_store::{AnalyzeOptions, KeepRows, KeptUnits, Store, LOCAL_ACTOR};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -719,10 +719,18 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
         store
             .ingest(parse_event_batch(body.as_bytes(), 50_000).expect("valid events"))
             .expect("ingest");
-        // Computed after the first batch, refreshed off the analyses after the third; the
-        // analyses refresh (and write back) the others.
-        if i == 0 || i == 2 {
-            assert_eq!(store.keep_unit_rows("trial").expect("keep"), i == 0, "batch {i}");
+        // Computed after the first batch (kept rows are left alone when only missing ones
+        // are asked for), refreshed off the analyses after the third; the analyses refresh
+        // (and write back) the others.
+        assert_eq!(
+            store.keep_unit_rows("trial", KeepRows::Missing).expect("keep"),
+            i == 0,
+            "batch {i}"
+        );
+        if i == 2 {
+            assert!(!store
+                .keep_unit_rows("trial", KeepRows::MissingOrStale)
+                .expect("keep"));
         }
         last = compare(&format!("after batch {i}"));
     }
@@ -742,7 +750,12 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
             .replace_experiment("trial", changed, LOCAL_ACTOR)
             .expect("draft accepts");
         // A changed plan keeps new rows (a moved end is the same plan).
-        assert_eq!(store.keep_unit_rows("trial").expect("keep"), triggered_only);
+        assert_eq!(
+            store
+                .keep_unit_rows("trial", KeepRows::MissingOrStale)
+                .expect("keep"),
+            triggered_only
+        );
         compare(&format!("end {end}, triggered_only {triggered_only}"));
     }
 }

@@ -8,7 +8,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::trials::distributions::output_distributions;
 use crate::trials::timing::timed;
-use crate::trials::unit_state::{KeptUnits, Refresh, SERIES};
+use crate::trials::unit_state::{KeepRows, KeptUnits, Refresh, SERIES};
 use chrono::{DateTime, Utc};
 use duckdb::Connection;
 use rctgate_analysis::contrasts;
@@ -114,12 +114,12 @@ impl Store {
     }
 
     /// Keeps the unit rows of experiment `key` (`unit_state`): computes them if none are kept
-    /// for its current plan, else refreshes them with the events since, so that its next
-    /// analyses cost only what arrives after. A stopped trial (its scorecard is frozen), one
+    /// for its current plan, and with [`KeepRows::MissingOrStale`] refreshes kept ones with
+    /// the events since, so that its next analyses cost only what arrives after. A stopped trial (its scorecard is frozen), one
     /// with several contrasts (a design's) or one without a window start keeps none.
     /// Computing them takes about as long as a scorecard: the server calls this off any
     /// request. `true` when it computed them now.
-    pub fn keep_unit_rows(&self, key: &str) -> StoreResult<bool> {
+    pub fn keep_unit_rows(&self, key: &str, which: KeepRows) -> StoreResult<bool> {
         let experiment = self.get_experiment(key)?;
         if !contrasts::contrasts(experiment.design).is_empty() || experiment.status == Status::Stopped {
             return Ok(false);
@@ -134,7 +134,7 @@ impl Store {
             return Ok(false);
         }
         let conn = self.read_connection()?;
-        self.units_from_kept_rows(&conn, &mut plan, UNITS, Refresh::Keep, true)
+        self.units_from_kept_rows(&conn, &mut plan, UNITS, Refresh::Keep(which), true)
     }
 
     /// The scorecard of every arm of `experiment` against its control, as of `now`;

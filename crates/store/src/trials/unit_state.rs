@@ -21,7 +21,7 @@
 //! `triggered_only`), the watermarks and the window end of the last refresh. A changed plan
 //! starts new rows and drops the old ones; stopping the trial drops them. Only the server
 //! writes rows, under one lock: it keeps them after the first request that found none
-//! and refreshes them every few minutes ([`Refresh::Keep`]), and writes every refresh an
+//! and refreshes them every few minutes ([`Refresh::Keep`], [`KeepRows`]), and writes every refresh an
 //! analysis made back ([`Refresh::WriteBack`]); a read-only
 //! command refreshes them in memory and writes nothing ([`Refresh::Read`]).
 
@@ -76,9 +76,19 @@ pub(crate) enum Refresh {
     Read,
     /// Refresh them for this analysis and write them back.
     WriteBack,
-    /// Compute and keep them when there are none, else refresh them and write them back; no
-    /// analysis follows (the server, off any request).
-    Keep,
+    /// Compute and keep them when there are none, and refresh and write back kept ones as
+    /// the argument says; no analysis follows (the server, off any request).
+    Keep(KeepRows),
+}
+
+/// Which unit rows [`Store::keep_unit_rows`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepRows {
+    /// Only rows none are kept for (after a request that found none; one that found some
+    /// has just written them back).
+    Missing,
+    /// Those, and kept rows refreshed with the events since (the server's timer).
+    MissingOrStale,
 }
 
 impl Store {
@@ -87,7 +97,7 @@ impl Store {
     /// from the rows kept for `plan` refreshed with the events since, and points `plan` at
     /// it; with `series`, at the daily series' rows too. `false` (and `plan` unchanged) when
     /// nothing is kept for the plan. With [`Refresh::Keep`]: computes and keeps the rows when
-    /// there are none (`true` then), else refreshes them (`false`). One transaction on `conn`, so the watermarks and the rows are of one
+    /// there are none (`true` then), else refreshes them if asked (`false`). One transaction on `conn`, so the watermarks and the rows are of one
     /// snapshot, and kept rows are never half-written.
     pub(crate) fn units_from_kept_rows(
         &self,
@@ -124,8 +134,11 @@ fn refresh(
 ) -> StoreResult<bool> {
     let id = plan_id(plan);
     let kept = timed("kept rows: found", || find(conn, &plan.experiment, &id))?;
-    if kept.is_none() && mode != Refresh::Keep {
-        return Ok(false);
+    match (&kept, mode) {
+        (None, Refresh::Read | Refresh::WriteBack) | (Some(_), Refresh::Keep(KeepRows::Missing)) => {
+            return Ok(false);
+        }
+        _ => {}
     }
     let (exposures_rowid, events_rowid): (i64, i64) = timed("kept rows: watermarks", || {
         conn.query_row(
@@ -201,7 +214,7 @@ fn refresh(
     }
     // What the caller learns: with `Keep`, whether the rows were computed now; else whether
     // the units table is there.
-    let answer = mode != Refresh::Keep || kept.is_none();
+    let answer = !matches!(mode, Refresh::Keep(_)) || kept.is_none();
     let series_table = format!("unit_series_{id}");
     if writes {
         let watermarks = (exposures_rowid, events_rowid, end_us);
