@@ -109,11 +109,13 @@ impl Store {
     ) -> StoreResult<bool> {
         // Kept rows are written by one refresh at a time: two would conflict on the same rows.
         let _writing = (mode != Refresh::Read).then(|| self.kept_units_lock());
-        conn.execute_batch("BEGIN TRANSACTION")?;
-        let result = refresh(conn, plan, units, mode, series);
+        // duckdb's transaction, as the store's other writes use: it rolls back when dropped
+        // uncommitted, on an error or a panic alike.
+        let tx = conn.unchecked_transaction()?;
+        let result = refresh(&tx, plan, units, mode, series);
         let ended = match &result {
-            Ok(_) => conn.execute_batch("COMMIT"),
-            Err(_) => conn.execute_batch("ROLLBACK"),
+            Ok(_) => tx.commit(),
+            Err(_) => tx.rollback(),
         };
         let dropped = conn.execute_batch(&format!(
             "DROP TABLE IF EXISTS {TOUCHED}; DROP TABLE IF EXISTS {FRESH}; DROP TABLE IF EXISTS {FRESH_SERIES}"
