@@ -33,7 +33,7 @@ cp "$(dirname "${BASH_SOURCE[0]}")/store-catalog.toml" "$WORK/catalog.toml"
 declare -A IMPORT HTTP
 measure() { # build dir, label: appends "seconds" to IMPORT[label] and "events/s" to HTTP[label]
     local dir="$1" label="$2" db="$WORK/store.duckdb" start end
-    rm -f "$db" "$db.wal"
+    rm -f "$db" "$db.wal" "$db.ids"
     "$dir/rctgate" apply "$WORK/catalog.toml" --db "$db" >/dev/null
     start=$(date +%s.%N)
     "$dir/rctgate" import "$WORK/events.parquet" --db "$db" >"$WORK/import.out"
@@ -41,10 +41,10 @@ measure() { # build dir, label: appends "seconds" to IMPORT[label] and "events/s
     grep -q "$ROWS rows, $ROWS accepted, 0 duplicates" "$WORK/import.out" ||
         { echo "compare-store-builds: $label's import did not accept every row" >&2; exit 1; }
     IMPORT[$label]+="$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f ", b - a}')"
-    rm -f "$db" "$db.wal" "$WORK/http.duckdb" "$WORK/http.duckdb.wal"
+    rm -f "$db" "$db.wal" "$db.ids" "$WORK/http.duckdb" "$WORK/http.duckdb.wal" "$WORK/http.duckdb.ids"
     "$dir/ingest_bench" "$dir/rctgate" "$WORK/http.duckdb" "$HTTP_EVENTS" 5000 1 >"$WORK/http.out"
     HTTP[$label]+="$(awk '$1 == "http_events_per_second" {printf "%.0f ", $2}' "$WORK/http.out")"
-    rm -f "$WORK/http.duckdb" "$WORK/http.duckdb.wal"
+    rm -f "$WORK/http.duckdb" "$WORK/http.duckdb.wal" "$WORK/http.duckdb.ids"
     echo "round: $label import $(echo "${IMPORT[$label]}" | awk '{print $NF}') s, HTTP $(echo "${HTTP[$label]}" | awk '{print $NF}') events/s"
 }
 for ((r = 1; r <= ROUNDS; r++)); do

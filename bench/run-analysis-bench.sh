@@ -21,7 +21,9 @@
 #    with its peak RSS;
 # 6. the unit rows a server keeps for a running trial: GET /results after new traffic, and
 #    `rctgate analyze --db` reading the kept rows (step 7 below);
-# 7. prints the medians, the ratios, and checks that both pipelines agree on every metric's
+# 7. `rctgate serve` until it listens, on the file and its id index: the first start writes
+#    the index (`<db>.ids`), the next RUNS read it; time and peak RSS of each;
+# 8. prints the medians, the ratios, and checks that both pipelines agree on every metric's
 #    effect, interval and p-value at 1e-6.
 #
 # Needs python3 with duckdb==1.2.0 and gbstats==0.8.0. Environment: UNITS, RUNS, BENCH_DIR
@@ -84,12 +86,10 @@ seconds_and_rss() {
     echo "$label $(echo "$ended - $started" | bc) $(tail -n 1 "$WORK/rss.txt")" >>"$WORK/whole.txt"
 }
 : >"$WORK/whole.txt"
-# results_once DB SERIES LABEL: a new server on DB (nothing cached), one GET /results; appends
-# "serve_start ..." (first use only when LABEL is results_series_true) and "LABEL SECONDS RSS_KB".
-results_once() {
-    local db="$1" series="$2" label="$3" started listening answered pid url rss
+# start_server DB: a new server on DB; sets pid, url, started and listening (epoch seconds).
+start_server() {
     started="$(date +%s.%N)"
-    "$RCTGATE" serve --db "$db" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+    "$RCTGATE" serve --db "$1" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
     pid=$!
     url=""
     while [[ -z "$url" ]]; do
@@ -98,6 +98,22 @@ results_once() {
         [[ -n "$url" ]] || sleep 0.02
     done
     listening="$(date +%s.%N)"
+}
+# serve_once DB LABEL: a server on DB until it listens; appends "LABEL SECONDS RSS_KB".
+serve_once() {
+    local started listening pid url rss
+    start_server "$1"
+    rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
+    kill -TERM "$pid"
+    wait "$pid" || true
+    echo "$2 $(echo "$listening - $started" | bc) $rss" >>"$WORK/whole.txt"
+}
+# results_once DB SERIES LABEL: a new server on DB (nothing cached, no id index), one GET
+# /results; appends "serve_start ..." (first use only when LABEL is results_series_true) and
+# "LABEL SECONDS RSS_KB".
+results_once() {
+    local db="$1" series="$2" label="$3" started listening answered pid url rss
+    start_server "$db"
     curl -sf -o /dev/null -H "Authorization: Bearer $KEY" "$url/v1/experiments/ranker-bench/results?series=$series"
     answered="$(date +%s.%N)"
     rss="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
@@ -135,7 +151,18 @@ for _ in $(seq 1 "$RUNS"); do
     done
     seconds_and_rss analyze_kept_rows "$RCTGATE" analyze ranker-bench --db "$WORK/kept.duckdb" --format json
 done
-rm -f "$WORK/fresh.duckdb" "$WORK/kept.duckdb"
+rm -f "$WORK/fresh.duckdb"* "$WORK/kept.duckdb"*
+
+# 7. serve's start on the file and its id index (events/id_index.rs): the first start writes
+#    the index; a restart reads it and the rows written since (none here).
+echo "== serve restarts, x $RUNS"
+cp "$DB" "$WORK/served.duckdb"
+serve_once "$WORK/served.duckdb" serve_first_start_writes_ids
+for _ in $(seq 1 "$RUNS"); do
+    serve_once "$WORK/served.duckdb" serve_restart_reads_ids
+done
+ls -l "$WORK/served.duckdb.ids" >&2
+rm -f "$WORK/served.duckdb"*
 
 python3 - "$WORK/rctgate.json" "$WORK/plain.json" "$PEAK_KB" "$WORK/whole.txt" <<'EOF'
 import json, sys

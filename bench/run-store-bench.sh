@@ -124,7 +124,7 @@ round() {
 
     echo
     echo "== round $1 of $ROUNDS: rctgate import: $RCTGATE import $WORK/events.parquet --db $STORE"
-    rm -f "$STORE" "$STORE.wal"
+    rm -f "$STORE" "$STORE.wal" "$STORE.ids"
     "$RCTGATE" apply "$WORK/catalog.toml" --db "$STORE"
     OUT_FILE="$WORK/import.out"
     measure "$RCTGATE" import "$WORK/events.parquet" --db "$STORE"
@@ -135,7 +135,7 @@ round() {
     if ((PEAK_KB > IMPORT_KB)); then IMPORT_KB="$PEAK_KB"; fi
     IMPORT_BYTES="$(bytes "$STORE")"
     echo "wall ${WALL_S}s, peak RSS $((PEAK_KB / 1024)) MB, database $((IMPORT_BYTES / 1048576)) MB"
-    rm -f "$STORE" "$STORE.wal"
+    rm -f "$STORE" "$STORE.wal" "$STORE.ids"
 }
 median() {
     printf '%s\n' "$@" | sort -g |
@@ -161,7 +161,7 @@ for clients in $HTTP_CLIENTS; do
         tee "$WORK/http.out" | grep -v '^http_'
     value() { awk -v k="$1" '$1 == k {print $2}' "$WORK/http.out"; }
     HTTP_ROWS+=("$clients $(value http_seconds) $(value http_events_per_second) $(value http_server_peak_rss_mb) $(value http_db_bytes) $(value http_latency_ms_p50) $(value http_latency_ms_p99)")
-    rm -f "$WORK/http.duckdb" "$WORK/http.duckdb.wal"
+    rm -f "$WORK/http.duckdb" "$WORK/http.duckdb.wal" "$WORK/http.duckdb.ids"
 done
 
 echo

@@ -4,7 +4,9 @@ use crate::catalog::key_cache::KeyCache;
 use crate::catalog::variants::VariantCache;
 use crate::error::StoreResult;
 use crate::events::backlog::{BackgroundWriter, Backlog};
-use crate::events::ids::{Fingerprinter, IdSet};
+use crate::events::id_folding::{fold_now, open_ids};
+use crate::events::id_index::IdIndex;
+use crate::events::ids::{Fingerprinter, IdHome, IdSet};
 use crate::events::ingest_log::IngestLog;
 use crate::events::intake::Intake;
 use crate::events::rows::EventTable;
@@ -86,11 +88,26 @@ impl Store {
         let mut events = database.native_connection()?;
         let feed = ChunkFeed::register(&events, &EventTable::specs())?;
         let reached = schema::migrate(&mut conn, version)?;
-        let fingerprinter = Fingerprinter::new();
+        let index_path = path.map(IdHome::path_for);
+        if let Some(index_path) = &index_path {
+            // DuckDB's lock on the file says no other process is writing an index for it.
+            IdIndex::remove_leftovers(index_path);
+        }
+        // A file's fingerprint keys are its index's, so that the index stays usable.
+        let fingerprinter = match index_path.as_deref().and_then(IdIndex::read_keys) {
+            Some(keys) => Fingerprinter::with_keys(keys),
+            None => Fingerprinter::new(),
+        };
         let has_events = reached >= EVENTS_SCHEMA_VERSION;
-        // A new file or one in memory has no ids to read; a file's set is built on first need,
-        // or now, when a crash left batches in the ingest log that must be deduped.
-        let mut ids = (!has_events || path.is_none()).then(IdSet::default);
+        // One in memory has no ids to read; a file's set is opened on first need (after a
+        // crash left batches in the ingest log, those are deduped against every stored id
+        // first, in memory, and inserted).
+        let ids = path.is_none().then(IdSet::default);
+        let home = index_path.map(|path| IdHome {
+            path,
+            fingerprinter: fingerprinter.clone(),
+            horizon: DEFAULT_ID_HORIZON.num_microseconds().unwrap_or(i64::MAX),
+        });
         // Opened after DuckDB's file, whose lock keeps a second process from taking a live
         // log for one left behind.
         let log = match path {
@@ -103,7 +120,6 @@ impl Store {
                         i64::MIN..i64::MAX,
                     )?;
                     replay(left, &mut events, &feed, &mut loaded, &fingerprinter)?;
-                    ids = Some(loaded);
                 }
                 Some(log)
             }
@@ -114,12 +130,17 @@ impl Store {
         let writer = Arc::new(Mutex::new(Writer { conn, events, feed }));
         let intake = Arc::new(Mutex::new(Intake {
             ids,
+            home,
             floor: i64::MIN,
             log,
         }));
         let backlog = Arc::new(Backlog::default());
-        let background =
-            BackgroundWriter::spawn(Arc::clone(&backlog), Arc::clone(&intake), Arc::clone(&writer))?;
+        let background = BackgroundWriter::spawn(
+            Arc::clone(&backlog),
+            Arc::clone(&intake),
+            Arc::clone(&writer),
+            Arc::clone(&database),
+        )?;
         Ok(Store {
             background,
             path: path.map(Path::to_path_buf),
@@ -203,21 +224,52 @@ impl Store {
         self.id_horizon.store(micros, Ordering::Release);
     }
 
-    /// The intake with its id set built (from the tables, within the horizon, when it is not
-    /// yet).
+    /// The intake with its id set open (from the index file and the rows since, or built
+    /// from the tables within the horizon, when it is not yet).
     pub(crate) fn intake_with_ids(&self) -> StoreResult<MutexGuard<'_, Intake>> {
         let mut intake = self.intake();
         if intake.ids.is_none() {
             let mut conn = self.database.query_connection()?;
             let horizon = self.id_horizon.load(Ordering::Acquire);
-            let floor = match newest_event_micros(&mut conn)? {
-                Some(newest) if horizon < i64::MAX => newest.saturating_sub(horizon),
-                _ => i64::MIN,
+            let (ids, floor) = match intake.home.as_mut() {
+                Some(home) => {
+                    home.horizon = horizon;
+                    open_ids(&mut conn, home)?
+                }
+                None => {
+                    let floor = match newest_event_micros(&mut conn)? {
+                        Some(newest) if horizon < i64::MAX => newest.saturating_sub(horizon),
+                        _ => i64::MIN,
+                    };
+                    (load_ids(&mut conn, &self.fingerprinter, floor..i64::MAX)?, floor)
+                }
             };
-            intake.ids = Some(load_ids(&mut conn, &self.fingerprinter, floor..i64::MAX)?);
+            intake.ids = Some(ids);
             intake.floor = floor;
         }
         Ok(intake)
+    }
+
+    /// Writes the ids accepted since the id index was last written into a new index now,
+    /// rather than when the background writer next finds them numerous (`id_folding`);
+    /// `false` when there was nothing to fold (a store in memory, or an id set not open).
+    pub fn fold_event_ids(&self) -> StoreResult<bool> {
+        self.flush_events()?;
+        fold_now(&self.intake, || self.backlog.is_drained(), &self.database)
+    }
+
+    /// Starts a fold on its own thread as the background writer does, from `threshold` ids.
+    #[cfg(test)]
+    pub(crate) fn start_fold_with(
+        &self,
+        threshold: usize,
+    ) -> StoreResult<Option<std::thread::JoinHandle<()>>> {
+        crate::events::id_folding::start_fold(
+            &self.intake,
+            || self.backlog.is_drained(),
+            &self.database,
+            threshold,
+        )
     }
 
     /// The intake with every stored id in the set (an import dedupes against the set alone).
@@ -284,7 +336,7 @@ pub const DEFAULT_ID_HORIZON: chrono::Duration = chrono::Duration::days(30);
 /// of growing. At 2 GiB the analysis of 4M units / 85M events peaked at 2.2 GiB of process
 /// memory; at 1.5 GiB its scorecard query took the same time (5.9 s against 6.0 s) and the
 /// process peaked at 1.6 GiB; at 1.2 GiB it spilled and took 7.4 s (BENCHMARKS.md). The
-/// server's id set (16 bytes per event inside the id horizon) comes on top.
+/// server's id set (1.3 bytes per id inside the id horizon, `id_index`) comes on top.
 ///
 /// `checkpoint_threshold` is raised from DuckDB's 16 MiB to 256 MiB: under a steady stream of
 /// small batches, each checkpoint recompresses the table's last, partly filled row group, and

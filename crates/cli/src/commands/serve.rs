@@ -46,10 +46,10 @@ pub struct Args {
     #[arg(long, default_value_t = Governance::default().override_approvals,
           value_parser = clap::value_parser!(u32).range(1..=10))]
     override_approvals: u32,
-    /// Days back from the newest stored event whose ids the server keeps in memory for
-    /// idempotency; a batch with older events looks their ids up in the database, so
-    /// redeliveries are caught whatever their age. Bounds memory and start time by recent
-    /// traffic instead of the whole history.
+    /// Days back from the newest stored event whose ids the server keeps in its id index
+    /// (`<db>.ids`) for idempotency; a batch with older events looks their ids up in the
+    /// database, so redeliveries are caught whatever their age. Bounds the index's size by
+    /// recent traffic instead of the whole history.
     #[arg(long, default_value_t = rctgate_store::DEFAULT_ID_HORIZON.num_days() as u32,
           value_parser = clap::value_parser!(u32).range(1..=36500))]
     id_horizon_days: u32,

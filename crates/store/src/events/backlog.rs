@@ -21,10 +21,13 @@
 //!   database is next opened.
 
 use crate::error::{StoreError, StoreResult};
+use crate::events::id_folding::start_fold;
+use crate::events::ids::FOLD_AT;
 use crate::events::ingest_log::Segment;
 use crate::events::intake::Intake;
 use crate::events::rows::TableChunks;
 use crate::writer::Writer;
+use rctgate_duckdb_native::NativeDatabase;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -228,12 +231,13 @@ impl BackgroundWriter {
         backlog: Arc<Backlog>,
         intake: Arc<Mutex<Intake>>,
         writer: Arc<Mutex<Writer>>,
+        database: Arc<NativeDatabase>,
     ) -> StoreResult<BackgroundWriter> {
         let thread = std::thread::Builder::new()
             .name("rctgate-event-writer".into())
             .spawn({
                 let backlog = Arc::clone(&backlog);
-                move || run(&backlog, &intake, &writer)
+                move || run(&backlog, &intake, &writer, &database)
             })?;
         Ok(BackgroundWriter {
             backlog,
@@ -257,7 +261,13 @@ impl Drop for BackgroundWriter {
     }
 }
 
-fn run(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writer>) {
+fn run(
+    backlog: &Backlog,
+    intake: &Arc<Mutex<Intake>>,
+    writer: &Mutex<Writer>,
+    database: &Arc<NativeDatabase>,
+) {
+    let mut fold: Option<JoinHandle<()>> = None;
     while backlog.wait_for_work().is_some() {
         // A panic must not leave acknowledgements waiting for room forever: it ends
         // ingestion like any other failure.
@@ -267,7 +277,22 @@ fn run(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writer>) {
         .unwrap_or_else(|_| Err(StoreError::Append("the event writer panicked.".into())));
         if let Err(err) = inserted {
             backlog.fail(&err);
+            continue;
         }
+        if fold.as_ref().is_none_or(JoinHandle::is_finished) {
+            if let Some(done) = fold.take() {
+                let _ = done.join();
+            }
+            // A fold that cannot start leaves the ids in memory, where they are as good.
+            match start_fold(intake, || backlog.is_drained(), database, FOLD_AT) {
+                Ok(started) => fold = started,
+                Err(err) => tracing::warn!("could not start writing the id index: {err}"),
+            }
+        }
+    }
+    if let Some(running) = fold {
+        // Its index is valid whenever it ends; waiting keeps it from outliving the store.
+        let _ = running.join();
     }
     // Closing (or failed): with nothing waiting, the current segment is empty.
     let mut intake = intake.lock().unwrap_or_else(PoisonError::into_inner);

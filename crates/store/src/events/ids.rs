@@ -1,31 +1,42 @@
-//! The in-memory set of stored event ids, which makes ingestion idempotent.
+//! The set of stored event ids, which makes ingestion idempotent.
 //!
 //! A primary key on `id` would make DuckDB check every insert against an ART index: 4-5x
 //! slower ingestion and a 4x larger file. Instead the store keeps a 128-bit fingerprint of
-//! every stored id in a hash set, filled from the tables (so idempotency holds across
-//! restarts), and dedupes batches in Rust before inserting them. The set is built when first
-//! needed: the first ingest or import after opening, `serve` before it listens, or at open
-//! when the ingest log holds batches to replay. Commands that only read never build it.
+//! every stored id and dedupes batches in Rust before inserting them. For a database file
+//! the fingerprints live in an index file beside it (`id_index`), and only those accepted
+//! since it was last written live in memory, in a hash set; the background writer folds
+//! them into a new index file once they are [`FOLD_AT`] (`id_folding`). A store in memory
+//! keeps them all in the hash set. The set is opened when first needed: the first ingest
+//! or import after opening, `serve` before it listens. Commands that only read never open
+//! it.
 //!
-//! Fingerprints are keyed SipHash-1-3 with its 128-bit output (the `siphasher` crate; keys
-//! drawn per process from the thread's CSPRNG): two distinct ids collide with probability
-//! about 2^-128 per pair (with 10^9 ids, about 10^-21 overall), and because the key is secret
-//! and per process a client cannot craft ids that collide with someone else's. The keys
-//! change on every start, which is fine: the set is rebuilt from the stored ids, never
-//! persisted. This was the standard library's 64-bit SipHash-1-3 run twice with different
+//! Fingerprints are keyed SipHash-1-3 with its 128-bit output (the `siphasher` crate): two
+//! distinct ids collide with probability about 2^-128 per pair (with 10^9 ids, about
+//! 10^-21 overall), and because the key is secret a client cannot craft ids that collide
+//! with someone else's. The keys are drawn from the thread's CSPRNG when a database's index
+//! is first written and kept in its header (a store in memory draws them per process). This was the standard library's 64-bit SipHash-1-3 run twice with different
 //! tags, which was 28% of opening a store of 20M events; one pass of the 128-bit variant
 //! brought that open from 6.2–6.9 s to 3.3–4.1 s (BENCHMARKS.md). SHA-256 truncated to 128
 //! bits had measured 73 ns per id against 21 for the two std passes.
 //!
-//! Memory: 17 bytes per bucket (16-byte fingerprint, 1 control byte), buckets a power of two
-//! at most 7/8 full: 570 MB for 20M events, briefly 1.5x that while the set doubles. Building
-//! the set from the tables takes about 0.2 s per million stored events.
+//! Memory of the hash set: 17 bytes per bucket (16-byte fingerprint, 1 control byte),
+//! buckets a power of two at most 7/8 full: 570 MB for 20M events. That is why a database's
+//! ids live on disk: the set then holds at most about [`FOLD_AT`] of them (17 MB), and the
+//! index's filter and fences 1.3 bytes per id.
 
+use crate::error::StoreResult;
+use crate::events::id_index::IdIndex;
 use rand::Rng;
 use serde::Serialize;
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Ids accepted since the index was written that make the background writer fold them into
+/// a new one: the set's buckets then stay at 2^20 (17 MB).
+pub(crate) const FOLD_AT: usize = 900_000;
 
 /// A 128-bit fingerprint of an event id.
 pub(crate) type Fingerprint = u128;
@@ -41,9 +52,16 @@ impl Fingerprinter {
     /// Fresh random keys.
     pub(crate) fn new() -> Self {
         let mut rng = rand::thread_rng();
-        Fingerprinter {
-            keys: (rng.gen(), rng.gen()),
-        }
+        Fingerprinter::with_keys((rng.gen(), rng.gen()))
+    }
+
+    /// The fingerprints of an index written with `keys`.
+    pub(crate) fn with_keys(keys: (u64, u64)) -> Self {
+        Fingerprinter { keys }
+    }
+
+    pub(crate) fn keys(&self) -> (u64, u64) {
+        self.keys
     }
 
     /// The fingerprint of `id`: the id's bytes alone are hashed, so distinct ids are
@@ -55,59 +73,120 @@ impl Fingerprinter {
     }
 }
 
-/// A set of fingerprints; hashing them again would be wasted work, so it passes them through.
-type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<PassThrough>>;
+/// Where a database's id index lives and how it is kept (`id_folding`).
+#[derive(Clone)]
+pub(crate) struct IdHome {
+    /// `<database>.ids`.
+    pub(crate) path: PathBuf,
+    pub(crate) fingerprinter: Fingerprinter,
+    /// The idempotency horizon in microseconds (`i64::MAX`: every id).
+    pub(crate) horizon: i64,
+}
 
-/// The ids already stored, as fingerprints.
+impl IdHome {
+    /// The index file beside `database`.
+    pub(crate) fn path_for(database: &Path) -> PathBuf {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".ids");
+        PathBuf::from(name)
+    }
+}
+
+/// A set of fingerprints; hashing them again would be wasted work, so it passes them through.
+pub(crate) type FingerprintSet = HashSet<Fingerprint, BuildHasherDefault<PassThrough>>;
+
+/// The ids already stored (or acknowledged), as fingerprints: those in memory and, for a
+/// database file, its index.
 #[derive(Default)]
 pub(crate) struct IdSet {
-    seen: FingerprintSet,
+    /// Accepted since the index was written (every id, for a store in memory).
+    pub(crate) recent: FingerprintSet,
+    /// Being folded into a new index by the background writer; still looked up.
+    pub(crate) folding: Option<Arc<FingerprintSet>>,
+    /// The index file's ids.
+    pub(crate) index: Option<Arc<IdIndex>>,
 }
 
 impl IdSet {
-    /// Records fingerprints of stored ids.
-    pub(crate) fn extend(&mut self, fingerprints: impl IntoIterator<Item = Fingerprint>) {
-        self.seen.extend(fingerprints);
+    /// A set of the ids in `index` and `recent`.
+    pub(crate) fn with_index(index: IdIndex, recent: FingerprintSet) -> IdSet {
+        IdSet {
+            recent,
+            folding: None,
+            index: Some(Arc::new(index)),
+        }
     }
 
-    /// Adds every fingerprint of `other`.
+    /// Records fingerprints of stored ids.
+    pub(crate) fn extend(&mut self, fingerprints: impl IntoIterator<Item = Fingerprint>) {
+        self.recent.extend(fingerprints);
+    }
+
+    /// Adds every fingerprint of `other` that it holds in memory.
     pub(crate) fn merge(&mut self, other: IdSet) {
-        self.seen.extend(other.seen);
+        self.recent.extend(other.recent);
+    }
+
+    /// Whether `fingerprint` is in the set.
+    fn contains(&self, fingerprint: Fingerprint) -> StoreResult<bool> {
+        if self.recent.contains(&fingerprint)
+            || self
+                .folding
+                .as_ref()
+                .is_some_and(|folding| folding.contains(&fingerprint))
+        {
+            return Ok(true);
+        }
+        match &self.index {
+            Some(index) => Ok(index.contains(fingerprint)?),
+            None => Ok(false),
+        }
     }
 
     /// Records the fingerprints of a batch, in order: an event is kept if its id is neither
-    /// stored nor earlier in the batch.
-    pub(crate) fn admit(&mut self, fingerprints: impl ExactSizeIterator<Item = Fingerprint>) -> Admission {
-        self.seen.reserve(fingerprints.len());
+    /// stored nor earlier in the batch. Fails only when the index cannot be read; nothing
+    /// is recorded then.
+    pub(crate) fn admit(
+        &mut self,
+        fingerprints: impl ExactSizeIterator<Item = Fingerprint>,
+    ) -> StoreResult<Admission> {
+        self.recent.reserve(fingerprints.len());
         let mut admission = Admission {
             keep: Vec::with_capacity(fingerprints.len()),
             added: Vec::with_capacity(fingerprints.len()),
         };
         for fingerprint in fingerprints {
-            let new = self.seen.insert(fingerprint);
+            let new = match self.contains(fingerprint) {
+                Ok(stored) => !stored && self.recent.insert(fingerprint),
+                Err(err) => {
+                    self.remove_all(&admission.added);
+                    return Err(err);
+                }
+            };
             if new {
                 admission.added.push(fingerprint);
             }
             admission.keep.push(new);
         }
-        admission
+        Ok(admission)
     }
 
     /// Forgets fingerprints (of a transaction that rolled back).
     pub(crate) fn remove_all(&mut self, fingerprints: &[Fingerprint]) {
         for fingerprint in fingerprints {
-            self.seen.remove(fingerprint);
+            self.recent.remove(fingerprint);
         }
     }
 
     /// Makes room for `additional` more ids without rehashing on the way.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.seen.reserve(additional);
+        self.recent.reserve(additional);
     }
 
-    /// Number of stored ids.
+    /// Number of ids (the index's count those of the horizon it was written with).
     pub(crate) fn len(&self) -> usize {
-        self.seen.len()
+        let index = self.index.as_ref().map_or(0, |index| index.len() as usize);
+        self.recent.len() + self.folding.as_ref().map_or(0, |folding| folding.len()) + index
     }
 }
 
@@ -188,13 +267,13 @@ mod tests {
         let fingerprinter = Fingerprinter::new();
         let (first, second) = (fingerprinter.fingerprint("e1"), fingerprinter.fingerprint("e2"));
         set.extend([first]);
-        let admission = set.admit([first, second, second].into_iter());
+        let admission = set.admit([first, second, second].into_iter()).expect("admit");
         assert_eq!(admission.keep, [false, true, false]);
         assert_eq!(admission.added, [second]);
         assert_eq!(admission.outcome().accepted, 1);
         assert_eq!(admission.outcome().duplicates, 2);
         assert_eq!(set.len(), 2);
         set.remove_all(&[second]);
-        assert_eq!(set.admit([second].into_iter()).keep, [true]);
+        assert_eq!(set.admit([second].into_iter()).expect("admit").keep, [true]);
     }
 }

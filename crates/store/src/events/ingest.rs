@@ -88,7 +88,7 @@ impl Store {
         let fingerprints: Vec<Fingerprint> = parts.iter().flat_map(|part| part.rows.fingerprints()).collect();
         let mut intake = self.intake_with_ids()?;
         self.backlog().usable()?;
-        let Intake { ids, floor, log } = &mut *intake;
+        let Intake { ids, floor, log, .. } = &mut *intake;
         let ids = ids.get_or_insert_with(IdSet::default);
         // Events older than the set's floor may repeat ids stored before the set was built:
         // those ids are looked up and added, so the admission below counts them as duplicates.
@@ -102,7 +102,7 @@ impl Store {
             let stored = stored_among(&conn, &old)?;
             ids.extend(stored.iter().map(|id| self.fingerprinter.fingerprint(id)));
         }
-        let admission = ids.admit(fingerprints.into_iter());
+        let admission = ids.admit(fingerprints.into_iter())?;
         let outcome = admission.outcome();
         if outcome.accepted == 0 {
             return Ok(outcome);

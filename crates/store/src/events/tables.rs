@@ -31,7 +31,7 @@ pub(crate) fn replay(
                 let (rows, after) = EventRows::read_record(rest, fingerprinter)
                     .map_err(|err| StoreError::Corrupt(format!("{}: {err}", segment.path.display())))?;
                 rest = after;
-                let admission = ids.admit(rows.fingerprints());
+                let admission = ids.admit(rows.fingerprints())?;
                 inserted += admission.outcome().accepted;
                 chunks.extend(rows.into_chunks(&admission.keep));
             }
@@ -147,7 +147,7 @@ pub(crate) fn load_ids(
 
 /// Bounds of `make_timestamp(micros)` that every event time lies within (years 1 and 9999),
 /// so an open end of a range never overflows DuckDB's timestamps.
-const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
+pub(crate) const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
 const MAX_TIMESTAMP_MICROS: i64 = 253_402_300_799_000_000;
 
 /// The time of the newest stored event, in microseconds; `None` without events.

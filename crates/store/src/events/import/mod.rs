@@ -159,7 +159,7 @@ impl Store {
                 sink.finish(read);
             });
             let ids = &mut *ids;
-            scope.spawn(move || dedupe_chunks(ids, read_receiver, sender));
+            scope.spawn(move || dedupe_chunks(path, ids, read_receiver, sender));
             insert_batches(
                 EventTables {
                     conn: events,
@@ -222,19 +222,22 @@ struct EventTables<'w> {
 /// The middle of the pipeline: dedupes each chunk against (and into) the id set and builds the
 /// data chunks of its kept rows. Stops when either side hangs up.
 fn dedupe_chunks(
+    path: &Path,
     ids: &mut IdSet,
     receiver: Receiver<Result<ReadChunk, ImportError>>,
     sender: SyncSender<Result<ValidChunk, ImportError>>,
 ) {
     for chunk in receiver {
-        let valid = chunk.map(|chunk| {
-            let admission = ids.admit(chunk.rows.fingerprints());
-            ValidChunk {
+        let valid = chunk.and_then(|chunk| {
+            let admission = ids
+                .admit(chunk.rows.fingerprints())
+                .map_err(|err| ImportError::file(path, format!("Cannot read the stored ids: {err}.")))?;
+            Ok(ValidChunk {
                 outcome: admission.outcome(),
                 chunks: chunk.rows.into_chunks(&admission.keep),
                 row_count: chunk.row_count,
                 bytes_done: chunk.bytes_done,
-            }
+            })
         });
         if sender.send(valid).is_err() {
             return;
