@@ -10,7 +10,7 @@
 
 use crate::error::{StoreError, StoreResult};
 use crate::events::id_index::{day_of, sort_unique, Entry, IdIndex, IndexBuilder, IndexHeader, Watermark};
-use crate::events::ids::{FingerprintSet, Fingerprinter, IdHome, IdSet};
+use crate::events::ids::{FingerprintSet, Fingerprinter, IdHome, IdSet, FOLD_AT};
 use crate::events::intake::Intake;
 use crate::events::tables::{newest_event_micros, MIN_TIMESTAMP_MICROS};
 use rctgate_duckdb_native::{ColumnType, NativeConnection, NativeDatabase, Value};
@@ -29,9 +29,17 @@ fn horizon_floor(home: &IdHome, conn: &mut NativeConnection) -> StoreResult<i64>
 /// the rows after the index's watermark; otherwise from a new index built from the tables.
 /// Returns the set and its floor (see `Intake::floor`): the later of the index's and the
 /// horizon's. Called with nothing in the backlog.
+///
+/// When more than [`FOLD_AT`] rows came after the index (an import, or a file written by an
+/// older rctgate), it is rebuilt instead: memory stays bounded, at the cost of one build.
 pub(crate) fn open_ids(conn: &mut NativeConnection, home: &IdHome) -> StoreResult<(IdSet, i64)> {
     let floor = horizon_floor(home, conn)?;
+    let now = watermark(conn, &home.fingerprinter)?;
     match IdIndex::open(&home.path) {
+        Ok(Some(index)) if rows_since(&index, &now) > FOLD_AT as i64 => tracing::info!(
+            rows = rows_since(&index, &now),
+            "many rows came after the id index was written; rebuilding it from the tables"
+        ),
         Ok(Some(index)) if belongs(conn, home, &index)? => {
             let header = *index.header();
             let floor = floor.max(header.floor);
@@ -57,7 +65,7 @@ pub(crate) fn open_ids(conn: &mut NativeConnection, home: &IdHome) -> StoreResul
     }
     let header = IndexHeader {
         keys: home.fingerprinter.keys(),
-        watermark: watermark(conn, &home.fingerprinter)?,
+        watermark: now,
         floor,
     };
     let mut builder = IndexBuilder::new(header, &home.path);
@@ -87,6 +95,13 @@ pub(crate) fn open_ids(conn: &mut NativeConnection, home: &IdHome) -> StoreResul
         IdSet::with_index(builder.finish()?, FingerprintSet::default()),
         floor,
     ))
+}
+
+/// Rows of the tables after `index`'s watermark, given their last rows `now` (the tables are
+/// append-only).
+fn rows_since(index: &IdIndex, now: &Watermark) -> i64 {
+    let mark = &index.header().watermark;
+    (now.exposures - mark.exposures).max(0) + (now.metric_events - mark.metric_events).max(0)
 }
 
 /// Whether `index` was written from this database's rows with this store's keys: the rows

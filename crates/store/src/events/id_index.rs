@@ -45,6 +45,8 @@ const MAGIC: &[u8; 8] = b"RCTGIDS1";
 const BUILD_BUFFER: usize = 2 << 20;
 /// Partition files of a build that spills, by the fingerprints' top bits.
 const BUILD_PARTITIONS: usize = 64;
+/// Bytes an open reads at a time (a multiple of the filter's 64-byte blocks).
+const READ_CHUNK: usize = 1 << 20;
 /// Filter bits per entry: about 1% false positives with [`FILTER_PROBES`] probes.
 const FILTER_BITS_PER_ENTRY: u64 = 10;
 /// Bits a fingerprint sets in its filter block.
@@ -96,20 +98,17 @@ impl Filter {
             .collect()
     }
 
-    fn from_bytes(bytes: &[u8]) -> Filter {
-        let blocks = bytes
-            .chunks_exact(64)
-            .map(|block| {
-                let mut words = [0; 8];
-                for (word, bytes) in words.iter_mut().zip(block.chunks_exact(8)) {
-                    let mut eight = [0; 8];
-                    eight.copy_from_slice(bytes);
-                    *word = u64::from_le_bytes(eight);
-                }
-                words
-            })
-            .collect();
-        Filter { blocks }
+    /// Appends the blocks `bytes` holds (whole 64-byte blocks).
+    fn extend_from_bytes(&mut self, bytes: &[u8]) {
+        self.blocks.extend(bytes.chunks_exact(64).map(|block| {
+            let mut words = [0; 8];
+            for (word, bytes) in words.iter_mut().zip(block.chunks_exact(8)) {
+                let mut eight = [0; 8];
+                eight.copy_from_slice(bytes);
+                *word = u64::from_le_bytes(eight);
+            }
+            words
+        }));
     }
 }
 
@@ -223,25 +222,38 @@ impl IdIndex {
         {
             return Err(broken("length"));
         }
-        let mut tail = vec![0u8; (length - fences_at) as usize];
-        file.read_exact_at(&mut tail, fences_at)
-            .map_err(|_| broken("short tail"))?;
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head[..96]);
-        crc.update(&tail);
+        let mut fence_bytes = vec![0u8; 16 * blocks];
+        file.read_exact_at(&mut fence_bytes, fences_at)
+            .map_err(|_| broken("short fences"))?;
+        crc.update(&fence_bytes);
+        let fences = fence_bytes
+            .chunks_exact(16)
+            .map(|fence| {
+                let mut wide = [0; 16];
+                wide.copy_from_slice(fence);
+                u128::from_le_bytes(wide)
+            })
+            .collect();
+        // The filter a megabyte at a time, into its final form: opening does not hold it
+        // twice (it is most of the index's memory).
+        let mut filter = Filter {
+            blocks: Vec::with_capacity(usize::try_from(filter_blocks).map_err(|_| broken("size"))?),
+        };
+        let mut at = filter_at;
+        let mut chunk = vec![0u8; READ_CHUNK];
+        while at < length {
+            let bytes = &mut chunk[..(length - at).min(READ_CHUNK as u64) as usize];
+            file.read_exact_at(bytes, at)
+                .map_err(|_| broken("short filter"))?;
+            crc.update(bytes);
+            filter.extend_from_bytes(bytes);
+            at += bytes.len() as u64;
+        }
         if crc.finalize().to_le_bytes() != head[96..100] {
             return Err(broken("checksum"));
         }
-        let (fence_bytes, filter_bytes) = tail.split_at(16 * blocks);
-        let filter = Filter::from_bytes(filter_bytes);
-        let fences = fence_bytes
-            .chunks_exact(16)
-            .map(|chunk| {
-                let mut bytes = [0; 16];
-                bytes.copy_from_slice(chunk);
-                u128::from_le_bytes(bytes)
-            })
-            .collect();
         Ok(Some(IdIndex {
             file,
             header,
@@ -710,6 +722,11 @@ mod tests {
         assert_eq!(built.len(), sorted.len() as u64);
         let read: Vec<Entry> = built.entries().collect::<io::Result<_>>().expect("read");
         assert_eq!(read, sorted);
+        // Its filter spans several of an open's reads: every block must have come back whole.
+        assert!(built.filter.blocks.len() * 64 > 2 * READ_CHUNK);
+        for entry in sorted.iter().step_by(97) {
+            assert!(built.contains(entry.fingerprint).expect("read"));
+        }
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
             .expect("list")
             .filter_map(Result::ok)
