@@ -126,7 +126,9 @@ for _ in $(seq 1 "$RUNS"); do
     seconds_and_rss analyze "$RCTGATE" analyze ranker-bench --db "$DB" --format json
     seconds_and_rss list "$RCTGATE" experiment list --db "$DB"
     for series in true false; do
-        # A copy, so that the unit rows this server keeps are not there for the next run.
+        # A copy, so that the unit rows this server keeps are not there for the next run,
+        # without an id index: this start builds one (a restart is timed in step 7).
+        rm -f "$WORK/fresh.duckdb.ids"
         cp "$DB" "$WORK/fresh.duckdb"
         results_once "$WORK/fresh.duckdb" "$series" "results_series_$series"
     done
