@@ -112,7 +112,18 @@ impl Store {
         // log for one left behind.
         let log = match path {
             Some(path) if has_events => {
-                let (log, left) = IngestLog::open(path)?;
+                let (log, segments) = IngestLog::open(path)?;
+                // An empty segment holds no batch: nothing to replay, and no reason to read
+                // every stored id into memory for it.
+                let mut left = Vec::new();
+                for segment in segments {
+                    if segment.is_empty() {
+                        // Left behind, it is skipped again at the next open.
+                        let _ = segment.delete();
+                    } else {
+                        left.push(segment);
+                    }
+                }
                 if !left.is_empty() {
                     let mut loaded = load_ids(
                         &mut database.query_connection()?,

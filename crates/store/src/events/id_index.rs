@@ -211,17 +211,18 @@ impl IdIndex {
         };
         let entries = word(80);
         let filter_blocks = word(88);
-        let blocks = usize::try_from(entries.div_ceil(PER_BLOCK as u64)).map_err(|_| broken("size"))?;
-        let fences_at = (BLOCK_BYTES * (1 + blocks)) as u64;
         let length = file.metadata().map_err(|err| broken(&err.to_string()))?.len();
-        let filter_at = fences_at + 16 * blocks as u64;
-        if filter_blocks
-            .checked_mul(64)
-            .and_then(|bytes| bytes.checked_add(filter_at))
-            != Some(length)
-        {
+        // Checked: a damaged header may hold any numbers.
+        let blocks64 = entries.div_ceil(PER_BLOCK as u64);
+        let fences_at = blocks64
+            .checked_add(1)
+            .and_then(|all| all.checked_mul(BLOCK_BYTES as u64));
+        let filter_at = fences_at.and_then(|at| at.checked_add(blocks64.checked_mul(16)?));
+        let end = filter_at.and_then(|at| at.checked_add(filter_blocks.checked_mul(64)?));
+        let (Some(fences_at), Some(filter_at), true) = (fences_at, filter_at, end == Some(length)) else {
             return Err(broken("length"));
-        }
+        };
+        let blocks = usize::try_from(blocks64).map_err(|_| broken("size"))?;
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head[..96]);
         let mut fence_bytes = vec![0u8; 16 * blocks];
@@ -751,6 +752,11 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() - 1]).expect("write");
         assert!(IdIndex::open(&path).err().expect("refused").contains("length"));
         assert_eq!(IdIndex::read_keys(&path), Some((7, 11)), "keys survive damage");
+        let mut absurd = bytes.clone();
+        absurd[80..88].copy_from_slice(&u64::MAX.to_le_bytes());
+        absurd[88..96].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&path, &absurd).expect("write");
+        assert!(IdIndex::open(&path).err().expect("refused").contains("length"));
         std::fs::write(&path, b"not an index at all".repeat(10)).expect("write");
         assert!(IdIndex::open(&path).err().expect("refused").contains("format"));
     }

@@ -278,4 +278,29 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
+
+    /// A process that left without closing its store leaves its segment empty: the next open
+    /// deletes it and has nothing to replay, so it reads no stored id.
+    #[test]
+    fn an_empty_segment_left_behind_is_deleted_without_reading_the_ids() -> StoreResult<()> {
+        let dir = std::env::temp_dir().join(format!("rctgate-empty-segment-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("events.duckdb");
+        let store = Store::open(&path)?;
+        let m1 = r#"{"type": "metric", "id": "m1", "unit": "u1", "event": "bookings", "ts": "2026-11-26T13:00:00Z"}"#;
+        store.ingest(parsed(&[m1]))?;
+        drop(store);
+        let (log, _) = IngestLog::open(&path)?;
+        drop(log.close());
+        assert_eq!(log_files(&dir).len(), 1, "the empty segment");
+
+        let store = Store::open(&path)?;
+        assert!(store.intake().ids.is_none(), "no id was read for it");
+        assert_eq!(log_files(&dir).len(), 1, "only the new store's own segment");
+        assert_eq!(store.ingest(parsed(&[m1]))?.duplicates, 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
 }

@@ -55,6 +55,12 @@ impl Segment {
         }
     }
 
+    /// Whether the file holds no byte: a segment a process opened and never wrote to (it
+    /// left without closing the store), which holds no batch.
+    pub(crate) fn is_empty(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|meta| meta.len() == 0)
+    }
+
     /// The payload of every complete frame, in order; stops at the first that is cut short
     /// or fails its checksum (see the module doc).
     pub(crate) fn frames(&self) -> StoreResult<Vec<Vec<u8>>> {
