@@ -848,3 +848,125 @@ fn the_server_keeps_running_trials_rows_fresh_on_its_own() {
         .expect("unit_states");
     assert_eq!(kept, 1);
 }
+
+/// Argo Rollouts' web metric and Flagger's webhooks, with the requests they send: a trial that
+/// ships passes (Flagger may promote, not roll back), one that breaches a guardrail fails
+/// (Flagger rolls back, may not promote), one without enough evidence waits (neither).
+#[test]
+fn progressive_delivery_asks_the_trial_the_way_argo_and_flagger_do() {
+    let Trial {
+        server, admin, read, ..
+    } = trial("rollout", &experiment("ranker-v7"), true);
+    let a = Some(admin.as_str());
+    let mut guarded = experiment("ranker-g");
+    guarded["metrics"] = json!({"primary": "bookings", "guardrails": ["clicks"]});
+    for created in [guarded, experiment("ranker-w")] {
+        let (status, body) = server.call("POST", "/v1/experiments", a, Some(&created.to_string()));
+        assert_eq!(status, 201, "{body}");
+        let path = format!(
+            "/v1/experiments/{}/start",
+            created["key"].as_str().unwrap_or_default()
+        );
+        assert_eq!(server.call("POST", &path, a, None).0, 200);
+    }
+    let scenario = |key: &str, units, booking_lift, click_lift, seed| {
+        let mut scenario = Scenario::two_arms(
+            key,
+            units,
+            start(),
+            vec![
+                metric("booking", 0.3, booking_lift),
+                metric("click", 2.0, click_lift),
+            ],
+        );
+        scenario.unit_prefix = format!("{key}-");
+        scenario.seed = seed;
+        scenario
+    };
+    post_events(&server, &admin, &scenario("ranker-v7", 3000, 1.6, 1.0, 7));
+    post_events(&server, &admin, &scenario("ranker-g", 3000, 1.0, 0.5, 9));
+    post_events(&server, &admin, &scenario("ranker-w", 40, 1.0, 1.0, 11));
+
+    // Argo Rollouts' web provider: a GET with the template's headers; `result.phase` decides.
+    let check = |key: &str| {
+        let (status, body) = server.call(
+            "GET",
+            &format!("/v1/experiments/{key}/rollout-check"),
+            Some(&read),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let shipped = check("ranker-v7");
+    assert_eq!(
+        (shipped["phase"].as_str(), shipped["verdict"].as_str()),
+        (Some("pass"), Some("ship")),
+        "{shipped}"
+    );
+    assert!(shipped["srm_p_value"].is_number());
+    assert_eq!(shipped["guardrails_breached"], json!([]));
+    let breached = check("ranker-g");
+    assert_eq!(breached["phase"], "fail", "{breached}");
+    assert_eq!(breached["guardrails_breached"], json!(["clicks"]));
+    assert!(!breached["reasons"].as_array().expect("reasons").is_empty());
+    let waiting = check("ranker-w");
+    assert_eq!(
+        (waiting["phase"].as_str(), waiting["verdict"].as_str()),
+        (Some("wait"), Some("keep_running")),
+        "{waiting}"
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/experiments/nope/rollout-check", Some(&read), None)
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .call("GET", "/v1/experiments/ranker-v7/rollout-check", None, None)
+            .0,
+        401
+    );
+
+    // Flagger posts its payload and sends no header of its own: the key is in the metadata.
+    let flagger = |hook: &str, experiment: &str| {
+        let payload = json!({
+            "name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "85d557f47b",
+            "metadata": {"experiment": experiment, "api_key": read}
+        });
+        server.call(
+            "POST",
+            &format!("/v1/flagger/{hook}"),
+            None,
+            Some(&payload.to_string()),
+        )
+    };
+    for (experiment, promote, roll_back) in [
+        ("ranker-v7", 200, 409),
+        ("ranker-g", 409, 200),
+        ("ranker-w", 409, 409),
+    ] {
+        let (status, body) = flagger("confirm-promotion", experiment);
+        assert_eq!(status, promote, "confirm-promotion of {experiment}: {body}");
+        let (status, body) = flagger("rollback", experiment);
+        assert_eq!(status, roll_back, "rollback of {experiment}: {body}");
+        assert!(body["phase"].is_string(), "{body}");
+    }
+    let (status, body) = server.call(
+        "POST",
+        "/v1/flagger/rollback",
+        Some(&read),
+        Some(r#"{"name": "podinfo", "namespace": "test", "phase": "Progressing", "metadata": {}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "metadata.experiment", "{body}");
+    let (status, _) = server.call(
+        "POST",
+        "/v1/flagger/rollback",
+        None,
+        Some(r#"{"name": "podinfo", "namespace": "test", "metadata": {"experiment": "ranker-v7"}}"#),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(flagger("pre-rollout", "ranker-v7").0, 404);
+}

@@ -155,6 +155,12 @@ impl Fixture {
             }
             "/v1/experiments/{key}/results" => ("/v1/experiments/base/results".into(), None),
             "/v1/experiments/{key}/distributions" => ("/v1/experiments/base/distributions".into(), None),
+            "/v1/experiments/{key}/rollout-check" => ("/v1/experiments/base/rollout-check".into(), None),
+            // `base` has no events: its verdict is `invalid`, so Flagger's rollback hook acts.
+            "/v1/flagger/{hook}" => (
+                "/v1/flagger/rollback".into(),
+                Some(json!({"name": "podinfo", "namespace": "test", "metadata": {"experiment": "base"}})),
+            ),
             "/v1/models" => (row.path.clone(), Some(json!({"name": format!("m{n}")}))),
             "/v1/models/{name}" => ("/v1/models/ranker".into(), None),
             "/v1/models/{name}/versions" => (

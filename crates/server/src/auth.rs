@@ -38,8 +38,7 @@ impl Caller {
 /// The key in `Authorization: Bearer KEY` (the scheme in any case) or `X-API-Key: KEY`,
 /// without surrounding blanks. Works on bytes: a key is ASCII, and `HeaderValue::to_str`'s
 /// visible-ASCII scan of the whole header was a measurable part of a `/v1/decide`.
-fn presented_key(parts: &Parts) -> Option<&str> {
-    let headers = &parts.headers;
+pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
     let key = match headers.get(axum::http::header::AUTHORIZATION) {
         Some(value) => {
             let (scheme, rest) = value.as_bytes().split_at_checked(BEARER.len())?;
@@ -59,16 +58,21 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message);
-        let key = presented_key(parts).filter(|k| !k.is_empty()).ok_or_else(|| {
-            unauthorized("An API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`.")
-        })?;
-        state
-            .store
-            .authenticate(key)
-            .map(Caller)
-            .map_err(|rejection| unauthorized(&rejection.to_string()))
+        authenticate(state, presented_key(&parts.headers))
     }
+}
+
+/// The caller holding `key`; 401 when there is none or it is not a valid key.
+pub fn authenticate(state: &AppState, key: Option<&str>) -> Result<Caller, ApiError> {
+    let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message);
+    let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
+        unauthorized("An API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`.")
+    })?;
+    state
+        .store
+        .authenticate(key)
+        .map(Caller)
+        .map_err(|rejection| unauthorized(&rejection.to_string()))
 }
 
 /// The 403 for a key whose scopes do not grant `scope`.
@@ -92,7 +96,7 @@ mod tests {
             .header(header, value)
             .body(())
             .expect("request");
-        presented_key(&request.into_parts().0).map(str::to_string)
+        presented_key(&request.into_parts().0.headers).map(str::to_string)
     }
 
     #[test]

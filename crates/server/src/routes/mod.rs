@@ -9,6 +9,7 @@ mod health;
 mod keys;
 mod models;
 mod ofrep;
+mod rollout;
 
 pub(crate) use experiments::{start_as, stop_as};
 
@@ -38,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/experiments/{key}/start", post(experiments::start))
         .route("/v1/experiments/{key}/stop", post(experiments::stop))
         .route("/v1/experiments/{key}/results", get(crate::results::results))
+        .route("/v1/experiments/{key}/rollout-check", get(rollout::rollout_check))
+        .route("/v1/flagger/{hook}", post(rollout::flagger))
         .route(
             "/v1/experiments/{key}/distributions",
             get(experiments::distributions),
