@@ -334,32 +334,49 @@ GROUP BY p.variant, p.seg, r.token",
     /// A plan of no metrics: the queries over `experiment`'s exposures alone in `window`
     /// (its model outputs' distributions).
     pub fn exposures_only(experiment: &Experiment, window: ExposureWindow) -> Plan {
-        Plan {
-            experiment: experiment.key.clone(),
-            variants: experiment.variant_names(),
-            metrics: Vec::new(),
+        Plan::of_parts(
+            experiment.key.clone(),
+            experiment.variant_names(),
+            Vec::new(),
             window,
-            triggered_only: experiment.analysis.triggered_only,
-            segment: None,
-            units_table: None,
-            latencies_table: None,
-            units_carry_values: false,
-            only_units: None,
-            series_table: None,
-        }
+            experiment.analysis.triggered_only,
+        )
     }
 
     /// This plan without a segment or tables of an analysis in progress: what kept unit
     /// rows are computed from (they are the same whatever the segment).
     pub fn bare(&self) -> Plan {
+        Plan::of_parts(
+            self.experiment.clone(),
+            self.variants.clone(),
+            self.metrics.clone(),
+            self.window,
+            self.triggered_only,
+        )
+    }
+
+    /// A plan of what defines the trial's numbers, with no segment and no tables of an
+    /// analysis in progress: the one place that lists those, so that a new one cannot be
+    /// left set by [`Plan::bare`].
+    fn of_parts(
+        experiment: String,
+        variants: Vec<String>,
+        metrics: Vec<PlannedMetric>,
+        window: ExposureWindow,
+        triggered_only: bool,
+    ) -> Plan {
         Plan {
+            experiment,
+            variants,
+            metrics,
+            window,
+            triggered_only,
             segment: None,
             units_table: None,
             latencies_table: None,
             units_carry_values: false,
             only_units: None,
             series_table: None,
-            ..self.clone()
         }
     }
 
