@@ -6,6 +6,11 @@
 - The GrowthBook Python SDK, given the same key, seed, weights, coverage and
   namespace, puts 10,000 units (ASCII and non-ASCII ids) in the same arm as
   /v1/decide: rctgate's buckets are GrowthBook's.
+- The same SDK configured with `api_host` = rctgate and an assign-scoped key as
+  its client key fetches /api/features/{client_key} and evaluates every
+  experiment locally: the same arms and payloads as /v1/decide for 10,000
+  units, a QA pin served and not tracked, and its tracking callback's
+  exposures posted to /v1/events and counted.
 
 Usage (CI runs it from .ci/run after the Rust tests):
     pip install -r tests/clients/requirements.txt
@@ -166,6 +171,85 @@ def test_growthbook(server, designs, rng):
     print(f"growthbook: {checked} assignments of 10000 units x {len(designs)} experiments, {mismatches} mismatches")
 
 
+def test_growthbook_features(server, designs, rng):
+    status, created = server.call("POST", "/v1/keys", {"scopes": ["assign"], "name": "browser"})
+    check(status == 201, f"create the client key: {status} {created}")
+    client_key = created["key"]
+    tracked = []
+
+    def on_experiment_viewed(experiment, result, user_context=None):
+        tracked.append({
+            "type": "exposure", "id": f"gb-{experiment.key}-{result.hashValue}-{len(tracked)}",
+            "unit": result.hashValue, "experiment": experiment.key,
+            "variant": designs_by_key[experiment.key]["variants"][result.variationId]["name"],
+            "ts": "2026-12-06T12:00:00Z",
+        })
+
+    designs_by_key = {d["key"]: d for d in designs}
+    gb = GrowthBook(api_host=server.url, client_key=client_key, on_experiment_viewed=on_experiment_viewed)
+    gb.load_features()
+    features = gb.get_features()
+    check(set(features) == set(designs_by_key), f"features served: {sorted(features)}")
+    mismatches = checked = in_experiment = 0
+    for unit in units(rng, 10_000):
+        status, answer = server.call("POST", "/v1/decide", {"unit": unit, "expose": False})
+        check(status == 200, f"decide {unit!r}: {status}")
+        ours = {a["experiment"]: a for a in answer["assignments"]}
+        gb.set_attributes({"id": unit})
+        for key in designs_by_key:
+            result = gb.eval_feature(key)
+            mine = ours[key]
+            checked += 1
+            in_sdk = result.source == "experiment" and result.experimentResult.inExperiment
+            index = result.experimentResult.variationId if in_sdk else 0
+            if in_sdk != mine["in_experiment"] or index != mine["variant_index"] or result.value != mine["payload"]:
+                mismatches += 1
+                if mismatches <= 10:
+                    print(f"mismatch {key} {unit!r}: sdk ({in_sdk}, {index}, {result.value})"
+                          f" rctgate ({mine['in_experiment']}, {mine['variant_index']}, {mine['payload']})", file=sys.stderr)
+            in_experiment += in_sdk
+    check(mismatches == 0, f"the SDK on rctgate's features disagrees on {mismatches} of {checked}")
+    check(checked == 80_000, f"checked {checked}")
+    check(len(tracked) == in_experiment, f"tracked {len(tracked)} of {in_experiment} in-experiment evaluations")
+
+    # A QA pin: a force rule, served its arm and never tracked.
+    pinned = designs[5]
+    status, answer = server.call("GET", f"/v1/experiments/{pinned['key']}")
+    answer["forced"] = {"qa-alice": pinned["variants"][1]["name"]}
+    status, answer = server.call("PUT", f"/v1/experiments/{pinned['key']}", answer)
+    check(status == 200, f"pin qa-alice: {status} {answer}")
+    # A second client key: the SDK caches features per key for a minute.
+    status, second = server.call("POST", "/v1/keys", {"scopes": ["assign"], "name": "browser-2"})
+    check(status == 201, f"create a second client key: {status}")
+    pinned_gb = GrowthBook(api_host=server.url, client_key=second["key"], attributes={"id": "qa-alice"},
+                           on_experiment_viewed=lambda e, r, user_context=None: check(False, "a pinned unit was tracked"))
+    pinned_gb.load_features()
+    forced = pinned_gb.eval_feature(pinned["key"])
+    check(forced.source == "force" and forced.value == pinned["variants"][1]["payload"],
+          f"pinned unit: {forced.source} {forced.value}")
+
+    # The tracking recipe: the callback's exposures go to /v1/events with an ingest key.
+    status, ingest = server.call("POST", "/v1/keys", {"scopes": ["ingest"], "name": "tracking"})
+    check(status == 201, f"create the ingest key: {status}")
+    sample = tracked[:2000]
+    request = urllib.request.Request(
+        server.url + "/v1/events", data="\n".join(json.dumps(e) for e in sample).encode(), method="POST",
+        headers={"Authorization": f"Bearer {ingest['key']}", "Content-Type": "application/x-ndjson"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    check(answer["accepted"] == len(sample), f"tracked exposures stored: {answer}")
+    req = urllib.request.Request(server.url + "/api/features/rctg_000000000000_nope")
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        check(False, "an unknown client key was served")
+    except urllib.error.HTTPError as error:
+        check(error.code == 401, f"unknown client key: {error.code}")
+    gb.destroy()
+    pinned_gb.destroy()
+    print(f"growthbook features: {checked} evaluations of 10000 units x {len(designs)} experiments from"
+          f" /api/features, {mismatches} mismatches, {len(tracked)} tracked")
+
+
 def test_openfeature(server, designs):
     api.set_provider(OFREPProvider(server.url, headers_factory=lambda: {"Authorization": f"Bearer {server.key}"}))
     client = api.get_client()
@@ -205,6 +289,7 @@ def main():
                 check(status == 200, f"start {d['key']}: {status} {answer}")
             test_growthbook(server, designs, rng)
             test_openfeature(server, designs)
+            test_growthbook_features(server, designs, rng)
         finally:
             server.stop()
     print(f"{PASSED} passed, {FAILED} failed")

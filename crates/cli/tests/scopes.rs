@@ -124,6 +124,9 @@ impl Fixture {
                 (row.path.clone(), None)
             }
             "/v1/decide" => (row.path.clone(), Some(json!({"unit": "u1"}))),
+            // The SDKs put the key in the path; a header's key comes first, and with none this
+            // path's is no key.
+            "/api/features/{client_key}" => ("/api/features/not-a-key".into(), None),
             "/ofrep/v1/evaluate/flags/{key}" => ("/ofrep/v1/evaluate/flags/base".into(), Some(unit)),
             "/ofrep/v1/evaluate/flags" => (row.path.clone(), Some(unit)),
             "/v1/events" => (row.path.clone(), Some(json!([]))),

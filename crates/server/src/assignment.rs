@@ -37,6 +37,8 @@ pub struct RunningExperiment {
     pub ofrep_exposures: bool,
     /// The global holdout of this experiment's layer, if one runs.
     held_out_by: Option<HeldOut>,
+    /// This experiment as a GrowthBook SDK feature (`/api/features/{client_key}`).
+    growthbook_feature: Value,
 }
 
 /// A layer's running global holdout, as the experiments of the layer consult it.
@@ -96,6 +98,50 @@ impl Decision<'_> {
     }
 }
 
+/// `experiment` as a GrowthBook feature: the control payload by default, one `force` rule per
+/// QA pin (their units are served their arm and not tracked, as `/v1/decide` logs no exposure
+/// for them), then one experiment rule with the experiment's key, seed, hash version 2,
+/// coverage, weights, layer as namespace and the payloads as variations, hashed on `id`.
+fn growthbook_feature(experiment: &Experiment) -> Value {
+    let payload = |name: &str| {
+        experiment
+            .variants
+            .iter()
+            .find(|variant| variant.name == name)
+            .map(|variant| variant.payload.clone())
+    };
+    let mut rules: Vec<Value> = experiment
+        .forced
+        .iter()
+        .filter_map(|(unit, name)| {
+            Some(serde_json::json!({"condition": {"id": unit}, "force": payload(name)?}))
+        })
+        .collect();
+    let mut rule = serde_json::json!({
+        "key": experiment.key,
+        "seed": experiment.effective_seed(),
+        "hashVersion": 2,
+        "hashAttribute": "id",
+        "coverage": experiment.coverage,
+        "weights": experiment.variants.iter().map(|v| v.weight).collect::<Vec<f64>>(),
+        "variations": experiment.variants.iter().map(|v| v.payload.clone()).collect::<Vec<Value>>(),
+        "meta": experiment.variants.iter().enumerate()
+            .map(|(index, v)| serde_json::json!({"key": index.to_string(), "name": v.name}))
+            .collect::<Vec<Value>>(),
+        "name": experiment.key,
+    });
+    if let Some(layer) = &experiment.layer {
+        rule["namespace"] = serde_json::json!([layer.name, layer.start, layer.end]);
+    }
+    rules.push(rule);
+    let default = experiment
+        .variants
+        .first()
+        .map(|v| v.payload.clone())
+        .unwrap_or(Value::Null);
+    serde_json::json!({"defaultValue": default, "rules": rules})
+}
+
 /// The experiment's assigner; `None` (logged) for a definition validation should have refused.
 fn assigner_of(experiment: &Experiment) -> Option<Assigner> {
     let mut config = ExperimentConfig::new(experiment.key.clone(), experiment.variants.len());
@@ -152,7 +198,15 @@ impl RunningExperiment {
             rendered_len,
             ofrep_exposures: experiment.ofrep_exposures,
             held_out_by: None,
+            growthbook_feature: growthbook_feature(experiment),
         })
+    }
+
+    /// The experiment as a GrowthBook SDK feature, or `None` when an SDK could not put units
+    /// where `/v1/decide` does: a layer's global holdout keeps units out of the experiment
+    /// by a second hash, which the SDK's rules do not express.
+    pub fn growthbook_feature(&self) -> Option<&Value> {
+        self.held_out_by.is_none().then_some(&self.growthbook_feature)
     }
 
     /// The longest rendered decision, to size a response.

@@ -5,6 +5,7 @@ mod catalog;
 mod decide;
 mod events;
 mod experiments;
+mod growthbook;
 mod health;
 mod keys;
 mod models;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             get(experiments::distributions),
         )
         .route("/v1/decide", post(decide::decide))
+        .route("/api/features/{client_key}", get(growthbook::features))
         .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep::evaluate_one))
         .route("/ofrep/v1/evaluate/flags", post(ofrep::evaluate_all))
         .route("/v1/events", post(events::ingest))
