@@ -10,7 +10,7 @@ use crate::events::ids::{Fingerprinter, IdHome, IdSet};
 use crate::events::ingest_log::IngestLog;
 use crate::events::intake::Intake;
 use crate::events::rows::EventTable;
-use crate::events::tables::{load_ids, newest_event_micros, replay, EVENTS_SCHEMA_VERSION};
+use crate::events::tables::{horizon_floor, load_ids, replay, EVENTS_SCHEMA_VERSION};
 use crate::schema;
 use crate::writer::Writer;
 use rctgate_duckdb_native::{ChunkFeed, NativeDatabase, SqlConnection};
@@ -248,10 +248,7 @@ impl Store {
                     open_ids(&mut conn, home)?
                 }
                 None => {
-                    let floor = match newest_event_micros(&mut conn)? {
-                        Some(newest) if horizon < i64::MAX => newest.saturating_sub(horizon),
-                        _ => i64::MIN,
-                    };
+                    let floor = horizon_floor(&mut conn, horizon)?;
                     (load_ids(&mut conn, &self.fingerprinter, floor..i64::MAX)?, floor)
                 }
             };

@@ -8,22 +8,14 @@
 //! ingest log: replaying the log at open dedupes against what is stored, and an index ahead
 //! of the tables would make it drop acknowledged events.
 
-use crate::error::{StoreError, StoreResult};
+use crate::error::StoreResult;
 use crate::events::id_index::{day_of, sort_unique, Entry, IdIndex, IndexBuilder, IndexHeader, Watermark};
 use crate::events::ids::{FingerprintSet, Fingerprinter, IdHome, IdSet, FOLD_AT};
 use crate::events::intake::Intake;
-use crate::events::tables::{newest_event_micros, MIN_TIMESTAMP_MICROS};
+use crate::events::tables::{horizon_floor, MIN_TIMESTAMP_MICROS};
 use rctgate_duckdb_native::{ColumnType, NativeConnection, NativeDatabase, Value};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-
-/// The floor `home`'s horizon gives, from the newest stored event.
-fn horizon_floor(home: &IdHome, conn: &mut NativeConnection) -> StoreResult<i64> {
-    Ok(match newest_event_micros(conn)? {
-        Some(newest) if home.horizon < i64::MAX => newest.saturating_sub(home.horizon),
-        _ => i64::MIN,
-    })
-}
 
 /// The id set of the database, from its index when that is this database's, caught up with
 /// the rows after the index's watermark; otherwise from a new index built from the tables.
@@ -33,7 +25,7 @@ fn horizon_floor(home: &IdHome, conn: &mut NativeConnection) -> StoreResult<i64>
 /// When more than [`FOLD_AT`] rows came after the index (an import, or a file written by an
 /// older rctgate), it is rebuilt instead: memory stays bounded, at the cost of one build.
 pub(crate) fn open_ids(conn: &mut NativeConnection, home: &IdHome) -> StoreResult<(IdSet, i64)> {
-    let floor = horizon_floor(home, conn)?;
+    let floor = horizon_floor(conn, home.horizon)?;
     let now = watermark(conn, &home.fingerprinter)?;
     match IdIndex::open(&home.path) {
         Ok(Some(index)) if rows_since(&index, &now) > FOLD_AT as i64 => tracing::info!(
@@ -224,10 +216,10 @@ struct FoldInput {
     conn: NativeConnection,
 }
 
-/// Starts a fold when the set holds `threshold` ids in memory ([`crate::events::ids::FOLD_AT`]),
-/// nothing is waiting in the backlog (so every accepted id is in the tables) and no fold is running: the ids move
-/// from `recent` to `folding`, and a thread writes the index of the rows up to now and
-/// swaps it in. Called by the background writer after each round; the returned thread is
+/// Starts a fold when the set holds `threshold` ids in memory
+/// ([`crate::events::ids::FOLD_AT`]), nothing is waiting in the backlog (so every accepted
+/// id is in the tables) and no fold is running: the ids move from `recent` to `folding`,
+/// and a thread writes the index of the rows up to now and swaps it in. Called by the background writer after each round; the returned thread is
 /// joined before the writer stops.
 pub(crate) fn start_fold(
     intake: &Arc<Mutex<Intake>>,
@@ -243,8 +235,9 @@ pub(crate) fn start_fold(
         .name("rctgate-id-fold".into())
         .spawn(move || {
             let folding = Arc::clone(&input.folding);
-            let written = fold(input);
-            finish_fold(&intake, &folding, written);
+            if let Err(err) = finish_fold(&intake, &folding, fold(input)) {
+                tracing::warn!("could not write the id index ({err}); its ids stay in memory");
+            }
         })?;
     Ok(Some(thread))
 }
@@ -259,13 +252,8 @@ pub(crate) fn fold_now(
         return Ok(false);
     };
     let folding = Arc::clone(&input.folding);
-    let written = fold(input);
-    let failed = written.as_ref().err().map(ToString::to_string);
-    finish_fold(intake, &folding, written);
-    match failed {
-        Some(err) => Err(StoreError::Io(std::io::Error::other(err))),
-        None => Ok(true),
-    }
+    finish_fold(intake, &folding, fold(input))?;
+    Ok(true)
 }
 
 /// `drained` says whether every acknowledged batch is in the tables (`Backlog::is_drained`),
@@ -292,7 +280,7 @@ fn take_fold_input(
     let mut conn = database.query_connection()?;
     let (through, floor) = (
         watermark(&mut conn, &home.fingerprinter)?,
-        horizon_floor(home, &mut conn)?,
+        horizon_floor(&mut conn, home.horizon)?,
     );
     let folding = Arc::new(std::mem::take(&mut ids.recent));
     ids.folding = Some(Arc::clone(&folding));
@@ -337,28 +325,36 @@ fn fold(mut input: FoldInput) -> StoreResult<IdIndex> {
     )?)
 }
 
-/// Swaps a written index in, or puts the ids back into memory when writing failed; nothing
-/// when the set was dropped and rebuilt meanwhile (the file written is still valid).
-fn finish_fold(intake: &Mutex<Intake>, folding: &Arc<FingerprintSet>, written: StoreResult<IdIndex>) {
+/// Swaps a written index in, or puts the ids back into memory when writing failed and
+/// returns why; nothing when the set was dropped and rebuilt meanwhile (the file written is
+/// still valid).
+fn finish_fold(
+    intake: &Mutex<Intake>,
+    folding: &Arc<FingerprintSet>,
+    written: StoreResult<IdIndex>,
+) -> StoreResult<()> {
     let mut intake = intake.lock().unwrap_or_else(PoisonError::into_inner);
     let Intake { ids, floor, .. } = &mut *intake;
-    let Some(ids) = ids.as_mut() else { return };
+    let Some(ids) = ids.as_mut() else {
+        return written.map(drop);
+    };
     if !ids
         .folding
         .as_ref()
         .is_some_and(|mine| Arc::ptr_eq(mine, folding))
     {
-        return;
+        return written.map(drop);
     }
     ids.folding = None;
     match written {
         Ok(index) => {
             *floor = (*floor).max(index.header().floor);
             ids.index = Some(Arc::new(index));
+            Ok(())
         }
         Err(err) => {
-            tracing::warn!("could not write the id index ({err}); its ids stay in memory");
             ids.recent.extend(folding.iter().copied());
+            Err(err)
         }
     }
 }

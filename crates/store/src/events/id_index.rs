@@ -90,22 +90,12 @@ impl Filter {
         bits.all(|bit| self.blocks[block][bit / 64] & (1 << (bit % 64)) != 0)
     }
 
-    fn to_bytes(&self) -> Vec<u8> {
-        self.blocks
-            .iter()
-            .flatten()
-            .flat_map(|word| word.to_le_bytes())
-            .collect()
-    }
-
     /// Appends the blocks `bytes` holds (whole 64-byte blocks).
     fn extend_from_bytes(&mut self, bytes: &[u8]) {
         self.blocks.extend(bytes.chunks_exact(64).map(|block| {
             let mut words = [0; 8];
-            for (word, bytes) in words.iter_mut().zip(block.chunks_exact(8)) {
-                let mut eight = [0; 8];
-                eight.copy_from_slice(bytes);
-                *word = u64::from_le_bytes(eight);
+            for (at, word) in words.iter_mut().enumerate() {
+                *word = u64_at(block, 8 * at);
             }
             words
         }));
@@ -127,15 +117,27 @@ impl Entry {
     }
 
     fn decode(bytes: &[u8]) -> Entry {
-        let mut fingerprint = [0; 16];
-        fingerprint.copy_from_slice(&bytes[..16]);
         let mut day = [0; 4];
         day.copy_from_slice(&bytes[16..20]);
         Entry {
-            fingerprint: u128::from_le_bytes(fingerprint),
+            fingerprint: u128_at(bytes, 0),
             day: i32::from_le_bytes(day),
         }
     }
+}
+
+/// The little-endian `u64` at `at` in `bytes`.
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// The little-endian `u128` at `at` in `bytes`.
+fn u128_at(bytes: &[u8], at: usize) -> u128 {
+    let mut wide = [0; 16];
+    wide.copy_from_slice(&bytes[at..at + 16]);
+    u128::from_le_bytes(wide)
 }
 
 /// The day of a time in microseconds since 1970.
@@ -189,16 +191,8 @@ impl IdIndex {
         if &head[..8] != MAGIC {
             return Err(broken("unknown format"));
         }
-        let word = |at: usize| {
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(&head[at..at + 8]);
-            u64::from_le_bytes(bytes)
-        };
-        let wide = |at: usize| {
-            let mut bytes = [0; 16];
-            bytes.copy_from_slice(&head[at..at + 16]);
-            u128::from_le_bytes(bytes)
-        };
+        let word = |at: usize| u64_at(&head, at);
+        let wide = |at: usize| u128_at(&head, at);
         let header = IndexHeader {
             keys: (word(8), word(16)),
             watermark: Watermark {
@@ -229,13 +223,8 @@ impl IdIndex {
         file.read_exact_at(&mut fence_bytes, fences_at)
             .map_err(|_| broken("short fences"))?;
         crc.update(&fence_bytes);
-        let fences = fence_bytes
-            .chunks_exact(16)
-            .map(|fence| {
-                let mut wide = [0; 16];
-                wide.copy_from_slice(fence);
-                u128::from_le_bytes(wide)
-            })
+        let fences = (0..blocks)
+            .map(|block| u128_at(&fence_bytes, 16 * block))
             .collect();
         // The filter a megabyte at a time, into its final form: opening does not hold it
         // twice (it is most of the index's memory).
@@ -333,32 +322,28 @@ impl IdIndex {
         header: IndexHeader,
         path: &Path,
     ) -> io::Result<IdIndex> {
-        let first_day = day_of(header.floor);
         let capacity = old.map_or(0, IdIndex::len) + added.len() as u64;
-        let mut writer = IndexWriter::create(path, capacity)?;
+        let mut writer = IndexWriter::create(path, header, capacity)?;
         let mut added = added.iter().copied().peekable();
         if let Some(old) = old {
             for entry in old.entries() {
                 let entry = entry?;
                 while let Some(new) = added.next_if(|new| new.fingerprint < entry.fingerprint) {
-                    writer.push_if_recent(new, first_day)?;
+                    writer.push(new)?;
                 }
                 match added.next_if(|new| new.fingerprint == entry.fingerprint) {
-                    Some(new) => writer.push_if_recent(
-                        Entry {
-                            day: new.day.max(entry.day),
-                            ..entry
-                        },
-                        first_day,
-                    )?,
-                    None => writer.push_if_recent(entry, first_day)?,
+                    Some(new) => writer.push(Entry {
+                        day: new.day.max(entry.day),
+                        ..entry
+                    })?,
+                    None => writer.push(entry)?,
                 }
             }
         }
         for new in added {
-            writer.push_if_recent(new, first_day)?;
+            writer.push(new)?;
         }
-        writer.finish(header, path)
+        writer.finish()
     }
 
     /// Deletes what writing an index at `path` may have left when it was cut off (the
@@ -380,12 +365,7 @@ impl IdIndex {
         if &head[..8] != MAGIC {
             return None;
         }
-        let word = |at: usize| {
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(&head[at..at + 8]);
-            u64::from_le_bytes(bytes)
-        };
-        Some((word(8), word(16)))
+        Some((u64_at(&head, 8), u64_at(&head, 16)))
     }
 }
 
@@ -429,14 +409,13 @@ impl IndexBuilder {
             return IdIndex::merged(None, &self.buffer, self.header, &self.path);
         };
         partitions.spill(&mut self.buffer)?;
-        let first_day = day_of(self.header.floor);
-        let mut writer = IndexWriter::create(&self.path, partitions.entries)?;
+        let mut writer = IndexWriter::create(&self.path, self.header, partitions.entries)?;
         for partition in partitions.into_sorted() {
             for entry in partition? {
-                writer.push_if_recent(entry, first_day)?;
+                writer.push(entry)?;
             }
         }
-        writer.finish(self.header, &self.path)
+        writer.finish()
     }
 }
 
@@ -460,9 +439,12 @@ fn partition_path(path: &Path, part: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes a new index file, entry by entry in order.
+/// Writes a new index file, entry by entry in order, leaving out days before its floor's.
 struct IndexWriter {
     out: BufWriter<File>,
+    path: PathBuf,
+    header: IndexHeader,
+    first_day: i32,
     fences: Vec<u128>,
     filter: Filter,
     entries: u64,
@@ -471,7 +453,7 @@ struct IndexWriter {
 
 impl IndexWriter {
     /// A writer of at most `capacity` entries (it sizes the filter).
-    fn create(path: &Path, capacity: u64) -> io::Result<IndexWriter> {
+    fn create(path: &Path, header: IndexHeader, capacity: u64) -> io::Result<IndexWriter> {
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -481,6 +463,9 @@ impl IndexWriter {
         out.write_all(&[0; BLOCK_BYTES])?;
         Ok(IndexWriter {
             out,
+            path: path.to_path_buf(),
+            header,
+            first_day: day_of(header.floor),
             fences: Vec::new(),
             filter: Filter::with_capacity(capacity),
             entries: 0,
@@ -488,8 +473,8 @@ impl IndexWriter {
         })
     }
 
-    fn push_if_recent(&mut self, entry: Entry, first_day: i32) -> io::Result<()> {
-        if entry.day < first_day {
+    fn push(&mut self, entry: Entry) -> io::Result<()> {
+        if entry.day < self.first_day {
             return Ok(());
         }
         if self.last.is_some_and(|last| last >= entry.fingerprint) {
@@ -511,22 +496,33 @@ impl IndexWriter {
         Ok(())
     }
 
-    /// Pads the last block, writes the fences and the header, syncs, and renames the file
-    /// into place.
-    fn finish(mut self, header: IndexHeader, path: &Path) -> io::Result<IdIndex> {
+    /// Pads the last block, writes the fences, the filter and the header, syncs, renames
+    /// the file into place, and hands over what it built as the open index (read back, it
+    /// would be the same; the filter is most of the memory and is not held twice).
+    fn finish(mut self) -> io::Result<IdIndex> {
         let in_block = (self.entries % PER_BLOCK as u64) as usize;
         if in_block > 0 {
             self.out
                 .write_all(&vec![0; BLOCK_BYTES - in_block * ENTRY_BYTES])?;
         }
-        let mut fence_bytes = Vec::with_capacity(16 * self.fences.len());
+        // The CRC covers the header, then the fences and the filter: the part after the
+        // header is summed as it is written, and joined to the header's sum at the end.
+        let mut tail = crc32fast::Hasher::new();
         for fence in &self.fences {
-            fence_bytes.extend_from_slice(&fence.to_le_bytes());
+            let bytes = fence.to_le_bytes();
+            tail.update(&bytes);
+            self.out.write_all(&bytes)?;
         }
-        self.out.write_all(&fence_bytes)?;
-        let filter_bytes = self.filter.to_bytes();
-        self.out.write_all(&filter_bytes)?;
+        for block in &self.filter.blocks {
+            let mut bytes = [0u8; 64];
+            for (at, word) in block.iter().enumerate() {
+                bytes[8 * at..8 * at + 8].copy_from_slice(&word.to_le_bytes());
+            }
+            tail.update(&bytes);
+            self.out.write_all(&bytes)?;
+        }
         let file = self.out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let header = self.header;
         let mut head = [0u8; HEADER_BYTES];
         head[..8].copy_from_slice(MAGIC);
         let words = [
@@ -545,21 +541,22 @@ impl IndexWriter {
         head[88..96].copy_from_slice(&(self.filter.blocks.len() as u64).to_le_bytes());
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head[..96]);
-        crc.update(&fence_bytes);
-        crc.update(&filter_bytes);
+        crc.combine(&tail);
         head[96..100].copy_from_slice(&crc.finalize().to_le_bytes());
         file.write_all_at(&head, 0)?;
         file.sync_all()?;
         drop(file);
-        std::fs::rename(temporary(path), path)?;
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::rename(temporary(&self.path), &self.path)?;
+        if let Some(dir) = self.path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
-        match IdIndex::open(path) {
-            Ok(Some(index)) => Ok(index),
-            Ok(None) => Err(io::Error::other("the id index vanished after it was written")),
-            Err(reason) => Err(io::Error::other(reason)),
-        }
+        Ok(IdIndex {
+            file: File::open(&self.path)?,
+            header,
+            entries: self.entries,
+            fences: self.fences,
+            filter: self.filter,
+        })
     }
 }
 
@@ -723,10 +720,11 @@ mod tests {
         assert_eq!(built.len(), sorted.len() as u64);
         let read: Vec<Entry> = built.entries().collect::<io::Result<_>>().expect("read");
         assert_eq!(read, sorted);
-        // Its filter spans several of an open's reads: every block must have come back whole.
-        assert!(built.filter.blocks.len() * 64 > 2 * READ_CHUNK);
+        // Its filter spans several of an open's reads: every block must come back whole.
+        let reopened = IdIndex::open(&path).expect("valid").expect("there");
+        assert!(reopened.filter.blocks.len() * 64 > 2 * READ_CHUNK);
         for entry in sorted.iter().step_by(97) {
-            assert!(built.contains(entry.fingerprint).expect("read"));
+            assert!(reopened.contains(entry.fingerprint).expect("read"));
         }
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
             .expect("list")

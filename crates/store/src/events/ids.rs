@@ -14,7 +14,8 @@
 //! distinct ids collide with probability about 2^-128 per pair (with 10^9 ids, about
 //! 10^-21 overall), and because the key is secret a client cannot craft ids that collide
 //! with someone else's. The keys are drawn from the thread's CSPRNG when a database's index
-//! is first written and kept in its header (a store in memory draws them per process). This was the standard library's 64-bit SipHash-1-3 run twice with different
+//! is first written and kept in its header (a store in memory draws them per process).
+//! The fingerprint was the standard library's 64-bit SipHash-1-3 run twice with different
 //! tags, which was 28% of opening a store of 20M events; one pass of the 128-bit variant
 //! brought that open from 6.2–6.9 s to 3.3–4.1 s (BENCHMARKS.md). SHA-256 truncated to 128
 //! bits had measured 73 ns per id against 21 for the two std passes.

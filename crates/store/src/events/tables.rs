@@ -151,11 +151,20 @@ pub(crate) const MIN_TIMESTAMP_MICROS: i64 = -62_135_596_800_000_000;
 const MAX_TIMESTAMP_MICROS: i64 = 253_402_300_799_000_000;
 
 /// The time of the newest stored event, in microseconds; `None` without events.
-pub(crate) fn newest_event_micros(conn: &mut NativeConnection) -> StoreResult<Option<i64>> {
+fn newest_event_micros(conn: &mut NativeConnection) -> StoreResult<Option<i64>> {
     Ok(conn.query_bigint(
         "SELECT epoch_us(max(ts)) FROM (SELECT max(ts) AS ts FROM exposures \
          UNION ALL SELECT max(ts) FROM metric_events)",
     )?)
+}
+
+/// Where an id set reaching `horizon` microseconds back from the newest stored event starts
+/// (`i64::MIN`: every id, for no horizon or no events).
+pub(crate) fn horizon_floor(conn: &mut NativeConnection, horizon: i64) -> StoreResult<i64> {
+    Ok(match newest_event_micros(conn)? {
+        Some(newest) if horizon < i64::MAX => newest.saturating_sub(horizon),
+        _ => i64::MIN,
+    })
 }
 
 /// Which of `events` (id, time in microseconds) are stored in either table: the lookup for
