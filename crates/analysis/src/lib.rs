@@ -21,6 +21,7 @@ pub mod monitoring;
 pub mod novelty;
 pub mod plan;
 pub mod policy;
+pub mod rollout;
 pub mod saturation;
 pub mod scorecard;
 pub mod sums;

@@ -14,7 +14,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderValue;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rctgate_analysis::FrozenResult;
 use rctgate_domain::Scope;
 use rctgate_store::AnalyzeOptions;
 use serde::Deserialize;
@@ -65,6 +67,23 @@ pub async fn cached_results(
     let body = Arc::new(body);
     state.results.put(cache_key, generation, Arc::clone(&body));
     Ok((body, "miss"))
+}
+
+/// [`cached_results`] read as the typed result (a scorecard, or a stopped trial's reason it
+/// could not be computed), for the server's own readers: the dashboard, the rollout check.
+pub async fn cached_result(
+    state: &AppState,
+    key: String,
+    segment: Option<String>,
+    series: bool,
+) -> Result<FrozenResult, ApiError> {
+    let (body, _) = cached_results(state, key, segment, series).await?;
+    serde_json::from_str(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("The scorecard could not be read: {err}."),
+        )
+    })
 }
 
 pub async fn results(
