@@ -16,7 +16,7 @@ import duckdb
 
 BINARY = sys.argv[1]
 TABLES = ["exposures", "metric_events", "metrics", "experiments", "models", "model_versions",
-          "promotions", "overrides", "audit_log", "api_keys", "schema_version"]
+          "promotions", "overrides", "alias_syncs", "audit_log", "api_keys", "schema_version"]
 
 
 def check(condition, message):

@@ -11,6 +11,7 @@
 //! requests finish, then returns, so nothing acknowledged is lost and nothing
 //! is half-written.
 
+pub mod alias_sync;
 mod assignment;
 mod auth;
 mod dashboard;
@@ -37,7 +38,7 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use monitor::Watch;
-pub use state::{AppState, Governance, Limits};
+pub use state::{AppState, Governance, Integrations, Limits};
 pub use telemetry::Telemetry;
 
 /// The whole HTTP API as a router over `state`.
@@ -59,11 +60,12 @@ pub async fn serve(
     store: Arc<Store>,
     limits: Limits,
     governance: Governance,
-    webhook: webhook::Webhook,
+    integrations: Integrations,
     watch: Watch,
 ) -> std::io::Result<()> {
-    let state = AppState::new(store, limits, governance, webhook)
+    let state = AppState::new(store, limits, governance, integrations)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let follower = alias_sync::spawn(state.store.clone(), state.telemetry.clone(), &state.aliases);
     let watcher = watch.every.map(|every| monitor::spawn(state.clone(), every));
     let keeper = watch
         .keep_rows_every
@@ -78,7 +80,7 @@ pub async fn serve(
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;
-    for task in [watcher, keeper].into_iter().flatten() {
+    for task in [watcher, keeper, follower].into_iter().flatten() {
         task.abort();
         // Aborted or finished; either way it no longer holds the store (a keep already on a
         // blocking thread finishes first, and the store closes after it).

@@ -47,6 +47,16 @@ impl Default for Governance {
     }
 }
 
+/// Where the server reports what it decided (`serve --webhook-url`, `--mlflow-uri`); none by
+/// default.
+#[derive(Clone, Default)]
+pub struct Integrations {
+    /// The signed webhook on verdicts, promotions and alerts.
+    pub webhook: crate::webhook::Webhook,
+    /// The registry alias that follows promotions.
+    pub aliases: crate::alias_sync::AliasFollower,
+}
+
 /// Shared state, cloned into every request: axum clones the router's state for the
 /// middleware, the route and each extractor, so it is one `Arc` (one reference count to
 /// bump and drop per clone; as seven `Arc`s, the clones and drops were 6% of the server's
@@ -66,6 +76,8 @@ pub struct Shared {
     pub results: Arc<crate::results_cache::ResultsCache>,
     /// The outgoing webhook on verdicts and promotions (none by default).
     pub webhook: crate::webhook::Webhook,
+    /// The MLflow alias that follows promotions (none by default).
+    pub aliases: crate::alias_sync::AliasFollower,
     /// Dashboard sessions (cookie token → key id).
     pub sessions: Arc<crate::sessions::Sessions>,
 }
@@ -85,7 +97,7 @@ impl AppState {
         store: Arc<Store>,
         limits: Limits,
         governance: Governance,
-        webhook: crate::webhook::Webhook,
+        integrations: Integrations,
     ) -> Result<Self, rctgate_store::StoreError> {
         let assignments = Arc::new(Assignments::default());
         assignments.reload(&store)?;
@@ -98,7 +110,8 @@ impl AppState {
             assignments,
             exposures,
             results: Arc::default(),
-            webhook,
+            webhook: integrations.webhook,
+            aliases: integrations.aliases,
             sessions: Arc::default(),
         })))
     }

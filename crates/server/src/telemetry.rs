@@ -79,6 +79,12 @@ pub struct Telemetry {
     unit_rows_kept: AtomicU64,
     unit_rows_refreshed: AtomicU64,
     unit_rows_failed: AtomicU64,
+    /// The MLflow alias following promotions (`alias_sync`): syncs that set it, that
+    /// failed for good, attempts to be tried again, and promotions still to follow.
+    alias_syncs_set: AtomicU64,
+    alias_syncs_failed: AtomicU64,
+    alias_syncs_retried: AtomicU64,
+    alias_syncs_pending: AtomicU64,
     /// The last watch of each model's launch (`crate::monitor`), by model.
     launches: RwLock<BTreeMap<String, LaunchGauges>>,
 }
@@ -262,6 +268,25 @@ impl Telemetry {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How a sync of the registry alias ended.
+    pub fn record_alias_sync(&self, outcome: rctgate_store::AliasOutcome) {
+        let counter = match outcome {
+            rctgate_store::AliasOutcome::Set => &self.alias_syncs_set,
+            rctgate_store::AliasOutcome::Failed => &self.alias_syncs_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A sync attempt that failed and will be tried again.
+    pub fn record_alias_retry(&self) {
+        self.alias_syncs_retried.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Promotions the alias has yet to follow.
+    pub fn set_alias_syncs_pending(&self, pending: usize) {
+        self.alias_syncs_pending.store(pending as u64, Ordering::Relaxed);
+    }
+
     pub fn record_rejected(&self, events: u64) {
         self.events_rejected.fetch_add(events, Ordering::Relaxed);
     }
@@ -270,13 +295,22 @@ impl Telemetry {
     pub fn render(&self, exposures: &crate::assignment::ExposureQueue, events_pending: usize) -> String {
         let mut out = String::new();
         self.write_requests(&mut out);
-        let name = "rctgate_events_pending";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Acknowledged events in the ingest log, not yet inserted into the tables."
-        );
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        let _ = writeln!(out, "{name} {events_pending}");
+        for (name, help, value) in [
+            (
+                "rctgate_events_pending",
+                "Acknowledged events in the ingest log, not yet inserted into the tables.",
+                events_pending as u64,
+            ),
+            (
+                "rctgate_mlflow_alias_syncs_pending",
+                "Promotions the MLflow alias has not followed yet (serve --mlflow-uri).",
+                self.alias_syncs_pending.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name} {value}");
+        }
         for (name, help, value) in [
             (
                 "rctgate_events_accepted_total",
@@ -322,6 +356,21 @@ impl Telemetry {
                 "rctgate_unit_rows_refreshed_total",
                 "Refreshes of a trial's kept per-unit rows off any request (every --keep-rows-every-secs).",
                 &self.unit_rows_refreshed,
+            ),
+            (
+                "rctgate_mlflow_alias_syncs_total",
+                "Promotions the MLflow alias followed (serve --mlflow-uri).",
+                &self.alias_syncs_set,
+            ),
+            (
+                "rctgate_mlflow_alias_sync_failures_total",
+                "Promotions the MLflow alias cannot follow without a change (no such registered version, refused credentials); see the audit log.",
+                &self.alias_syncs_failed,
+            ),
+            (
+                "rctgate_mlflow_alias_sync_retries_total",
+                "Attempts to set the MLflow alias that failed for a reason that may pass (MLflow unreachable, 5xx) and are tried again.",
+                &self.alias_syncs_retried,
             ),
             (
                 "rctgate_unit_rows_failed_total",

@@ -22,6 +22,7 @@ const TABLES: &[(&str, &str)] = &[
     ("model_versions", "SELECT * FROM model_versions"),
     ("promotions", "SELECT * FROM promotions"),
     ("overrides", "SELECT * FROM overrides"),
+    ("alias_syncs", "SELECT * FROM alias_syncs"),
     ("audit_log", "SELECT * FROM audit_log"),
     (
         "api_keys",

@@ -4,7 +4,8 @@
 //! stored and makes the results durable. Its API is the [`Store`] handle, whose methods live
 //! in the module of their concern:
 //! - `catalog`: API keys (stored as SHA-256 hashes), metrics, experiments and their
-//!   lifecycle, models and versions, the audit log;
+//!   lifecycle, models and versions, the registry aliases that followed promotions, the
+//!   audit log;
 //! - `events`: event ingestion (`ingest`), its log, background writer and id set, bulk import
 //!   (`import`), the summary of what is stored;
 //! - `trials`: the use-cases the server and the CLI's `--db` path share: analyse, stop and
@@ -51,6 +52,7 @@ mod time;
 mod trials;
 mod writer;
 
+pub use catalog::alias_syncs::{AliasOutcome, AliasSync, SERVER_ACTOR};
 pub use catalog::audit::{AuditEntry, LOCAL_ACTOR};
 pub use catalog::key_cache::{KeyIdentity, KeyRejection};
 pub use catalog::keys::{KeyInfo, NewKey};

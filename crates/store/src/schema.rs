@@ -189,6 +189,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 8,
+        description:
+            "registry aliases that followed promotions (serve --mlflow-uri; see catalog::alias_syncs)",
+        sql: "
+            CREATE TABLE alias_syncs (
+                model        VARCHAR NOT NULL,
+                promotion_id BIGINT NOT NULL,
+                alias        VARCHAR NOT NULL,
+                outcome      VARCHAR NOT NULL,
+                detail       VARCHAR NOT NULL,
+                ts           TIMESTAMP NOT NULL
+            );
+        ",
+    },
 ];
 
 /// The newest schema version this binary knows.

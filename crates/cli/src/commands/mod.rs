@@ -7,6 +7,7 @@ pub mod experiment;
 pub mod export;
 pub mod gate;
 pub mod import;
+pub mod import_mlflow;
 pub mod keys;
 pub mod ledger;
 pub mod model;

@@ -1,4 +1,5 @@
-//! `rctgate model register | list | show | promote`: the model registry (SPEC §3).
+//! `rctgate model register | list | show | promote | approve-override | import-mlflow`: the
+//! model registry (SPEC §3).
 
 use std::collections::BTreeMap;
 
@@ -77,6 +78,18 @@ pub enum Command {
         name: String,
         /// The override's number (`model show` lists pending overrides).
         id: i64,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Registers the versions of an MLflow registered model (each as version N with the
+    /// artifact URI models:/NAME/N) with the metrics their runs logged as offline metrics;
+    /// versions already registered are kept as they are.
+    ImportMlflow {
+        /// The registered model's name in MLflow (the rctgate model gets the same).
+        name: String,
+        /// The MLflow tracking server (http:// only).
+        #[arg(long, env = "MLFLOW_TRACKING_URI", value_name = "URL")]
+        mlflow_uri: String,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -189,6 +202,11 @@ pub fn run(command: Command) -> Result<(), Failure> {
                 PromoteAnswer::Blocked(reasons) => Err(blocked(&name, &version, &reasons)),
             }
         }
+        Command::ImportMlflow {
+            name,
+            mlflow_uri,
+            target,
+        } => crate::commands::import_mlflow::run(&name, &mlflow_uri, &target.open()?),
         Command::ApproveOverride { name, id, target } => {
             let answer = target.open()?.approve_override(&name, id)?;
             let promotion = &answer["promotion"];

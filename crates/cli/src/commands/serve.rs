@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use clap::builder::TypedValueParser;
 use rctgate_domain::{KeySpec, Scope};
+use rctgate_server::alias_sync::AliasFollower;
 use rctgate_server::webhook::Webhook;
-use rctgate_server::{Governance, Limits, Watch};
+use rctgate_server::{Governance, Integrations, Limits, Watch};
 use rctgate_store::Store;
 
 use crate::failure::Failure;
@@ -40,6 +41,14 @@ pub struct Args {
     /// The shared secret of the webhook signature (or RCTGATE_WEBHOOK_SECRET).
     #[arg(long, env = "RCTGATE_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// An MLflow tracking server (http:// only): every promotion points the registered
+    /// model's --mlflow-alias at the promoted version, retried while MLflow is down
+    /// (credentials: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and _PASSWORD).
+    #[arg(long, value_name = "URL")]
+    mlflow_uri: Option<String>,
+    /// The MLflow alias that follows the production version.
+    #[arg(long, default_value = "champion", requires = "mlflow_uri")]
+    mlflow_alias: String,
     /// How many different admin keys must approve an override of the gate, the requester
     /// included (1: an admin's written reason promotes at once; 2: a second admin approves
     /// with POST /v1/models/NAME/overrides/ID/approve, and the gate stays closed until then).
@@ -78,6 +87,17 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
         _ => Webhook::default(),
     };
+    let aliases = match &args.mlflow_uri {
+        Some(uri) => {
+            check_alias(&args.mlflow_alias)?;
+            let credentials = rctgate_mlflow::Credentials::from_env();
+            let client = rctgate_mlflow::MlflowClient::new(uri, &credentials, "--mlflow-uri")
+                .map_err(Failure::input)?;
+            AliasFollower::new(client, args.mlflow_alias.clone())
+        }
+        None => AliasFollower::default(),
+    };
+    let integrations = Integrations { webhook, aliases };
     let store = crate::commands::open_store(&args.db)?;
     // The id set that makes ingestion idempotent, built now so the first batch does not wait.
     store.set_id_horizon(Some(chrono::Duration::days(i64::from(args.id_horizon_days))));
@@ -119,7 +139,28 @@ pub fn run(args: Args) -> Result<(), Failure> {
         keep_rows_every: (args.keep_rows_every_secs > 0)
             .then(|| std::time::Duration::from_secs(args.keep_rows_every_secs)),
     };
-    runtime.block_on(serve(store, &args.addr, limits, governance, webhook, watch))
+    runtime.block_on(serve(store, &args.addr, limits, governance, integrations, watch))
+}
+
+/// MLflow's rule for aliases, checked here so that a bad one stops the start rather than
+/// every sync: letters, digits, `_` and `-`, not `latest` and not `v` plus a number (those
+/// name versions).
+fn check_alias(alias: &str) -> Result<(), Failure> {
+    let reserved = alias.eq_ignore_ascii_case("latest")
+        || (alias.len() > 1
+            && alias.starts_with(['v', 'V'])
+            && alias[1..].bytes().all(|b| b.is_ascii_digit()));
+    let valid = !alias.is_empty()
+        && alias.len() <= 255
+        && alias
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if reserved || !valid {
+        return Err(Failure::input(format!(
+            "--mlflow-alias {alias:?} is not an alias MLflow accepts (letters, digits, _ and -; not \"latest\" nor v<number>)."
+        )));
+    }
+    Ok(())
 }
 
 async fn serve(
@@ -127,7 +168,7 @@ async fn serve(
     addr: &str,
     limits: Limits,
     governance: Governance,
-    webhook: Webhook,
+    integrations: Integrations,
     watch: Watch,
 ) -> Result<(), Failure> {
     let (listener, local) = rctgate_server::bind(addr)
@@ -136,9 +177,16 @@ async fn serve(
     println!("rctgate listening on http://{local}");
     tracing::info!(%local, "listening");
     let store = Arc::new(store);
-    rctgate_server::serve(listener, Arc::clone(&store), limits, governance, webhook, watch)
-        .await
-        .map_err(|e| Failure::input(format!("the server stopped: {e}")))?;
+    rctgate_server::serve(
+        listener,
+        Arc::clone(&store),
+        limits,
+        governance,
+        integrations,
+        watch,
+    )
+    .await
+    .map_err(|e| Failure::input(format!("the server stopped: {e}")))?;
     close(store).await;
     Ok(())
 }

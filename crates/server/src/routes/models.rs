@@ -118,8 +118,9 @@ pub async fn approve_override(
     Ok(Json(json!({"override": request, "promotion": promotion})))
 }
 
-/// Sends the promotion to the webhook; returns it as JSON.
+/// Sends the promotion to the webhook, wakes the alias sync; returns it as JSON.
 fn announce(state: &AppState, model: &str, promotion: &Promotion) -> Result<Value, ApiError> {
+    state.aliases.wake();
     state
         .webhook
         .send("promotion", json!({"model": model, "promotion": promotion}));

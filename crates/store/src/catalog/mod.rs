@@ -1,6 +1,7 @@
 //! The metadata catalog: API keys, metrics, experiments, models and the audit log of every
 //! change to them. Each change and its audit entry commit in one transaction.
 
+pub(crate) mod alias_syncs;
 pub(crate) mod audit;
 pub(crate) mod experiments;
 pub(crate) mod key_cache;
