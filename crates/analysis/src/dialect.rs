@@ -48,6 +48,15 @@ pub trait Dialect {
 
     /// Element `index` (1-based) of the list `list`.
     fn list_element(&self, list: &str, index: usize) -> String;
+
+    /// The name of the text type in casts.
+    fn text_type(&self) -> &'static str;
+
+    /// A number (or key) for each unit of a relation with one row per unit, for the later
+    /// `GROUP BY`s to group on: DuckDB numbers the rows (an integer groups faster than the
+    /// text); a distributed engine would have to move every row to one place to number them,
+    /// so it groups on `unit` itself.
+    fn unit_number(&self, unit: &str) -> String;
 }
 
 /// DuckDB, the embedded default.
@@ -72,11 +81,10 @@ impl Dialect for DuckDb {
     }
 
     fn attribute_token(&self, column: &str, name: &str) -> String {
-        // A string value is a JSON string with escapes; anything else runs to the next
-        // comma or brace (attributes are flat: numbers, booleans).
-        let name = name.replace('.', r"\.");
-        let pattern = format!(r#""{name}":("(?:[^"\\]|\\.)*"|[^,}}]*)"#);
-        format!("regexp_extract({column}, {}, 1)", self.string_literal(&pattern))
+        format!(
+            "regexp_extract({column}, {}, 1)",
+            self.string_literal(&attribute_pattern(name))
+        )
     }
 
     fn arg_min(&self, value: &str, order: &str, filter: Option<&str>) -> String {
@@ -109,6 +117,107 @@ impl Dialect for DuckDb {
     fn list_element(&self, list: &str, index: usize) -> String {
         format!("{list}[{index}]")
     }
+
+    fn text_type(&self) -> &'static str {
+        "VARCHAR"
+    }
+
+    fn unit_number(&self, _unit: &str) -> String {
+        "row_number() OVER ()".to_string()
+    }
+}
+
+/// Spark SQL (4.x), through Spark Connect. Its string literals process backslash escapes, its
+/// `arg_min` is `min_by`, its epoch functions are `unix_micros`/`timestamp_micros`, its
+/// quantiles are `percentile_disc`/`percentile_cont` (the same definitions as DuckDB's
+/// `quantile_disc`/`quantile_cont`), and a row number without an order is not to be had
+/// cheaply (see [`Dialect::unit_number`]). The plan reads `exposures.ts` and
+/// `metric_events.ts` as `TIMESTAMP` in a session whose time zone is UTC.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SparkSql;
+
+impl Dialect for SparkSql {
+    fn string_literal(&self, text: &str) -> String {
+        format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+
+    fn timestamp_literal(&self, micros: i64) -> String {
+        format!("timestamp_micros({micros})")
+    }
+
+    fn day_number(&self, micros: &str) -> String {
+        format!("({micros} div 86400000000)")
+    }
+
+    fn epoch_micros(&self, expr: &str) -> String {
+        format!("unix_micros({expr})")
+    }
+
+    fn attribute_token(&self, column: &str, name: &str) -> String {
+        // DuckDB's pattern: Java's regular expressions read it alike.
+        format!(
+            "regexp_extract({column}, {}, 1)",
+            self.string_literal(&attribute_pattern(name))
+        )
+    }
+
+    fn arg_min(&self, value: &str, order: &str, filter: Option<&str>) -> String {
+        with_filter(format!("min_by({value}, {order})"), filter)
+    }
+
+    fn aggregate_where(&self, function: &str, argument: &str, filter: Option<&str>) -> String {
+        with_filter(format!("{function}({argument})"), filter)
+    }
+
+    fn discrete_quantiles(&self, column: &str, fractions: &[f64]) -> String {
+        within_group("percentile_disc", column, fractions)
+    }
+
+    fn continuous_quantiles(&self, column: &str, fractions: &[f64]) -> String {
+        within_group("percentile_cont", column, fractions)
+    }
+
+    fn continuous_quantile_list(&self, column: &str, fractions: &[f64]) -> String {
+        let list: Vec<String> = fractions.iter().map(|f| format!("{f:?}D")).collect();
+        format!("percentile({column}, array({}))", list.join(", "))
+    }
+
+    fn list_element(&self, list: &str, index: usize) -> String {
+        format!("element_at({list}, {index})")
+    }
+
+    fn text_type(&self) -> &'static str {
+        "STRING"
+    }
+
+    fn unit_number(&self, unit: &str) -> String {
+        unit.to_string()
+    }
+}
+
+/// The regular expression whose first group is attribute `name`'s raw JSON token in canonical
+/// attribute text: a string value is a JSON string with escapes; anything else runs to the
+/// next comma or brace (attributes are flat: numbers, booleans).
+fn attribute_pattern(name: &str) -> String {
+    let name = name.replace('.', r"\.");
+    format!(r#""{name}":("(?:[^"\\]|\\.)*"|[^,}}]*)"#)
+}
+
+/// `aggregate FILTER (WHERE filter)`, or the aggregate alone.
+fn with_filter(aggregate: String, filter: Option<&str>) -> String {
+    match filter {
+        Some(filter) => format!("{aggregate} FILTER (WHERE {filter})"),
+        None => aggregate,
+    }
+}
+
+/// `function(f) WITHIN GROUP (ORDER BY column)` for each fraction, as a select list.
+fn within_group(function: &str, column: &str, fractions: &[f64]) -> String {
+    fractions
+        .iter()
+        .map(|f| format!("{function}({f:?}D) WITHIN GROUP (ORDER BY {column})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `function(column, [fractions])[1], ...[2], ...`: one aggregate over the list of fractions
@@ -129,5 +238,47 @@ mod tests {
     #[test]
     fn quotes_are_doubled_in_string_literals() {
         assert_eq!(DuckDb.string_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn spark_escapes_backslashes_and_quotes() {
+        assert_eq!(SparkSql.string_literal(r"it's a \d"), r"'it\'s a \\d'");
+    }
+
+    #[test]
+    fn both_engines_read_attributes_with_the_same_pattern() {
+        // The pattern, unescaped from each engine's literal, is the same text.
+        let duck = DuckDb.attribute_token("attributes", "device.type");
+        let spark = SparkSql.attribute_token("attributes", "device.type");
+        let pattern = attribute_pattern("device.type");
+        assert_eq!(duck, format!("regexp_extract(attributes, '{pattern}', 1)"));
+        assert_eq!(
+            spark,
+            format!(
+                "regexp_extract(attributes, '{}', 1)",
+                pattern.replace('\\', "\\\\")
+            )
+        );
+    }
+
+    #[test]
+    fn spark_spells_what_duckdb_spells_differently() {
+        assert_eq!(
+            SparkSql.arg_min("v", "ts", Some("trig")),
+            "min_by(v, ts) FILTER (WHERE trig)"
+        );
+        assert_eq!(SparkSql.epoch_micros("ts"), "unix_micros(ts)");
+        assert_eq!(SparkSql.timestamp_literal(-5), "timestamp_micros(-5)");
+        assert_eq!(
+            SparkSql.continuous_quantiles("x", &[0.5, 0.95]),
+            "percentile_cont(0.5D) WITHIN GROUP (ORDER BY x), percentile_cont(0.95D) WITHIN GROUP (ORDER BY x)"
+        );
+        assert_eq!(
+            SparkSql.continuous_quantile_list("x", &[0.1]),
+            "percentile(x, array(0.1D))"
+        );
+        assert_eq!(SparkSql.list_element("e", 2), "element_at(e, 2)");
+        assert_eq!(SparkSql.unit_number("t.unit"), "t.unit");
+        assert_eq!(DuckDb.unit_number("t.unit"), "row_number() OVER ()");
     }
 }

@@ -3,7 +3,9 @@
 //! The flow, with the I/O in the store:
 //! 1. [`Plan`] turns an experiment and its metrics into SQL ([`Plan::scorecard_sql`],
 //!    [`Plan::daily_sql`]) through a [`Dialect`], so only per-arm sums leave the engine;
-//! 2. the store runs it and hands back [`ArmSums`] and [`DailySums`] rows;
+//! 2. [`execute`] runs it on an [`Engine`] (DuckDB in the store, Spark through Spark Connect
+//!    in `rctgate-spark`: the I/O lives in those implementations) and reads the answers
+//!    into [`ArmSums`] and [`DailySums`] rows, the same way for every engine;
 //! 3. [`scorecard::build`] runs each metric through the stats crate, adjusts p-values (Holm),
 //!    checks SRM and guardrails, and applies the [`policy`];
 //! 4. `rctgate-report` presents it (terminal table, HTML, charts).
@@ -13,6 +15,8 @@ pub mod contrasts;
 pub mod decision;
 pub mod dialect;
 pub mod distribution;
+pub mod engine;
+pub mod execute;
 pub mod format;
 pub mod frozen;
 pub mod latency_cost;
@@ -28,7 +32,8 @@ pub mod sums;
 
 pub use build::{build, Inputs};
 pub use decision::{Decision, Diagnostic, Severity, Verdict};
-pub use dialect::{Dialect, DuckDb};
+pub use dialect::{Dialect, DuckDb, SparkSql};
+pub use engine::{Cell, Engine, EngineError, Rows};
 pub use frozen::{FrozenResult, PrimaryLift};
 pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};
 pub use scorecard::{LatencySummary, Movement, Scorecard};

@@ -231,9 +231,12 @@ impl Plan {
         // variant and segment ride along as small integers. Segment numbers become their
         // tokens again only on the final few rows.
         let segment = if self.segment.is_some() {
-            "LEFT JOIN ranked r ON r.rank = p.sid AND p.sid > 0"
+            "LEFT JOIN ranked r ON r.rank = p.sid AND p.sid > 0".to_string()
         } else {
-            "LEFT JOIN (SELECT NULL::VARCHAR AS token, 0 AS rank) r ON false"
+            format!(
+                "LEFT JOIN (SELECT CAST(NULL AS {}) AS token, 0 AS rank) r ON false",
+                d.text_type()
+            )
         };
         format!(
             "WITH {units},
@@ -273,9 +276,10 @@ GROUP BY p.variant, p.sid, r.token",
     fn sums_of_units_sql(&self, d: &dyn Dialect, table: &str, sums: &str) -> String {
         let Some(name) = &self.segment else {
             return format!(
-                "SELECT p.variant, NULL::VARCHAR AS segment, false AS other, count(*) AS n, {sums}, p.sid AS sid
+                "SELECT p.variant, CAST(NULL AS {text}) AS segment, false AS other, count(*) AS n, {sums}, p.sid AS sid
 FROM {table} p WHERE p.t0 IS NOT NULL
-GROUP BY p.variant, p.sid"
+GROUP BY p.variant, p.sid",
+                text = d.text_type(),
             );
         };
         format!(
@@ -323,7 +327,7 @@ GROUP BY p.variant, p.seg, r.token",
         for planned in &self.metrics {
             if separate && planned.reads_latency() {
                 // Its own query over the latencies table (`Plan::latency_means_sql`).
-                sums.extend(vec!["NULL::DOUBLE".to_string(); COLUMNS_PER_METRIC]);
+                sums.extend(vec!["CAST(NULL AS DOUBLE)".to_string(); COLUMNS_PER_METRIC]);
             } else {
                 sums.extend(metric_sums(planned, &names, bounds, &mut values));
             }
@@ -452,7 +456,7 @@ FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
     pub fn daily_sql(&self, d: &dyn Dialect) -> String {
         let primary = &self.metrics[0];
         let ratio = primary.metric.kind == MetricKind::Ratio;
-        let null3 = "NULL::DOUBLE, NULL::DOUBLE, NULL::DOUBLE";
+        let null3 = "CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE)";
         let den = if ratio {
             "sum(ds), sum(dss), sum(nd)"
         } else {
@@ -768,7 +772,10 @@ GROUP BY variant",
     /// counted): rows of `variant`, `day`, `bin`, `n`. Every exposure of the window counts.
     pub fn output_histogram_sql(&self, d: &dyn Dialect, edges: &[f64]) -> String {
         let (Some(first), Some(last)) = (edges.first(), edges.last()) else {
-            return "SELECT NULL::VARCHAR, 0::BIGINT, 0::BIGINT, 0::BIGINT WHERE false".to_string();
+            return format!(
+                "SELECT CAST(NULL AS {}), CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT) WHERE false",
+                d.text_type()
+            );
         };
         let bins = edges.len() - 1;
         let width = (last - first) / bins as f64;
@@ -1066,12 +1073,13 @@ GROUP BY variant, token",
             None => format!(
                 "{exposed},
 exposed_units AS (
-  SELECT unit, row_number() OVER () AS uid, {variant}, t0, {t0us} AS t0us, 0 AS sid,
+  SELECT unit, {uid} AS uid, {variant}, t0, {t0us} AS t0us, 0 AS sid,
          any_triggered AS triggered, marked, output{carried}
   FROM exposed
 ),
 units AS (SELECT * FROM exposed_units WHERE t0 IS NOT NULL)",
                 carried = if with_attributes { ", attributes" } else { "" },
+                uid = d.unit_number("unit"),
             ),
             Some(name) => format!(
                 "{exposed},
@@ -1084,12 +1092,13 @@ ranked AS (
   FROM tokens GROUP BY token
 ),
 units AS (
-  SELECT t.unit, row_number() OVER () AS uid, t.variant, t.t0, {t0us} AS t0us,
+  SELECT t.unit, {uid} AS uid, t.variant, t.t0, {t0us} AS t0us,
          CASE WHEN r.rank <= {TOP_SEGMENTS} THEN r.rank ELSE 0 END AS sid
   FROM tokens t JOIN ranked r ON r.token IS NOT DISTINCT FROM t.token
 )",
                 token = d.attribute_token("attributes", name),
                 t0us = d.epoch_micros("t.t0"),
+                uid = d.unit_number("t.unit"),
             ),
         }
     }
@@ -1137,8 +1146,10 @@ units AS (
             (Some(only), None) | (None, Some(only)) => only,
             // No metric reads anything (not a plan `new` builds): an empty relation.
             (None, None) => {
-                "SELECT NULL::VARCHAR AS unit, NULL::DOUBLE AS value, 0 AS code, 0 AS tus WHERE false"
-                    .to_string()
+                format!(
+                    "SELECT CAST(NULL AS {}) AS unit, CAST(NULL AS DOUBLE) AS value, 0 AS code, 0 AS tus WHERE false",
+                    d.text_type()
+                )
             }
         }
     }
@@ -1344,7 +1355,7 @@ fn metric_sums(
     values: &mut UnitValues,
 ) -> Vec<String> {
     let metric = &planned.metric;
-    let null = || "NULL::DOUBLE".to_string();
+    let null = || "CAST(NULL AS DOUBLE)".to_string();
     if planned.is_quantile() {
         // Its own queries compute it (`Plan::quantile_values_sql`).
         return vec![null(); COLUMNS_PER_METRIC];

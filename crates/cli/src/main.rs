@@ -5,6 +5,7 @@
 //! input or any other error, reported as one sentence on stderr.
 
 mod commands;
+mod engine;
 mod failure;
 mod remote_import;
 mod target;

@@ -67,7 +67,7 @@ fn to_value<T: serde::Serialize>(value: T) -> Result<Value, Failure> {
     serde_json::to_value(value).map_err(|e| Failure::input(format!("could not encode the result: {e}")))
 }
 
-fn store_failure(e: rctgate_store::StoreError) -> Failure {
+pub fn store_failure(e: rctgate_store::StoreError) -> Failure {
     Failure::input(e.to_string())
 }
 
@@ -107,6 +107,14 @@ impl Target {
     }
 
     /// The scorecard (frozen for a stopped experiment), optionally split by a segment.
+    /// The database file, when acting on one directly.
+    pub fn store(&self) -> Option<&Store> {
+        match self {
+            Target::Local(store) => Some(store),
+            Target::Remote(_) => None,
+        }
+    }
+
     pub fn results(&self, key: &str, options: &rctgate_store::AnalyzeOptions<'_>) -> Result<Value, Failure> {
         match self {
             Target::Local(store) => store.results(key, options).map_err(store_failure),

@@ -12,6 +12,8 @@
 //! Every unit has its own generator seeded from (seed, unit index), so data is the same on
 //! every machine and can be streamed unit by unit without holding millions of events.
 
+pub mod showcase;
+
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use rctgate_domain::{from_json_value, Experiment, Metric};
-use rctgate_simulate::{unit_events, Scenario, SimAttribute, SimMetric};
+use rctgate_simulate::{unit_events, Scenario, SimMetric};
 use rctgate_store::{AnalyzeOptions, Store, LOCAL_ACTOR};
 use serde_json::json;
 
@@ -57,14 +57,7 @@ fn scenario(units: usize) -> Scenario {
     );
     scenario.repeat_exposures = 2;
     scenario.two_variant_share = 0.001;
-    scenario.attribute = Some(SimAttribute {
-        name: "device".into(),
-        values: vec![
-            ("mobile".into(), 0.6),
-            ("desktop".into(), 0.3),
-            ("tablet".into(), 0.1),
-        ],
-    });
+    scenario.attribute = Some(rctgate_simulate::showcase::devices());
     // Every exposure carries the model's latency (its own generator: the other events are
     // the same with or without it).
     scenario.latency = Some(rctgate_simulate::SimLatency {

@@ -75,6 +75,12 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+impl From<rctgate_analysis::EngineError> for StoreError {
+    fn from(err: rctgate_analysis::EngineError) -> StoreError {
+        StoreError::Query(err.0)
+    }
+}
+
 impl From<NativeError> for StoreError {
     fn from(err: NativeError) -> StoreError {
         match err {

@@ -49,9 +49,16 @@ pub struct Store {
     id_horizon: AtomicI64,
     /// Held while an analysis writes the unit rows kept for a trial (`trials::unit_state`).
     kept_units: Mutex<()>,
+    /// Where analyses read events when not from the file; see [`Store::read_events_with`].
+    events_engine: RwLock<Option<EngineFactory>>,
     /// Declared last so that it is dropped after the connections above.
     pub(crate) database: Arc<NativeDatabase>,
 }
+
+/// Opens the engine that analyses read events from instead of the file (Spark, say): one
+/// per analysis, so that concurrent analyses keep their intermediate results apart. Its
+/// error is a sentence.
+pub type EngineFactory = Arc<dyn Fn() -> Result<Box<dyn rctgate_analysis::Engine>, String> + Send + Sync>;
 
 /// A connection for reading, which keeps the database open while it lives.
 pub type ReadConnection = SqlConnection;
@@ -162,6 +169,7 @@ impl Store {
             generation: AtomicU64::new(0),
             variants: VariantCache::default(),
             kept_units: Mutex::new(()),
+            events_engine: RwLock::new(None),
             id_horizon: AtomicI64::new(DEFAULT_ID_HORIZON.num_microseconds().unwrap_or(i64::MAX)),
             keys: RwLock::new(keys),
             fingerprinter,
@@ -233,6 +241,22 @@ impl Store {
     pub fn set_id_horizon(&self, horizon: Option<chrono::Duration>) {
         let micros = horizon.map_or(i64::MAX, |h| h.num_microseconds().unwrap_or(i64::MAX));
         self.id_horizon.store(micros, Ordering::Release);
+    }
+
+    /// Makes every analysis (results, the frozen scorecard of a stop, the distributions, a
+    /// launch's watch) read the events through `engine` instead of the file; the experiments,
+    /// metrics and everything else stay the file's. `None`: the file again. Unit rows are
+    /// kept only for analyses of the file.
+    pub fn read_events_with(&self, engine: Option<EngineFactory>) {
+        *self.events_engine.write().unwrap_or_else(PoisonError::into_inner) = engine;
+    }
+
+    /// The engine analyses read events from, when it is not the file.
+    pub(crate) fn events_engine(&self) -> Option<EngineFactory> {
+        self.events_engine
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The intake with its id set open (from the index file and the rows since, or built

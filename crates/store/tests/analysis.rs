@@ -10,10 +10,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use rctgate_domain::{from_json_value, parse_event_batch, Experiment, Metric, MetricKind, MetricSource};
-use rctgate_simulate::{Scenario, SimAttribute, SimEvent, SimLatency, SimMetric};
+use rctgate_simulate::showcase::sim_metric;
+use rctgate_simulate::{Scenario, SimAttribute, SimEvent};
 use rctgate_stats::request::{Kind, Method, MetricSpec, StatsRequest, VariantInput};
 use rctgate_store::{AnalyzeOptions, KeepRows, KeptUnits, Store, LOCAL_ACTOR};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 const TOLERANCE: f64 = 1e-6;
@@ -24,93 +25,19 @@ fn at(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn sim_metric(event: &str, rate: f64, lifts: [f64; 3], window_hours: f64, pre_days: u32) -> SimMetric {
-    SimMetric {
-        event: event.into(),
-        rate,
-        lifts: lifts.to_vec(),
-        value: None,
-        window_hours,
-        pre_days,
-        late_share: 0.2,
-    }
-}
-
 fn scenario() -> Scenario {
-    let mut revenue = sim_metric("revenue", 0.6, [1.0, 1.1, 0.95], 168.0, 14);
-    revenue.value = Some((3.0, 0.8));
-    let mut s = Scenario::two_arms(
-        "trial",
-        4000,
-        at("2026-10-01T00:00:00Z"),
-        vec![
-            sim_metric("booking", 0.4, [1.0, 1.25, 1.0], 168.0, 14),
-            revenue,
-            sim_metric("session", 2.0, [1.0, 1.0, 1.05], 72.0, 0),
-            sim_metric("click", 3.0, [1.0, 1.3, 1.3], 24.0, 0),
-            sim_metric("cancel", 0.1, [1.0, 1.0, 1.4], 168.0, 0),
-        ],
-    );
-    s.variants = vec![
-        ("control".into(), 0.4),
-        ("fast".into(), 0.3),
-        ("slow".into(), 0.3),
-    ];
-    s.repeat_exposures = 2;
-    s.triggered_share = 0.7;
-    s.two_variant_share = 0.03;
-    s.edge_events = true;
-    s.attribute = Some(SimAttribute {
-        name: "device".into(),
-        values: vec![
-            ("mobile".into(), 0.6),
-            ("desktop".into(), 0.3),
-            ("tablet".into(), 0.1),
-        ],
-    });
-    s.latency = Some(SimLatency {
-        mu: 3.9,
-        sigma: 0.5,
-        multipliers: vec![1.0, 0.9, 1.3],
-    });
-    s
+    rctgate_simulate::showcase::scenario()
 }
 
 fn metrics() -> Vec<Metric> {
-    [
-        json!({"name": "bookings", "kind": "proportion", "event": "booking", "window_hours": 168,
-               "direction": "increase", "cuped_days": 14}),
-        json!({"name": "revenue", "kind": "mean", "event": "revenue", "window_hours": 168,
-               "direction": "increase", "cuped_days": 14}),
-        json!({"name": "revenue_per_session", "kind": "ratio", "event": "revenue",
-               "denominator_event": "session", "window_hours": 72, "direction": "increase"}),
-        json!({"name": "clicks", "kind": "count", "event": "click", "window_hours": 24,
-               "direction": "increase"}),
-        json!({"name": "cancellations", "kind": "proportion", "event": "cancel", "window_hours": 168,
-               "direction": "decrease"}),
-        json!({"name": "mean_latency", "kind": "mean", "source": "exposure_latency", "window_hours": 48,
-               "direction": "decrease"}),
-        json!({"name": "p95_latency", "kind": "quantile", "quantile": 0.95, "source": "exposure_latency",
-               "direction": "decrease"}),
-        json!({"name": "p90_revenue", "kind": "quantile", "quantile": 0.9, "event": "revenue",
-               "window_hours": 72, "direction": "increase"}),
-    ]
-    .into_iter()
-    .map(|value| from_json_value(value).expect("metric"))
-    .collect()
+    rctgate_simulate::showcase::metrics()
+        .into_iter()
+        .map(|value| from_json_value(value).expect("metric"))
+        .collect()
 }
 
 fn experiment(triggered_only: bool) -> Experiment {
-    from_json_value(json!({
-        "key": "trial", "hypothesis": "Faster ranking sells more.",
-        "variants": [{"name": "control", "weight": 0.4}, {"name": "fast", "weight": 0.3},
-                     {"name": "slow", "weight": 0.3}],
-        "metrics": {"primary": "bookings", "guardrails": ["cancellations", "mean_latency", "p95_latency"],
-                    "proxies": ["clicks"], "secondary": ["revenue", "revenue_per_session", "p90_revenue"]},
-        "analysis": {"method": "frequentist", "triggered_only": triggered_only,
-                     "start": "2026-10-01T00:00:00Z", "end": "2026-10-11T00:00:00Z"}
-    }))
-    .expect("experiment")
+    from_json_value(rctgate_simulate::showcase::experiment(triggered_only)).expect("experiment")
 }
 
 /// A store holding the scenario's events and the draft experiment.

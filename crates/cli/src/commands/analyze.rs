@@ -1,5 +1,6 @@
-//! `rctgate analyze KEY [--segment ATTR] [--format table|json|html] [--output FILE]`: the
-//! scorecard (SPEC §9), from a database file or a server.
+//! `rctgate analyze KEY [--segment ATTR] [--format table|json|html] [--output FILE]
+//! [--engine duckdb|spark ...]`: the scorecard (SPEC §9), from a database file or a server,
+//! its events read by the file's DuckDB or by Spark (`crate::engine`).
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use rctgate_report::render;
 use serde_json::Value;
 
 use crate::commands::print_json;
+use crate::engine::EngineArgs;
 use crate::failure::Failure;
 use crate::target::TargetArgs;
 
@@ -42,6 +44,8 @@ pub struct Args {
     distributions: bool,
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -63,7 +67,24 @@ pub fn run(args: Args) -> Result<(), Failure> {
         series: matches!(args.format, Format::Json),
         ..Default::default()
     };
-    let results = args.target.open()?.results(&args.key, &options)?;
+    let target = args.target.open()?;
+    let results = match args.engine.spark()? {
+        None => target.results(&args.key, &options)?,
+        Some(spark) => {
+            // The events are Spark's: computed there, also for a stopped trial (whose
+            // frozen scorecard is the file's events').
+            let Some(store) = target.store() else {
+                return Err(Failure::input(
+                    "--engine spark reads the experiment from --db: the server analyses with its own engine.",
+                ));
+            };
+            let card = store
+                .analyze_on(&spark, &args.key, &options)
+                .map_err(crate::target::store_failure)?;
+            serde_json::to_value(&card)
+                .map_err(|e| Failure::input(format!("could not encode the scorecard: {e}")))?
+        }
+    };
     let text = match args.format {
         Format::Json => {
             if args.output.is_none() {

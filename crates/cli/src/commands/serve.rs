@@ -10,6 +10,7 @@ use rctgate_server::webhook::Webhook;
 use rctgate_server::{Governance, Integrations, Limits, Watch};
 use rctgate_store::Store;
 
+use crate::engine::EngineArgs;
 use crate::failure::Failure;
 
 #[derive(clap::Args)]
@@ -70,6 +71,10 @@ pub struct Args {
     /// request pays only for the events since; 0: only after results requests.
     #[arg(long, default_value_t = 300)]
     keep_rows_every_secs: u64,
+    /// Where analyses read events (results, the verdict frozen at a stop, a launch's watch):
+    /// the file (default) or Spark.
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
@@ -98,7 +103,9 @@ pub fn run(args: Args) -> Result<(), Failure> {
         None => AliasFollower::default(),
     };
     let integrations = Integrations { webhook, aliases };
+    let events_engine = args.engine.factory()?;
     let store = crate::commands::open_store(&args.db)?;
+    store.read_events_with(events_engine);
     // The id set that makes ingestion idempotent, built now so the first batch does not wait.
     store.set_id_horizon(Some(chrono::Duration::days(i64::from(args.id_horizon_days))));
     store

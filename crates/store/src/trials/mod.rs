@@ -5,6 +5,7 @@
 
 pub(crate) mod analyze;
 pub(crate) mod distributions;
+pub(crate) mod duckdb_engine;
 pub(crate) mod freeze;
 pub(crate) mod history;
 pub(crate) mod holdout;

@@ -1,0 +1,491 @@
+//! Running a [`Plan`] on an [`Engine`]: every query of a scorecard, in order, and what each
+//! returns read into the sums `build` turns into the scorecard. The same code reads DuckDB's
+//! answers and Spark's.
+//!
+//! Intermediate results the plan reads several times (each counted unit, their latencies, a
+//! quantile metric's values) are kept in the engine under the names below, and forgotten by
+//! the caller ([`forget_kept`]) once the analysis is done, whatever happened.
+
+use chrono::{DateTime, Utc};
+use rctgate_domain::Experiment;
+
+use crate::distribution::{self, ArmReference, BinCount, Distributions, Histogram};
+use crate::engine::{Engine, EngineError, Row};
+use crate::novelty::{self, NoveltyRow};
+use crate::plan::{
+    quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks, COLUMNS_PER_METRIC,
+};
+use crate::{
+    ArmSums, DailySums, Inputs, LatencySummary, MetricSums, Plan, QuantileArm, QuantileArms, Scorecard,
+    SegmentKey, TriggerCounts,
+};
+
+/// The kept table of an analysis' counted units (`Plan::units_sql`).
+pub const UNITS: &str = "rctgate_units";
+/// The kept table of the counted units' latencies (`Plan::latencies_sql`).
+pub const LATENCIES: &str = "rctgate_latencies";
+/// The kept table a quantile metric's values are in while its arms are read.
+pub const QUANTILE_VALUES: &str = "rctgate_quantile_values";
+
+/// Each arm's model version and its reference distribution: (variant, version, reference).
+pub type References = Vec<(String, String, Histogram)>;
+
+/// What a scorecard needs besides the plan.
+pub struct Run<'a, R> {
+    pub experiment: &'a Experiment,
+    pub now: DateTime<Utc>,
+    /// Also the primary's daily series and the novelty check.
+    pub series: bool,
+    /// As `Inputs::planned_progress`.
+    pub planned_progress: Option<u64>,
+    /// The arms' reference distributions, asked for only when there are outputs to compare
+    /// (it reads the model registry).
+    pub references: R,
+}
+
+/// Groups `plan`'s exposures by unit into the kept table [`UNITS`] that its later queries
+/// read, and their latencies into [`LATENCIES`] when a latency metric reads them (not with a
+/// segment: a segmented plan groups its units per query).
+pub fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineError> {
+    engine.keep(UNITS, &plan.units_sql(engine.dialect()))?;
+    plan.units_table = Some(UNITS.to_string());
+    if let Some(latencies) = plan.latencies_sql(engine.dialect()) {
+        engine.keep(LATENCIES, &latencies)?;
+        plan.latencies_table = Some(LATENCIES.to_string());
+    }
+    Ok(())
+}
+
+/// Forgets every table an analysis keeps; call it once the analysis is done, whatever
+/// happened. Those that read others first: an engine may keep them as views (Spark).
+pub fn forget_kept(engine: &dyn Engine) -> Result<(), EngineError> {
+    for name in [QUANTILE_VALUES, LATENCIES, UNITS] {
+        engine.forget(name)?;
+    }
+    Ok(())
+}
+
+/// The scorecard of `plan` (its units kept or not), with everything a scorecard shows.
+pub fn scorecard<E>(
+    engine: &dyn Engine,
+    plan: &Plan,
+    run: Run<'_, impl FnOnce() -> Result<References, E>>,
+) -> Result<Scorecard, E>
+where
+    E: From<EngineError>,
+{
+    let rows = arm_sums(engine, plan)?;
+    let daily = if run.series {
+        daily_sums(engine, plan)?
+    } else {
+        Vec::new()
+    };
+    let quantiles = (0..plan.metrics.len())
+        .filter_map(|index| quantile_arms(engine, plan, index).transpose())
+        .collect::<Result<Vec<QuantileArms>, EngineError>>()?;
+    let latency = latency_summary(engine, plan)?;
+    let triggers = trigger_counts(engine, plan)?;
+    let confidence_bounds = confidence_bounds(engine, plan)?;
+    let segment_triggers = segment_trigger_counts(engine, plan)?;
+    // The model outputs' shape and shifts become diagnostics of the scorecard.
+    let outputs = output_distributions(engine, plan, run.references)?;
+    let mut card = crate::build(
+        &Inputs {
+            experiment: run.experiment,
+            plan,
+            as_of: run.now,
+            quantiles: &quantiles,
+            latency: &latency,
+            output_diagnostics: &outputs.diagnostics,
+            triggers: &triggers,
+            confidence_bounds: &confidence_bounds,
+            segment_triggers: &segment_triggers,
+            planned_progress: run.planned_progress,
+        },
+        &rows,
+        &daily,
+    );
+    if run.series {
+        attach_novelty(engine, plan, run.experiment, &mut card)?;
+    }
+    Ok(card)
+}
+
+/// The primary's effect by days since first exposure (`novelty`), and its diagnostic, when
+/// the window is long enough and the primary splits by day.
+fn attach_novelty(
+    engine: &dyn Engine,
+    plan: &Plan,
+    experiment: &Experiment,
+    card: &mut Scorecard,
+) -> Result<(), EngineError> {
+    let Some(horizon) = novelty::horizon(plan) else {
+        return Ok(());
+    };
+    // Novelty is the trial's, not a segment's, and a segmented plan has no units table (its
+    // units carry segment tokens): the unsegmented units are grouped here, once the primary
+    // is known to split by day, and forgotten with the others at the end of the analysis.
+    let whole = Plan {
+        segment: None,
+        units_table: Some(UNITS.to_string()),
+        ..plan.clone()
+    };
+    let Some(sql) = whole.novelty_sql(engine.dialect(), horizon) else {
+        return Ok(());
+    };
+    if plan.units_table.is_none() {
+        engine.keep(UNITS, &whole.units_sql(engine.dialect()))?;
+    }
+    let rows = engine
+        .rows(&sql)?
+        .iter()
+        .map(|cells| {
+            let row = Row(cells);
+            Ok(NoveltyRow {
+                variant: usize::try_from(row.int(0)?).unwrap_or(usize::MAX),
+                day: row.int(1)?,
+                sum: row.float_or_null(2)?.unwrap_or(0.0),
+                sum_squares: row.float_or_null(3)?.unwrap_or(0.0),
+            })
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let (novelty, diagnostic) = novelty::analyse(experiment, &whole, &rows, horizon);
+    card.novelty = novelty;
+    card.diagnostics.extend(diagnostic);
+    Ok(())
+}
+
+fn sums_from(row: &Row<'_>, first: usize) -> Result<MetricSums, EngineError> {
+    let mut sums = [None; COLUMNS_PER_METRIC];
+    for (offset, sum) in sums.iter_mut().enumerate() {
+        *sum = row.float_or_null(first + offset)?;
+    }
+    Ok(sums)
+}
+
+/// The plan's queries carry variants as their index.
+fn variant_name(plan: &Plan, index: Option<i64>) -> Option<String> {
+    index
+        .and_then(|i| usize::try_from(i).ok())
+        .and_then(|i| plan.variants.get(i).cloned())
+}
+
+/// The scorecard query's rows: per variant and segment (or confidence bucket) sums.
+pub fn arm_sums(engine: &dyn Engine, plan: &Plan) -> Result<Vec<ArmSums>, EngineError> {
+    let metrics = plan.metrics.len();
+    let segmented = plan.segment.is_some();
+    let mut rows = engine
+        .rows(&plan.scorecard_sql(engine.dialect()))?
+        .iter()
+        .map(|cells| {
+            let row = Row(cells);
+            let mut sums = Vec::with_capacity(metrics);
+            for metric in 0..metrics {
+                sums.push(sums_from(&row, 4 + metric * COLUMNS_PER_METRIC)?);
+            }
+            let sid = row.int(4 + metrics * COLUMNS_PER_METRIC)?;
+            Ok(ArmSums {
+                variant: variant_name(plan, row.int_or_null(0)?),
+                segment: if segmented {
+                    SegmentKey::from_token(row.text_or_null(1)?.as_deref(), row.boolean(2)?)
+                } else {
+                    SegmentKey::All
+                },
+                n: row.count(3)?,
+                metrics: sums,
+                bucket: if segmented {
+                    0
+                } else {
+                    u8::try_from(sid).unwrap_or(0)
+                },
+            })
+        })
+        .collect::<Result<Vec<ArmSums>, EngineError>>()?;
+    if let Some((indices, sql)) = plan.latency_means_sql() {
+        // Sums over no latency are 0, as the scorecard query would have summed them.
+        for row in rows.iter_mut().filter(|row| row.variant.is_some()) {
+            for index in &indices {
+                let mut zeros = [None; COLUMNS_PER_METRIC];
+                zeros.iter_mut().take(5).for_each(|sum| *sum = Some(0.0));
+                row.metrics[*index] = zeros;
+            }
+        }
+        for cells in engine.rows(&sql)? {
+            let found = Row(&cells);
+            let name = variant_name(plan, found.int_or_null(0)?);
+            let Some(row) = rows
+                .iter_mut()
+                .find(|row| row.variant.is_some() && row.variant == name)
+            else {
+                continue;
+            };
+            for (k, index) in indices.iter().enumerate() {
+                let first = 1 + k * 5;
+                let mut sums = [None; COLUMNS_PER_METRIC];
+                for (offset, sum) in sums.iter_mut().take(5).enumerate() {
+                    *sum = found.float_or_null(first + offset)?;
+                }
+                row.metrics[*index] = sums;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The primary's daily sums (`Plan::daily_sql`).
+pub fn daily_sums(engine: &dyn Engine, plan: &Plan) -> Result<Vec<DailySums>, EngineError> {
+    engine
+        .rows(&plan.daily_sql(engine.dialect()))?
+        .iter()
+        .map(|cells| {
+            let row = Row(cells);
+            Ok(DailySums {
+                day_micros: row.int(0)?,
+                variant: variant_name(plan, row.int_or_null(1)?).unwrap_or_default(),
+                n: row.count(2)?,
+                sums: sums_from(&row, 3)?,
+            })
+        })
+        .collect()
+}
+
+/// The arms of metric `index` if it is a quantile: its values kept, then each arm's count,
+/// its quantile and bounds at the ranks the count gives, and the per-unit sums at that
+/// quantile.
+fn quantile_arms(
+    engine: &dyn Engine,
+    plan: &Plan,
+    index: usize,
+) -> Result<Option<QuantileArms>, EngineError> {
+    let Some(values) = plan.quantile_values_sql(engine.dialect(), index) else {
+        return Ok(None);
+    };
+    let level = plan.metrics[index].metric.quantile.unwrap_or(0.5);
+    engine.keep(QUANTILE_VALUES, &values)?;
+    let arms = read_quantile_arms(engine, plan, level);
+    // Forgotten whatever happened, so the next metric starts clean.
+    let forgotten = engine.forget(QUANTILE_VALUES);
+    let arms = arms?;
+    forgotten?;
+    Ok(Some((index, arms)))
+}
+
+fn read_quantile_arms(
+    engine: &dyn Engine,
+    plan: &Plan,
+    level: f64,
+) -> Result<Vec<Option<QuantileArm>>, EngineError> {
+    let mut arms: Vec<Option<QuantileArm>> = vec![None; plan.variants.len()];
+    let mut estimates = Vec::new();
+    for cells in engine.rows(&quantile_counts_sql(QUANTILE_VALUES))? {
+        let row = Row(&cells);
+        let variant = usize::try_from(row.int(0)?).unwrap_or(usize::MAX);
+        let n = row.count(1)?;
+        if variant >= arms.len() || n == 0 {
+            continue;
+        }
+        let ranks = quantile_ranks(n, level);
+        let bounds = engine.rows(&quantile_bounds_sql(
+            engine.dialect(),
+            QUANTILE_VALUES,
+            variant,
+            n,
+            ranks,
+        ))?;
+        let bound = Row(bounds.first().map_or(&[][..], Vec::as_slice));
+        let estimate = bound.float(0)?;
+        estimates.push((variant, estimate));
+        arms[variant] = Some(QuantileArm {
+            n,
+            estimate,
+            lower: bound.float(1)?,
+            upper: bound.float(2)?,
+            units: 0,
+            below_sum: 0.0,
+            below_sum_squares: 0.0,
+            values_sum: 0.0,
+            values_sum_squares: 0.0,
+            below_values_sum_product: 0.0,
+        });
+    }
+    if estimates.is_empty() {
+        return Ok(arms);
+    }
+    for cells in engine.rows(&quantile_cluster_sql(QUANTILE_VALUES, &estimates))? {
+        let row = Row(&cells);
+        let variant = usize::try_from(row.int(0)?).unwrap_or(usize::MAX);
+        if let Some(Some(arm)) = arms.get_mut(variant) {
+            arm.units = row.count(1)?;
+            arm.below_sum = row.float(2)?;
+            arm.below_sum_squares = row.float(3)?;
+            arm.values_sum = row.float(4)?;
+            arm.values_sum_squares = row.float(5)?;
+            arm.below_values_sum_product = row.float(6)?;
+        }
+    }
+    Ok(arms)
+}
+
+/// Each arm's model latency, in plan order of the variants; empty when no exposure carries
+/// `latency_ms`.
+fn latency_summary(engine: &dyn Engine, plan: &Plan) -> Result<Vec<LatencySummary>, EngineError> {
+    let mut found = engine
+        .rows(&plan.latency_sql(engine.dialect()))?
+        .iter()
+        .map(|cells| {
+            let row = Row(cells);
+            Ok(LatencySummary {
+                variant: row.text(0)?,
+                requests: row.count(1)?,
+                mean: row.float(2)?,
+                p50: row.float(3)?,
+                p95: row.float(4)?,
+                p99: row.float(5)?,
+                std_dev: row.float(6)?,
+            })
+        })
+        .collect::<Result<Vec<LatencySummary>, EngineError>>()?;
+    found.sort_by_key(|summary| plan.variants.iter().position(|name| *name == summary.variant));
+    Ok(found)
+}
+
+/// Each model-confidence bucket's lowest and highest output (none without the units table).
+fn confidence_bounds(engine: &dyn Engine, plan: &Plan) -> Result<Vec<(u8, f64, f64)>, EngineError> {
+    let Some(sql) = plan.confidence_bounds_sql() else {
+        return Ok(Vec::new());
+    };
+    engine
+        .rows(&sql)?
+        .iter()
+        .map(|cells| {
+            let row = Row(cells);
+            Ok((
+                u8::try_from(row.int(0)?).unwrap_or(0),
+                row.float(1)?,
+                row.float(2)?,
+            ))
+        })
+        .collect()
+}
+
+/// With a segment: each (variant, segment token)'s exposed, triggered and marked units.
+fn segment_trigger_counts(
+    engine: &dyn Engine,
+    plan: &Plan,
+) -> Result<Vec<(usize, Option<String>, TriggerCounts)>, EngineError> {
+    let Some(sql) = plan.segment_trigger_counts_sql(engine.dialect()) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for cells in engine.rows(&sql)? {
+        let row = Row(&cells);
+        let Some(variant) = row.int_or_null(0)?.and_then(|i| usize::try_from(i).ok()) else {
+            continue;
+        };
+        found.push((variant, row.text_or_null(1)?, trigger_counts_from(&row, 2)?));
+    }
+    Ok(found)
+}
+
+fn trigger_counts_from(row: &Row<'_>, first: usize) -> Result<TriggerCounts, EngineError> {
+    Ok(TriggerCounts {
+        units: row.count(first)?,
+        triggered: row.count(first + 1)?,
+        marked: row.count(first + 2)?,
+    })
+}
+
+/// Each arm's exposed, triggered and marked units, in variant order (units in several arms
+/// left out).
+fn trigger_counts(engine: &dyn Engine, plan: &Plan) -> Result<Vec<TriggerCounts>, EngineError> {
+    let mut counts = vec![TriggerCounts::default(); plan.variants.len()];
+    for cells in engine.rows(&plan.trigger_counts_sql(engine.dialect()))? {
+        let row = Row(&cells);
+        let Some(arm) = row
+            .int_or_null(0)?
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| counts.get_mut(i))
+        else {
+            continue;
+        };
+        *arm = trigger_counts_from(&row, 1)?;
+    }
+    Ok(counts)
+}
+
+/// The distributions of `plan`'s arms' model outputs; `references` gives (variant, model
+/// version, reference), asked for only when there are outputs to compare.
+pub fn output_distributions<E>(
+    engine: &dyn Engine,
+    plan: &Plan,
+    references: impl FnOnce() -> Result<References, E>,
+) -> Result<Distributions, E>
+where
+    E: From<EngineError>,
+{
+    let d = engine.dialect();
+    let range = engine.rows(&plan.output_range_sql(d))?;
+    let range = Row(range.first().map_or(&[][..], Vec::as_slice));
+    let (n, min, max) = (range.int(0)?, range.float_or_null(1)?, range.float_or_null(2)?);
+    let scores = matches!((min, max), (Some(min), Some(max)) if min >= 0.0 && max <= 1.0);
+    let deciles = if n > 0 && !scores {
+        let found = engine.rows(&plan.output_deciles_sql(d))?;
+        let row = Row(found.first().map_or(&[][..], Vec::as_slice));
+        (0..9)
+            .map(|i| row.float_or_null(i).map(|v| v.unwrap_or(f64::NAN)))
+            .collect::<Result<Vec<f64>, EngineError>>()?
+    } else {
+        Vec::new()
+    };
+    let bins = distribution::choose_bins(
+        u64::try_from(n).unwrap_or(0),
+        min.unwrap_or(f64::NAN),
+        max.unwrap_or(f64::NAN),
+        &deciles,
+    );
+    let rows = match &bins {
+        Some((_, edges)) => bin_counts(engine, plan, edges)?,
+        None => Vec::new(),
+    };
+    let registered = if bins.is_some() { references()? } else { Vec::new() };
+    let mut references = Vec::with_capacity(registered.len());
+    for (variant, model_version, reference) in &registered {
+        let mut counts = vec![0u64; reference.counts.len()];
+        for row in bin_counts(engine, plan, &reference.edges)? {
+            if &row.variant == variant {
+                if let Some(count) = counts.get_mut(row.bin) {
+                    *count += row.n;
+                }
+            }
+        }
+        references.push(ArmReference {
+            variant,
+            model_version,
+            reference,
+            counts,
+        });
+    }
+    Ok(distribution::analyse(
+        &plan.experiment,
+        &plan.variants,
+        bins,
+        &rows,
+        &references,
+    ))
+}
+
+fn bin_counts(engine: &dyn Engine, plan: &Plan, edges: &[f64]) -> Result<Vec<BinCount>, EngineError> {
+    engine
+        .rows(&plan.output_histogram_sql(engine.dialect(), edges))?
+        .iter()
+        .map(|cells| {
+            let row = Row(cells);
+            Ok(BinCount {
+                variant: row.text(0)?,
+                day_micros: row.int(1)?,
+                bin: usize::try_from(row.int(2)?).unwrap_or(usize::MAX),
+                n: row.count(3)?,
+            })
+        })
+        .collect()
+}

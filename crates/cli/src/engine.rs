@@ -1,0 +1,137 @@
+//! Which engine reads the events of an analysis: the file's own DuckDB (the default), or Spark
+//! through Spark Connect, configured by a TOML file and flags (flags win):
+//!
+//! ```toml
+//! [spark]
+//! url = "sc://spark.internal:15002"          # ;token=...;use_ssl=true as Spark Connect takes them
+//! exposures = "lake.rctgate.exposures"       # a table, or a path: parquet.`/lake/exposures`
+//! metric_events = "lake.rctgate.metric_events"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use rctgate_analysis::Engine;
+use rctgate_spark::{Sources, SparkEngine};
+use rctgate_store::EngineFactory;
+use serde::Deserialize;
+
+use crate::failure::Failure;
+
+/// The engine, as `--engine` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EngineKind {
+    /// The database file's own DuckDB.
+    Duckdb,
+    /// Spark, through Spark Connect (--spark-url or the --engine-config file's [spark]).
+    Spark,
+}
+
+/// The flags that configure Spark.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Which engine reads the events; the experiment and its metrics always come from the
+    /// file.
+    #[arg(long, value_enum, default_value = "duckdb")]
+    pub engine: EngineKind,
+    /// A TOML file whose [spark] table gives url, exposures and metric_events.
+    #[arg(long, value_name = "FILE")]
+    engine_config: Option<PathBuf>,
+    /// The Spark Connect URL (sc://host:15002).
+    #[arg(long, env = "RCTGATE_SPARK_URL", value_name = "URL")]
+    spark_url: Option<String>,
+    /// The Spark relation holding exposures (a table, or parquet.`/path`).
+    #[arg(long, value_name = "RELATION")]
+    spark_exposures: Option<String>,
+    /// The Spark relation holding metric events.
+    #[arg(long, value_name = "RELATION")]
+    spark_metric_events: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    spark: Option<SparkConfig>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SparkConfig {
+    url: Option<String>,
+    exposures: Option<String>,
+    metric_events: Option<String>,
+}
+
+impl EngineArgs {
+    /// The Spark engine, connected, when `--engine spark`; `None` for the file's own.
+    pub fn spark(&self) -> Result<Option<SparkEngine>, Failure> {
+        match self.sources()? {
+            Some(sources) => SparkEngine::connect(&sources).map(Some).map_err(Failure::input),
+            None => Ok(None),
+        }
+    }
+
+    /// For a server: the engine every analysis opens when `--engine spark` (checked by
+    /// connecting once now, so a wrong URL or relation stops the start); `None` for the
+    /// file's own.
+    pub fn factory(&self) -> Result<Option<EngineFactory>, Failure> {
+        let Some(sources) = self.sources()? else {
+            return Ok(None);
+        };
+        drop(SparkEngine::connect(&sources).map_err(Failure::input)?);
+        Ok(Some(Arc::new(move || {
+            SparkEngine::connect(&sources).map(|engine| Box::new(engine) as Box<dyn Engine>)
+        })))
+    }
+
+    /// Where Spark finds the events, when `--engine spark`.
+    fn sources(&self) -> Result<Option<Sources>, Failure> {
+        if self.engine == EngineKind::Duckdb {
+            return Ok(None);
+        }
+        let file = match &self.engine_config {
+            Some(path) => read_config(path)?,
+            None => SparkConfig::default(),
+        };
+        let from = |flag: &Option<String>, file: Option<String>, (option, key): (&str, &str)| {
+            flag.clone().or(file).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                Failure::input(format!(
+                    "--engine spark needs --{option}, or {key} in the [spark] table of an --engine-config file."
+                ))
+            })
+        };
+        let sources = Sources {
+            url: from(&self.spark_url, file.url, ("spark-url", "url"))?,
+            exposures: from(
+                &self.spark_exposures,
+                file.exposures,
+                ("spark-exposures", "exposures"),
+            )?,
+            metric_events: from(
+                &self.spark_metric_events,
+                file.metric_events,
+                ("spark-metric-events", "metric_events"),
+            )?,
+        };
+        Ok(Some(sources))
+    }
+}
+
+fn read_config(path: &Path) -> Result<SparkConfig, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("--engine-config {}: {e}.", path.display())))?;
+    let config: ConfigFile = toml::from_str(&text).map_err(|e| {
+        Failure::input(format!(
+            "--engine-config {}: not valid: {}",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    config.spark.ok_or_else(|| {
+        Failure::input(format!(
+            "--engine-config {} has no [spark] table (url, exposures, metric_events).",
+            path.display()
+        ))
+    })
+}
