@@ -64,12 +64,9 @@ struct SparkConfig {
 }
 
 impl EngineArgs {
-    /// The Spark engine, connected, when `--engine spark`; `None` for the file's own.
-    pub fn spark(&self) -> Result<Option<SparkEngine>, Failure> {
-        match self.sources()? {
-            Some(sources) => SparkEngine::connect(&sources).map(Some).map_err(Failure::input),
-            None => Ok(None),
-        }
+    /// The Spark engine, connected (whatever `--engine` says: the caller asked for Spark).
+    pub fn spark(&self) -> Result<SparkEngine, Failure> {
+        SparkEngine::connect(&self.spark_sources()?).map_err(Failure::input)
     }
 
     /// For a server: the engine every analysis opens when `--engine spark` (checked by
@@ -87,15 +84,21 @@ impl EngineArgs {
 
     /// Where Spark finds the events, when `--engine spark`.
     fn sources(&self) -> Result<Option<Sources>, Failure> {
-        if self.engine == EngineKind::Duckdb {
-            return Ok(None);
+        match self.engine {
+            EngineKind::Duckdb => Ok(None),
+            EngineKind::Spark => self.spark_sources().map(Some),
         }
+    }
+
+    /// Where Spark finds the events, from the flags and the configuration file.
+    fn spark_sources(&self) -> Result<Sources, Failure> {
         let file = match &self.engine_config {
             Some(path) => read_config(path)?,
             None => SparkConfig::default(),
         };
         let from = |flag: &Option<String>, file: Option<String>, (option, key): (&str, &str)| {
-            flag.clone().or(file).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+            let given = |v: &String| !v.trim().is_empty();
+            flag.clone().filter(given).or(file.filter(given)).ok_or_else(|| {
                 Failure::input(format!(
                     "--engine spark needs --{option}, or {key} in the [spark] table of an --engine-config file."
                 ))
@@ -114,7 +117,7 @@ impl EngineArgs {
                 ("spark-metric-events", "metric_events"),
             )?,
         };
-        Ok(Some(sources))
+        Ok(sources)
     }
 }
 

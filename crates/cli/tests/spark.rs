@@ -243,14 +243,98 @@ fn a_server_on_spark_freezes_the_verdict_from_spark() {
 
     // The verdict frozen at the stop is computed on Spark, from the events the file lacks.
     // `GET /results` of a running trial goes through the same analysis (`Store::analyze`).
-    for step in ["start", "stop"] {
-        let (status, body) = server.call("POST", &format!("/v1/experiments/trial/{step}"), a, None);
-        assert_eq!(status, 200, "{body}");
-    }
+    let (status, body) = server.call("POST", "/v1/experiments/trial/start", a, None);
+    assert_eq!(status, 200, "{body}");
+    // The stop computes the final scorecard on Spark before it answers: on a loaded 2-core
+    // machine that can pass the common client's minute.
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(600)))
+            .build(),
+    );
+    let stopped = agent
+        .post(&format!("{}/v1/experiments/trial/stop", server.url))
+        .header("Authorization", &format!("Bearer {admin}"))
+        .send_empty()
+        .expect("the stop answers");
+    assert_eq!(stopped.status().as_u16(), 200);
     let (status, frozen) = server.call("GET", "/v1/experiments/trial/results", a, None);
     assert_eq!(status, 200, "{frozen}");
     let mut found = Vec::new();
     differences("", &duckdb_card["metrics"], &frozen["metrics"], &mut found);
     assert!(found.is_empty(), "{}", found.join("\n"));
     assert_eq!(frozen["decision"]["verdict"], duckdb_card["decision"]["verdict"]);
+}
+
+/// What needs no Spark server: the configuration's errors, each one sentence naming what to
+/// give, and a server that cannot be reached, found out in milliseconds.
+#[test]
+fn the_spark_configuration_is_checked_before_anything_runs() {
+    let dir = temp_dir("spark-config");
+    let db = dir.join("rctgate.duckdb");
+    drop(catalog(&db, false));
+    let analyze = |extra: &[&str]| {
+        let mut args = vec!["analyze", "trial", "--db", path(&db), "--engine", "spark"];
+        args.extend_from_slice(extra);
+        let output = rctgate_env(&args, &[("RCTGATE_SPARK_URL", "")]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        stderr(&output)
+    };
+    let missing = analyze(&[]);
+    assert!(missing.contains("--engine spark needs --spark-url"), "{missing}");
+
+    let config = dir.join("spark.toml");
+    std::fs::write(&config, "[warehouse]\nurl = \"x\"\n").expect("write");
+    let unknown = analyze(&["--engine-config", path(&config)]);
+    assert!(unknown.contains("warehouse"), "{unknown}");
+    std::fs::write(
+        &config,
+        "[spark]\nurl = \"sc://127.0.0.1:9\"\nexposures = \"lake.exposures\"\n",
+    )
+    .expect("write");
+    let partial = analyze(&["--engine-config", path(&config)]);
+    assert!(
+        partial.contains("--spark-metric-events, or metric_events"),
+        "{partial}"
+    );
+    // The file gives the URL and the exposures, a flag the rest.
+    let unreachable = analyze(&[
+        "--engine-config",
+        path(&config),
+        "--spark-metric-events",
+        "lake.events",
+    ]);
+    assert!(
+        unreachable.contains("cannot reach Spark Connect at sc://127.0.0.1:9"),
+        "{unreachable}"
+    );
+    std::fs::write(
+        &config,
+        "[spark]\nurl = \"http://spark:15002\"\nexposures = \"e\"\nmetric_events = \"m\"\n",
+    )
+    .expect("write");
+    let scheme = analyze(&["--engine-config", path(&config)]);
+    assert!(scheme.contains("must start with sc://"), "{scheme}");
+
+    // A server answers with its own engine.
+    let remote = rctgate_env(
+        &[
+            "analyze",
+            "trial",
+            "--server",
+            "http://127.0.0.1:9",
+            "--engine",
+            "spark",
+            "--engine-config",
+            path(&config),
+        ],
+        &[("RCTGATE_API_KEY", "rctg_x")],
+    );
+    assert_eq!(remote.status.code(), Some(2));
+    assert!(
+        stderr(&remote).contains("--engine spark reads the experiment from --db"),
+        "{}",
+        stderr(&remote)
+    );
 }

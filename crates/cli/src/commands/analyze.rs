@@ -11,7 +11,7 @@ use rctgate_report::render;
 use serde_json::Value;
 
 use crate::commands::print_json;
-use crate::engine::EngineArgs;
+use crate::engine::{EngineArgs, EngineKind};
 use crate::failure::Failure;
 use crate::target::TargetArgs;
 
@@ -68,18 +68,18 @@ pub fn run(args: Args) -> Result<(), Failure> {
         ..Default::default()
     };
     let target = args.target.open()?;
-    let results = match args.engine.spark()? {
-        None => target.results(&args.key, &options)?,
-        Some(spark) => {
-            // The events are Spark's: computed there, also for a stopped trial (whose
-            // frozen scorecard is the file's events').
-            let Some(store) = target.store() else {
-                return Err(Failure::input(
-                    "--engine spark reads the experiment from --db: the server analyses with its own engine.",
-                ));
-            };
+    let results = match (args.engine.engine, target.store()) {
+        (EngineKind::Duckdb, _) => target.results(&args.key, &options)?,
+        (EngineKind::Spark, None) => {
+            return Err(Failure::input(
+                "--engine spark reads the experiment from --db: the server analyses with its own engine.",
+            ))
+        }
+        // The events are Spark's: computed there, also for a stopped trial (whose frozen
+        // scorecard is the server's).
+        (EngineKind::Spark, Some(store)) => {
             let card = store
-                .analyze_on(&spark, &args.key, &options)
+                .analyze_on(&args.engine.spark()?, &args.key, &options)
                 .map_err(crate::target::store_failure)?;
             serde_json::to_value(&card)
                 .map_err(|e| Failure::input(format!("could not encode the scorecard: {e}")))?
