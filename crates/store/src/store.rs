@@ -368,7 +368,8 @@ pub const DEFAULT_ID_HORIZON: chrono::Duration = chrono::Duration::days(30);
 /// of growing. At 2 GiB the analysis of 4M units / 85M events peaked at 2.2 GiB of process
 /// memory; at 1.5 GiB its scorecard query took the same time (5.9 s against 6.0 s) and the
 /// process peaked at 1.6 GiB; at 1.2 GiB it spilled and took 7.4 s (BENCHMARKS.md). The
-/// server's id set (1.3 bytes per id inside the id horizon, `id_index`) comes on top.
+/// server's id set (at most 34 MB of the id index's pages, `id_index`, and the ids accepted
+/// since it was written) comes on top.
 ///
 /// `checkpoint_threshold` is raised from DuckDB's 16 MiB to 256 MiB: under a steady stream of
 /// small batches, each checkpoint recompresses the table's last, partly filled row group, and

@@ -12,7 +12,7 @@ use crate::error::StoreResult;
 use crate::events::id_index::{day_of, sort_unique, Entry, IdIndex, IndexBuilder, IndexHeader, Watermark};
 use crate::events::ids::{FingerprintSet, Fingerprinter, IdHome, IdSet, FOLD_AT};
 use crate::events::intake::Intake;
-use crate::events::tables::{horizon_floor, MIN_TIMESTAMP_MICROS};
+use crate::events::tables::{horizon_floor, last_rowid_sql, MIN_TIMESTAMP_MICROS};
 use rctgate_duckdb_native::{ColumnType, NativeConnection, NativeDatabase, Value};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -145,9 +145,7 @@ fn id_at(
 /// The last row of each table and its id.
 fn watermark(conn: &mut NativeConnection, fingerprinter: &Fingerprinter) -> StoreResult<Watermark> {
     let mut last = |table: &str| -> StoreResult<(i64, u128)> {
-        let rowid = conn
-            .query_bigint(&format!("SELECT coalesce(max(rowid), -1) FROM {table}"))?
-            .unwrap_or(-1);
+        let rowid = conn.query_bigint(&last_rowid_sql(table))?.unwrap_or(-1);
         let id = match rowid {
             -1 => 0,
             _ => id_at(conn, fingerprinter, table, rowid)?.unwrap_or(0),

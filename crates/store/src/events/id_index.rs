@@ -6,25 +6,37 @@
 //! `<database>.ids.tmp`, synced, and renamed over the old one, so a crash leaves either
 //! version whole. It holds the fingerprints of the ids of every event-table row up to a
 //! [`Watermark`] (rowids; the tables are append-only), except those older than its floor,
-//! sorted, 204 entries of 20 bytes per 4 KiB block. What lives in memory is the first
-//! fingerprint of each block (16 bytes per 204 ids: 7 MB for 90M ids) and a blocked Bloom
-//! filter of the entries (10 bits per id: 112 MB for 90M ids, against 27 bytes per id for a
-//! hash set in memory). An id the filter rules out (most new ids: 99%) costs no read; the
-//! others cost a binary search in memory and one positioned read (`pread`) of a block,
-//! about 2.4 µs from the page cache (measured on 20M ids), which at hundreds of thousands
-//! of events a second would have been most of the ingestion's time. The page cache is the
-//! kernel's: it is not the server's resident memory and is given back under pressure.
+//! sorted, 204 entries of 20 bytes per 4 KiB block, with two aids to find one: the first
+//! fingerprint of each block (its fence, 16 bytes per 204 ids) and a blocked Bloom filter
+//! of the entries (10 bits per id). An id the filter rules out (most new ids: 99%) costs no
+//! read of the entries; the others cost a binary search of the fences and one positioned
+//! read (`pread`) of a block.
+//!
+//! Neither aid is read into memory when the file is opened: both are pages of the file read
+//! when a lookup needs them, checked once against their CRC, and kept in a cache of a fixed
+//! size, [`CACHE_BYTES`] (`checked_pages`). So opening reads the header, a checksum per page
+//! (4 bytes per 3,277 ids) and the first fence of each page of fences (16 bytes per 52,224
+//! ids): 144 KB for 90M ids. What the index holds in memory stays under 34 MB up to 300M
+//! ids. It was 1.3 bytes per id held from the open on (112 MB and a third of a second to
+//! read at 85M ids), which made the server's start and memory grow with the horizon's
+//! traffic. Up to about 25M ids the whole filter fits the cache; past that, a lookup whose
+//! filter page is not cached reads it (a microsecond from the kernel's page cache, which is
+//! not the server's memory and is given back under pressure). Measured on 85M ids: 400,000
+//! new events posted over HTTP took the same time with this cache and with one of 1 GiB.
 //!
 //! The file is derived data: it is checked against the database when it is opened (the
 //! watermark's rows must exist and hold the ids it says) and rebuilt from the tables when it
-//! is missing, damaged or belongs to another file. Its header holds the fingerprint keys,
-//! which is why they outlive a process (see `ids`).
+//! is missing, damaged or belongs to another file; a page found damaged later fails the
+//! lookup with a message that says to delete the file. Its header holds the fingerprint
+//! keys, which is why they outlive a process (see `ids`).
 //!
-//! Layout: block 0 is the header ([`HEADER_BYTES`] used); blocks `1..=n` the entries,
-//! little-endian `(fingerprint: u128, day: i32)`, every block full but the last; then the
-//! `n` fences (16 bytes each); then the filter's 64-byte blocks. A CRC-32 of the header,
-//! the fences and the filter closes the header.
+//! Layout, in 4 KiB pages: page 0 the header ([`HEADER_BYTES`] used); pages `1..=n` the
+//! entries, little-endian `(fingerprint: u128, day: i32)`, every block full but the last;
+//! then the fences, [`FENCES_PER_PAGE`] to a page; then the filter's pages of 64-byte
+//! blocks. After the pages, the CRC-32 of each page of fences and of filter, then the first
+//! fence of each page of fences. A CRC-32 of the header and of that tail closes the header.
 
+use crate::events::checked_pages::{CheckedPages, DamagedPage, PAGE_BYTES};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -32,73 +44,87 @@ use std::path::{Path, PathBuf};
 
 /// Bytes of one entry: a 128-bit fingerprint and the event's day.
 const ENTRY_BYTES: usize = 20;
-/// Bytes of a block: a page, so a lookup reads one.
-const BLOCK_BYTES: usize = 4096;
+/// Bytes of a block of entries: a page, so a lookup reads one.
+const BLOCK_BYTES: usize = PAGE_BYTES;
 /// Entries per block.
 const PER_BLOCK: usize = BLOCK_BYTES / ENTRY_BYTES;
+/// Fences per page of fences.
+const FENCES_PER_PAGE: usize = PAGE_BYTES / 16;
 /// Bytes of the header that are used.
 const HEADER_BYTES: usize = 100;
 /// The file's first bytes (the last is the format's version).
-const MAGIC: &[u8; 8] = b"RCTGIDS1";
+const MAGIC: &[u8; 8] = b"RCTGIDS2";
 /// Entries a build sorts in memory before it spills them to partition files (20 MB each
 /// million).
 const BUILD_BUFFER: usize = 2 << 20;
 /// Partition files of a build that spills, by the fingerprints' top bits.
 const BUILD_PARTITIONS: usize = 64;
-/// Bytes an open reads at a time (a multiple of the filter's 64-byte blocks).
-const READ_CHUNK: usize = 1 << 20;
 /// Filter bits per entry: about 1% false positives with [`FILTER_PROBES`] probes.
 const FILTER_BITS_PER_ENTRY: u64 = 10;
 /// Bits a fingerprint sets in its filter block.
 const FILTER_PROBES: u32 = 7;
+/// Bytes of filter blocks in a page.
+const FILTER_BLOCK_BYTES: usize = 64;
+/// The most memory an open index keeps of its fences and filter pages: the whole filter of
+/// about 25M ids, a fraction of a larger one.
+const CACHE_BYTES: usize = 32 << 20;
 
-/// A blocked Bloom filter over fingerprints: each fingerprint sets [`FILTER_PROBES`] bits
-/// in one 512-bit block (one cache line), so a test touches one line. Fingerprints are
-/// already uniform keyed hashes, so their bits choose the block and the bits directly.
-struct Filter {
-    blocks: Vec<[u64; 8]>,
+/// The shape of a blocked Bloom filter over fingerprints: each fingerprint sets
+/// [`FILTER_PROBES`] bits in one 512-bit block (one cache line), so a test touches one
+/// line, of one page. Fingerprints are already uniform keyed hashes, so their bits choose
+/// the block and the bits directly; the block grows with the fingerprint, so a writer given
+/// sorted fingerprints fills the pages in order.
+#[derive(Clone, Copy)]
+struct FilterShape {
+    pages: u64,
 }
 
-impl Filter {
-    fn with_capacity(entries: u64) -> Filter {
-        let blocks = (entries * FILTER_BITS_PER_ENTRY).div_ceil(512).max(1);
-        Filter {
-            blocks: vec![[0; 8]; usize::try_from(blocks).unwrap_or(usize::MAX)],
+/// Where a fingerprint's bits are: the filter's page, the block's offset in it, the bits.
+struct FilterProbe {
+    page: u64,
+    offset: usize,
+    low: u64,
+}
+
+impl FilterShape {
+    fn with_capacity(entries: u64) -> FilterShape {
+        let page_bits = 8 * PAGE_BYTES as u64;
+        FilterShape {
+            pages: (entries.saturating_mul(FILTER_BITS_PER_ENTRY))
+                .div_ceil(page_bits)
+                .max(1),
         }
     }
 
-    /// The block and the bit positions (0..512) of `fingerprint`.
-    fn probes(&self, fingerprint: u128) -> (usize, impl Iterator<Item = usize>) {
+    fn probe(self, fingerprint: u128) -> FilterProbe {
+        let blocks = self.pages * (PAGE_BYTES / FILTER_BLOCK_BYTES) as u64;
         let high = (fingerprint >> 64) as u64;
-        let block = ((u128::from(high) * self.blocks.len() as u128) >> 64) as usize;
-        let low = fingerprint as u64;
-        (
-            block,
-            (0..FILTER_PROBES).map(move |probe| ((low >> (9 * probe)) & 511) as usize),
-        )
+        let block = ((u128::from(high) * u128::from(blocks)) >> 64) as u64;
+        let per_page = (PAGE_BYTES / FILTER_BLOCK_BYTES) as u64;
+        FilterProbe {
+            page: block / per_page,
+            offset: (block % per_page) as usize * FILTER_BLOCK_BYTES,
+            low: fingerprint as u64,
+        }
+    }
+}
+
+impl FilterProbe {
+    /// The bit positions (0..512) in the block.
+    fn bits(&self) -> impl Iterator<Item = usize> {
+        let low = self.low;
+        (0..FILTER_PROBES).map(move |probe| ((low >> (9 * probe)) & 511) as usize)
     }
 
-    fn insert(&mut self, fingerprint: u128) {
-        let (block, bits) = self.probes(fingerprint);
-        for bit in bits {
-            self.blocks[block][bit / 64] |= 1 << (bit % 64);
+    fn set(&self, page: &mut [u8]) {
+        for bit in self.bits() {
+            page[self.offset + bit / 8] |= 1 << (bit % 8);
         }
     }
 
-    fn may_contain(&self, fingerprint: u128) -> bool {
-        let (block, mut bits) = self.probes(fingerprint);
-        bits.all(|bit| self.blocks[block][bit / 64] & (1 << (bit % 64)) != 0)
-    }
-
-    /// Appends the blocks `bytes` holds (whole 64-byte blocks).
-    fn extend_from_bytes(&mut self, bytes: &[u8]) {
-        self.blocks.extend(bytes.chunks_exact(64).map(|block| {
-            let mut words = [0; 8];
-            for (at, word) in words.iter_mut().enumerate() {
-                *word = u64_at(block, 8 * at);
-            }
-            words
-        }));
+    fn is_set(&self, page: &[u8]) -> bool {
+        self.bits()
+            .all(|bit| page[self.offset + bit / 8] & (1 << (bit % 8)) != 0)
     }
 }
 
@@ -169,16 +195,58 @@ pub(crate) struct IndexHeader {
 /// An open index file: a sorted set of fingerprints, read with positioned reads.
 pub(crate) struct IdIndex {
     file: File,
+    path: PathBuf,
     header: IndexHeader,
     entries: u64,
-    fences: Vec<u128>,
-    filter: Filter,
+    /// Blocks of entries (pages `1..=blocks`).
+    blocks: u64,
+    /// The first fence of each page of fences.
+    top_fences: Vec<u128>,
+    filter: FilterShape,
+    /// The pages of fences, then of the filter.
+    pages: CheckedPages,
+}
+
+/// Where the parts of an index of `entries` entries and `filter_pages` pages of filter lie,
+/// in bytes; `None` when a damaged header's numbers overflow.
+struct Layout {
+    blocks: u64,
+    /// Offset of the CRCs, after the last page.
+    tail_at: u64,
+    /// Offset of the first fence of each page of fences.
+    top_fences_at: u64,
+    length: u64,
+}
+
+impl Layout {
+    fn of(entries: u64, filter_pages: u64) -> Option<Layout> {
+        let blocks = entries.div_ceil(PER_BLOCK as u64);
+        let fence_pages = blocks.div_ceil(FENCES_PER_PAGE as u64);
+        let pages = 1u64
+            .checked_add(blocks)?
+            .checked_add(fence_pages)?
+            .checked_add(filter_pages)?;
+        let tail_at = pages.checked_mul(PAGE_BYTES as u64)?;
+        let top_fences_at = tail_at.checked_add(fence_pages.checked_add(filter_pages)?.checked_mul(4)?)?;
+        let length = top_fences_at.checked_add(fence_pages.checked_mul(16)?)?;
+        Some(Layout {
+            blocks,
+            tail_at,
+            top_fences_at,
+            length,
+        })
+    }
 }
 
 impl IdIndex {
     /// Opens the index at `path`: `Ok(None)` when there is none, `Err` with the reason when
     /// the file is not a whole index (it is then rebuilt).
     pub(crate) fn open(path: &Path) -> Result<Option<IdIndex>, String> {
+        IdIndex::open_cached(path, CACHE_BYTES / PAGE_BYTES)
+    }
+
+    /// [`IdIndex::open`] with a cache of `cache_pages` pages.
+    fn open_cached(path: &Path, cache_pages: usize) -> Result<Option<IdIndex>, String> {
         let file = match File::open(path) {
             Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -204,52 +272,39 @@ impl IdIndex {
             floor: word(72) as i64,
         };
         let entries = word(80);
-        let filter_blocks = word(88);
+        let filter_pages = word(88);
         let length = file.metadata().map_err(|err| broken(&err.to_string()))?.len();
         // Checked: a damaged header may hold any numbers.
-        let blocks64 = entries.div_ceil(PER_BLOCK as u64);
-        let fences_at = blocks64
-            .checked_add(1)
-            .and_then(|all| all.checked_mul(BLOCK_BYTES as u64));
-        let filter_at = fences_at.and_then(|at| at.checked_add(blocks64.checked_mul(16)?));
-        let end = filter_at.and_then(|at| at.checked_add(filter_blocks.checked_mul(64)?));
-        let (Some(fences_at), Some(filter_at), true) = (fences_at, filter_at, end == Some(length)) else {
-            return Err(broken("length"));
-        };
-        let blocks = usize::try_from(blocks64).map_err(|_| broken("size"))?;
+        let layout = Layout::of(entries, filter_pages)
+            .filter(|layout| layout.length == length && filter_pages > 0)
+            .ok_or_else(|| broken("length"))?;
+        let tail_length = usize::try_from(length - layout.tail_at).map_err(|_| broken("size"))?;
+        let mut tail = vec![0u8; tail_length];
+        file.read_exact_at(&mut tail, layout.tail_at)
+            .map_err(|_| broken("short tail"))?;
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head[..96]);
-        let mut fence_bytes = vec![0u8; 16 * blocks];
-        file.read_exact_at(&mut fence_bytes, fences_at)
-            .map_err(|_| broken("short fences"))?;
-        crc.update(&fence_bytes);
-        let fences = (0..blocks)
-            .map(|block| u128_at(&fence_bytes, 16 * block))
-            .collect();
-        // The filter a megabyte at a time, into its final form: opening does not hold it
-        // twice (it is most of the index's memory).
-        let mut filter = Filter {
-            blocks: Vec::with_capacity(usize::try_from(filter_blocks).map_err(|_| broken("size"))?),
-        };
-        let mut at = filter_at;
-        let mut chunk = vec![0u8; READ_CHUNK];
-        while at < length {
-            let bytes = &mut chunk[..(length - at).min(READ_CHUNK as u64) as usize];
-            file.read_exact_at(bytes, at)
-                .map_err(|_| broken("short filter"))?;
-            crc.update(bytes);
-            filter.extend_from_bytes(bytes);
-            at += bytes.len() as u64;
-        }
+        crc.update(&tail);
         if crc.finalize().to_le_bytes() != head[96..100] {
             return Err(broken("checksum"));
         }
+        let (crcs, top_fences) = tail.split_at((layout.top_fences_at - layout.tail_at) as usize);
+        let crcs = crcs
+            .chunks_exact(4)
+            .map(|crc| u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]))
+            .collect();
         Ok(Some(IdIndex {
             file,
+            path: path.to_path_buf(),
             header,
             entries,
-            fences,
-            filter,
+            blocks: layout.blocks,
+            top_fences: top_fences
+                .chunks_exact(16)
+                .map(|fence| u128_at(fence, 0))
+                .collect(),
+            filter: FilterShape { pages: filter_pages },
+            pages: CheckedPages::new(1 + layout.blocks, crcs, cache_pages),
         }))
     }
 
@@ -262,15 +317,35 @@ impl IdIndex {
         self.entries
     }
 
-    /// Whether `fingerprint` is in the index: one read of the block it would be in.
+    /// Whether `fingerprint` is in the index: its filter page, then its page of fences and
+    /// its block when the filter does not rule it out.
     pub(crate) fn contains(&self, fingerprint: u128) -> io::Result<bool> {
-        if !self.filter.may_contain(fingerprint) {
+        if !self.may_contain(fingerprint)? {
             return Ok(false);
         }
-        let block = self.fences.partition_point(|fence| *fence <= fingerprint);
-        let Some(block) = block.checked_sub(1) else {
+        let Some(fence_page) = self
+            .top_fences
+            .partition_point(|fence| *fence <= fingerprint)
+            .checked_sub(1)
+        else {
             return Ok(false);
         };
+        let fences_before = (fence_page * FENCES_PER_PAGE) as u64;
+        let fences = (self.blocks - fences_before).min(FENCES_PER_PAGE as u64) as usize;
+        let in_page = self.with_page(1 + self.blocks + fence_page as u64, |page| {
+            let (mut low, mut high) = (0, fences);
+            while low < high {
+                let middle = (low + high) / 2;
+                if u128_at(page, 16 * middle) <= fingerprint {
+                    low = middle + 1;
+                } else {
+                    high = middle;
+                }
+            }
+            low
+        })?;
+        // The top fence is this page's first, so at least one fence is at most `fingerprint`.
+        let block = fences_before as usize + in_page.max(1) - 1;
         let mut bytes = [0u8; BLOCK_BYTES];
         let count = self.block_len(block);
         let bytes = &mut bytes[..count * ENTRY_BYTES];
@@ -289,6 +364,35 @@ impl IdIndex {
         Ok(false)
     }
 
+    /// Whether the filter lets `fingerprint` through.
+    fn may_contain(&self, fingerprint: u128) -> io::Result<bool> {
+        let probe = self.filter.probe(fingerprint);
+        let fence_pages = self.pages.len() - self.filter.pages;
+        self.with_page(1 + self.blocks + fence_pages + probe.page, |page| {
+            probe.is_set(page)
+        })
+    }
+
+    /// A checked page, with the file named when it is damaged.
+    fn with_page<R>(&self, page: u64, read: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+        self.pages.with_page(&self.file, page, read).map_err(|err| {
+            match err
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<DamagedPage>())
+            {
+                Some(damaged) => io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the id index {} is damaged ({damaged}); stop rctgate, delete that file \
+                         and start it again: it is rebuilt from the event tables",
+                        self.path.display()
+                    ),
+                ),
+                None => err,
+            }
+        })
+    }
+
     /// Entries in block `block`.
     fn block_len(&self, block: usize) -> usize {
         let before = (block * PER_BLOCK) as u64;
@@ -297,7 +401,7 @@ impl IdIndex {
 
     /// Every entry, in order, read block by block.
     fn entries(&self) -> impl Iterator<Item = io::Result<Entry>> + '_ {
-        (0..self.fences.len()).flat_map(move |block| {
+        (0..self.blocks as usize).flat_map(move |block| {
             let count = self.block_len(block);
             let mut bytes = vec![0u8; count * ENTRY_BYTES];
             let read = self
@@ -349,7 +453,7 @@ impl IdIndex {
     /// Deletes what writing an index at `path` may have left when it was cut off (the
     /// index itself is whole: it is renamed into place only once written).
     pub(crate) fn remove_leftovers(path: &Path) {
-        let mut leftovers = vec![temporary(path)];
+        let mut leftovers = vec![temporary(path), filter_path(path)];
         leftovers.extend((0..BUILD_PARTITIONS).map(|part| partition_path(path, part)));
         for leftover in leftovers {
             // Absent in the common case; one that cannot be deleted is truncated when reused.
@@ -432,6 +536,14 @@ fn temporary(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The file a writer of the index at `path` writes the filter's pages to, before it copies
+/// them after the fences (whose number it knows only at the end).
+fn filter_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".filter.tmp");
+    PathBuf::from(name)
+}
+
 /// The spill file of partition `part` of a build of the index at `path`.
 fn partition_path(path: &Path, part: usize) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -440,13 +552,14 @@ fn partition_path(path: &Path, part: usize) -> PathBuf {
 }
 
 /// Writes a new index file, entry by entry in order, leaving out days before its floor's.
+/// What it holds in memory is a page of filter and the fences (16 bytes per 204 entries).
 struct IndexWriter {
     out: BufWriter<File>,
     path: PathBuf,
     header: IndexHeader,
     first_day: i32,
     fences: Vec<u128>,
-    filter: Filter,
+    filter: FilterWriter,
     entries: u64,
     last: Option<u128>,
 }
@@ -454,12 +567,7 @@ struct IndexWriter {
 impl IndexWriter {
     /// A writer of at most `capacity` entries (it sizes the filter).
     fn create(path: &Path, header: IndexHeader, capacity: u64) -> io::Result<IndexWriter> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(temporary(path))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut out = BufWriter::with_capacity(1 << 20, create_truncated(&temporary(path))?);
         out.write_all(&[0; BLOCK_BYTES])?;
         Ok(IndexWriter {
             out,
@@ -467,7 +575,7 @@ impl IndexWriter {
             header,
             first_day: day_of(header.floor),
             fences: Vec::new(),
-            filter: Filter::with_capacity(capacity),
+            filter: FilterWriter::create(&filter_path(path), FilterShape::with_capacity(capacity))?,
             entries: 0,
             last: None,
         })
@@ -481,7 +589,7 @@ impl IndexWriter {
             return Err(io::Error::other("id index entries out of order"));
         }
         self.last = Some(entry.fingerprint);
-        self.filter.insert(entry.fingerprint);
+        self.filter.insert(entry.fingerprint)?;
         let in_block = (self.entries % PER_BLOCK as u64) as usize;
         if in_block == 0 {
             self.fences.push(entry.fingerprint);
@@ -496,30 +604,36 @@ impl IndexWriter {
         Ok(())
     }
 
-    /// Pads the last block, writes the fences, the filter and the header, syncs, renames
-    /// the file into place, and hands over what it built as the open index (read back, it
-    /// would be the same; the filter is most of the memory and is not held twice).
+    /// Pads the last block, writes the fences, the filter, the tail and the header, syncs,
+    /// renames the file into place, and opens it.
     fn finish(mut self) -> io::Result<IdIndex> {
         let in_block = (self.entries % PER_BLOCK as u64) as usize;
         if in_block > 0 {
             self.out
                 .write_all(&vec![0; BLOCK_BYTES - in_block * ENTRY_BYTES])?;
         }
-        // The CRC covers the header, then the fences and the filter: the part after the
-        // header is summed as it is written, and joined to the header's sum at the end.
-        let mut tail = crc32fast::Hasher::new();
-        for fence in &self.fences {
-            let bytes = fence.to_le_bytes();
-            tail.update(&bytes);
-            self.out.write_all(&bytes)?;
-        }
-        for block in &self.filter.blocks {
-            let mut bytes = [0u8; 64];
-            for (at, word) in block.iter().enumerate() {
-                bytes[8 * at..8 * at + 8].copy_from_slice(&word.to_le_bytes());
+        let mut crcs = Vec::new();
+        for fences in self.fences.chunks(FENCES_PER_PAGE) {
+            let mut page = [0u8; PAGE_BYTES];
+            for (at, fence) in fences.iter().enumerate() {
+                page[16 * at..16 * at + 16].copy_from_slice(&fence.to_le_bytes());
             }
-            tail.update(&bytes);
-            self.out.write_all(&bytes)?;
+            crcs.push(crc32fast::hash(&page));
+            self.out.write_all(&page)?;
+        }
+        let (filter_pages, filter_crcs) = self.filter.finish(&mut self.out)?;
+        crcs.extend(filter_crcs);
+        // The tail: the pages' CRCs, then each page of fences' first fence.
+        let mut tail = crc32fast::Hasher::new();
+        let mut put = |out: &mut BufWriter<File>, bytes: &[u8]| {
+            tail.update(bytes);
+            out.write_all(bytes)
+        };
+        for crc in crcs {
+            put(&mut self.out, &crc.to_le_bytes())?;
+        }
+        for fence in self.fences.iter().step_by(FENCES_PER_PAGE) {
+            put(&mut self.out, &fence.to_le_bytes())?;
         }
         let file = self.out.into_inner().map_err(io::IntoInnerError::into_error)?;
         let header = self.header;
@@ -538,7 +652,7 @@ impl IndexWriter {
         head[56..72].copy_from_slice(&header.watermark.metric_event_id.to_le_bytes());
         head[72..80].copy_from_slice(&header.floor.to_le_bytes());
         head[80..88].copy_from_slice(&self.entries.to_le_bytes());
-        head[88..96].copy_from_slice(&(self.filter.blocks.len() as u64).to_le_bytes());
+        head[88..96].copy_from_slice(&filter_pages.to_le_bytes());
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head[..96]);
         crc.combine(&tail);
@@ -550,14 +664,77 @@ impl IndexWriter {
         if let Some(dir) = self.path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
         }
-        Ok(IdIndex {
-            file: File::open(&self.path)?,
-            header,
-            entries: self.entries,
-            fences: self.fences,
-            filter: self.filter,
+        IdIndex::open(&self.path)
+            .map_err(io::Error::other)?
+            .ok_or_else(|| io::Error::other(format!("{} vanished once written", self.path.display())))
+    }
+}
+
+/// Writes a filter's pages in order to a file of their own, given the fingerprints in
+/// order: one page in memory.
+struct FilterWriter {
+    out: BufWriter<File>,
+    path: PathBuf,
+    shape: FilterShape,
+    /// The page being filled, and its number.
+    page: Box<[u8]>,
+    at: u64,
+    crcs: Vec<u32>,
+}
+
+impl FilterWriter {
+    fn create(path: &Path, shape: FilterShape) -> io::Result<FilterWriter> {
+        Ok(FilterWriter {
+            out: BufWriter::with_capacity(1 << 20, create_truncated(path)?),
+            path: path.to_path_buf(),
+            shape,
+            page: vec![0; PAGE_BYTES].into_boxed_slice(),
+            at: 0,
+            crcs: Vec::new(),
         })
     }
+
+    fn insert(&mut self, fingerprint: u128) -> io::Result<()> {
+        let probe = self.shape.probe(fingerprint);
+        while self.at < probe.page {
+            self.flush_page()?;
+        }
+        probe.set(&mut self.page);
+        Ok(())
+    }
+
+    fn flush_page(&mut self) -> io::Result<()> {
+        self.crcs.push(crc32fast::hash(&self.page));
+        self.out.write_all(&self.page)?;
+        self.page.fill(0);
+        self.at += 1;
+        Ok(())
+    }
+
+    /// Writes the remaining pages, copies them all to `out`, deletes its file, and returns
+    /// the number of pages and their CRCs.
+    fn finish(mut self, out: &mut impl Write) -> io::Result<(u64, Vec<u32>)> {
+        while self.at < self.shape.pages {
+            self.flush_page()?;
+        }
+        let file = self.out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        drop(file);
+        io::copy(
+            &mut BufReader::with_capacity(1 << 20, File::open(&self.path)?),
+            out,
+        )?;
+        std::fs::remove_file(&self.path)?;
+        Ok((self.shape.pages, self.crcs))
+    }
+}
+
+/// A file created for writing, emptied if it was there.
+fn create_truncated(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
 }
 
 /// A build's spill files, one per range of fingerprints.
@@ -720,11 +897,15 @@ mod tests {
         assert_eq!(built.len(), sorted.len() as u64);
         let read: Vec<Entry> = built.entries().collect::<io::Result<_>>().expect("read");
         assert_eq!(read, sorted);
-        // Its filter spans several of an open's reads: every block must come back whole.
-        let reopened = IdIndex::open(&path).expect("valid").expect("there");
-        assert!(reopened.filter.blocks.len() * 64 > 2 * READ_CHUNK);
+        // Through a cache of far fewer pages than its fences and filter: every page must
+        // come back whole after it was evicted.
+        let reopened = IdIndex::open_cached(&path, 5).expect("valid").expect("there");
+        assert!(reopened.pages.len() > 100, "{} pages", reopened.pages.len());
         for entry in sorted.iter().step_by(97) {
             assert!(reopened.contains(entry.fingerprint).expect("read"));
+        }
+        for absent in random_entries(2000, 0) {
+            assert!(!reopened.contains(absent.fingerprint).expect("read"));
         }
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("dir"))
             .expect("list")
@@ -761,17 +942,40 @@ mod tests {
 
     #[test]
     fn the_filter_rules_out_most_absent_ids_and_never_a_present_one() {
-        let entries = random_entries(100_000, 0);
-        let mut filter = Filter::with_capacity(entries.len() as u64);
+        let path = scratch("filter");
+        let mut entries = random_entries(100_000, 0);
+        sort_unique(&mut entries);
+        let index = IdIndex::merged(None, &entries, header(i64::MIN), &path).expect("write");
         for entry in &entries {
-            filter.insert(entry.fingerprint);
+            assert!(index.may_contain(entry.fingerprint).expect("read"));
         }
-        assert!(entries.iter().all(|entry| filter.may_contain(entry.fingerprint)));
         let false_positives = random_entries(100_000, 0)
             .iter()
-            .filter(|entry| filter.may_contain(entry.fingerprint))
+            .filter(|entry| index.may_contain(entry.fingerprint).expect("read"))
             .count();
         assert!(false_positives < 2_000, "{false_positives} of 100,000");
+    }
+
+    #[test]
+    fn a_damaged_page_found_by_a_lookup_names_the_file_and_what_to_do() {
+        let path = scratch("damaged-page");
+        let mut entries = random_entries(3 * PER_BLOCK, 1);
+        sort_unique(&mut entries);
+        IdIndex::merged(None, &entries, header(i64::MIN), &path).expect("write");
+        let mut bytes = std::fs::read(&path).expect("read");
+        // The first filter page follows the entries' blocks and the one page of fences.
+        let filter_at = PAGE_BYTES * (1 + 3 + 1);
+        for byte in &mut bytes[filter_at..filter_at + PAGE_BYTES] {
+            *byte = 0;
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        // The header's checksum does not cover the pages: the open does not read them.
+        let index = IdIndex::open(&path).expect("valid").expect("there");
+        let err = index.contains(entries[0].fingerprint).expect_err("damaged");
+        let message = err.to_string();
+        assert!(message.contains("events.duckdb.ids is damaged"), "{message}");
+        assert!(message.contains("fails its checksum"), "{message}");
+        assert!(message.contains("delete that file"), "{message}");
     }
 
     #[test]

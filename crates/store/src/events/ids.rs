@@ -23,7 +23,7 @@
 //! Memory of the hash set: 17 bytes per bucket (16-byte fingerprint, 1 control byte),
 //! buckets a power of two at most 7/8 full: 570 MB for 20M events. That is why a database's
 //! ids live on disk: the set then holds at most about [`FOLD_AT`] of them (17 MB), and the
-//! index's filter and fences 1.3 bytes per id.
+//! index about 34 MB of its pages at most.
 
 use crate::error::StoreResult;
 use crate::events::id_index::IdIndex;

@@ -4,6 +4,7 @@
 //! (`import`) and the summary of what is stored (`summary`).
 
 pub(crate) mod backlog;
+pub(crate) mod checked_pages;
 pub(crate) mod id_folding;
 pub(crate) mod id_index;
 pub(crate) mod ids;

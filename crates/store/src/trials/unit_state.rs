@@ -26,6 +26,7 @@
 //! command refreshes them in memory and writes nothing ([`Refresh::Read`]).
 
 use crate::error::StoreResult;
+use crate::events::tables::last_rowid_sql;
 use crate::store::Store;
 use crate::trials::timing::timed;
 use duckdb::{Connection, OptionalExt};
@@ -144,8 +145,11 @@ fn refresh(
     }
     let (exposures_rowid, events_rowid): (i64, i64) = timed("kept rows: watermarks", || {
         conn.query_row(
-            "SELECT (SELECT coalesce(max(rowid), -1) FROM exposures), \
-                    (SELECT coalesce(max(rowid), -1) FROM metric_events)",
+            &format!(
+                "SELECT ({}), ({})",
+                last_rowid_sql("exposures"),
+                last_rowid_sql("metric_events")
+            ),
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
