@@ -6,12 +6,17 @@ gbstats on the sums. Same semantics as rctgate (SPEC §7), so the effects must a
 the script prints them for `run-analysis-bench.sh` to compare.
 
     python3 bench/analysis_plain.py DIR [RUNS]
+    python3 bench/analysis_plain_spark.py URL DIR | python3 bench/analysis_plain.py --sums
 
 DIR holds `exposures.parquet` and `metric_events.parquet` (`analysis_bench export`); they are
 loaded, untimed, into DIR/plain.duckdb, a native DuckDB file like the store's, and the
 queries run there. (The Python package cannot open the store's own file: the bundled engine
 of the Rust crate writes a development storage version.) Needs `duckdb==1.2.0` (the engine
 version the store is built with) and `gbstats==0.8.0`.
+
+With `--sums` it reads the per-metric sums that `analysis_plain_spark.py` wrote (the same
+queries run on Spark) and prints gbstats' effects: the Spark pipeline is two processes because
+gbstats 0.8.0 pins pandas < 2 and PySpark's Connect client needs pandas >= 2.2.
 """
 
 import json
@@ -27,65 +32,7 @@ from gbstats.models.statistics import (
     SampleMeanStatistic,
 )
 
-EXPERIMENT = "ranker-bench"
-START = "2026-10-01 00:00:00"
-END = "2026-10-16 00:00:00"
-
-# (name, kind, event, denominator, window hours, cuped days)
-METRICS = [
-    ("bookings", "proportion", "booking", None, 168, 14),
-    ("revenue", "mean", "revenue", None, 168, 14),
-    ("revenue_per_session", "ratio", "revenue", "session", 168, None),
-    ("clicks", "count", "click", None, 72, None),
-    ("cancellations", "proportion", "cancel", None, 168, None),
-]
-
-UNITS = f"""
-WITH first AS (
-    SELECT unit, min(variant) AS variant, count(DISTINCT variant) AS arms, min(ts) AS t0
-    FROM exposures
-    WHERE experiment = '{EXPERIMENT}' AND ts >= TIMESTAMP '{START}' AND ts < TIMESTAMP '{END}'
-    GROUP BY unit
-),
-units AS (SELECT unit, variant, t0 FROM first WHERE arms = 1)
-"""
-
-
-def value(kind, condition):
-    if kind == "proportion":
-        return f"max(CASE WHEN {condition} THEN 1 ELSE 0 END)::DOUBLE"
-    if kind == "count":
-        return f"count(CASE WHEN {condition} THEN 1 END)::DOUBLE"
-    return f"coalesce(sum(CASE WHEN {condition} THEN e.value END), 0)::DOUBLE"
-
-
-def metric_sql(kind, event, denominator, hours, cuped):
-    post = f"e.event = '{event}' AND e.ts >= u.t0 AND e.ts < u.t0 + INTERVAL {hours} HOUR"
-    columns = [f"{value(kind, post)} AS y"]
-    sums = ["sum(y)", "sum(y * y)"]
-    events = [event]
-    low = "u.t0"
-    if denominator:
-        den = f"e.event = '{denominator}' AND e.ts >= u.t0 AND e.ts < u.t0 + INTERVAL {hours} HOUR"
-        columns.append(f"{value('mean', den)} AS d")
-        sums += ["sum(d)", "sum(d * d)", "sum(y * d)"]
-        events.append(denominator)
-    if cuped:
-        pre = f"e.event = '{event}' AND e.ts >= u.t0 - INTERVAL {cuped} DAY AND e.ts < u.t0"
-        columns.append(f"{value(kind, pre)} AS x")
-        sums += ["sum(x)", "sum(x * x)", "sum(y * x)"]
-        low = f"u.t0 - INTERVAL {cuped} DAY"
-    names = ", ".join(f"'{name}'" for name in events)
-    return f"""{UNITS},
-per_unit AS (
-    SELECT u.unit, u.variant, {", ".join(columns)}
-    FROM units u LEFT JOIN metric_events e
-      ON e.unit = u.unit AND e.event IN ({names}) AND e.ts >= {low} AND e.ts < u.t0 + INTERVAL {hours} HOUR
-    GROUP BY u.unit, u.variant
-)
-SELECT variant, count(*) AS n, {", ".join(sums)} FROM per_unit GROUP BY variant ORDER BY variant
-"""
-
+from plain_sql import METRICS, metric_sql
 
 def statistic(kind, cuped, denominator, row):
     n = int(row[1])
@@ -111,10 +58,12 @@ def statistic(kind, cuped, denominator, row):
     )
 
 
-def analyse(conn):
+def effects(sums):
+    """gbstats' sequential test of each metric, from `sums`: name -> variant -> the row of
+    `metric_sql` (variant, n, sums...)."""
     results = []
-    for name, kind, event, denominator, hours, cuped in METRICS:
-        rows = {row[0]: row for row in conn.execute(metric_sql(kind, event, denominator, hours, cuped)).fetchall()}
+    for name, kind, _event, denominator, _hours, cuped in METRICS:
+        rows = sums[name]
         control = statistic(kind, cuped, denominator, rows["control"])
         treatment = statistic(kind, cuped, denominator, rows["treatment"])
         config = SequentialConfig(alpha=0.05, difference_type="relative", sequential_tuning_parameter=5000)
@@ -132,7 +81,21 @@ def analyse(conn):
     return results
 
 
+def analyse(conn):
+    sums = {}
+    for name, kind, event, denominator, hours, cuped in METRICS:
+        rows = conn.execute(metric_sql(kind, event, denominator, hours, cuped)).fetchall()
+        sums[name] = {row[0]: row for row in rows}
+    return effects(sums)
+
+
 def main():
+    if sys.argv[1] == "--sums":
+        # The second half of the Spark pipeline (analysis_plain_spark.py): its sums, read
+        # from stdin, through gbstats.
+        sums = json.load(sys.stdin)["sums"]
+        print(json.dumps({"metrics": effects(sums)}))
+        return
     directory = sys.argv[1]
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     conn = duckdb.connect(f"{directory}/plain.duckdb")

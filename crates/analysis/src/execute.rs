@@ -26,6 +26,9 @@ pub const UNITS: &str = "rctgate_units";
 pub const LATENCIES: &str = "rctgate_latencies";
 /// The kept table a quantile metric's values are in while its arms are read.
 pub const QUANTILE_VALUES: &str = "rctgate_quantile_values";
+/// The kept table of the primary's events joined to the counted units
+/// (`Plan::primary_events_sql`), read by the daily series and the novelty split.
+pub const PRIMARY_EVENTS: &str = "rctgate_primary_events";
 
 /// Each arm's model version and its reference distribution: (variant, version, reference).
 pub type References = Vec<(String, String, Histogram)>;
@@ -59,7 +62,7 @@ pub fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineErro
 /// Forgets every table an analysis keeps; call it once the analysis is done, whatever
 /// happened. Those that read others first: an engine may keep them as views (Spark).
 pub fn forget_kept(engine: &dyn Engine) -> Result<(), EngineError> {
-    for name in [QUANTILE_VALUES, LATENCIES, UNITS] {
+    for name in [QUANTILE_VALUES, PRIMARY_EVENTS, LATENCIES, UNITS] {
         engine.forget(name)?;
     }
     Ok(())
@@ -75,8 +78,21 @@ where
     E: From<EngineError>,
 {
     let rows = arm_sums(engine, plan)?;
+    // The series reads the primary's events twice (daily, novelty): joined once, kept.
+    let kept_primary;
+    let series_plan = match plan.primary_events_sql(engine.dialect()) {
+        Some(sql) if run.series && plan.series_table.is_none() && engine.keeps_cheaply() => {
+            engine.keep(PRIMARY_EVENTS, &sql)?;
+            kept_primary = Plan {
+                primary_events_table: Some(PRIMARY_EVENTS.to_string()),
+                ..plan.clone()
+            };
+            &kept_primary
+        }
+        _ => plan,
+    };
     let daily = if run.series {
-        daily_sums(engine, plan)?
+        daily_sums(engine, series_plan)?
     } else {
         Vec::new()
     };
@@ -106,7 +122,7 @@ where
         &daily,
     );
     if run.series {
-        attach_novelty(engine, plan, run.experiment, &mut card)?;
+        attach_novelty(engine, series_plan, run.experiment, &mut card)?;
     }
     Ok(card)
 }

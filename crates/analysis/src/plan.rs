@@ -171,6 +171,10 @@ pub struct Plan {
     /// A table already holding [`Plan::daily_rows_sql`]'s rows, which the daily series then
     /// only sums.
     pub series_table: Option<String>,
+    /// With `units_table`, no segment: a table already holding [`Plan::primary_events_sql`]'s
+    /// rows, which the daily series and the novelty split read instead of joining the events
+    /// again.
+    pub primary_events_table: Option<String>,
 }
 
 impl Plan {
@@ -381,6 +385,7 @@ GROUP BY p.variant, p.seg, r.token",
             units_carry_values: false,
             only_units: None,
             series_table: None,
+            primary_events_table: None,
         }
     }
 
@@ -527,10 +532,10 @@ ORDER BY day, variant"
         } else {
             ""
         };
-        let mut ctes = vec![
-            self.units_ctes(d),
-            "included AS (SELECT unit, uid, variant, t0us FROM units WHERE variant IS NOT NULL)".to_string(),
-            format!(
+        let joined = match &self.primary_events_table {
+            // Its rows are these, with the primary's full window and lookback.
+            Some(table) => format!("joined AS (SELECT uid, variant, code, value, tus, dt FROM {table})"),
+            None => format!(
                 "joined AS (
   SELECT u.uid, u.variant, e.code, e.value, e.tus, e.tus - u.t0us AS dt
   FROM included u JOIN ({events}) e
@@ -538,6 +543,11 @@ ORDER BY day, variant"
 )",
                 events = self.events_subquery(d, std::slice::from_ref(primary)),
             ),
+        };
+        let mut ctes = vec![
+            self.units_ctes(d),
+            "included AS (SELECT unit, uid, variant, t0us FROM units WHERE variant IS NOT NULL)".to_string(),
+            joined,
         ];
         if cuped {
             ctes.push(format!(
@@ -859,6 +869,30 @@ FROM scored, edges e",
         )
     }
 
+    /// With the units table and no segment: the primary's events joined to the counted units
+    /// of a variant, within the primary's lookback and window of each unit's t0, rows of
+    /// `unit`, `uid`, `variant`, `t0us`, `code`, `value`, `tus`, `dt`; kept, they spare the
+    /// daily series and the novelty split a join of the events each (on Spark a pass over
+    /// the events is seconds, whatever it reads).
+    pub fn primary_events_sql(&self, d: &dyn Dialect) -> Option<String> {
+        let table = self.units_table.as_ref().filter(|_| self.segment.is_none())?;
+        let primary = self.metrics.first()?;
+        let only = self
+            .only_units
+            .as_ref()
+            .map(|only| format!(" AND u.unit IN (SELECT unit FROM {only})"))
+            .unwrap_or_default();
+        Some(format!(
+            "SELECT u.unit, u.uid, u.variant, u.t0us, e.code, e.value, e.tus, e.tus - u.t0us AS dt
+FROM {table} u JOIN ({events}) e
+  ON e.unit = u.unit AND e.tus >= u.t0us - {lookback} AND e.tus < u.t0us + {window}
+WHERE u.t0 IS NOT NULL AND u.variant IS NOT NULL{only}",
+            events = self.events_subquery(d, std::slice::from_ref(primary)),
+            lookback = primary.lookback_micros(),
+            window = primary.window_micros(),
+        ))
+    }
+
     /// With the units table and a primary that splits by day (proportion, count, mean): the
     /// rows of `novelty::NoveltyRow` over the units observed `days` days since their
     /// first exposure, `variant`, `day`, `sum`, `sum_squares` (see the `novelty` module).
@@ -883,17 +917,32 @@ FROM scored, edges e",
         let horizon = days * MICROS_PER_DAY;
         let end = self.window.end.timestamp_micros();
         let late = days - early;
-        Some(format!(
-            "WITH eligible AS (
-  SELECT unit, variant, t0us FROM {table}
-  WHERE t0 IS NOT NULL AND variant IS NOT NULL AND t0us + {horizon} <= {end}
-),
-daily AS (
-  SELECT u.unit, u.variant, CAST(floor((e.tus - u.t0us) / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
+        let eligible = format!("t0 IS NOT NULL AND variant IS NOT NULL AND t0us + {horizon} <= {end}");
+        // The novelty horizon is at most the primary's window (`novelty::horizon`), so the
+        // kept primary events hold every row it reads.
+        let daily = match &self.primary_events_table {
+            Some(kept) => format!(
+                "SELECT e.unit, e.variant, CAST(floor(e.dt / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
+  FROM {kept} e
+  WHERE e.code = {event} AND e.dt >= 0 AND e.dt < {horizon} AND e.t0us + {horizon} <= {end}
+  GROUP BY e.unit, e.variant, 3"
+            ),
+            None => format!(
+                "SELECT u.unit, u.variant, CAST(floor((e.tus - u.t0us) / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
   FROM eligible u JOIN ({events}) e
     ON e.unit = u.unit AND e.tus >= u.t0us AND e.tus < u.t0us + {horizon}
   WHERE e.code = {event}
-  GROUP BY u.unit, u.variant, 3
+  GROUP BY u.unit, u.variant, 3",
+                events = self.events_subquery(d, std::slice::from_ref(primary)),
+            ),
+        };
+        Some(format!(
+            "WITH eligible AS (
+  SELECT unit, variant, t0us FROM {table}
+  WHERE {eligible}
+),
+daily AS (
+  {daily}
 ),
 units_d AS (
   SELECT unit, variant,
@@ -906,7 +955,6 @@ UNION ALL
 SELECT variant, {contrast}, sum(d), sum(d * d) FROM units_d GROUP BY variant
 UNION ALL
 SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligible GROUP BY variant",
-            events = self.events_subquery(d, std::slice::from_ref(primary)),
             contrast = NOVELTY_EARLY_MINUS_LATE,
             units = NOVELTY_UNITS,
         ))

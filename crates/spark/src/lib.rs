@@ -104,12 +104,21 @@ impl Engine for SparkEngine {
 
     fn rows(&self, sql: &str) -> Result<Rows, EngineError> {
         let refused = |err: spark_connect::SparkError| EngineError(format!("Spark: {err}"));
+        let started = std::time::Instant::now();
         let rows = self
             .session
             .sql(sql)
             .map_err(refused)?
             .collect()
             .map_err(refused)?;
+        // What each query costs, for tuning the plan: Spark's cost is per query and stage.
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            rows = rows.len(),
+            sql = sql.get(..sql.char_indices().nth(80).map_or(sql.len(), |(at, _)| at)),
+            "spark query"
+        );
+        tracing::trace!(sql, "spark query text");
         rows.into_iter()
             .map(|row| row.into_values().into_iter().map(cell).collect())
             .collect()
@@ -123,6 +132,10 @@ impl Engine for SparkEngine {
     fn forget(&self, name: &str) -> Result<(), EngineError> {
         self.run(&format!("UNCACHE TABLE IF EXISTS {name}"))?;
         self.run(&format!("DROP VIEW IF EXISTS {name}"))
+    }
+
+    fn keeps_cheaply(&self) -> bool {
+        false
     }
 }
 
