@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -40,6 +40,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::monitor::Watched;
+use crate::query_params::{Parameters, QueryParams};
 use crate::sessions::COOKIE_NAME;
 use crate::state::AppState;
 use rctgate_analysis::saturation::DEFAULT_SATURATION_TRIALS;
@@ -327,6 +328,10 @@ struct ExperimentParams {
     segment: Option<String>,
 }
 
+impl Parameters for ExperimentParams {
+    const EXPECTED: &'static str = "the only parameter is segment (an exposure attribute).";
+}
+
 /// The model outputs: the overlaid histogram and each arm's shape and shifts.
 fn model_outputs(found: &Distributions) -> Markup {
     let Some(chart) = rctgate_report::chart::distributions(found) else {
@@ -385,7 +390,7 @@ async fn experiment(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(key): Path<String>,
-    Query(params): Query<ExperimentParams>,
+    QueryParams(params): QueryParams<ExperimentParams>,
 ) -> Response {
     let segment = params
         .segment

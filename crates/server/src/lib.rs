@@ -18,6 +18,7 @@ mod dashboard;
 mod error;
 mod kept_rows;
 mod monitor;
+mod query_params;
 mod request_body;
 mod results;
 mod results_cache;

@@ -10,8 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::http::StatusCode;
@@ -23,6 +22,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::query_params::{Parameters, QueryParams};
 use crate::state::AppState;
 
 /// `?segment=ATTRIBUTE&series=false`.
@@ -32,6 +32,11 @@ pub struct ResultsParams {
     segment: Option<String>,
     /// The daily cumulative series of the primary metric; on by default.
     series: Option<bool>,
+}
+
+impl Parameters for ResultsParams {
+    const EXPECTED: &'static str =
+        "the parameters are segment (an exposure attribute) and series (true or false).";
 }
 
 /// The results JSON of experiment `key`, from the cache when nothing changed since it was
@@ -90,16 +95,9 @@ pub async fn results(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    params: Result<Query<ResultsParams>, QueryRejection>,
+    QueryParams(params): QueryParams<ResultsParams>,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let Query(params) = params.map_err(|err| {
-        ApiError::bad_request(format!(
-            "The query string is invalid ({}); the parameters are segment (an exposure attribute) and series (true or false).",
-            err.body_text()
-        ))
-        .with_field(Some("segment".into()))
-    })?;
     let segment = params.segment.filter(|s| !s.is_empty());
     let series = params.series.unwrap_or(true);
     let (body, cache) = cached_results(&state, key, segment, series).await?;

@@ -246,3 +246,41 @@ async fn results_are_cached_until_the_data_changes() {
     );
     assert_eq!(third["units"]["control"], 1, "{third}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_query_string_gets_a_json_sentence_on_every_route() {
+    let f = fixture("query", Limits::default()).await;
+    // A type that does not parse, a parameter the route does not have, a repeated one.
+    let cases = [
+        ("/v1/experiments/ranker/results?series=maybe", "segment"),
+        ("/v1/experiments/ranker/results?bogus=1", "series"),
+        ("/v1/events/summary?experiment=a&experiment=b", "experiment"),
+        ("/v1/audit?limit=many", "limit"),
+        ("/v1/models/ranker/gate?versions=7", "version"),
+        ("/v1/models/ranker/monitoring?trial=3", "trials"),
+    ];
+    for (path, named) in cases {
+        let (status, _, body) = call(&f, "GET", path, Some(&f.admin), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let error = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: not a JSON error: {body}"));
+        assert!(
+            error.starts_with("The query string is invalid ("),
+            "{path}: {error}"
+        );
+        assert!(error.contains(named), "{path}: {error} should name {named}");
+    }
+    // A path asked with a method it does not take, and no path at all: sentences too.
+    let (status, _, body) = call(&f, "DELETE", "/v1/audit", Some(&f.admin), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not take that method")),
+        "{body}"
+    );
+    let (status, _, body) = call(&f, "GET", "/v1/nothing-here", Some(&f.admin), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["error"].as_str().is_some(), "{body}");
+}

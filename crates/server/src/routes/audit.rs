@@ -1,6 +1,6 @@
 //! `GET /v1/audit`: the append-only audit log, newest first (admin).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use rctgate_domain::Scope;
 use rctgate_store::AuditEntry;
@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::query_params::{Parameters, QueryParams};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -17,10 +18,14 @@ pub struct Params {
     limit: Option<usize>,
 }
 
+impl Parameters for Params {
+    const EXPECTED: &'static str = "the only parameter is limit.";
+}
+
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<Params>,
+    QueryParams(params): QueryParams<Params>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     caller.require(Scope::Admin)?;
     let limit = params.limit.unwrap_or(100);

@@ -1,6 +1,6 @@
 //! `POST /v1/events` and `GET /v1/events/summary` (SPEC §4, §6).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use rctgate_domain::{split_event_body, BatchError, BodyPart, Scope};
@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::query_params::{Parameters, QueryParams};
 use crate::request_body::RequestBody;
 use crate::state::AppState;
 
@@ -142,10 +143,14 @@ pub struct SummaryParams {
     experiment: Option<String>,
 }
 
+impl Parameters for SummaryParams {
+    const EXPECTED: &'static str = "the only parameter is experiment.";
+}
+
 pub async fn summary(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<SummaryParams>,
+    QueryParams(params): QueryParams<SummaryParams>,
 ) -> Result<Json<EventsSummary>, ApiError> {
     caller.require(Scope::Read)?;
     let key = params.experiment.filter(|k| !k.is_empty()).ok_or_else(|| {

@@ -27,3 +27,11 @@ pub async fn not_found() -> ApiError {
         "No such endpoint; see SPEC §4 for the API.",
     )
 }
+
+/// A path that exists, asked with a method it does not take (axum's own 405 has no body).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This endpoint does not take that method; see SPEC §4 for the API.",
+    )
+}

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger", get(models::ledger))
         .merge(crate::dashboard::routes())
         .fallback(health::not_found)
+        .method_not_allowed_fallback(health::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }

@@ -1,8 +1,7 @@
 //! The model registry and the gate (SPEC §4): `/v1/models`, versions, promotion, overrides
 //! and their approval, the gate check CI pipelines call, and the offline/online ledger.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rctgate_analysis::ledger::Ledger;
@@ -13,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::query_params::{Parameters, QueryParams};
 use crate::request_body::RequestBody;
 use crate::state::AppState;
 
@@ -136,21 +136,18 @@ pub struct GateParams {
     experiment: Option<String>,
 }
 
+impl Parameters for GateParams {
+    const EXPECTED: &'static str = "the parameters are version and experiment.";
+}
+
 /// Whether a version may run in production (read scope: CI pipelines call it).
 pub async fn gate(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    params: Result<Query<GateParams>, QueryRejection>,
+    QueryParams(params): QueryParams<GateParams>,
 ) -> Result<Json<GateAnswer>, ApiError> {
     caller.require(Scope::Read)?;
-    let Query(params) = params.map_err(|err| {
-        ApiError::bad_request(format!(
-            "The query string is invalid ({}); the parameters are version and experiment.",
-            err.body_text()
-        ))
-        .with_field(Some("version".into()))
-    })?;
     let version = params.version.filter(|v| !v.is_empty()).ok_or_else(|| {
         ApiError::bad_request("version is required: ?version=V.").with_field(Some("version".into()))
     })?;
@@ -179,6 +176,10 @@ pub struct MonitoringParams {
     trials: Option<String>,
 }
 
+impl Parameters for MonitoringParams {
+    const EXPECTED: &'static str = "the only parameter is trials.";
+}
+
 /// Most recent trials `value_saturation` may be asked to look at.
 const MAX_SATURATION_TRIALS: usize = 50;
 
@@ -188,16 +189,9 @@ pub async fn monitoring(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    params: Result<Query<MonitoringParams>, QueryRejection>,
+    QueryParams(params): QueryParams<MonitoringParams>,
 ) -> Result<Json<crate::monitor::Watched>, ApiError> {
     caller.require(Scope::Read)?;
-    let Query(params) = params.map_err(|err| {
-        ApiError::bad_request(format!(
-            "The query string is invalid ({}); the only parameter is trials.",
-            err.body_text()
-        ))
-        .with_field(Some("trials".into()))
-    })?;
     let window = match params.trials.as_deref() {
         None => rctgate_analysis::saturation::DEFAULT_SATURATION_TRIALS,
         Some(text) => text
