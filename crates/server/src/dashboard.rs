@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::{COOKIE, RETRY_AFTER, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -41,7 +41,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::monitor::Watched;
 use crate::query_params::{Parameters, QueryParams};
-use crate::sessions::COOKIE_NAME;
+use crate::sessions::{ClientAddress, COOKIE_NAME, LOGIN_FAILURES, LOGIN_WINDOW};
 use crate::state::AppState;
 use rctgate_analysis::saturation::DEFAULT_SATURATION_TRIALS;
 use rctgate_store::RaisedAlert;
@@ -134,6 +134,7 @@ pub fn routes() -> Router<AppState> {
         .route("/experiments/{key}/stop", get(confirm_stop).post(stop))
         .route("/models/{name}", get(model))
         .route("/portfolio", get(portfolio))
+        .layer(axum::middleware::map_response(crate::page_headers::secure))
 }
 
 fn nav() -> Markup {
@@ -177,10 +178,33 @@ struct LoginForm {
     key: String,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(from): ClientAddress,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if let Some(wait) = state.sessions.login_wait(from) {
+        let seconds = wait.as_secs().max(1);
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            Html(login_page(Some(&format!(
+                "Too many failed logins from this address ({LOGIN_FAILURES} in {} minutes); try again in {seconds} seconds.",
+                LOGIN_WINDOW.as_secs() / 60
+            )))),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
     let identity = state.store.authenticate(form.key.trim());
+    if identity.is_err() {
+        state.sessions.login_failed(from);
+    }
     match identity {
         Ok(identity) if identity.allows(Scope::Read) => {
+            state.sessions.login_succeeded(from);
             let token = state.sessions.open(identity.key_id.clone());
             let cookie = format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200");
             let mut response = Redirect::to("/experiments").into_response();

@@ -18,6 +18,7 @@ mod dashboard;
 mod error;
 mod kept_rows;
 mod monitor;
+mod page_headers;
 mod query_params;
 mod request_body;
 mod results;
@@ -78,7 +79,9 @@ pub async fn serve(
             tracing::debug!("cannot set TCP_NODELAY on a connection: {err}");
         }
     });
-    let served = axum::serve(listener, app(state))
+    // Each request knows its peer's address: the dashboard limits failed logins per address.
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     for task in [watcher, keeper, follower].into_iter().flatten() {

@@ -284,3 +284,132 @@ async fn a_malformed_query_string_gets_a_json_sentence_on_every_route() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body["error"].as_str().is_some(), "{body}");
 }
+
+/// `POST /login` with `key` as a browser's form sends it: the status, the session cookie
+/// (`name=token`) if one was set, the `Retry-After` header.
+async fn log_in(f: &Fixture, key: &str) -> (StatusCode, Option<String>, Option<String>) {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("key={key}")))
+        .expect("request");
+    let response = f.router.clone().oneshot(request).await.expect("response");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let cookie = header("set-cookie").and_then(|c| c.split(';').next().map(str::to_string));
+    (response.status(), cookie, header("retry-after"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_escapes_what_users_write_under_a_strict_policy() {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let f = fixture("xss", Limits::default()).await;
+    let script = r#"<script>alert("owned")</script>"#;
+    assert_eq!(
+        call(&f, "POST", "/v1/metrics", Some(&f.admin), Some(metric()))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let experiment = json!({"key": "xss", "hypothesis": script,
+        "variants": [{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+        "metrics": {"primary": "bookings"}});
+    let (status, _, body) = call(
+        &f,
+        "POST",
+        "/v1/experiments",
+        Some(&f.admin),
+        Some(experiment.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, cookie, _) = log_in(&f, &f.read).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = cookie.expect("a session cookie");
+    let request = Request::builder()
+        .uri("/experiments/xss")
+        .header("Cookie", cookie)
+        .body(Body::empty())
+        .expect("request");
+    let response = f.router.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let policy = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Content-Security-Policy")
+        .to_string();
+    assert_eq!(
+        response
+            .headers()
+            .get("x-content-type-options")
+            .map(|v| v.as_bytes()),
+        Some(&b"nosniff"[..])
+    );
+    let page = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec(),
+    )
+    .expect("utf-8");
+    assert!(
+        !page.contains(script),
+        "the hypothesis reached the page unescaped"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert("),
+        "the hypothesis is shown, escaped"
+    );
+    assert!(
+        !page.contains("<script"),
+        "the dashboard has no script of its own"
+    );
+    // No inline anything but the one style sheet, allowed by its hash.
+    assert!(policy.starts_with("default-src 'none';"), "{policy}");
+    assert!(!policy.contains("unsafe"), "{policy}");
+    let style = page
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map(|(style, _)| style)
+        .expect("the page's style sheet");
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style));
+    assert!(
+        policy.contains(&format!("style-src 'sha256-{hash}'")),
+        "{policy} should allow the style sheet"
+    );
+    assert!(
+        policy.contains("form-action 'self'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_limited_per_address() {
+    let f = fixture("logins", Limits::default()).await;
+    for attempt in 1..=10 {
+        let (status, cookie, _) = log_in(&f, "rctg_not_a_key").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert!(cookie.is_none());
+    }
+    // The eleventh is refused unread, even with the right key.
+    for key in ["rctg_not_a_key", f.read.as_str()] {
+        let (status, cookie, retry_after) = log_in(&f, key).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(cookie.is_none(), "no session while the address is refused");
+        let seconds: u64 = retry_after.expect("Retry-After").parse().expect("seconds");
+        assert!((1..=300).contains(&seconds), "{seconds}");
+    }
+    // The API's keys are not the dashboard's logins: they still work.
+    assert_eq!(
+        call(&f, "GET", "/v1/experiments", Some(&f.read), None).await.0,
+        StatusCode::OK
+    );
+}
