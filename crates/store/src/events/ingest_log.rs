@@ -18,13 +18,19 @@
 //!
 //! A frame is `RGL1`, the payload's length (u64) and CRC-32 (u32), little-endian, then the
 //! payload: the batch's parts, each an `EventRows` record (`rows::record`). A batch is
-//! acknowledged only after its whole frame is synced, so a frame cut short or failing its
-//! checksum can only be the last one, of a batch that was never acknowledged: reading stops
-//! there, and the batch is dropped whole, as its client saw no answer.
+//! acknowledged only after its whole frame is synced, and a frame whose write or sync failed
+//! is cut off the file again before the next is written (a full disk, a failing device), so
+//! a frame cut short or failing its checksum at the end of a segment is of a batch that was
+//! never acknowledged: reading stops there, and the batch is dropped whole, as its client saw
+//! no answer (a warning names the file and the bytes dropped). A damaged frame with bytes
+//! after it is not that: frames of acknowledged batches may follow, so the segment is refused
+//! with a sentence naming it and the byte, and nothing is dropped or deleted. When cutting a
+//! failed frame off fails too, the log refuses every later batch rather than write one after
+//! it.
 
 use crate::error::{StoreError, StoreResult};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 4] = b"RGL1";
@@ -37,6 +43,10 @@ pub(crate) struct IngestLog {
     prefix: String,
     number: u64,
     file: File,
+    /// Bytes of whole frames in the current segment: where the next frame starts.
+    len: u64,
+    /// Set when a failed frame could not be cut off: nothing more may be appended after it.
+    broken: Option<String>,
 }
 
 /// A segment file, closed.
@@ -61,29 +71,56 @@ impl Segment {
         std::fs::metadata(&self.path).is_ok_and(|meta| meta.len() == 0)
     }
 
-    /// The payload of every complete frame, in order; stops at the first that is cut short
-    /// or fails its checksum (see the module doc).
+    /// The payload of every complete frame, in order. A damaged frame at the end is a batch
+    /// never acknowledged and is dropped; one with bytes after it is an error (module doc).
     pub(crate) fn frames(&self) -> StoreResult<Vec<Vec<u8>>> {
         let mut bytes = Vec::new();
         File::open(&self.path)?.read_to_end(&mut bytes)?;
         let mut frames = Vec::new();
-        let mut rest = bytes.as_slice();
-        while rest.len() >= HEADER_BYTES && &rest[..4] == MAGIC {
-            let mut len = [0; 8];
-            len.copy_from_slice(&rest[4..12]);
-            let mut crc = [0; 4];
-            crc.copy_from_slice(&rest[12..16]);
-            let Some(payload) = usize::try_from(u64::from_le_bytes(len))
-                .ok()
-                .and_then(|len| rest.get(HEADER_BYTES..HEADER_BYTES.checked_add(len)?))
-            else {
-                break;
-            };
-            if crc32fast::hash(payload) != u32::from_le_bytes(crc) {
-                break;
+        let mut at = 0;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let header_whole = rest.len() >= HEADER_BYTES && &rest[..4] == MAGIC;
+            let claimed = header_whole.then(|| {
+                let mut len = [0; 8];
+                len.copy_from_slice(&rest[4..12]);
+                usize::try_from(u64::from_le_bytes(len))
+                    .ok()
+                    .and_then(|len| HEADER_BYTES.checked_add(len))
+            });
+            if let Some(Some(end)) = claimed {
+                if let Some(payload) = rest.get(HEADER_BYTES..end) {
+                    let mut crc = [0; 4];
+                    crc.copy_from_slice(&rest[12..16]);
+                    if crc32fast::hash(payload) == u32::from_le_bytes(crc) {
+                        frames.push(payload.to_vec());
+                        at += end;
+                        continue;
+                    }
+                }
             }
-            frames.push(payload.to_vec());
-            rest = &rest[HEADER_BYTES + payload.len()..];
+            // Damaged at `at`. At the end of the file it is a write that never finished: a
+            // header cut short, a payload cut short, the last frame failing its checksum, or
+            // zeros a crash left where the frame was to be.
+            let last = match claimed {
+                None => rest.len() < HEADER_BYTES || rest.iter().all(|byte| *byte == 0),
+                Some(end) => end.is_none_or(|end| end >= rest.len()),
+            };
+            if !last {
+                return Err(StoreError::Corrupt(format!(
+                    "the ingest log {} is damaged at byte {at} of {}, with frames of acknowledged \
+                     batches possibly after it; nothing was read from it. Restore it from a backup, \
+                     or move it aside to open the database without its events",
+                    self.path.display(),
+                    bytes.len()
+                )));
+            }
+            tracing::warn!(
+                segment = %self.path.display(),
+                dropped_bytes = rest.len(),
+                "the ingest log ends in a frame that was never completed (a batch never acknowledged); dropped"
+            );
+            break;
         }
         Ok(frames)
     }
@@ -121,6 +158,8 @@ impl IngestLog {
             prefix,
             number,
             file,
+            len: 0,
+            broken: None,
         };
         let left = left.into_iter().map(|(_, path)| Segment { path }).collect();
         Ok((log, left))
@@ -129,6 +168,38 @@ impl IngestLog {
     /// Writes one frame whose payload is `parts` in order, and syncs it; the batch is
     /// durable when this returns.
     pub(crate) fn append(&mut self, parts: &[&[u8]]) -> StoreResult<()> {
+        if let Some(reason) = &self.broken {
+            return Err(StoreError::Io(std::io::Error::other(reason.clone())));
+        }
+        match self.write_frame(parts) {
+            Ok(written) => {
+                self.len += written;
+                Ok(())
+            }
+            Err(err) => {
+                // The frame may be partly written: cut it off, so the next frame follows the
+                // last whole one and a replay reads past this point.
+                let cut = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(self.len)).map(drop))
+                    .and_then(|()| self.file.sync_data());
+                if let Err(cut) = cut {
+                    let reason = format!(
+                        "the ingest log {} could not be cut back after a failed write ({cut}); \
+                         restart rctgate to write a new one",
+                        segment_path(&self.dir, &self.prefix, self.number).display()
+                    );
+                    tracing::error!("{reason}");
+                    self.broken = Some(reason);
+                }
+                Err(StoreError::Io(err))
+            }
+        }
+    }
+
+    /// Writes one frame and syncs it; its length.
+    fn write_frame(&mut self, parts: &[&[u8]]) -> std::io::Result<u64> {
         let len: usize = parts.iter().map(|part| part.len()).sum();
         let mut crc = crc32fast::Hasher::new();
         for part in parts {
@@ -143,7 +214,7 @@ impl IngestLog {
             self.file.write_all(part)?;
         }
         self.file.sync_data()?;
-        Ok(())
+        Ok((HEADER_BYTES + len) as u64)
     }
 
     /// Starts a new segment and returns the one appended to until now.
@@ -155,6 +226,8 @@ impl IngestLog {
         };
         self.file = file;
         self.number += 1;
+        self.len = 0;
+        self.broken = None;
         Ok(old)
     }
 
@@ -209,15 +282,39 @@ mod tests {
             vec![b"first batch".to_vec(), b"second".to_vec(), b"third".to_vec()]
         );
 
-        // Cut into the last frame, then flip a byte of the second: reading stops there.
-        let bytes = std::fs::read(&segment.path)?;
-        std::fs::write(&segment.path, &bytes[..bytes.len() - 2])?;
+        // Cut into the last frame: a write that never finished, dropped. So are zeros a
+        // crash left after the last whole frame, and a flipped byte in the last frame.
+        let whole = std::fs::read(&segment.path)?;
+        std::fs::write(&segment.path, &whole[..whole.len() - 2])?;
         assert_eq!(segment.frames()?.len(), 2);
-        let mut bytes = std::fs::read(&segment.path)?;
+        let mut zeros = whole.clone();
+        zeros.extend([0; 40]);
+        std::fs::write(&segment.path, &zeros)?;
+        assert_eq!(segment.frames()?.len(), 3);
+        let mut flipped = whole.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        std::fs::write(&segment.path, &flipped)?;
+        assert_eq!(segment.frames()?.len(), 2);
+
+        // A flipped byte in the second frame, with the third after it: refused, naming the
+        // segment and the byte, as the third may be an acknowledged batch.
+        let mut bytes = whole.clone();
         let second_payload = HEADER_BYTES * 2 + "first batch".len();
         bytes[second_payload] ^= 1;
         std::fs::write(&segment.path, &bytes)?;
-        assert_eq!(segment.frames()?, vec![b"first batch".to_vec()]);
+        let err = segment.frames().expect_err("refused").to_string();
+        let second = HEADER_BYTES + "first batch".len();
+        assert!(
+            err.contains(&format!("ingest-log.000001 is damaged at byte {second} of")),
+            "{err}"
+        );
+        // So is a frame whose header is not one, in the middle.
+        let mut bytes = whole.clone();
+        bytes[second] = b'X';
+        std::fs::write(&segment.path, &bytes)?;
+        assert!(segment.frames().is_err());
+        std::fs::write(&segment.path, &whole)?;
 
         // A new process finds both segments, oldest first, and numbers its own after them.
         drop(log);

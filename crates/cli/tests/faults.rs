@@ -1,0 +1,148 @@
+//! Faults from outside: the disk filling up under ingestion. The file system is a small tmpfs
+//! the test mounts, so it needs root; elsewhere the test says so and skips.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// A tmpfs of a given size, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounts one of `megabytes` at a new directory; `None` (the reason printed) when this
+    /// process may not mount.
+    fn mount(name: &str, megabytes: u32) -> Option<SmallDisk> {
+        let dir = temp_dir(name);
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m"),
+                "tmpfs",
+                path(&dir),
+            ])
+            .output();
+        match mounted {
+            Ok(output) if output.status.success() => Some(SmallDisk(dir)),
+            Ok(output) => {
+                eprintln!(
+                    "skipped: mounting a small tmpfs needs root ({})",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+                None
+            }
+            Err(err) => {
+                eprintln!("skipped: no mount command ({err})");
+                None
+            }
+        }
+    }
+
+    fn resize(&self, megabytes: u32) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={megabytes}m"), path(&self.0)])
+            .status()
+            .expect("mount");
+        assert!(status.success(), "remount to {megabytes} MiB");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(path(&self.0)).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A batch of 2,000 metric events whose ids start with `batch`, padded so that they fill a
+/// disk quickly.
+fn batch(batch: usize) -> (String, Vec<String>) {
+    let ids: Vec<String> = (0..2000).map(|i| format!("b{batch}-{i}")).collect();
+    let events: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            format!(
+                r#"{{"type":"metric","id":"{id}","unit":"u{}","event":"booking","value":1.0,"ts":"2026-12-01T00:00:00Z","attributes":{{"pad":"{}"}}}}"#,
+                (batch * 7919 + i * 104_729) % 100_000,
+                "x".repeat(40)
+            )
+        })
+        .collect();
+    (format!("[{}]", events.join(",")), ids)
+}
+
+/// The ids of the stored metric events, read back through `rctgate export`; panics on a
+/// repeated id.
+fn stored_ids(db: &Path, name: &str) -> BTreeSet<String> {
+    let out = temp_dir(name);
+    let _ = std::fs::remove_dir_all(&out);
+    let output = rctgate(&["export", path(&out), "--format", "csv", "--db", path(db)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = std::fs::read_to_string(out.join("metric_events.csv")).expect("metric_events.csv");
+    let mut ids = BTreeSet::new();
+    for line in csv.lines().skip(1) {
+        let id = line.split(',').next().unwrap_or_default().to_string();
+        assert!(ids.insert(id.clone()), "{id} is stored twice");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    ids
+}
+
+#[test]
+fn a_full_disk_fails_ingestion_with_its_cause_and_loses_no_acknowledged_event() {
+    let Some(disk) = SmallDisk::mount("full-disk", 64) else {
+        return;
+    };
+    let db = disk.0.join("rctgate.duckdb");
+    let key = create_key(&db, "admin");
+    let server = Server::start(&db);
+    let mut acknowledged = BTreeSet::new();
+    // Room for a few batches more than the file holds now, then full.
+    let used = std::fs::read_dir(&disk.0)
+        .expect("list")
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .map(|meta| meta.len())
+        .sum::<u64>();
+    disk.resize(u32::try_from(used / (1 << 20)).expect("MiB") + 4);
+    let mut refused = None;
+    for n in 0..200 {
+        let (body, ids) = batch(n);
+        match server.call("POST", "/v1/events", Some(&key), Some(&body)) {
+            (200, answer) => {
+                assert_eq!(answer["accepted"].as_u64(), Some(2000), "{answer}");
+                acknowledged.extend(ids);
+            }
+            (status, answer) => {
+                refused = Some((status, answer));
+                break;
+            }
+        }
+    }
+    let (status, answer) = refused.expect("the disk never filled");
+    assert_eq!(status, 500, "{answer}");
+    let error = answer["error"].as_str().expect("a JSON error");
+    assert!(
+        error.contains("No space left on device"),
+        "the cause is named: {error}"
+    );
+    assert!(!acknowledged.is_empty(), "some batches fitted first");
+
+    // Space comes back; after a restart everything acknowledged is there exactly once, and
+    // ingestion works again.
+    disk.resize(256);
+    // Its writer failed, so it may exit with an error; what matters is what the next finds.
+    let _ = server.terminate();
+    let server = Server::start(&db);
+    let (body, ids) = batch(1000);
+    let (status, answer) = server.call("POST", "/v1/events", Some(&key), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    acknowledged.extend(ids);
+    assert!(server.terminate(), "a clean stop");
+    assert_eq!(stored_ids(&db, "full-disk-export"), acknowledged);
+}
