@@ -146,3 +146,60 @@ fn a_full_disk_fails_ingestion_with_its_cause_and_loses_no_acknowledged_event() 
     assert!(server.terminate(), "a clean stop");
     assert_eq!(stored_ids(&db, "full-disk-export"), acknowledged);
 }
+
+#[test]
+fn a_database_a_server_holds_is_a_clear_error() {
+    let dir = temp_dir("locked");
+    let db = dir.join("rctgate.duckdb");
+    create_key(&db, "admin");
+    let server = Server::start(&db);
+    let output = rctgate(&["experiment", "list", "--db", path(&db)]);
+    assert!(!output.status.success());
+    let said = stderr(&output);
+    assert!(said.contains("is in use by another process"), "{said}");
+    assert!(said.contains("--server"), "it says what to do instead: {said}");
+    assert!(server.terminate());
+}
+
+#[test]
+fn an_import_killed_midway_then_run_again_stores_every_event_once() {
+    use std::io::Write;
+    let dir = temp_dir("killed-import");
+    let db = dir.join("rctgate.duckdb");
+    create_key(&db, "admin");
+    let file = dir.join("events.ndjson");
+    let events = 600_000;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("create"));
+    for i in 0..events {
+        writeln!(
+            out,
+            r#"{{"type":"metric","id":"i{i}","unit":"u{}","event":"booking","value":1.5,"ts":"2026-12-01T00:00:00Z"}}"#,
+            i * 7919 % 100_000
+        )
+        .expect("write");
+    }
+    out.flush().expect("flush");
+    drop(out);
+    let mut import = Command::new(BIN)
+        .args(["import", path(&file), "--db", path(&db)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(
+        import.try_wait().expect("wait").is_none(),
+        "the import finished before it was killed; the test needs a bigger file"
+    );
+    import.kill().expect("SIGKILL");
+    import.wait().expect("reaped");
+    let output = rctgate(&["import", path(&file), "--db", path(&db)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stored = stored_ids(&db, "killed-import-export");
+    assert_eq!(
+        stored.len(),
+        events,
+        "every event exactly once (repeats panic above)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
