@@ -46,6 +46,8 @@ enum Command {
     Import(commands::import::Args),
     /// Every table of a database file as Parquet or CSV files, for other tools.
     Export(commands::export::Args),
+    /// A consistent copy of the database while it is in use (through the server if one runs).
+    Backup(commands::backup::Args),
     /// The scorecard and verdict of an experiment.
     Analyze(commands::analyze::Args),
     /// Models and versions: register, list, show, promote (through the gate).
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::Experiment(command) => commands::experiment::run(command),
         Command::Import(args) => commands::import::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Backup(args) => commands::backup::run(args),
         Command::Analyze(args) => commands::analyze::run(args),
         Command::Model(command) => commands::model::run(command),
         Command::Gate(command) => commands::gate::run(command),

@@ -272,6 +272,16 @@ impl Target {
         }
     }
 
+    /// A consistent copy of the database in `dir`: `{"file", "bytes", "events"}`.
+    pub fn backup(&self, dir: &std::path::Path) -> Result<Value, Failure> {
+        match self {
+            Target::Local(store) => to_value(store.backup(dir).map_err(store_failure)?),
+            Target::Remote(client) => {
+                client.call("POST", "/v1/backup", Some(&serde_json::json!({ "to": dir })))
+            }
+        }
+    }
+
     pub fn ledger(&self) -> Result<Value, Failure> {
         match self {
             Target::Local(store) => to_value(store.ledger().map_err(store_failure)?),

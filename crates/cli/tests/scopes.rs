@@ -205,6 +205,12 @@ impl Fixture {
                 row.path.clone(),
                 Some(json!({"scopes": ["read"], "name": format!("k{n}")})),
             ),
+            "/v1/backup" => {
+                let dir =
+                    std::env::temp_dir().join(format!("rctgate-scopes-backup-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                (row.path.clone(), Some(json!({"to": dir})))
+            }
             "/v1/keys/{id}" => {
                 let key = self.call("POST", "/v1/keys", Some(&json!({"scopes": ["read"]})));
                 (format!("/v1/keys/{}", key["key_id"].as_str().expect("id")), None)

@@ -354,6 +354,7 @@ struct ExperimentParams {
 
 impl Parameters for ExperimentParams {
     const EXPECTED: &'static str = "the only parameter is segment (an exposure attribute).";
+    const FIELD: &'static str = "segment";
 }
 
 /// The model outputs: the overlaid histogram and each arm's shape and shifts.

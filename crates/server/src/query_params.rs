@@ -12,6 +12,9 @@ use crate::error::ApiError;
 pub trait Parameters: DeserializeOwned {
     /// The end of the sentence a malformed query string gets: which parameters there are.
     const EXPECTED: &'static str;
+    /// The error body's `field`: the route's main parameter, which a client most likely
+    /// misspelled or mistyped.
+    const FIELD: &'static str;
 }
 
 /// The extractor: `QueryParams(params): QueryParams<ResultsParams>`.
@@ -27,7 +30,8 @@ impl<T: Parameters, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
                 "The query string is invalid ({}); {}",
                 err.body_text(),
                 T::EXPECTED
-            ))),
+            ))
+            .with_field(Some(T::FIELD.to_string()))),
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct ResultsParams {
 impl Parameters for ResultsParams {
     const EXPECTED: &'static str =
         "the parameters are segment (an exposure attribute) and series (true or false).";
+    const FIELD: &'static str = "segment";
 }
 
 /// The results JSON of experiment `key`, from the cache when nothing changed since it was

@@ -270,6 +270,7 @@ async fn a_malformed_query_string_gets_a_json_sentence_on_every_route() {
             "{path}: {error}"
         );
         assert!(error.contains(named), "{path}: {error} should name {named}");
+        assert!(body["field"].is_string(), "{path}: the field is named: {body}");
     }
     // A path asked with a method it does not take, and no path at all: sentences too.
     let (status, _, body) = call(&f, "DELETE", "/v1/audit", Some(&f.admin), None).await;

@@ -42,6 +42,7 @@
 //! Errors are [`StoreError`]s whose [`StoreError::kind`] tells the server which status to
 //! answer (400, 404, 409, 500).
 
+mod backup;
 mod catalog;
 mod error;
 mod events;
@@ -52,6 +53,7 @@ mod time;
 mod trials;
 mod writer;
 
+pub use backup::{Backup, BACKUP_FILE};
 pub use catalog::alias_syncs::{AliasOutcome, AliasSync, SERVER_ACTOR};
 pub use catalog::audit::{AuditEntry, LOCAL_ACTOR};
 pub use catalog::key_cache::{KeyIdentity, KeyRejection};

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod apply;
+pub mod backup;
 pub mod demo;
 pub mod experiment;
 pub mod export;

@@ -20,6 +20,7 @@ pub struct Params {
 
 impl Parameters for Params {
     const EXPECTED: &'static str = "the only parameter is limit.";
+    const FIELD: &'static str = "limit";
 }
 
 pub async fn list(

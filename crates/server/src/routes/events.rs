@@ -145,6 +145,7 @@ pub struct SummaryParams {
 
 impl Parameters for SummaryParams {
     const EXPECTED: &'static str = "the only parameter is experiment.";
+    const FIELD: &'static str = "experiment";
 }
 
 pub async fn summary(

@@ -1,6 +1,7 @@
 //! The routes, one module per resource.
 
 mod audit;
+mod backup;
 mod catalog;
 mod decide;
 mod events;
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             post(models::approve_override),
         )
         .route("/v1/ledger", get(models::ledger))
+        .route("/v1/backup", post(backup::create))
         .merge(crate::dashboard::routes())
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)

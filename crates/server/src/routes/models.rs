@@ -138,6 +138,7 @@ pub struct GateParams {
 
 impl Parameters for GateParams {
     const EXPECTED: &'static str = "the parameters are version and experiment.";
+    const FIELD: &'static str = "version";
 }
 
 /// Whether a version may run in production (read scope: CI pipelines call it).
@@ -178,6 +179,7 @@ pub struct MonitoringParams {
 
 impl Parameters for MonitoringParams {
     const EXPECTED: &'static str = "the only parameter is trials.";
+    const FIELD: &'static str = "trials";
 }
 
 /// Most recent trials `value_saturation` may be asked to look at.
