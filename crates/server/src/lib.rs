@@ -20,6 +20,7 @@ mod kept_rows;
 mod monitor;
 mod page_headers;
 mod query_params;
+mod rejections;
 mod request_body;
 mod results;
 mod results_cache;

@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::dashboard::routes())
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
+        .layer(middleware::from_fn(crate::rejections::as_json))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }
