@@ -20,11 +20,13 @@
 //!
 //! `INGEST_SERVE_ARGS` adds arguments to `serve` (e.g. `--parse-threads 1`, to compare).
 
+mod served;
+
 use std::error::Error;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use served::{agent, Server};
 
 use chrono::{DateTime, SecondsFormat};
 
@@ -49,7 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 
-    let mut server = Server::start(bin, db)?;
+    let mut server = Server::start(bin, db, &std::env::var("INGEST_SERVE_ARGS").unwrap_or_default())?;
     let key = server
         .key
         .clone()
@@ -269,14 +271,6 @@ fn mix(n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn agent() -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build();
-    ureq::Agent::new_with_config(config)
-}
-
 /// Size of the database file and its write-ahead log, in bytes.
 fn file_bytes(db: &Path) -> u64 {
     ["", ".wal"]
@@ -284,83 +278,4 @@ fn file_bytes(db: &Path) -> u64 {
         .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", db.display())).ok())
         .map(|meta| meta.len())
         .sum()
-}
-
-/// A running `rctgate serve`.
-struct Server {
-    child: Child,
-    url: String,
-    key: Option<String>,
-}
-
-impl Server {
-    fn start(bin: &str, db: &Path) -> Result<Server, Box<dyn Error>> {
-        let mut child = Command::new(bin)
-            .args(["serve", "--db"])
-            .arg(db)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(
-                std::env::var("INGEST_SERVE_ARGS")
-                    .unwrap_or_default()
-                    .split_whitespace(),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot run {bin}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut key = None;
-        let url = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                return Err("serve exited before listening".into());
-            };
-            if line.starts_with("rctg_") {
-                key = Some(line.trim().to_string());
-            }
-            if let Some(url) = line.strip_prefix("rctgate listening on ") {
-                break url.trim().to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Server { child, url, key })
-    }
-
-    fn peak_rss_kb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find(|line| line.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    }
-
-    /// SIGTERM, then waits up to a minute for a graceful exit.
-    fn terminate(&mut self) -> bool {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..600 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
