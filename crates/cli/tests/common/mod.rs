@@ -48,6 +48,22 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The id of every stored metric event of `db`, one per row (a repeat would show twice), read
+/// back through `rctgate export --format csv`.
+pub fn stored_metric_event_ids(db: &Path) -> Vec<String> {
+    let out = temp_dir("exported-ids");
+    let output = rctgate(&["export", path(&out), "--format", "csv", "--db", path(db)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = std::fs::read_to_string(out.join("metric_events.csv")).expect("metric_events.csv");
+    let ids = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap_or_default().to_string())
+        .collect();
+    let _ = std::fs::remove_dir_all(&out);
+    ids
+}
+
 /// `rctgate keys create --scope SCOPE --db DB`; the key is stdout's last line.
 pub fn create_key(db: &Path, scope: &str) -> String {
     let out = rctgate(&["keys", "create", "--scope", scope, "--db", path(db)]);
