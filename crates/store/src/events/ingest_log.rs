@@ -22,9 +22,9 @@
 //! is cut off the file again before the next is written (a full disk, a failing device), so
 //! a frame cut short or failing its checksum at the end of a segment is of a batch that was
 //! never acknowledged: reading stops there, and the batch is dropped whole, as its client saw
-//! no answer (a warning names the file and the bytes dropped). A damaged frame with bytes
-//! after it is not that: frames of acknowledged batches may follow, so the segment is refused
-//! with a sentence naming it and the byte, and nothing is dropped or deleted. When cutting a
+//! no answer (a warning names the file and the bytes dropped). A damaged frame with a whole
+//! frame after it is not that: that frame is of an acknowledged batch, so the segment is
+//! refused with a sentence naming it and the byte, and nothing is dropped or deleted. When cutting a
 //! failed frame off fails too, the log refuses every later batch rather than write one after
 //! it.
 
@@ -80,36 +80,23 @@ impl Segment {
         let mut at = 0;
         while at < bytes.len() {
             let rest = &bytes[at..];
-            let header_whole = rest.len() >= HEADER_BYTES && &rest[..4] == MAGIC;
-            let claimed = header_whole.then(|| {
-                let mut len = [0; 8];
-                len.copy_from_slice(&rest[4..12]);
-                usize::try_from(u64::from_le_bytes(len))
-                    .ok()
-                    .and_then(|len| HEADER_BYTES.checked_add(len))
-            });
-            if let Some(Some(end)) = claimed {
-                if let Some(payload) = rest.get(HEADER_BYTES..end) {
-                    let mut crc = [0; 4];
-                    crc.copy_from_slice(&rest[12..16]);
-                    if crc32fast::hash(payload) == u32::from_le_bytes(crc) {
-                        frames.push(payload.to_vec());
-                        at += end;
-                        continue;
-                    }
-                }
+            if let Some(payload) = whole_frame(rest) {
+                frames.push(payload.to_vec());
+                at += HEADER_BYTES + payload.len();
+                continue;
             }
-            // Damaged at `at`. At the end of the file it is a write that never finished: a
-            // header cut short, a payload cut short, the last frame failing its checksum, or
-            // zeros a crash left where the frame was to be.
-            let last = match claimed {
-                None => rest.len() < HEADER_BYTES || rest.iter().all(|byte| *byte == 0),
-                Some(end) => end.is_none_or(|end| end >= rest.len()),
-            };
-            if !last {
+            // Damaged at `at`. With a whole frame after it, acknowledged batches may be lost
+            // behind it: refused. Without one, it is a write that never finished (a header or
+            // payload cut short, a last frame failing its checksum, zeros a crash left).
+            let whole_after = rest
+                .windows(MAGIC.len())
+                .enumerate()
+                .skip(1)
+                .any(|(skip, window)| window == MAGIC && whole_frame(&rest[skip..]).is_some());
+            if whole_after {
                 return Err(StoreError::Corrupt(format!(
                     "the ingest log {} is damaged at byte {at} of {}, with frames of acknowledged \
-                     batches possibly after it; nothing was read from it. Restore it from a backup, \
+                     batches after it; nothing was read from it. Restore it from a backup, \
                      or move it aside to open the database without its events",
                     self.path.display(),
                     bytes.len()
@@ -124,6 +111,23 @@ impl Segment {
         }
         Ok(frames)
     }
+}
+
+/// The payload of the frame `bytes` starts with, if it is whole: magic, a length within
+/// `bytes`, and a payload matching its checksum.
+fn whole_frame(bytes: &[u8]) -> Option<&[u8]> {
+    if bytes.len() < HEADER_BYTES || &bytes[..4] != MAGIC {
+        return None;
+    }
+    let mut len = [0; 8];
+    len.copy_from_slice(&bytes[4..12]);
+    let end = usize::try_from(u64::from_le_bytes(len))
+        .ok()
+        .and_then(|len| HEADER_BYTES.checked_add(len))?;
+    let payload = bytes.get(HEADER_BYTES..end)?;
+    let mut crc = [0; 4];
+    crc.copy_from_slice(&bytes[12..16]);
+    (crc32fast::hash(payload) == u32::from_le_bytes(crc)).then_some(payload)
 }
 
 impl IngestLog {
@@ -309,9 +313,14 @@ mod tests {
             err.contains(&format!("ingest-log.000001 is damaged at byte {second} of")),
             "{err}"
         );
-        // So is a frame whose header is not one, in the middle.
+        // So is a frame whose header is not one, in the middle, and one whose length says
+        // it runs past the end of the file.
         let mut bytes = whole.clone();
         bytes[second] = b'X';
+        std::fs::write(&segment.path, &bytes)?;
+        assert!(segment.frames().is_err());
+        let mut bytes = whole.clone();
+        bytes[second + 4 + 3] = 0x7f;
         std::fs::write(&segment.path, &bytes)?;
         assert!(segment.frames().is_err());
         std::fs::write(&segment.path, &whole)?;
