@@ -87,13 +87,27 @@ fn stored_ids(db: &Path) -> BTreeSet<String> {
 }
 
 #[test]
-fn a_full_disk_fails_ingestion_with_its_cause_and_loses_no_acknowledged_event() {
+fn a_full_disk_fails_ingestion_with_its_cause_loses_no_acknowledged_event_and_recovers_without_a_restart() {
     let Some(disk) = SmallDisk::mount("full-disk", 64) else {
         return;
     };
     let db = disk.0.join("rctgate.duckdb");
     let key = create_key(&db, "admin");
     let server = Server::start(&db);
+    // An experiment whose event summary is the read below.
+    for (name, event) in [("bookings", "booking"), ("clicks", "click")] {
+        let (status, answer) =
+            server.call("POST", "/v1/metrics", Some(&key), Some(&metric_json(name, event)));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, answer) = server.call(
+        "POST",
+        "/v1/experiments",
+        Some(&key),
+        Some(&experiment_json("trial")),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let summary = "/v1/events/summary?experiment=trial";
     let mut acknowledged = BTreeSet::new();
     // Room for a few batches more than the file holds now, then full.
     let used = std::fs::read_dir(&disk.0)
@@ -125,13 +139,47 @@ fn a_full_disk_fails_ingestion_with_its_cause_and_loses_no_acknowledged_event() 
     );
     assert!(!acknowledged.is_empty(), "some batches fitted first");
 
-    // Space comes back; after a restart everything acknowledged is there exactly once, and
-    // ingestion works again.
+    // Reads answer the failure too while the events cannot be stored, rather than a
+    // scorecard without them; or, if only the log's write failed, they work.
+    let (status, answer) = server.call("GET", summary, Some(&key), None);
+    assert!(
+        status == 200
+            || answer["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("No space left on device")),
+        "{status} {answer}"
+    );
+
+    // Space comes back: the same server stores what waited and takes events again, within
+    // its retry delay (at most 5 s), with no restart.
     disk.resize(256);
-    // Its writer failed, so it may exit with an error; what matters is what the next finds.
-    let _ = server.terminate();
+    let mut n = 1000;
+    let recovered = std::time::Instant::now();
+    loop {
+        let (body, ids) = batch(n);
+        n += 1;
+        match server.call("POST", "/v1/events", Some(&key), Some(&body)) {
+            (200, _) => {
+                acknowledged.extend(ids);
+                break;
+            }
+            (status, answer) => {
+                assert!(
+                    recovered.elapsed() < std::time::Duration::from_secs(30),
+                    "still refused 30 s after space came back: {status} {answer}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    }
+    let (status, answer) = server.call("GET", summary, Some(&key), None);
+    assert_eq!(status, 200, "reads work again: {answer}");
+    assert!(server.terminate(), "a clean stop");
+    assert_eq!(stored_ids(&db), acknowledged);
+
+    // And a restart finds the same.
     let server = Server::start(&db);
-    let (body, ids) = batch(1000);
+    let (body, ids) = batch(n);
     let (status, answer) = server.call("POST", "/v1/events", Some(&key), Some(&body));
     assert_eq!(status, 200, "{answer}");
     acknowledged.extend(ids);

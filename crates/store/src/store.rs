@@ -158,6 +158,7 @@ impl Store {
             Arc::clone(&intake),
             Arc::clone(&writer),
             Arc::clone(&database),
+            fingerprinter.clone(),
         )?;
         Ok(Store {
             background,

@@ -15,17 +15,21 @@
 //!   tables: reads call it first, so they see what was acknowledged;
 //! - the waiting events are bounded ([`MAX_WAITING_EVENTS`]): an acknowledgement waits for
 //!   room, so memory stays bounded when clients outpace the writer;
-//! - a failure to write the log or the tables is final for the process: acknowledging more
-//!   would mean promising what cannot be kept, so ingestion and reads answer the failure
-//!   from then on. What was acknowledged stays in the log and reaches the tables when the
-//!   database is next opened.
+//! - a transaction that fails (a full disk, most often) keeps its log segment, and the
+//!   writer tries it again, every few seconds, until it commits: meanwhile ingestion and
+//!   reads answer the failure (acknowledging more, or answering without those events, would
+//!   promise what is not kept), and once it commits both go on, with no restart. A failure
+//!   that a retry cannot mend (DuckDB invalidating the database after a failed checkpoint,
+//!   a panic, a store without a log) is final for the process. Either way, what was
+//!   acknowledged stays in the log and reaches the tables when the database is next opened.
 
 use crate::error::{StoreError, StoreResult};
 use crate::events::id_folding::start_fold;
-use crate::events::ids::FOLD_AT;
+use crate::events::ids::{Fingerprinter, FOLD_AT};
 use crate::events::ingest_log::Segment;
 use crate::events::intake::Intake;
 use crate::events::rows::TableChunks;
+use crate::events::tables::restore_segment;
 use crate::writer::Writer;
 use rctgate_duckdb_native::NativeDatabase;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -62,8 +66,8 @@ struct BacklogState {
     acknowledged: u64,
     /// Batches in committed transactions (a prefix of the acknowledged ones).
     stored: u64,
-    /// Why the store cannot take more events, once it cannot (see the module doc).
-    failure: Option<String>,
+    /// Why the store cannot take events now, while it cannot (see the module doc).
+    failure: Option<Failure>,
     /// Set when the store closes: the writer drains the queue and stops.
     closing: bool,
     /// Set by a read waiting for the backlog: the writer should not gather any longer.
@@ -71,6 +75,20 @@ struct BacklogState {
     /// When the oldest waiting batch was acknowledged.
     waiting_since: Option<Instant>,
 }
+
+/// Why the store cannot take events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// A transaction failed; the writer is trying it again.
+    Retrying(String),
+    /// Nothing in this process will store events again.
+    Final(String),
+}
+
+/// How long the writer waits before trying a failed transaction again: doubled after each
+/// failure, up to [`RETRY_AT_MOST`].
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_AT_MOST: Duration = Duration::from_secs(5);
 
 impl Backlog {
     fn state(&self) -> MutexGuard<'_, BacklogState> {
@@ -112,11 +130,46 @@ impl Backlog {
     }
 
     /// Records a failure that ends ingestion for this process.
-    pub(crate) fn fail(&self, failure: &StoreError) {
+    fn fail(&self, failure: &StoreError) {
+        self.set_failure(Some(Failure::Final(reason(failure))));
+    }
+
+    /// Records a failed transaction that the writer tries again (see the module doc).
+    fn fail_for_now(&self, failure: &StoreError) {
+        self.set_failure(Some(Failure::Retrying(reason(failure))));
+    }
+
+    /// A failed transaction committed after all: the store takes events again.
+    fn recovered(&self) {
+        self.set_failure(None);
+    }
+
+    fn set_failure(&self, failure: Option<Failure>) {
         let mut state = self.state();
-        state.failure.get_or_insert_with(|| failure.to_string());
+        // A final failure stays.
+        if !matches!(state.failure, Some(Failure::Final(_))) {
+            state.failure = failure;
+        }
         drop(state);
         self.changed.notify_all();
+    }
+
+    /// Waits `delay`, or less if the store closes meanwhile; whether it is closing.
+    fn closing_within(&self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        let mut state = self.state();
+        while !state.closing {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
     }
 
     /// Returns once every batch acknowledged before the call is in the tables.
@@ -206,14 +259,40 @@ impl Backlog {
     }
 }
 
+/// A failure's sentence without the "Cannot store events" that [`BacklogState::usable`]
+/// puts before it again.
+fn reason(failure: &StoreError) -> String {
+    match failure {
+        StoreError::Append(reason) => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `text` ending in a full stop.
+fn sentence(text: &str) -> String {
+    let text = text.trim_end();
+    if text.ends_with(['.', '!', '?']) {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    }
+}
+
 impl BacklogState {
     fn usable(&self) -> StoreResult<()> {
         match &self.failure {
             None => Ok(()),
-            Some(failure) => Err(StoreError::Append(format!(
-                "{failure} Every acknowledged batch is kept in the ingest log next to the \
+            Some(Failure::Retrying(failure)) => Err(StoreError::Append(format!(
+                "{} Every acknowledged batch is kept in the ingest log next to the \
+                 database; rctgate tries storing them again every few seconds and takes events \
+                 again once that succeeds (free space on the disk, if it is full).",
+                sentence(failure)
+            ))),
+            Some(Failure::Final(failure)) => Err(StoreError::Append(format!(
+                "{} Every acknowledged batch is kept in the ingest log next to the \
                  database and is stored when rctgate opens it again; restart once the cause \
-                 is fixed."
+                 is fixed.",
+                sentence(failure)
             ))),
         }
     }
@@ -232,12 +311,13 @@ impl BackgroundWriter {
         intake: Arc<Mutex<Intake>>,
         writer: Arc<Mutex<Writer>>,
         database: Arc<NativeDatabase>,
+        fingerprinter: Fingerprinter,
     ) -> StoreResult<BackgroundWriter> {
         let thread = std::thread::Builder::new()
             .name("rctgate-event-writer".into())
             .spawn({
                 let backlog = Arc::clone(&backlog);
-                move || run(&backlog, &intake, &writer, &database)
+                move || run(&backlog, &intake, &writer, &database, &fingerprinter)
             })?;
         Ok(BackgroundWriter {
             backlog,
@@ -266,6 +346,7 @@ fn run(
     intake: &Arc<Mutex<Intake>>,
     writer: &Mutex<Writer>,
     database: &Arc<NativeDatabase>,
+    fingerprinter: &Fingerprinter,
 ) {
     let mut fold: Option<JoinHandle<()>> = None;
     while backlog.wait_for_work().is_some() {
@@ -274,10 +355,11 @@ fn run(
         let inserted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             insert_waiting(backlog, intake, writer)
         }))
-        .unwrap_or_else(|_| Err(StoreError::Append("the event writer panicked.".into())));
-        if let Err(err) = inserted {
-            backlog.fail(&err);
-            continue;
+        .unwrap_or_else(|_| Err(Box::new(Unstored::lost("the event writer panicked."))));
+        if let Err(unstored) = inserted {
+            if !store_again(backlog, writer, fingerprinter, *unstored) {
+                continue;
+            }
         }
         if fold.as_ref().is_none_or(JoinHandle::is_finished) {
             if let Some(done) = fold.take() {
@@ -304,18 +386,64 @@ fn run(
     }
 }
 
+/// A round of the writer that did not store what it took.
+struct Unstored {
+    error: StoreError,
+    /// Where the batches taken are, to store them again; `None` when nothing was taken.
+    segment: Option<Segment>,
+    /// The acknowledged batches they complete.
+    through: Option<u64>,
+    /// Whether the batches are only in memory and gone with the failure (a store without a
+    /// log, a panic).
+    lost: bool,
+}
+
+impl Unstored {
+    fn lost(reason: &str) -> Unstored {
+        Unstored {
+            error: StoreError::Append(reason.into()),
+            segment: None,
+            through: None,
+            lost: true,
+        }
+    }
+}
+
 /// One round: a new log segment, everything waiting in one transaction, the old segment gone.
-fn insert_waiting(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writer>) -> StoreResult<()> {
+fn insert_waiting(
+    backlog: &Backlog,
+    intake: &Mutex<Intake>,
+    writer: &Mutex<Writer>,
+) -> Result<(), Box<Unstored>> {
     let (chunks, through, segment): (TableChunks, u64, Option<Segment>) = {
         let mut intake = intake.lock().unwrap_or_else(PoisonError::into_inner);
-        let segment = intake.log.as_mut().map(|log| log.rotate()).transpose()?;
+        let segment = match intake.log.as_mut().map(|log| log.rotate()).transpose() {
+            Ok(segment) => segment,
+            // Nothing was taken: the next round takes it all.
+            Err(error) => {
+                return Err(Box::new(Unstored {
+                    error,
+                    segment: None,
+                    through: None,
+                    lost: false,
+                }));
+            }
+        };
         let (chunks, through) = backlog.take();
         (chunks, through, segment)
     };
-    {
+    let stored = {
         let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
         let Writer { events, feed, .. } = &mut *writer;
-        crate::events::tables::store_chunks(events, feed, chunks)?;
+        crate::events::tables::store_chunks(events, feed, chunks)
+    };
+    if let Err(error) = stored {
+        return Err(Box::new(Unstored {
+            error,
+            lost: segment.is_none(),
+            segment,
+            through: Some(through),
+        }));
     }
     backlog.stored(through);
     if let Some(segment) = segment {
@@ -324,4 +452,63 @@ fn insert_waiting(backlog: &Backlog, intake: &Mutex<Intake>, writer: &Mutex<Writ
         let _ = segment.delete();
     }
     Ok(())
+}
+
+/// After a failed round: answers the failure to ingestion and reads, and tries storing the
+/// round's batches again from their log segment, waiting longer after each failure, until
+/// they are stored (then `true`: the store takes events again), the store closes, or the
+/// failure is final (both `false`; the segment stays for the next open).
+fn store_again(
+    backlog: &Backlog,
+    writer: &Mutex<Writer>,
+    fingerprinter: &Fingerprinter,
+    unstored: Unstored,
+) -> bool {
+    let Unstored {
+        mut error,
+        segment,
+        through,
+        lost,
+    } = unstored;
+    if lost {
+        backlog.fail(&error);
+        return false;
+    }
+    let mut delay = RETRY_FIRST;
+    loop {
+        tracing::error!("storing acknowledged events failed, trying again in {delay:?}: {error}");
+        backlog.fail_for_now(&error);
+        if backlog.closing_within(delay) {
+            return false;
+        }
+        let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let attempt = match &segment {
+            Some(segment) => restore_segment(segment, &mut writer, fingerprinter).map(drop),
+            None => Ok(()),
+        };
+        match attempt {
+            Ok(()) => break,
+            Err(again) => {
+                // DuckDB invalidates a database whose checkpoint failed: every statement fails
+                // from then on, and only opening the file again helps.
+                if let Err(unusable) = writer.conn.execute_batch("SELECT 1") {
+                    backlog.fail(&StoreError::Append(format!(
+                        "{again} The database cannot be used until it is opened again ({unusable})."
+                    )));
+                    return false;
+                }
+                error = again;
+                delay = (delay * 2).min(RETRY_AT_MOST);
+            }
+        }
+    }
+    if let Some(through) = through {
+        backlog.stored(through);
+    }
+    if let Some(segment) = segment {
+        let _ = segment.delete();
+    }
+    tracing::info!("stored the acknowledged events after the failure; taking events again");
+    backlog.recovered();
+    true
 }

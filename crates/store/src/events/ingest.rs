@@ -110,9 +110,9 @@ impl Store {
         if let Some(log) = log {
             let records: Vec<&[u8]> = parts.iter().map(|part| part.record.as_slice()).collect();
             if let Err(err) = log.append(&records) {
+                // The log cut the failed frame off again (or refuses every later one when it
+                // could not): the batch is not acknowledged, and a retry of it is welcome.
                 ids.remove_all(&admission.added);
-                // A frame may be half-written: nothing may follow it (`backlog`).
-                self.backlog().fail(&err);
                 return Err(err);
             }
         }

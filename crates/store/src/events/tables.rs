@@ -7,6 +7,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::ids::{Fingerprinter, IdSet};
 use crate::events::ingest_log::Segment;
 use crate::events::rows::{EventRows, EventTable, TableChunks};
+use crate::writer::Writer;
 use rctgate_duckdb_native::{ChunkFeed, ColumnType, NativeConnection, Value};
 
 /// The schema version that created the event tables.
@@ -24,21 +25,58 @@ pub(crate) fn replay(
 ) -> StoreResult<u64> {
     let mut inserted = 0;
     for segment in segments {
-        let mut chunks = TableChunks::default();
-        for frame in segment.frames()? {
-            let mut rest = frame.as_slice();
-            while !rest.is_empty() {
-                let (rows, after) = EventRows::read_record(rest, fingerprinter)
-                    .map_err(|err| StoreError::Corrupt(format!("{}: {err}", segment.path.display())))?;
-                rest = after;
-                let admission = ids.admit(rows.fingerprints())?;
-                inserted += admission.outcome().accepted;
-                chunks.extend(rows.into_chunks(&admission.keep));
-            }
-        }
-        store_chunks(conn, feed, chunks)?;
+        inserted += store_segment(segment_rows(&segment, fingerprinter)?, conn, feed, ids)?;
         segment.delete()?;
     }
+    Ok(inserted)
+}
+
+/// Inserts the batches of a segment whose transaction failed in this process (a full disk,
+/// say) in one transaction, once more; the caller deletes the segment once this returns.
+/// Its ids are in the process's id set already, so they are deduplicated within the segment
+/// only, in log order, as their admission did: a commit that fails stores nothing (DuckDB
+/// rolls the transaction back; a failure once its log is written invalidates the database,
+/// and the writer then stops retrying).
+pub(crate) fn restore_segment(
+    segment: &Segment,
+    writer: &mut Writer,
+    fingerprinter: &Fingerprinter,
+) -> StoreResult<u64> {
+    let rows = segment_rows(segment, fingerprinter)?;
+    store_segment(rows, &mut writer.events, &writer.feed, &mut IdSet::default())
+}
+
+/// The event records of a segment's frames, in log order.
+fn segment_rows(segment: &Segment, fingerprinter: &Fingerprinter) -> StoreResult<Vec<EventRows>> {
+    let mut records = Vec::new();
+    for frame in segment.frames()? {
+        let mut rest = frame.as_slice();
+        while !rest.is_empty() {
+            let (rows, after) = EventRows::read_record(rest, fingerprinter)
+                .map_err(|err| StoreError::Corrupt(format!("{}: {err}", segment.path.display())))?;
+            rest = after;
+            records.push(rows);
+        }
+    }
+    Ok(records)
+}
+
+/// Inserts a segment's records in one transaction, deduplicated against `ids` (which it
+/// extends) in order; the number of events inserted.
+fn store_segment(
+    records: Vec<EventRows>,
+    conn: &mut NativeConnection,
+    feed: &ChunkFeed,
+    ids: &mut IdSet,
+) -> StoreResult<u64> {
+    let mut inserted = 0;
+    let mut chunks = TableChunks::default();
+    for rows in records {
+        let admission = ids.admit(rows.fingerprints())?;
+        inserted += admission.outcome().accepted;
+        chunks.extend(rows.into_chunks(&admission.keep));
+    }
+    store_chunks(conn, feed, chunks)?;
     Ok(inserted)
 }
 
