@@ -86,6 +86,74 @@ fn stored_ids(db: &Path) -> BTreeSet<String> {
     ids
 }
 
+/// Shrinks `disk` to a few MiB more than it holds and posts batches until one is refused;
+/// checks the refusal names the cause and returns the ids acknowledged before it.
+fn fill(disk: &SmallDisk, server: &Server, key: &str) -> BTreeSet<String> {
+    let mut acknowledged = BTreeSet::new();
+    let used = std::fs::read_dir(&disk.0)
+        .expect("list")
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .map(|meta| meta.len())
+        .sum::<u64>();
+    disk.resize(u32::try_from(used / (1 << 20)).expect("MiB") + 4);
+    let mut refused = None;
+    for n in 0..200 {
+        let (body, ids) = batch(n);
+        match server.call("POST", "/v1/events", Some(key), Some(&body)) {
+            (200, answer) => {
+                assert_eq!(answer["accepted"].as_u64(), Some(2000), "{answer}");
+                acknowledged.extend(ids);
+            }
+            (status, answer) => {
+                refused = Some((status, answer));
+                break;
+            }
+        }
+    }
+    let (status, answer) = refused.expect("the disk never filled");
+    assert_eq!(status, 500, "{answer}");
+    let error = answer["error"].as_str().expect("a JSON error");
+    assert!(
+        error.contains("No space left on device"),
+        "the cause is named: {error}"
+    );
+    assert!(!acknowledged.is_empty(), "some batches fitted first");
+    acknowledged
+}
+
+#[test]
+fn a_server_stopped_while_the_disk_is_full_loses_nothing() {
+    let Some(disk) = SmallDisk::mount("stopped-full", 64) else {
+        return;
+    };
+    let db = disk.0.join("rctgate.duckdb");
+    let key = create_key(&db, "admin");
+    let server = Server::start(&db);
+    let mut acknowledged = fill(&disk, &server, &key);
+    // Not a byte left: stopping checkpoints the database, which then fails (DuckDB 1.x lost
+    // every committed row there; 2.0 keeps its write-ahead log), and what waits stays in the
+    // ingest log.
+    let filler = disk.0.join("filler");
+    let mut file = std::fs::File::create(&filler).expect("filler");
+    let block = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    drop(file);
+    let _ = server.terminate();
+    assert!(
+        db.with_extension("duckdb.wal").exists(),
+        "the checkpoint at the stop failed and kept the write-ahead log"
+    );
+    std::fs::remove_file(&filler).expect("filler");
+    disk.resize(256);
+    let server = Server::start(&db);
+    let (body, ids) = batch(1000);
+    let (status, answer) = server.call("POST", "/v1/events", Some(&key), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    acknowledged.extend(ids);
+    assert!(server.terminate(), "a clean stop");
+    assert_eq!(stored_ids(&db), acknowledged);
+}
+
 #[test]
 fn a_full_disk_fails_ingestion_with_its_cause_loses_no_acknowledged_event_and_recovers_without_a_restart() {
     let Some(disk) = SmallDisk::mount("full-disk", 64) else {
@@ -108,36 +176,7 @@ fn a_full_disk_fails_ingestion_with_its_cause_loses_no_acknowledged_event_and_re
     );
     assert_eq!(status, 201, "{answer}");
     let summary = "/v1/events/summary?experiment=trial";
-    let mut acknowledged = BTreeSet::new();
-    // Room for a few batches more than the file holds now, then full.
-    let used = std::fs::read_dir(&disk.0)
-        .expect("list")
-        .filter_map(|entry| entry.ok()?.metadata().ok())
-        .map(|meta| meta.len())
-        .sum::<u64>();
-    disk.resize(u32::try_from(used / (1 << 20)).expect("MiB") + 4);
-    let mut refused = None;
-    for n in 0..200 {
-        let (body, ids) = batch(n);
-        match server.call("POST", "/v1/events", Some(&key), Some(&body)) {
-            (200, answer) => {
-                assert_eq!(answer["accepted"].as_u64(), Some(2000), "{answer}");
-                acknowledged.extend(ids);
-            }
-            (status, answer) => {
-                refused = Some((status, answer));
-                break;
-            }
-        }
-    }
-    let (status, answer) = refused.expect("the disk never filled");
-    assert_eq!(status, 500, "{answer}");
-    let error = answer["error"].as_str().expect("a JSON error");
-    assert!(
-        error.contains("No space left on device"),
-        "the cause is named: {error}"
-    );
-    assert!(!acknowledged.is_empty(), "some batches fitted first");
+    let mut acknowledged = fill(&disk, &server, &key);
 
     // Reads answer the failure too while the events cannot be stored, rather than a
     // scorecard without them; or, if only the log's write failed, they work.
