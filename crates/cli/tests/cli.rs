@@ -359,6 +359,23 @@ fn apply_experiment_commands_and_import_on_a_file() {
         "{}",
         stdout(&out)
     );
+    // The import kept the running trial's unit rows, which its analysis then reads.
+    assert!(
+        stderr(&out).contains("kept the unit rows of 1 trial not stopped"),
+        "{}",
+        stderr(&out)
+    );
+    // (Its analysis says so in its debug log; the rows' numbers equal a recomputation's:
+    // `crates/store/tests/analysis.rs`.)
+    let reads_kept_rows = |db: &std::path::Path| {
+        let out = rctgate_env(
+            &["analyze", "ranker-v7", "--db", path(db), "--format", "json"],
+            &[("RUST_LOG", "rctgate_store=debug")],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out).contains("kept rows: found")
+    };
+    assert!(reads_kept_rows(&db));
     let out = rctgate(&["import", path(&csv), "--db", path(&db)]);
     assert!(
         stdout(&out).contains("200 rows, 0 accepted, 200 duplicates"),
@@ -374,6 +391,7 @@ fn apply_experiment_commands_and_import_on_a_file() {
         stdout(&out),
         stderr(&out)
     );
+    assert!(reads_kept_rows(&db));
     // Parquet, written by DuckDB as a warehouse export would be.
     let parquet = dir.join("events.parquet");
     let conn = duckdb::Connection::open_in_memory().expect("duckdb");

@@ -55,7 +55,31 @@ pub fn run(args: Args) -> Result<(), Failure> {
         outcome.accepted,
         outcome.duplicates
     );
+    if let Target::Local(store) = &target {
+        if outcome.accepted > 0 {
+            keep_unit_rows(store);
+        }
+    }
     Ok(())
+}
+
+/// Keeps the unit rows of the trials the import may have fed, as a server would
+/// (`Store::keep_open_trials`), so that their next analysis reads rows rather than every
+/// event. The events are stored whatever happens here, so a failure is a warning.
+fn keep_unit_rows(store: &rctgate_store::Store) {
+    let started = std::time::Instant::now();
+    match store.keep_open_trials() {
+        Ok(0) => {}
+        Ok(trials) => eprintln!(
+            "kept the unit rows of {trials} trial{} not stopped, for their next analysis ({:.1} s)",
+            if trials == 1 { "" } else { "s" },
+            started.elapsed().as_secs_f64()
+        ),
+        Err(err) => eprintln!(
+            "warning: the events are imported, but keeping the trials' unit rows failed \
+             (their next analysis reads every event instead): {err}"
+        ),
+    }
 }
 
 fn progress_bar() -> Option<ProgressBar> {

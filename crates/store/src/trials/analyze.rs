@@ -166,6 +166,22 @@ impl Store {
         self.units_from_kept_rows(&conn, &mut plan, execute::UNITS, Refresh::Keep(which), true)
     }
 
+    /// Keeps the unit rows of every trial not stopped ([`Store::keep_unit_rows`] with
+    /// [`KeepRows::MissingOrStale`]), as the server's timer does for running ones: after
+    /// `rctgate import`, so that the next analysis of a trial it fed (running, or a draft
+    /// analysed over past events) reads its rows instead of every event. The number of
+    /// trials looked at.
+    pub fn keep_open_trials(&self) -> StoreResult<usize> {
+        let mut kept = 0;
+        for experiment in self.list_experiments()? {
+            if experiment.status != Status::Stopped {
+                self.keep_unit_rows(&experiment.key, KeepRows::MissingOrStale)?;
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
     /// The scorecard of every arm of `experiment` against its control, as of `now`;
     /// `planned_progress` as `rctgate_analysis::Inputs` has it. On the file unless `engine`
     /// is given (the file's kept unit rows serve only the file).

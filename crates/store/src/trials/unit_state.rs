@@ -19,11 +19,12 @@
 //! `unit_states` records, per experiment, the plan id (a hash of the SQL that computes the
 //! rows, which holds the metrics' definitions, the variants, the window's start and
 //! `triggered_only`), the watermarks and the window end of the last refresh. A changed plan
-//! starts new rows and drops the old ones; stopping the trial drops them. Only the server
-//! writes rows, under one lock: it keeps them after the first request that found none
-//! and refreshes them every few minutes ([`Refresh::Keep`], [`KeepRows`]), and writes every refresh an
-//! analysis made back ([`Refresh::WriteBack`]); a read-only
-//! command refreshes them in memory and writes nothing ([`Refresh::Read`]).
+//! starts new rows and drops the old ones; stopping the trial drops them. The server writes
+//! rows, under one lock: it keeps them after the first request that found none and
+//! refreshes them every few minutes ([`Refresh::Keep`], [`KeepRows`]), and writes every
+//! refresh an analysis made back ([`Refresh::WriteBack`]); so does `rctgate import` on a file,
+//! once, at its end (`Store::keep_open_trials`). A read-only command refreshes them in memory
+//! and writes nothing ([`Refresh::Read`]).
 
 use crate::error::StoreResult;
 use crate::events::tables::last_rowid_sql;
