@@ -20,6 +20,7 @@
 #    the series (a new server on a fresh copy per run, so nothing is cached or kept), each
 #    with its peak RSS;
 # 6. the unit rows a server keeps for a running trial: GET /results after new traffic, and
+#    (6b) those `rctgate import` keeps at its end, read by `analyze --db` and GET /results;
 #    `rctgate analyze --db` reading the kept rows (step 7 below);
 # 7. `rctgate serve` until it listens, on the file and its id index: the first start writes
 #    the index (`<db>.ids`), the next RUNS read it; time and peak RSS of each;
@@ -154,6 +155,29 @@ for _ in $(seq 1 "$RUNS"); do
     seconds_and_rss analyze_kept_rows "$RCTGATE" analyze ranker-bench --db "$WORK/kept.duckdb" --format json
 done
 rm -f "$WORK/fresh.duckdb"* "$WORK/kept.duckdb"*
+
+# 6b. the unit rows `rctgate import` keeps at its end (Store::keep_open_trials): on a copy, an
+#    import of one new event (its time: the import, most of it keeping the trial's rows, the
+#    "import_keeps_rows" line; the seconds the keeping took, as the import prints them), then
+#    `rctgate analyze --db` and a new server's first GET /results, which read those rows.
+echo "== rows kept by rctgate import, x $RUNS"
+cp "$DB" "$WORK/imported.duckdb"
+rm -f "$WORK/imported.duckdb.ids"
+# A server's first start writes the id index, untimed (step 7 times it).
+"$RCTGATE" serve --db "$WORK/imported.duckdb" --addr 127.0.0.1:0 >"$WORK/serve.out" 2>&1 &
+ids_pid=$!
+until grep -q 'listening on' "$WORK/serve.out"; do sleep 0.05; done
+kill -TERM "$ids_pid"
+wait "$ids_pid" || true
+printf 'type,id,unit,experiment,variant,event,value,ts\nmetric,bench-import-1,bench-unit-1,,,booking,1,2026-10-10T00:00:00Z\n' >"$WORK/one.csv"
+seconds_and_rss import_keeps_rows "$RCTGATE" import "$WORK/one.csv" --db "$WORK/imported.duckdb"
+for _ in $(seq 1 "$RUNS"); do
+    seconds_and_rss analyze_rows_kept_by_import "$RCTGATE" analyze ranker-bench --db "$WORK/imported.duckdb" --format json
+    for series in true false; do
+        results_once "$WORK/imported.duckdb" "$series" "results_rows_kept_by_import_series_$series"
+    done
+done
+rm -f "$WORK/imported.duckdb"*
 
 # 7. serve's start on the file and its id index (events/id_index.rs): the first start writes
 #    the index; a restart reads it and the rows written since (none here).
