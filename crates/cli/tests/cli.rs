@@ -551,3 +551,26 @@ fn a_closed_stdout_ends_a_command_quietly() {
         "{status:?}"
     );
 }
+
+#[test]
+fn the_memory_limit_variable_is_used_or_refused_naming_itself() {
+    let dir = temp_dir("memory-limit");
+    let db = dir.join("rctgate.duckdb");
+    let out = rctgate_env(
+        &["experiment", "list", "--db", path(&db)],
+        &[("RCTGATE_MEMORY_LIMIT", "256MiB")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for bad in ["-1", "0GiB", "lots", "300"] {
+        let out = rctgate_env(
+            &["experiment", "list", "--db", path(&db)],
+            &[("RCTGATE_MEMORY_LIMIT", bad)],
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("RCTGATE_MEMORY_LIMIT"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+}

@@ -68,7 +68,7 @@ pub use events::import::{
 pub use events::ingest::PreparedEvents;
 pub use events::summary::EventsSummary;
 pub use export::{ExportFormat, ExportedTable};
-pub use store::{EngineFactory, ReadConnection, Store, DEFAULT_ID_HORIZON};
+pub use store::{EngineFactory, ReadConnection, Store, DEFAULT_ID_HORIZON, MEMORY_LIMIT_VARIABLE};
 pub use trials::analyze::AnalyzeOptions;
 pub use trials::monitoring::{ModelMonitoring, RaisedAlert};
 pub use trials::promotion::{GateAnswer, PromotionOutcome};

@@ -2,7 +2,7 @@
 
 use crate::catalog::key_cache::KeyCache;
 use crate::catalog::variants::VariantCache;
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::events::backlog::{BackgroundWriter, Backlog};
 use crate::events::id_folding::{fold_now, open_ids};
 use crate::events::id_index::IdIndex;
@@ -90,7 +90,7 @@ impl Store {
     }
 
     fn open_with(path: Option<&Path>, version: u32) -> StoreResult<Store> {
-        let database = NativeDatabase::open(path, SETTINGS)?;
+        let database = open_database(path)?;
         let mut conn = database.connection()?;
         let mut events = database.native_connection()?;
         let feed = ChunkFeed::register(&events, &EventTable::specs())?;
@@ -370,7 +370,7 @@ pub const DEFAULT_ID_HORIZON: chrono::Duration = chrono::Duration::days(30);
 /// memory; at 1.5 GiB its scorecard query took the same time (5.9 s against 6.0 s) and the
 /// process peaked at 1.6 GiB; at 1.2 GiB it spilled and took 7.4 s (BENCHMARKS.md). The
 /// server's id set (at most 34 MB of the id index's pages, `id_index`, and the ids accepted
-/// since it was written) comes on top.
+/// since it was written) comes on top. [`MEMORY_LIMIT_VARIABLE`] replaces the limit.
 ///
 /// `checkpoint_threshold` is raised from DuckDB's 16 MiB to 256 MiB: under a steady stream of
 /// small batches, each checkpoint recompresses the table's last, partly filled row group, and
@@ -384,6 +384,51 @@ const SETTINGS: &[(&str, &str)] = &[
     ("autoload_known_extensions", "false"),
     ("autoinstall_known_extensions", "false"),
 ];
+
+/// The environment variable that replaces the `memory_limit` of [`SETTINGS`] (a DuckDB size:
+/// `512MiB`, `4GiB`): a server on a small machine bounds its memory lower, one with data in
+/// gigabytes gives its analyses more before they spill.
+pub const MEMORY_LIMIT_VARIABLE: &str = "RCTGATE_MEMORY_LIMIT";
+
+/// Opens DuckDB's file (or memory) with [`SETTINGS`], the memory limit replaced when
+/// [`MEMORY_LIMIT_VARIABLE`] is set; DuckDB's refusal of that value names the variable.
+fn open_database(path: Option<&Path>) -> StoreResult<Arc<NativeDatabase>> {
+    let limit = match std::env::var(MEMORY_LIMIT_VARIABLE) {
+        Ok(limit) => Some(limit),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(StoreError::Open(format!(
+                "{MEMORY_LIMIT_VARIABLE} is not text; give a size such as 512MiB or 4GiB."
+            )));
+        }
+    };
+    if let Some(limit) = &limit {
+        // DuckDB takes a negative number as no limit at all: refused here, not read that way.
+        let number: String = limit
+            .trim()
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        if !number.parse::<f64>().is_ok_and(|n| n > 0.0) {
+            return Err(StoreError::Open(format!(
+                "{MEMORY_LIMIT_VARIABLE}={limit:?} is not a size; give one such as 512MiB or 4GiB."
+            )));
+        }
+    }
+    let settings: Vec<(&str, &str)> = SETTINGS
+        .iter()
+        .map(|&(name, value)| match (&limit, name) {
+            (Some(limit), "memory_limit") => (name, limit.as_str()),
+            _ => (name, value),
+        })
+        .collect();
+    NativeDatabase::open(path, &settings).map_err(|err| match &limit {
+        Some(limit) => StoreError::Open(format!(
+            "{MEMORY_LIMIT_VARIABLE}={limit:?} was refused; give a size such as 512MiB or 4GiB ({err})."
+        )),
+        None => err.into(),
+    })
+}
 
 #[cfg(test)]
 mod tests {
