@@ -403,7 +403,7 @@ fn open_database(path: Option<&Path>) -> StoreResult<Arc<NativeDatabase>> {
         }
     };
     if let Some(limit) = &limit {
-        // DuckDB takes a negative number as no limit at all: refused here, not read that way.
+        // DuckDB accepted `-5` without a word: anything but a positive size is refused here.
         let number: String = limit
             .trim()
             .chars()
