@@ -355,7 +355,11 @@ fn run(
         let inserted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             insert_waiting(backlog, intake, writer)
         }))
-        .unwrap_or_else(|_| Err(Box::new(Unstored::lost("the event writer panicked."))));
+        .unwrap_or_else(|_| {
+            Err(Box::new(Unstored::Lost(StoreError::Append(
+                "the event writer panicked.".into(),
+            ))))
+        });
         if let Err(unstored) = inserted {
             if !store_again(backlog, writer, fingerprinter, *unstored) {
                 continue;
@@ -387,26 +391,19 @@ fn run(
 }
 
 /// A round of the writer that did not store what it took.
-struct Unstored {
-    error: StoreError,
-    /// Where the batches taken are, to store them again; `None` when nothing was taken.
-    segment: Option<Segment>,
-    /// The acknowledged batches they complete.
-    through: Option<u64>,
-    /// Whether the batches are only in memory and gone with the failure (a store without a
+enum Unstored {
+    /// Nothing was taken (a new log segment could not be started): the next round takes it.
+    NothingTaken(StoreError),
+    /// The batches taken are in `segment`, to store again; they complete the acknowledged
+    /// batches up to `through`.
+    InSegment {
+        error: StoreError,
+        segment: Segment,
+        through: u64,
+    },
+    /// The batches were only in memory and are gone with the failure (a store without a
     /// log, a panic).
-    lost: bool,
-}
-
-impl Unstored {
-    fn lost(reason: &str) -> Unstored {
-        Unstored {
-            error: StoreError::Append(reason.into()),
-            segment: None,
-            through: None,
-            lost: true,
-        }
-    }
+    Lost(StoreError),
 }
 
 /// One round: a new log segment, everything waiting in one transaction, the old segment gone.
@@ -420,14 +417,7 @@ fn insert_waiting(
         let segment = match intake.log.as_mut().map(|log| log.rotate()).transpose() {
             Ok(segment) => segment,
             // Nothing was taken: the next round takes it all.
-            Err(error) => {
-                return Err(Box::new(Unstored {
-                    error,
-                    segment: None,
-                    through: None,
-                    lost: false,
-                }));
-            }
+            Err(error) => return Err(Box::new(Unstored::NothingTaken(error))),
         };
         let (chunks, through) = backlog.take();
         (chunks, through, segment)
@@ -438,11 +428,13 @@ fn insert_waiting(
         crate::events::tables::store_chunks(events, feed, chunks)
     };
     if let Err(error) = stored {
-        return Err(Box::new(Unstored {
-            error,
-            lost: segment.is_none(),
-            segment,
-            through: Some(through),
+        return Err(Box::new(match segment {
+            Some(segment) => Unstored::InSegment {
+                error,
+                segment,
+                through,
+            },
+            None => Unstored::Lost(error),
         }));
     }
     backlog.stored(through);
@@ -464,16 +456,18 @@ fn store_again(
     fingerprinter: &Fingerprinter,
     unstored: Unstored,
 ) -> bool {
-    let Unstored {
-        mut error,
-        segment,
-        through,
-        lost,
-    } = unstored;
-    if lost {
-        backlog.fail(&error);
-        return false;
-    }
+    let (mut error, unstored) = match unstored {
+        Unstored::Lost(error) => {
+            backlog.fail(&error);
+            return false;
+        }
+        Unstored::NothingTaken(error) => (error, None),
+        Unstored::InSegment {
+            error,
+            segment,
+            through,
+        } => (error, Some((segment, through))),
+    };
     let mut delay = RETRY_FIRST;
     loop {
         tracing::error!("storing acknowledged events failed, trying again in {delay:?}: {error}");
@@ -482,8 +476,8 @@ fn store_again(
             return false;
         }
         let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let attempt = match &segment {
-            Some(segment) => restore_segment(segment, &mut writer, fingerprinter).map(drop),
+        let attempt = match &unstored {
+            Some((segment, _)) => restore_segment(segment, &mut writer, fingerprinter).map(drop),
             None => Ok(()),
         };
         match attempt {
@@ -502,10 +496,8 @@ fn store_again(
             }
         }
     }
-    if let Some(through) = through {
+    if let Some((segment, through)) = unstored {
         backlog.stored(through);
-    }
-    if let Some(segment) = segment {
         let _ = segment.delete();
     }
     tracing::info!("stored the acknowledged events after the failure; taking events again");
