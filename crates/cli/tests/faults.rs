@@ -121,6 +121,18 @@ fn fill(disk: &SmallDisk, server: &Server, key: &str) -> BTreeSet<String> {
     acknowledged
 }
 
+/// Starts a server on `db`, which takes batch `n`; after a clean stop the stored ids are the
+/// `acknowledged` ones and that batch's, each once.
+fn restart_and_check(db: &Path, key: &str, n: usize, mut acknowledged: BTreeSet<String>) {
+    let server = Server::start(db);
+    let (body, ids) = batch(n);
+    let (status, answer) = server.call("POST", "/v1/events", Some(key), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    acknowledged.extend(ids);
+    assert!(server.terminate(), "a clean stop");
+    assert_eq!(stored_ids(db), acknowledged);
+}
+
 #[test]
 fn a_server_stopped_while_the_disk_is_full_loses_nothing() {
     let Some(disk) = SmallDisk::mount("stopped-full", 64) else {
@@ -129,7 +141,7 @@ fn a_server_stopped_while_the_disk_is_full_loses_nothing() {
     let db = disk.0.join("rctgate.duckdb");
     let key = create_key(&db, "admin");
     let server = Server::start(&db);
-    let mut acknowledged = fill(&disk, &server, &key);
+    let acknowledged = fill(&disk, &server, &key);
     // Not a byte left: stopping checkpoints the database, which then fails (DuckDB 1.x lost
     // every committed row there; 2.0 keeps its write-ahead log), and what waits stays in the
     // ingest log.
@@ -145,13 +157,7 @@ fn a_server_stopped_while_the_disk_is_full_loses_nothing() {
     );
     std::fs::remove_file(&filler).expect("filler");
     disk.resize(256);
-    let server = Server::start(&db);
-    let (body, ids) = batch(1000);
-    let (status, answer) = server.call("POST", "/v1/events", Some(&key), Some(&body));
-    assert_eq!(status, 200, "{answer}");
-    acknowledged.extend(ids);
-    assert!(server.terminate(), "a clean stop");
-    assert_eq!(stored_ids(&db), acknowledged);
+    restart_and_check(&db, &key, 1000, acknowledged);
 }
 
 #[test]
@@ -163,18 +169,7 @@ fn a_full_disk_fails_ingestion_with_its_cause_loses_no_acknowledged_event_and_re
     let key = create_key(&db, "admin");
     let server = Server::start(&db);
     // An experiment whose event summary is the read below.
-    for (name, event) in [("bookings", "booking"), ("clicks", "click")] {
-        let (status, answer) =
-            server.call("POST", "/v1/metrics", Some(&key), Some(&metric_json(name, event)));
-        assert_eq!(status, 201, "{answer}");
-    }
-    let (status, answer) = server.call(
-        "POST",
-        "/v1/experiments",
-        Some(&key),
-        Some(&experiment_json("trial")),
-    );
-    assert_eq!(status, 201, "{answer}");
+    define_trial(&server, &key, &experiment_json("trial"));
     let summary = "/v1/events/summary?experiment=trial";
     let mut acknowledged = fill(&disk, &server, &key);
 
@@ -217,13 +212,7 @@ fn a_full_disk_fails_ingestion_with_its_cause_loses_no_acknowledged_event_and_re
     assert_eq!(stored_ids(&db), acknowledged);
 
     // And a restart finds the same.
-    let server = Server::start(&db);
-    let (body, ids) = batch(n);
-    let (status, answer) = server.call("POST", "/v1/events", Some(&key), Some(&body));
-    assert_eq!(status, 200, "{answer}");
-    acknowledged.extend(ids);
-    assert!(server.terminate(), "a clean stop");
-    assert_eq!(stored_ids(&db), acknowledged);
+    restart_and_check(&db, &key, n, acknowledged);
 }
 
 #[test]

@@ -450,26 +450,7 @@ fn the_dashboard_starts_and_stops_trials_for_experimenters_only() {
     let experimenter = create_key(&db, "experiment");
     let reader = create_key(&db, "read");
     let server = Server::start(&db);
-    for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
-        assert_eq!(
-            server
-                .call(
-                    "POST",
-                    "/v1/metrics",
-                    Some(&admin),
-                    Some(&metric_json(metric, event))
-                )
-                .0,
-            201
-        );
-    }
-    let (status, body) = server.call(
-        "POST",
-        "/v1/experiments",
-        Some(&admin),
-        Some(&experiment_json("ranker-v7")),
-    );
-    assert_eq!(status, 201, "{body}");
+    define_trial(&server, &admin, &experiment_json("ranker-v7"));
 
     // A read-only session sees no buttons and cannot post.
     let read_session = login(&server, &reader);

@@ -409,19 +409,7 @@ fn large_batches_parsed_in_parts_stay_one_batch() {
     let db = temp_dir("parts").join("rctgate.duckdb");
     let key = create_key(&db, "admin");
     let server = Server::start_with(&db, &["--parse-threads", "2", "--max-batch-events", "5000"]);
-    for metric in [metric_json("bookings", "booking"), metric_json("clicks", "click")] {
-        assert_eq!(
-            server.call("POST", "/v1/metrics", Some(&key), Some(&metric)).0,
-            201
-        );
-    }
-    let (status, body) = server.call(
-        "POST",
-        "/v1/experiments",
-        Some(&key),
-        Some(&experiment_json("ranker-v7")),
-    );
-    assert_eq!(status, 201, "{body}");
+    define_trial(&server, &key, &experiment_json("ranker-v7"));
     let summary = |server: &Server| {
         let (_, body) = server.call("GET", "/v1/events/summary?experiment=ranker-v7", Some(&key), None);
         body["exposure_events"].as_u64()

@@ -289,6 +289,22 @@ pub struct Trial {
     pub read: String,
 }
 
+/// Creates the metrics `bookings` and `clicks` and the experiment `experiment` (JSON) on
+/// `server` with the admin key `admin`, each answered 201.
+pub fn define_trial(server: &Server, admin: &str, experiment: &str) {
+    for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
+        let (status, body) = server.call(
+            "POST",
+            "/v1/metrics",
+            Some(admin),
+            Some(&metric_json(metric, event)),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = server.call("POST", "/v1/experiments", Some(admin), Some(experiment));
+    assert_eq!(status, 201, "{body}");
+}
+
 pub fn trial(name: &str, experiment: &Value, start: bool) -> Trial {
     let db = temp_dir(name).join("rctgate.duckdb");
     let admin = create_key(&db, "admin");
@@ -296,12 +312,7 @@ pub fn trial(name: &str, experiment: &Value, start: bool) -> Trial {
     let read = create_key(&db, "read");
     let server = Server::start(&db);
     let a = Some(admin.as_str());
-    for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
-        let (status, body) = server.call("POST", "/v1/metrics", a, Some(&metric_json(metric, event)));
-        assert_eq!(status, 201, "{body}");
-    }
-    let (status, body) = server.call("POST", "/v1/experiments", a, Some(&experiment.to_string()));
-    assert_eq!(status, 201, "{body}");
+    define_trial(&server, &admin, &experiment.to_string());
     if start {
         let key = experiment["key"].as_str().unwrap_or_default();
         let (status, body) = server.call("POST", &format!("/v1/experiments/{key}/start"), a, None);
