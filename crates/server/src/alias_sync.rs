@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::store_call::on_blocking_pool;
 use crate::telemetry::Telemetry;
 
 /// The first pause before trying a failed sync again; it doubles up to [`MAX_PAUSE`].
@@ -78,15 +79,14 @@ struct Context {
 }
 
 impl Context {
-    /// Runs a store call on the blocking pool (DuckDB calls block).
+    /// Runs a store call on the blocking pool (`store_call`).
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, String> {
-        let store = Arc::clone(&self.store);
-        match tokio::task::spawn_blocking(move || work(&store)).await {
-            Ok(result) => result.map_err(|err| err.to_string()),
-            Err(_) => Err("the store call's thread failed".to_string()),
+        match on_blocking_pool(&self.store, work).await {
+            Some(result) => result.map_err(|err| err.to_string()),
+            None => Err("the store call's thread failed".to_string()),
         }
     }
 }

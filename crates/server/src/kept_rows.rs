@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use crate::state::AppState;
 use crate::telemetry::KeptRows;
-use rctgate_store::KeepRows;
+use rctgate_store::{KeepRows, RowsKept};
 
 /// Keeps the rows of experiment `key` (`which`) on a blocking thread, counting what happened
 /// in `/metrics`; a failure is logged and leaves the rows as they were.
 pub fn keep(state: &AppState, key: String, which: KeepRows) -> tokio::task::JoinHandle<()> {
     let (store, telemetry) = (Arc::clone(&state.store), Arc::clone(&state.telemetry));
     tokio::task::spawn_blocking(move || match store.keep_unit_rows(&key, which) {
-        Ok(true) => telemetry.record_unit_rows(KeptRows::Built),
-        Ok(false) if which == KeepRows::MissingOrStale => telemetry.record_unit_rows(KeptRows::Refreshed),
-        Ok(false) => {}
+        Ok(RowsKept::Computed) => telemetry.record_unit_rows(KeptRows::Built),
+        Ok(RowsKept::Refreshed) => telemetry.record_unit_rows(KeptRows::Refreshed),
+        Ok(RowsKept::LeftAsKept | RowsKept::NotKept) => {}
         Err(err) => {
             telemetry.record_unit_rows(KeptRows::Failed);
             tracing::warn!(experiment = %key, error = %err, "could not keep the trial's unit rows");

@@ -27,6 +27,7 @@ mod results_cache;
 mod routes;
 mod sessions;
 mod state;
+mod store_call;
 mod telemetry;
 mod timer;
 pub mod webhook;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rctgate_store::Store;
 
 use crate::assignment::{Assignments, ExposureQueue};
+use crate::store_call::on_blocking_pool;
 use crate::telemetry::Telemetry;
 
 /// Bounds on what one request may carry (SPEC §6: 413 past them).
@@ -122,18 +123,16 @@ impl AppState {
         self.blocking(move |store| assignments.reload(store)).await
     }
 
-    /// Runs a store call on the blocking pool: DuckDB calls block, and the
-    /// async workers must stay free for `/healthz` and assignment.
+    /// Runs a store call on the blocking pool (`store_call`); a failed thread is a 500.
     pub async fn blocking<T, E, F>(&self, work: F) -> Result<T, crate::error::ApiError>
     where
         F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
         E: Into<crate::error::ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || work(&store)).await {
-            Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(crate::error::ApiError::internal(
+        match on_blocking_pool(&self.store, work).await {
+            Some(result) => result.map_err(Into::into),
+            None => Err(crate::error::ApiError::internal(
                 "the request's worker thread failed",
             )),
         }

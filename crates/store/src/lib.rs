@@ -72,4 +72,4 @@ pub use store::{EngineFactory, ReadConnection, Store, DEFAULT_ID_HORIZON, MEMORY
 pub use trials::analyze::AnalyzeOptions;
 pub use trials::monitoring::{ModelMonitoring, RaisedAlert};
 pub use trials::promotion::{GateAnswer, PromotionOutcome};
-pub use trials::unit_state::{KeepRows, KeptUnits};
+pub use trials::unit_state::{KeepRows, KeptUnits, RowsKept};

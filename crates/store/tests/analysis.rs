@@ -13,7 +13,7 @@ use rctgate_domain::{from_json_value, parse_event_batch, Experiment, Metric, Met
 use rctgate_simulate::showcase::sim_metric;
 use rctgate_simulate::{Scenario, SimAttribute, SimEvent};
 use rctgate_stats::request::{Kind, Method, MetricSpec, StatsRequest, VariantInput};
-use rctgate_store::{AnalyzeOptions, KeepRows, KeptUnits, Store, LOCAL_ACTOR};
+use rctgate_store::{AnalyzeOptions, KeepRows, KeptUnits, RowsKept, Store, LOCAL_ACTOR};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -651,13 +651,20 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
         // (and write back) the others.
         assert_eq!(
             store.keep_unit_rows("trial", KeepRows::Missing).expect("keep"),
-            i == 0,
+            if i == 0 {
+                RowsKept::Computed
+            } else {
+                RowsKept::LeftAsKept
+            },
             "batch {i}"
         );
         if i == 2 {
-            assert!(!store
-                .keep_unit_rows("trial", KeepRows::MissingOrStale)
-                .expect("keep"));
+            assert_eq!(
+                store
+                    .keep_unit_rows("trial", KeepRows::MissingOrStale)
+                    .expect("keep"),
+                RowsKept::Refreshed
+            );
         }
         last = compare(&format!("after batch {i}"));
     }
@@ -681,7 +688,11 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
             store
                 .keep_unit_rows("trial", KeepRows::MissingOrStale)
                 .expect("keep"),
-            triggered_only
+            if triggered_only {
+                RowsKept::Computed
+            } else {
+                RowsKept::Refreshed
+            }
         );
         compare(&format!("end {end}, triggered_only {triggered_only}"));
     }

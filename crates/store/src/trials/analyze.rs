@@ -9,7 +9,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::trials::duckdb_engine::DuckDbEngine;
 use crate::trials::timing::timed;
-use crate::trials::unit_state::{KeepRows, KeptUnits, Refresh, SERIES};
+use crate::trials::unit_state::{KeepRows, KeptUnits, Refresh, RowsKept, SERIES};
 use chrono::{DateTime, Utc};
 use rctgate_analysis::execute::{self, Run};
 use rctgate_analysis::{contrasts, Engine};
@@ -140,18 +140,18 @@ impl Store {
 
     /// Keeps the unit rows of experiment `key` (`unit_state`): computes them if none are kept
     /// for its current plan, and with [`KeepRows::MissingOrStale`] refreshes kept ones with
-    /// the events since, so that its next analyses cost only what arrives after. A stopped trial (its scorecard is frozen), one
-    /// with several contrasts (a design's) or one without a window start keeps none.
-    /// Computing them takes about as long as a scorecard: the server calls this off any
-    /// request. `true` when it computed them now.
-    pub fn keep_unit_rows(&self, key: &str, which: KeepRows) -> StoreResult<bool> {
+    /// the events since, so that its next analyses cost only what arrives after. A stopped
+    /// trial (its scorecard is frozen), one with several contrasts (a design's) or one
+    /// without a window start keeps none. Computing them takes about as long as a
+    /// scorecard: the server calls this off any request.
+    pub fn keep_unit_rows(&self, key: &str, which: KeepRows) -> StoreResult<RowsKept> {
         if self.events_engine().is_some() {
             // The events are another engine's; the rows would be the file's.
-            return Ok(false);
+            return Ok(RowsKept::NotKept);
         }
         let experiment = self.get_experiment(key)?;
         if !contrasts::contrasts(experiment.design).is_empty() || experiment.status == Status::Stopped {
-            return Ok(false);
+            return Ok(RowsKept::NotKept);
         }
         let mut plan = Plan::new(
             &experiment,
@@ -160,22 +160,29 @@ impl Store {
             None,
         )?;
         if plan.window.start.is_none() {
-            return Ok(false);
+            return Ok(RowsKept::NotKept);
         }
         let conn = self.read_connection()?;
-        self.units_from_kept_rows(&conn, &mut plan, execute::UNITS, Refresh::Keep(which), true)
+        let computed =
+            self.units_from_kept_rows(&conn, &mut plan, execute::UNITS, Refresh::Keep(which), true)?;
+        Ok(match (computed, which) {
+            (true, _) => RowsKept::Computed,
+            (false, KeepRows::MissingOrStale) => RowsKept::Refreshed,
+            (false, KeepRows::Missing) => RowsKept::LeftAsKept,
+        })
     }
 
     /// Keeps the unit rows of every trial not stopped ([`Store::keep_unit_rows`] with
     /// [`KeepRows::MissingOrStale`]), as the server's timer does for running ones: after
     /// `rctgate import`, so that the next analysis of a trial it fed (running, or a draft
     /// analysed over past events) reads its rows instead of every event. The number of
-    /// trials looked at.
+    /// trials whose rows were computed or refreshed.
     pub fn keep_open_trials(&self) -> StoreResult<usize> {
         let mut kept = 0;
         for experiment in self.list_experiments()? {
-            if experiment.status != Status::Stopped {
-                self.keep_unit_rows(&experiment.key, KeepRows::MissingOrStale)?;
+            if experiment.status != Status::Stopped
+                && self.keep_unit_rows(&experiment.key, KeepRows::MissingOrStale)? != RowsKept::NotKept
+            {
                 kept += 1;
             }
         }

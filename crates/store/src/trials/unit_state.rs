@@ -93,6 +93,20 @@ pub enum KeepRows {
     MissingOrStale,
 }
 
+/// What [`Store::keep_unit_rows`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowsKept {
+    /// None were kept for the trial's plan; they are now.
+    Computed,
+    /// Kept rows were refreshed with the events since ([`KeepRows::MissingOrStale`]).
+    Refreshed,
+    /// Kept rows were there and left as they are ([`KeepRows::Missing`]).
+    LeftAsKept,
+    /// The trial keeps no rows: stopped, a design's, without a window start, or its events
+    /// are another engine's.
+    NotKept,
+}
+
 impl Store {
     /// With [`Refresh::Read`] or [`Refresh::WriteBack`]: creates the analysis' units table
     /// `units` on `conn` with every unit's scorecard values (`Plan::units_from_rows_sql`),
