@@ -6,6 +6,7 @@ use crate::catalog::experiments::{load, not_found, write_change};
 use crate::error::{StoreError, StoreResult};
 use crate::store::Store;
 use crate::time::now;
+use crate::trials::timing::timed;
 use duckdb::OptionalExt;
 use rctgate_analysis::FrozenResult;
 use rctgate_domain::Experiment;
@@ -26,7 +27,10 @@ impl Store {
         stopped.status = stored.status.stop(key)?;
         let stopped_at = now();
         stopped.stopped_at = Some(stopped_at);
-        let frozen = match self.analyze_experiment(&stopped, stopped_at, &Default::default()) {
+        let analysed = timed("stop: the final scorecard", || {
+            Ok::<_, StoreError>(self.analyze_experiment(&stopped, stopped_at, &Default::default()))
+        })?;
+        let frozen = match analysed {
             Ok(card) => FrozenResult::Scorecard(Box::new(card)),
             Err(err) => {
                 FrozenResult::unanalysable(key, format!("The final scorecard could not be computed: {err}"))
@@ -34,9 +38,17 @@ impl Store {
         };
         let results = serde_json::to_value(&frozen)
             .map_err(|err| StoreError::Corrupt(format!("scorecard to JSON: {err}")))?;
-        let mut writer = self.writer();
-        // Its rows kept for analysing it while it ran are of no use once it is frozen.
-        let _kept = self.kept_units_lock();
+        // Its rows kept for analysing it while it ran are of no use once it is frozen. The
+        // lock of the kept rows' writers is taken first: another trial's refresh may hold it
+        // for a second, and the writer lock, taken second, would meanwhile block every event
+        // insert (the soak saw waits up to 1 s). No holder of the kept rows' lock takes the
+        // writer lock.
+        let _kept = timed("stop: waiting for the kept rows' lock", || {
+            Ok::<_, StoreError>(self.kept_units_lock())
+        })?;
+        let mut writer = timed("stop: waiting for the writer", || {
+            Ok::<_, StoreError>(self.writer())
+        })?;
         let tx = writer.conn.transaction()?;
         let current = load(&tx, key)?.ok_or_else(|| not_found(key))?;
         if current != stored {
@@ -60,7 +72,7 @@ impl Store {
             },
         )?;
         crate::trials::unit_state::forget(&tx, key)?;
-        tx.commit()?;
+        timed("stop: commit", || tx.commit())?;
         self.touch_experiments();
         Ok(stopped)
     }

@@ -1,4 +1,5 @@
-//! Timing the steps of an analysis, for `RUST_LOG=rctgate_store=debug`.
+//! Timing the steps of an analysis (and of a stop, which freezes one), for
+//! `RUST_LOG=rctgate_store=debug`.
 
 /// Runs one step of an analysis and logs how long it took (`RUST_LOG=rctgate_store=debug`),
 /// so a slow scorecard can be traced to its query without a profiler.
