@@ -696,4 +696,16 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
         );
         compare(&format!("end {end}, triggered_only {triggered_only}"));
     }
+    // A draft without a window start has no first exposure to count from: it keeps no rows.
+    let mut unbounded = experiment(false);
+    unbounded.analysis.start = None;
+    store
+        .replace_experiment("trial", unbounded, LOCAL_ACTOR)
+        .expect("draft accepts");
+    assert_eq!(
+        store
+            .keep_unit_rows("trial", KeepRows::MissingOrStale)
+            .expect("keep"),
+        RowsKept::NotKept
+    );
 }
