@@ -33,10 +33,7 @@ fn a_backup_of_a_running_server_restores_to_the_same_scorecard() {
     let admin = create_key(&db, "admin");
     let server = Server::start(&db);
     let a = Some(admin.as_str());
-    for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
-        let (status, body) = server.call("POST", "/v1/metrics", a, Some(&metric_json(metric, event)));
-        assert_eq!(status, 201, "{body}");
-    }
+    define_metrics(&server, &admin);
     let frozen = run_trial(
         &server,
         [&admin, &admin, &admin],

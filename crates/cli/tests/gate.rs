@@ -95,12 +95,7 @@ fn no_promotion_without_a_passing_trial() {
         db,
     };
     let a = Some(registry.admin.as_str());
-    for (name, event) in [("bookings", "booking"), ("clicks", "click")] {
-        let (status, body) = registry
-            .server
-            .call("POST", "/v1/metrics", a, Some(&metric_json(name, event)));
-        assert_eq!(status, 201, "{body}");
-    }
+    define_metrics(&registry.server, &registry.admin);
 
     // Experiments must name registered models and versions.
     let unregistered = json!({"key": "early", "hypothesis": "h", "model": "hotel-ranker",

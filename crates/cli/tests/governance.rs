@@ -61,15 +61,7 @@ fn the_pipeline_gate_lets_production_run_and_overrides_need_a_second_admin() {
     let service = create_key(&db, "assign,ingest");
     let flags = ["--override-approvals", "2"];
     let mut server = Server::start_with(&db, &flags);
-    for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
-        let (status, body) = server.call(
-            "POST",
-            "/v1/metrics",
-            Some(&experimenter),
-            Some(&metric_json(metric, event)),
-        );
-        assert_eq!(status, 201, "{body}");
-    }
+    define_metrics(&server, &experimenter);
     for version in ["v1", "v2", "v3"] {
         let output = cli(
             &server,

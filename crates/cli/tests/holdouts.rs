@@ -54,10 +54,7 @@ fn a_launch_is_watched_through_its_holdout_and_a_lost_lift_raises_alerts() {
     let (hook, deliveries) = receiver();
     let server = Server::start_with(&db, &["--webhook-url", &hook, "--webhook-secret", SECRET]);
     let a = Some(admin.as_str());
-    for (name, event) in [("bookings", "booking"), ("clicks", "click")] {
-        let (status, body) = server.call("POST", "/v1/metrics", a, Some(&metric_json(name, event)));
-        assert_eq!(status, 201, "{body}");
-    }
+    define_metrics(&server, &admin);
     let (status, body) = server.call("POST", "/v1/models", a, Some(r#"{"name": "hotel-ranker"}"#));
     assert_eq!(status, 201, "{body}");
     register(&server, &admin, "v1", 0.80);

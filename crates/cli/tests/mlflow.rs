@@ -187,18 +187,6 @@ fn trial(
     run_trial(server, [admin, admin, read], &experiment, lift, 1.1)
 }
 
-fn add_metrics(server: &Server, admin: &str) {
-    for (name, event) in [("bookings", "booking"), ("clicks", "click")] {
-        let (status, body) = server.call(
-            "POST",
-            "/v1/metrics",
-            Some(admin),
-            Some(&metric_json(name, event)),
-        );
-        assert_eq!(status, 201, "{body}");
-    }
-}
-
 #[test]
 fn the_champion_alias_follows_the_gate_and_nothing_else() {
     let Some(uri) = mlflow_uri("the_champion_alias_follows_the_gate_and_nothing_else") else {
@@ -247,7 +235,7 @@ fn the_champion_alias_follows_the_gate_and_nothing_else() {
         model["versions"][1]["payload"]["mlflow"]["run_id"].is_string(),
         "{model}"
     );
-    add_metrics(&server, &admin);
+    define_metrics(&server, &admin);
     assert_eq!(alias_of(&uri, &name, "champion"), None);
 
     // A winning trial, a promotion: the alias follows.
@@ -394,7 +382,7 @@ fn while_mlflow_is_down_the_promotion_stands_and_the_alias_follows_when_it_retur
 
     let relay = Relay::start(&uri);
     let server = Server::start_with(&db, &["--mlflow-uri", &relay.url]);
-    add_metrics(&server, &admin);
+    define_metrics(&server, &admin);
     let launch = trial(&server, &admin, &read, &name, "launch", (None, "1"), 1.6);
     assert_eq!(launch["decision"]["verdict"], "ship", "{}", launch["decision"]);
     let (status, promoted) = server.call(

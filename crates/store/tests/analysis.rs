@@ -672,6 +672,15 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
         last["excluded_units"].as_u64() > Some(0),
         "units in two variants: {last}"
     );
+    // A draft replaced, then its rows kept as the server's timer keeps them.
+    let replace_and_keep = |changed| {
+        store
+            .replace_experiment("trial", changed, LOCAL_ACTOR)
+            .expect("draft accepts");
+        store
+            .keep_unit_rows("trial", KeepRows::MissingOrStale)
+            .expect("keep")
+    };
     // The analysis end moves back over exposures, then forward again; then the plan changes.
     for (end, triggered_only) in [
         ("2026-10-06T00:00:00Z", false),
@@ -680,14 +689,9 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
     ] {
         let mut changed = experiment(triggered_only);
         changed.analysis.end = Some(at(end));
-        store
-            .replace_experiment("trial", changed, LOCAL_ACTOR)
-            .expect("draft accepts");
         // A changed plan keeps new rows (a moved end is the same plan).
         assert_eq!(
-            store
-                .keep_unit_rows("trial", KeepRows::MissingOrStale)
-                .expect("keep"),
+            replace_and_keep(changed),
             if triggered_only {
                 RowsKept::Computed
             } else {
@@ -699,13 +703,5 @@ fn kept_unit_rows_give_the_scorecard_of_a_full_recomputation() {
     // A draft without a window start has no first exposure to count from: it keeps no rows.
     let mut unbounded = experiment(false);
     unbounded.analysis.start = None;
-    store
-        .replace_experiment("trial", unbounded, LOCAL_ACTOR)
-        .expect("draft accepts");
-    assert_eq!(
-        store
-            .keep_unit_rows("trial", KeepRows::MissingOrStale)
-            .expect("keep"),
-        RowsKept::NotKept
-    );
+    assert_eq!(replace_and_keep(unbounded), RowsKept::NotKept);
 }

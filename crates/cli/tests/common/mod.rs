@@ -289,18 +289,24 @@ pub struct Trial {
     pub read: String,
 }
 
-/// Creates the metrics `bookings` and `clicks` and the experiment `experiment` (JSON) on
-/// `server` with the admin key `admin`, each answered 201.
-pub fn define_trial(server: &Server, admin: &str, experiment: &str) {
+/// Creates the metrics `bookings` (event `booking`) and `clicks` (event `click`) on `server`
+/// with `key`, each answered 201.
+pub fn define_metrics(server: &Server, key: &str) {
     for (metric, event) in [("bookings", "booking"), ("clicks", "click")] {
         let (status, body) = server.call(
             "POST",
             "/v1/metrics",
-            Some(admin),
+            Some(key),
             Some(&metric_json(metric, event)),
         );
         assert_eq!(status, 201, "{body}");
     }
+}
+
+/// Creates the metrics of [`define_metrics`] and the experiment `experiment` (JSON) on
+/// `server` with the admin key `admin`, each answered 201.
+pub fn define_trial(server: &Server, admin: &str, experiment: &str) {
+    define_metrics(server, admin);
     let (status, body) = server.call("POST", "/v1/experiments", Some(admin), Some(experiment));
     assert_eq!(status, 201, "{body}");
 }
