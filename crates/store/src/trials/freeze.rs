@@ -28,8 +28,8 @@ impl Store {
         let stopped_at = now();
         stopped.stopped_at = Some(stopped_at);
         let analysed = timed("stop: the final scorecard", || {
-            Ok::<_, StoreError>(self.analyze_experiment(&stopped, stopped_at, &Default::default()))
-        })?;
+            self.analyze_experiment(&stopped, stopped_at, &Default::default())
+        });
         let frozen = match analysed {
             Ok(card) => FrozenResult::Scorecard(Box::new(card)),
             Err(err) => {
@@ -43,12 +43,8 @@ impl Store {
         // for a second, and the writer lock, taken second, would meanwhile block every event
         // insert (the soak saw waits up to 1 s). No holder of the kept rows' lock takes the
         // writer lock.
-        let _kept = timed("stop: waiting for the kept rows' lock", || {
-            Ok::<_, StoreError>(self.kept_units_lock())
-        })?;
-        let mut writer = timed("stop: waiting for the writer", || {
-            Ok::<_, StoreError>(self.writer())
-        })?;
+        let _kept = timed("stop: waiting for the kept rows' lock", || self.kept_units_lock());
+        let mut writer = timed("stop: waiting for the writer", || self.writer());
         let tx = writer.conn.transaction()?;
         let current = load(&tx, key)?.ok_or_else(|| not_found(key))?;
         if current != stored {

@@ -3,7 +3,7 @@
 
 /// Runs one step of an analysis and logs how long it took (`RUST_LOG=rctgate_store=debug`),
 /// so a slow scorecard can be traced to its query without a profiler.
-pub(crate) fn timed<T, E>(step: &str, run: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+pub(crate) fn timed<T>(step: &str, run: impl FnOnce() -> T) -> T {
     let started = std::time::Instant::now();
     let result = run();
     tracing::debug!(step, seconds = started.elapsed().as_secs_f64(), "analysis step");
