@@ -57,6 +57,11 @@ pub trait Dialect {
     /// text); a distributed engine would have to move every row to one place to number them,
     /// so it groups on `unit` itself.
     fn unit_number(&self, unit: &str) -> String;
+
+    /// The hint, placed after `SELECT`, that has the engine send the relation `alias` of a
+    /// join to every worker instead of moving both sides by key; `None` where joins are not
+    /// distributed (DuckDB).
+    fn broadcast_hint(&self, alias: &str) -> Option<String>;
 }
 
 /// DuckDB, the embedded default.
@@ -125,6 +130,10 @@ impl Dialect for DuckDb {
     fn unit_number(&self, _unit: &str) -> String {
         "row_number() OVER ()".to_string()
     }
+
+    fn broadcast_hint(&self, _alias: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Spark SQL (4.x), through Spark Connect. Its string literals process backslash escapes, its
@@ -192,6 +201,10 @@ impl Dialect for SparkSql {
 
     fn unit_number(&self, unit: &str) -> String {
         unit.to_string()
+    }
+
+    fn broadcast_hint(&self, alias: &str) -> Option<String> {
+        Some(format!("/*+ BROADCAST({alias}) */ "))
     }
 }
 

@@ -13,7 +13,8 @@ use crate::distribution::{self, ArmReference, BinCount, Distributions, Histogram
 use crate::engine::{Engine, EngineError, Row};
 use crate::novelty::{self, NoveltyRow};
 use crate::plan::{
-    quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks, COLUMNS_PER_METRIC,
+    quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks, BROADCAST_UNITS,
+    COLUMNS_PER_METRIC,
 };
 use crate::{
     ArmSums, DailySums, Inputs, LatencySummary, MetricSums, Plan, QuantileArm, QuantileArms, Scorecard,
@@ -22,6 +23,9 @@ use crate::{
 
 /// The kept table of an analysis' counted units (`Plan::units_sql`).
 pub const UNITS: &str = "rctgate_units";
+/// The kept table of every exposed unit before its model-confidence decile
+/// (`Plan::exposed_units_sql`), which [`UNITS`] is computed from.
+pub const EXPOSED_UNITS: &str = "rctgate_exposed_units";
 /// The kept table of the counted units' latencies (`Plan::latencies_sql`).
 pub const LATENCIES: &str = "rctgate_latencies";
 /// The kept table a quantile metric's values are in while its arms are read.
@@ -50,8 +54,14 @@ pub struct Run<'a, R> {
 /// read, and their latencies into [`LATENCIES`] when a latency metric reads them (not with a
 /// segment: a segmented plan groups its units per query).
 pub fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineError> {
-    engine.keep(UNITS, &plan.units_sql(engine.dialect()))?;
+    keep_units_table(engine, plan)?;
     plan.units_table = Some(UNITS.to_string());
+    // Where joins are distributed, few enough units go to every worker (`Plan::broadcast_units`).
+    if engine.dialect().broadcast_hint("u").is_some() {
+        let counted = engine.rows(&format!("SELECT count(*) FROM {UNITS} WHERE t0 IS NOT NULL"))?;
+        let units = Row(counted.first().map_or(&[][..], Vec::as_slice)).count(0)?;
+        plan.broadcast_units = units <= BROADCAST_UNITS;
+    }
     if let Some(latencies) = plan.latencies_sql(engine.dialect()) {
         engine.keep(LATENCIES, &latencies)?;
         plan.latencies_table = Some(LATENCIES.to_string());
@@ -59,10 +69,22 @@ pub fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineErro
     Ok(())
 }
 
+/// Keeps `plan`'s units ([`Plan::units_sql`]) as [`UNITS`], in two steps: the units grouped
+/// from the exposures, then their deciles from those (see [`Plan::exposed_units_sql`]).
+fn keep_units_table(engine: &dyn Engine, plan: &Plan) -> Result<(), EngineError> {
+    engine.keep(EXPOSED_UNITS, &plan.exposed_units_sql(engine.dialect()))?;
+    engine.keep(
+        UNITS,
+        &plan.units_from_exposed_sql(engine.dialect(), EXPOSED_UNITS),
+    )?;
+    // Kept tables are materialized: the units no longer need the rows they came from.
+    engine.forget(EXPOSED_UNITS)
+}
+
 /// Forgets every table an analysis keeps; call it once the analysis is done, whatever
 /// happened. Those that read others first: an engine may keep them as views (Spark).
 pub fn forget_kept(engine: &dyn Engine) -> Result<(), EngineError> {
-    for name in [QUANTILE_VALUES, PRIMARY_EVENTS, LATENCIES, UNITS] {
+    for name in [QUANTILE_VALUES, PRIMARY_EVENTS, LATENCIES, UNITS, EXPOSED_UNITS] {
         engine.forget(name)?;
     }
     Ok(())
@@ -150,7 +172,7 @@ fn attach_novelty(
         return Ok(());
     };
     if plan.units_table.is_none() {
-        engine.keep(UNITS, &whole.units_sql(engine.dialect()))?;
+        keep_units_table(engine, &whole)?;
     }
     let rows = engine
         .rows(&sql)?

@@ -175,7 +175,15 @@ pub struct Plan {
     /// rows, which the daily series and the novelty split read instead of joining the events
     /// again.
     pub primary_events_table: Option<String>,
+    /// With `units_table`: whether joins of events to it send the units to every worker
+    /// ([`Dialect::broadcast_hint`]) rather than moving the events by unit. Set when the units
+    /// are few enough to hold in each worker's memory ([`BROADCAST_UNITS`]).
+    pub broadcast_units: bool,
 }
+
+/// The most counted units a join sends to every worker: about 60 bytes each there (the
+/// unit's text, its t0 and its arm), so 120 MB at most. Past it, the events move by unit.
+pub const BROADCAST_UNITS: u64 = 2_000_000;
 
 impl Plan {
     /// The plan for `experiment`; `lookup` finds a metric of the catalog by name. A metric the
@@ -242,9 +250,30 @@ impl Plan {
                 d.text_type()
             )
         };
-        format!(
-            "WITH {units},
-joined AS (
+        let events = self.events_subquery(d, &self.joined_metrics());
+        let per_unit = match self.broadcast(d).filter(|_| !values.columns.is_empty()) {
+            // The units go to every worker: each sums its events per unit before anything
+            // moves, so what moves is at most a row per unit and worker, not every event.
+            // Units without events then join back, their values 0 as over no event.
+            Some(hint) => format!(
+                "joined AS (
+  SELECT {hint}u.uid, e.code, e.value, e.tus - u.t0us AS dt
+  FROM units u JOIN ({events}) e
+    ON e.unit = u.unit AND e.tus >= u.t0us - {lo} AND e.tus < u.t0us + {hi}
+),
+event_values AS (SELECT uid, {values} FROM joined GROUP BY uid),
+per_unit AS (
+  SELECT u.uid, u.variant, u.sid, {zero_filled}
+  FROM units u LEFT JOIN event_values x ON x.uid = u.uid
+)",
+                values = values.columns.join(", "),
+                zero_filled = (0..values.columns.len())
+                    .map(|i| format!("coalesce(x.v{i}, 0) AS v{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            None => format!(
+                "joined AS (
   SELECT u.uid, u.variant, u.sid, e.code, e.value, e.tus - u.t0us AS dt
   FROM units u LEFT JOIN ({events}) e
     ON e.unit = u.unit AND e.tus >= u.t0us - {lo} AND e.tus < u.t0us + {hi}
@@ -253,7 +282,13 @@ per_unit AS (
   SELECT uid, any_value(variant) AS variant, any_value(sid) AS sid, {values}
   FROM joined
   GROUP BY uid
-)
+)",
+                values = values.columns.join(", "),
+            ),
+        };
+        format!(
+            "WITH {units},
+{per_unit}
 SELECT p.variant, r.token AS segment, {other} AS other, count(*) AS n, {sums}, p.sid AS sid
 FROM per_unit p {segment}
 GROUP BY p.variant, p.sid, r.token",
@@ -263,8 +298,6 @@ GROUP BY p.variant, p.sid, r.token",
                 "false"
             },
             units = self.units_ctes(d),
-            values = values.columns.join(", "),
-            events = self.events_subquery(d, &self.joined_metrics()),
             sums = sums.join(", "),
         )
     }
@@ -386,6 +419,7 @@ GROUP BY p.variant, p.seg, r.token",
             only_units: None,
             series_table: None,
             primary_events_table: None,
+            broadcast_units: false,
         }
     }
 
@@ -835,6 +869,24 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         self.decile_units(d, &own.units_ctes(d), "")
     }
 
+    /// [`Plan::units_sql`]'s rows before their model-confidence deciles: every exposed unit,
+    /// one row each, grouped from the exposures. Kept, [`Plan::units_from_exposed_sql`]
+    /// adds the deciles from it: the deciles read every unit twice (their edges, then each
+    /// unit's bucket), and an engine that does not keep a `WITH` result (Spark) would group
+    /// the exposures once per read.
+    pub fn exposed_units_sql(&self, d: &dyn Dialect) -> String {
+        let own = Plan {
+            units_table: None,
+            ..self.clone()
+        };
+        format!("WITH {} SELECT * FROM exposed_units", own.units_ctes(d))
+    }
+
+    /// [`Plan::units_sql`]'s rows from `table`, which holds [`Plan::exposed_units_sql`]'s.
+    pub fn units_from_exposed_sql(&self, d: &dyn Dialect, table: &str) -> String {
+        self.decile_units(d, &format!("exposed_units AS (SELECT * FROM {table})"), "")
+    }
+
     /// The units table's rows from `ctes`, which define `exposed_units` (one row per unit
     /// with `uid`), each with its model-confidence decile, then the columns `extra` lists
     /// (`, name, ...`).
@@ -883,14 +935,23 @@ FROM scored, edges e",
             .map(|only| format!(" AND u.unit IN (SELECT unit FROM {only})"))
             .unwrap_or_default();
         Some(format!(
-            "SELECT u.unit, u.uid, u.variant, u.t0us, e.code, e.value, e.tus, e.tus - u.t0us AS dt
+            "SELECT {hint}u.unit, u.uid, u.variant, u.t0us, e.code, e.value, e.tus, e.tus - u.t0us AS dt
 FROM {table} u JOIN ({events}) e
   ON e.unit = u.unit AND e.tus >= u.t0us - {lookback} AND e.tus < u.t0us + {window}
 WHERE u.t0 IS NOT NULL AND u.variant IS NOT NULL{only}",
             events = self.events_subquery(d, std::slice::from_ref(primary)),
             lookback = primary.lookback_micros(),
             window = primary.window_micros(),
+            hint = self.broadcast(d).unwrap_or_default(),
         ))
+    }
+
+    /// The dialect's hint to send the units (aliased `u`) to every worker, when the plan
+    /// reads a units table small enough ([`Plan::broadcast_units`]).
+    fn broadcast(&self, d: &dyn Dialect) -> Option<String> {
+        (self.broadcast_units && self.units_table.is_some())
+            .then(|| d.broadcast_hint("u"))
+            .flatten()
     }
 
     /// With the units table and a primary that splits by day (proportion, count, mean): the
