@@ -132,11 +132,13 @@ impl Engine for SparkEngine {
     fn keep(&self, name: &str, sql: &str) -> Result<(), EngineError> {
         let refused = |err: spark_connect::SparkError| EngineError(format!("Spark: {err}"));
         let started = std::time::Instant::now();
-        self.session
+        let kept = self
+            .session
             .sql(sql)
-            .and_then(|rows| rows.local_checkpoint())
-            .and_then(|kept| kept.create_or_replace_temp_view(name))
+            .map_err(refused)?
+            .local_checkpoint()
             .map_err(refused)?;
+        kept.create_or_replace_temp_view(name).map_err(refused)?;
         tracing::debug!(seconds = started.elapsed().as_secs_f64(), name, "spark kept");
         tracing::trace!(sql, "spark kept text");
         Ok(())
