@@ -85,13 +85,6 @@ pub trait Engine {
 
     /// Forgets what [`Engine::keep`] kept under `name` (nothing if it kept nothing).
     fn forget(&self, name: &str) -> Result<(), EngineError>;
-
-    /// Whether keeping a result read twice costs less than computing it twice. Results read
-    /// by most queries (the units) are kept on every engine; this decides the rest. DuckDB
-    /// keeps a temporary table in the process: the kept primary events made its analysis
-    /// 10% faster. Spark's `CACHE TABLE` is a job of its own, as long as the queries it
-    /// spares: the same analysis was 7 s slower on `local[2]` (BENCHMARKS.md).
-    fn keeps_cheaply(&self) -> bool;
 }
 
 /// Reading one row's cells by position, with the column's position in the error.

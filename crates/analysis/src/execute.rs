@@ -103,7 +103,7 @@ where
     // The series reads the primary's events twice (daily, novelty): joined once, kept.
     let kept_primary;
     let series_plan = match plan.primary_events_sql(engine.dialect()) {
-        Some(sql) if run.series && plan.series_table.is_none() && engine.keeps_cheaply() => {
+        Some(sql) if run.series && plan.series_table.is_none() => {
             engine.keep(PRIMARY_EVENTS, &sql)?;
             kept_primary = Plan {
                 primary_events_table: Some(PRIMARY_EVENTS.to_string()),

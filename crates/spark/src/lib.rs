@@ -148,10 +148,6 @@ impl Engine for SparkEngine {
     fn forget(&self, name: &str) -> Result<(), EngineError> {
         self.run(&format!("DROP VIEW IF EXISTS {name}"))
     }
-
-    fn keeps_cheaply(&self) -> bool {
-        true
-    }
 }
 
 impl Drop for SparkEngine {

@@ -50,10 +50,6 @@ impl Engine for DuckDbEngine<'_> {
             .execute_batch(&format!("DROP TABLE IF EXISTS {name}"))
             .map_err(failed)
     }
-
-    fn keeps_cheaply(&self) -> bool {
-        true
-    }
 }
 
 /// Column `index` of `row` as a cell: integers of every width, floats, and through DuckDB's
