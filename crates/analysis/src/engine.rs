@@ -85,6 +85,10 @@ pub trait Engine {
 
     /// Forgets what [`Engine::keep`] kept under `name` (nothing if it kept nothing).
     fn forget(&self, name: &str) -> Result<(), EngineError>;
+
+    /// The most kept units a join of events may send to every worker
+    /// ([`crate::Dialect::broadcast_hint`]); `None` where joins are not distributed, 0 never.
+    fn broadcast_limit(&self) -> Option<u64>;
 }
 
 /// Reading one row's cells by position, with the column's position in the error.

@@ -13,8 +13,7 @@ use crate::distribution::{self, ArmReference, BinCount, Distributions, Histogram
 use crate::engine::{Engine, EngineError, Row};
 use crate::novelty::{self, NoveltyRow};
 use crate::plan::{
-    quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks, BROADCAST_UNITS,
-    COLUMNS_PER_METRIC,
+    quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks, COLUMNS_PER_METRIC,
 };
 use crate::{
     ArmSums, DailySums, Inputs, LatencySummary, MetricSums, Plan, QuantileArm, QuantileArms, Scorecard,
@@ -57,10 +56,10 @@ pub fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineErro
     keep_units_table(engine, plan)?;
     plan.units_table = Some(UNITS.to_string());
     // Where joins are distributed, few enough units go to every worker (`Plan::broadcast_units`).
-    if engine.dialect().broadcast_hint("u").is_some() {
+    if let Some(limit) = engine.broadcast_limit().filter(|limit| *limit > 0) {
         let counted = engine.rows(&format!("SELECT count(*) FROM {UNITS} WHERE t0 IS NOT NULL"))?;
         let units = Row(counted.first().map_or(&[][..], Vec::as_slice)).count(0)?;
-        plan.broadcast_units = units <= BROADCAST_UNITS;
+        plan.broadcast_units = units <= limit;
     }
     if let Some(latencies) = plan.latencies_sql(engine.dialect()) {
         engine.keep(LATENCIES, &latencies)?;

@@ -177,13 +177,9 @@ pub struct Plan {
     pub primary_events_table: Option<String>,
     /// With `units_table`: whether joins of events to it send the units to every worker
     /// ([`Dialect::broadcast_hint`]) rather than moving the events by unit. Set when the units
-    /// are few enough to hold in each worker's memory ([`BROADCAST_UNITS`]).
+    /// are few enough to hold in each worker's memory (`Engine::broadcast_limit`).
     pub broadcast_units: bool,
 }
-
-/// The most counted units a join sends to every worker: about 60 bytes each there (the
-/// unit's text, its t0 and its arm), so 120 MB at most. Past it, the events move by unit.
-pub const BROADCAST_UNITS: u64 = 2_000_000;
 
 impl Plan {
     /// The plan for `experiment`; `lookup` finds a metric of the catalog by name. A metric the

@@ -6,6 +6,7 @@
 //! url = "sc://spark.internal:15002"          # ;token=...;use_ssl=true as Spark Connect takes them
 //! exposures = "lake.rctgate.exposures"       # a table, or a path: parquet.`/lake/exposures`
 //! metric_events = "lake.rctgate.metric_events"
+//! broadcast_units = 2000000                  # optional: the most units a join broadcasts
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use rctgate_analysis::Engine;
-use rctgate_spark::{Sources, SparkEngine};
+use rctgate_spark::{Sources, SparkEngine, DEFAULT_BROADCAST_UNITS};
 use rctgate_store::EngineFactory;
 use serde::Deserialize;
 
@@ -47,6 +48,10 @@ pub struct EngineArgs {
     /// The Spark relation holding metric events.
     #[arg(long, value_name = "RELATION")]
     spark_metric_events: Option<String>,
+    /// The most counted units a join sends to every Spark executor instead of moving the
+    /// events by unit (default 2000000; 0: never).
+    #[arg(long, value_name = "UNITS")]
+    spark_broadcast_units: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -61,6 +66,7 @@ struct SparkConfig {
     url: Option<String>,
     exposures: Option<String>,
     metric_events: Option<String>,
+    broadcast_units: Option<u64>,
 }
 
 impl EngineArgs {
@@ -116,6 +122,10 @@ impl EngineArgs {
                 file.metric_events,
                 ("spark-metric-events", "metric_events"),
             )?,
+            broadcast_units: self
+                .spark_broadcast_units
+                .or(file.broadcast_units)
+                .unwrap_or(DEFAULT_BROADCAST_UNITS),
         };
         Ok(sources)
     }

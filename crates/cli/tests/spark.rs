@@ -156,6 +156,11 @@ fn spark_gives_the_scorecard_duckdb_gives() {
         "the daily series is compared too"
     );
     assert_same(&duckdb_card, &spark_card);
+    // The showcase's units are few enough to be broadcast; the plan for more (the events
+    // moved by unit to meet them) gives the same scorecard.
+    let mut shuffled = spark.clone();
+    shuffled.extend(["--spark-broadcast-units", "0"]);
+    assert_same(&duckdb_card, &analyze(&db, &shuffled));
 
     let mut segmented = spark.clone();
     segmented.extend(["--segment", "device"]);

@@ -34,11 +34,19 @@ pub struct Sources {
     pub exposures: String,
     /// The relation holding metric events.
     pub metric_events: String,
+    /// The most counted units a join sends to every executor (a broadcast) rather than
+    /// moving the events by unit; 0 never ([`DEFAULT_BROADCAST_UNITS`] unless configured).
+    pub broadcast_units: u64,
 }
+
+/// The default of [`Sources::broadcast_units`]: about 60 bytes per unit on each executor (its
+/// text, its t0 and its arm), so 120 MB at most. Past it, the events move by unit.
+pub const DEFAULT_BROADCAST_UNITS: u64 = 2_000_000;
 
 /// A Spark Connect session with the event views defined.
 pub struct SparkEngine {
     session: SparkSession,
+    broadcast_units: u64,
 }
 
 impl SparkEngine {
@@ -57,7 +65,10 @@ impl SparkEngine {
             .remote(&sources.url)
             .get_or_create()
             .map_err(|err| format!("cannot reach Spark Connect at {}: {err}", sources.url))?;
-        let engine = SparkEngine { session };
+        let engine = SparkEngine {
+            session,
+            broadcast_units: sources.broadcast_units,
+        };
         engine
             .run("SET TIME ZONE 'UTC'")
             .map_err(|err| format!("cannot reach Spark Connect at {}: {err}", sources.url))?;
@@ -147,6 +158,10 @@ impl Engine for SparkEngine {
     /// Drops the view; the checkpointed rows go when the session is released (on drop).
     fn forget(&self, name: &str) -> Result<(), EngineError> {
         self.run(&format!("DROP VIEW IF EXISTS {name}"))
+    }
+
+    fn broadcast_limit(&self) -> Option<u64> {
+        Some(self.broadcast_units)
     }
 }
 

@@ -50,6 +50,11 @@ impl Engine for DuckDbEngine<'_> {
             .execute_batch(&format!("DROP TABLE IF EXISTS {name}"))
             .map_err(failed)
     }
+
+    /// One process: there are no workers to send anything to.
+    fn broadcast_limit(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Column `index` of `row` as a cell: integers of every width, floats, and through DuckDB's
