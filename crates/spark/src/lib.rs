@@ -114,7 +114,6 @@ impl Engine for SparkEngine {
     }
 
     fn rows(&self, sql: &str) -> Result<Rows, EngineError> {
-        let refused = |err: spark_connect::SparkError| EngineError(format!("Spark: {err}"));
         let started = std::time::Instant::now();
         let rows = self
             .session
@@ -141,7 +140,6 @@ impl Engine for SparkEngine {
     /// `WITH` clause, which most of the plan's queries have: each of them grouped the
     /// exposures again (BENCHMARKS.md, "Analysis on Spark").
     fn keep(&self, name: &str, sql: &str) -> Result<(), EngineError> {
-        let refused = |err: spark_connect::SparkError| EngineError(format!("Spark: {err}"));
         let started = std::time::Instant::now();
         let kept = self
             .session
@@ -173,6 +171,11 @@ impl Drop for SparkEngine {
             tracing::debug!(%err, "releasing the Spark session failed; the server expires it");
         }
     }
+}
+
+/// Spark's refusal as the analysis' error, its own message kept.
+fn refused(err: spark_connect::SparkError) -> EngineError {
+    EngineError(format!("Spark: {err}"))
 }
 
 /// How long the server may take to accept a connection before it is reported unreachable.
