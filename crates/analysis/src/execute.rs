@@ -20,7 +20,7 @@ use crate::{
     SegmentKey, TriggerCounts,
 };
 
-/// The kept table of an analysis' counted units (`Plan::units_sql`).
+/// The kept table of an analysis' counted units (`Plan::units_from_exposed_sql`).
 pub const UNITS: &str = "rctgate_units";
 /// The kept table of every exposed unit before its model-confidence decile
 /// (`Plan::exposed_units_sql`), which [`UNITS`] is computed from.
@@ -68,7 +68,7 @@ pub fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineErro
     Ok(())
 }
 
-/// Keeps `plan`'s units ([`Plan::units_sql`]) as [`UNITS`], in two steps: the units grouped
+/// Keeps `plan`'s units as [`UNITS`], in two steps: the units grouped
 /// from the exposures, then their deciles from those (see [`Plan::exposed_units_sql`]).
 fn keep_units_table(engine: &dyn Engine, plan: &Plan) -> Result<(), EngineError> {
     engine.keep(EXPOSED_UNITS, &plan.exposed_units_sql(engine.dialect()))?;

@@ -155,8 +155,8 @@ pub struct Plan {
     pub triggered_only: bool,
     /// The exposure attribute to split by, if any.
     pub segment: Option<String>,
-    /// A table already holding [`Plan::units_sql`]'s rows, which the queries then read
-    /// instead of grouping the exposures again (not with a segment); see `Plan::units_sql`.
+    /// A table already holding [`Plan::units_from_exposed_sql`]'s rows, which the queries
+    /// then read instead of grouping the exposures again (not with a segment).
     pub units_table: Option<String>,
     /// A table already holding [`Plan::latencies_sql`]'s rows (with `units_table`, no
     /// segment): latency metrics then read it instead of joining the scorecard's events.
@@ -467,7 +467,7 @@ FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
         )
     }
 
-    /// The units table ([`Plan::units_sql`]'s columns, `attributes`, then
+    /// The units table ([`Plan::units_from_exposed_sql`]'s columns, `attributes`, then
     /// [`Plan::value_columns`]) from
     /// `rows`, a relation of [`Plan::unit_rows_sql`]'s rows each with a distinct number
     /// `uid`; the model-confidence deciles are those of all the rows.
@@ -850,26 +850,11 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         )
     }
 
-    /// Every exposed unit, one row each (`unit`, `uid`, `variant`, `t0`, `t0us`, `sid`,
-    /// `triggered`, `marked`), for an engine to keep in a table (`units_table`) when several
-    /// queries of one analysis read them: grouping the exposures by unit is the largest shared
-    /// part of the scorecard, the daily series, each quantile metric and the trigger rates.
-    /// The counted units are those with a `t0` (with `triggered_only`, the triggered ones);
-    /// the others stay for the trigger rates. Without a segment only (with one, the scorecard
-    /// also needs each unit's segment token).
-    pub fn units_sql(&self, d: &dyn Dialect) -> String {
-        let own = Plan {
-            units_table: None,
-            ..self.clone()
-        };
-        self.decile_units(d, &own.units_ctes(d), "")
-    }
-
-    /// [`Plan::units_sql`]'s rows before their model-confidence deciles: every exposed unit,
-    /// one row each, grouped from the exposures. Kept, [`Plan::units_from_exposed_sql`]
-    /// adds the deciles from it: the deciles read every unit twice (their edges, then each
-    /// unit's bucket), and an engine that does not keep a `WITH` result (Spark) would group
-    /// the exposures once per read.
+    /// Every exposed unit, one row each, grouped from the exposures, before its model-confidence
+    /// decile: the first of the two steps that keep the units table
+    /// ([`Plan::units_from_exposed_sql`]). The deciles read every unit twice (their edges,
+    /// then each unit's bucket), and an engine that does not keep a `WITH` result (Spark)
+    /// would group the exposures once per read.
     pub fn exposed_units_sql(&self, d: &dyn Dialect) -> String {
         let own = Plan {
             units_table: None,
@@ -878,7 +863,14 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         format!("WITH {} SELECT * FROM exposed_units", own.units_ctes(d))
     }
 
-    /// [`Plan::units_sql`]'s rows from `table`, which holds [`Plan::exposed_units_sql`]'s.
+    /// The units table's rows from `table`, which holds [`Plan::exposed_units_sql`]'s: every
+    /// exposed unit, one row each (`unit`, `uid`, `variant`, `t0`, `t0us`, `sid`, `triggered`,
+    /// `marked`, `output`), for an engine to keep in a table (`units_table`) when several
+    /// queries of one analysis read them: grouping the exposures by unit is the largest shared
+    /// part of the scorecard, the daily series, each quantile metric and the trigger rates.
+    /// The counted units are those with a `t0` (with `triggered_only`, the triggered ones);
+    /// the others stay for the trigger rates. Without a segment only (with one, the scorecard
+    /// also needs each unit's segment token).
     pub fn units_from_exposed_sql(&self, d: &dyn Dialect, table: &str) -> String {
         self.decile_units(d, &format!("exposed_units AS (SELECT * FROM {table})"), "")
     }
