@@ -32,7 +32,7 @@ pub mod sums;
 
 pub use build::{build, Inputs};
 pub use decision::{Decision, Diagnostic, Severity, Verdict};
-pub use dialect::{Dialect, DuckDb, SparkSql};
+pub use dialect::{Dialect, DuckDb, EventCoding, SparkSql};
 pub use engine::{Cell, Engine, EngineError, Rows};
 pub use frozen::{FrozenResult, PrimaryLift};
 pub use plan::{ExposureWindow, Plan, PlannedMetric, Role};

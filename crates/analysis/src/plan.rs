@@ -15,7 +15,7 @@
 //! [`Plan::daily_sql`] gives the primary metric's daily increments of the same sums, so the
 //! cumulative effect over time costs one more query, not one per day.
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, EventCoding};
 use chrono::{DateTime, Utc};
 use rctgate_domain::{Experiment, Metric, MetricKind, MetricSource, ValidationError};
 use serde::{Deserialize, Serialize};
@@ -904,7 +904,7 @@ SELECT unit, uid, variant, t0, t0us,
        CASE WHEN scored THEN 1 + {} ELSE 0 END AS sid,
        triggered, marked, output{extra}
 FROM scored, edges e",
-            d.continuous_quantile_list("output", &fractions),
+            d.discrete_quantile_list("output", &fractions),
             above.join(" + "),
         )
     }
@@ -1206,20 +1206,44 @@ units AS (
     /// [`event_names`] (so per-metric tests compare integers, and the names are compared once,
     /// at the scan), and `tus`, its time in epoch microseconds.
     fn events_subquery(&self, d: &dyn Dialect, metrics: &[PlannedMetric]) -> String {
-        // A join with the few (name, code) pairs both filters the events and codes them:
-        // cheaper than an IN list plus a CASE over every row.
-        let codes: Vec<String> = event_names(metrics)
-            .iter()
-            .enumerate()
-            .map(|(code, name)| format!("({}, {code})", d.string_literal(name)))
-            .collect();
-        let events = (!codes.is_empty()).then(|| {
+        let names = event_names(metrics);
+        let literals: Vec<String> = names.iter().map(|name| d.string_literal(name)).collect();
+        let events = (!names.is_empty()).then(|| {
+            let (coded, code) = match d.event_coding() {
+                EventCoding::Join => {
+                    let pairs: Vec<String> = literals
+                        .iter()
+                        .enumerate()
+                        .map(|(code, name)| format!("({name}, {code})"))
+                        .collect();
+                    (
+                        format!(
+                            "metric_events m JOIN (VALUES {}) AS c(event, code) ON m.event = c.event{}",
+                            pairs.join(", "),
+                            self.events_time_filter(d, "m.ts"),
+                        ),
+                        "c.code".to_string(),
+                    )
+                }
+                EventCoding::Case => {
+                    let arms: String = literals
+                        .iter()
+                        .enumerate()
+                        .map(|(code, name)| format!(" WHEN {name} THEN {code}"))
+                        .collect();
+                    (
+                        format!(
+                            "metric_events m{} AND m.event IN ({})",
+                            self.events_time_filter(d, "m.ts"),
+                            literals.join(", "),
+                        ),
+                        format!("CASE m.event{arms} END"),
+                    )
+                }
+            };
             format!(
-                "SELECT m.unit, m.value, c.code, {} AS tus \
-                 FROM metric_events m JOIN (VALUES {}) AS c(event, code) ON m.event = c.event{}",
+                "SELECT m.unit, m.value, {code} AS code, {} AS tus FROM {coded}",
                 d.epoch_micros("m.ts"),
-                codes.join(", "),
-                self.events_time_filter(d, "m.ts"),
             )
         });
         // The exposures' latencies join as events of their own code, so a latency metric's

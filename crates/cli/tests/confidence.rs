@@ -107,3 +107,60 @@ fn the_most_confident_decile_doing_worse_is_the_uncanny_valley() {
         card["diagnostics"]
     );
 }
+
+/// The decile edges are outputs of the scored units (rank ceil(n·i/10)), and units whose output
+/// equals an edge stay together in the lower decile. With outputs on a 0.01 grid, 1,999 units
+/// put an edge on a value many units share; DuckDB's interpolated quantile made that edge one
+/// ulp below the value, and moved those units to the decile above (Spark did not).
+#[test]
+fn decile_edges_are_outputs_and_ties_at_an_edge_stay_in_the_lower_decile() {
+    let mut definition = experiment_value("ties");
+    definition["analysis"] = json!({"method": "frequentist", "start": "2026-10-01T00:00:00Z"});
+    let Trial { server, admin, .. } = trial("confidence-ties", &definition, true);
+    let a = Some(admin.as_str());
+    let units = 1999;
+    // Three decimals, read back as the JSON text says (the scorecard rounds its bounds).
+    let outputs: Vec<f64> = (0..units)
+        .map(|i| {
+            let output = format!("{:.3}", f64::from((i * 37) % 23) * 0.01 + 0.013);
+            output.parse().expect("a number")
+        })
+        .collect();
+    let lines: Vec<String> = outputs
+        .iter()
+        .enumerate()
+        .map(|(i, output)| {
+            let variant = if i % 2 == 0 { "control" } else { "treatment" };
+            json!({"type": "exposure", "id": format!("x{i}"), "unit": format!("u{i}"), "experiment": "ties",
+                   "variant": variant, "ts": "2026-10-02T12:00:00Z", "model_output": output})
+            .to_string()
+        })
+        .collect();
+    let (status, body) = server.call("POST", "/v1/events", a, Some(&lines.join("\n")));
+    assert_eq!(status, 200, "{body}");
+    let (status, card) = server.call("GET", "/v1/experiments/ties/results", a, None);
+    assert_eq!(status, 200, "{card}");
+
+    let mut sorted = outputs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let edges: Vec<f64> = (1..10).map(|i| sorted[(n * i).div_ceil(10) - 1]).collect();
+    let buckets = card["confidence"]["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 10, "{}", card["confidence"]);
+    let mut low = f64::NEG_INFINITY;
+    for (i, bucket) in buckets.iter().enumerate() {
+        let high = edges.get(i).copied().unwrap_or(f64::INFINITY);
+        let expected = outputs.iter().filter(|o| **o > low && **o <= high).count() as u64;
+        let counted = bucket["units"][0].as_u64().unwrap_or(0) + bucket["units"][1].as_u64().unwrap_or(0);
+        assert_eq!(counted, expected, "decile {}: {bucket}", i + 1);
+        if let Some(edge) = edges.get(i) {
+            assert_eq!(
+                bucket["output_high"].as_f64(),
+                Some(*edge),
+                "decile {}: {bucket}",
+                i + 1
+            );
+        }
+        low = high;
+    }
+}
