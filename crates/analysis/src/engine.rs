@@ -89,6 +89,13 @@ pub trait Engine {
     /// The most kept units a join of events may send to every worker
     /// ([`crate::Dialect::broadcast_hint`]); `None` where joins are not distributed, 0 never.
     fn broadcast_limit(&self) -> Option<u64>;
+
+    /// The engine as several threads may query at once, where queries side by side finish
+    /// sooner than one after another: a distributed engine schedules one query's tasks into
+    /// the slots another leaves idle (its last tasks, its planning, a one-task stage). `None`
+    /// where each query already uses the whole machine (DuckDB); the analysis then runs its
+    /// queries one after another.
+    fn concurrent(&self) -> Option<&(dyn Engine + Sync)>;
 }
 
 /// Reading one row's cells by position, with the column's position in the error.

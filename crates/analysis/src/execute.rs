@@ -90,6 +90,11 @@ pub fn forget_kept(engine: &dyn Engine) -> Result<(), EngineError> {
 }
 
 /// The scorecard of `plan` (its units kept or not), with everything a scorecard shows.
+///
+/// Its queries fall in three parts that read only what was kept before them: the arms' sums,
+/// the primary's series, and the diagnostics. Where the engine runs queries side by side
+/// usefully ([`Engine::concurrent`]), the first two run on threads of their own while the
+/// diagnostics run here; elsewhere one after another.
 pub fn scorecard<E>(
     engine: &dyn Engine,
     plan: &Plan,
@@ -98,11 +103,75 @@ pub fn scorecard<E>(
 where
     E: From<EngineError>,
 {
-    let rows = arm_sums(engine, plan)?;
-    // The series reads the primary's events twice (daily, novelty): joined once, kept.
+    let (rows, series, diagnostics) = match engine.concurrent() {
+        Some(shared) => std::thread::scope(|scope| {
+            let rows = scope.spawn(|| arm_sums(shared, plan));
+            let series = scope.spawn(|| primary_series(shared, plan, run.series));
+            let diagnostics = diagnostics(engine, plan, run.references);
+            (joined(rows), joined(series), diagnostics)
+        }),
+        None => (
+            arm_sums(engine, plan),
+            primary_series(engine, plan, run.series),
+            diagnostics(engine, plan, run.references),
+        ),
+    };
+    let (rows, series, diagnostics) = (rows?, series?, diagnostics?);
+    let mut card = crate::build(
+        &Inputs {
+            experiment: run.experiment,
+            plan,
+            as_of: run.now,
+            quantiles: &diagnostics.quantiles,
+            latency: &diagnostics.latency,
+            output_diagnostics: &diagnostics.outputs.diagnostics,
+            triggers: &diagnostics.triggers,
+            confidence_bounds: &diagnostics.confidence_bounds,
+            segment_triggers: &diagnostics.segment_triggers,
+            planned_progress: run.planned_progress,
+        },
+        &rows,
+        &series.daily,
+    );
+    if let Some(novelty) = series.novelty {
+        let (split, diagnostic) =
+            novelty::analyse(run.experiment, &novelty.plan, &novelty.rows, novelty.horizon);
+        card.novelty = split;
+        card.diagnostics.extend(diagnostic);
+    }
+    Ok(card)
+}
+
+/// What a thread returned, its panic carried on to the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// The primary's daily sums and novelty rows, when the analysis shows its series.
+#[derive(Default)]
+struct PrimarySeries {
+    daily: Vec<DailySums>,
+    novelty: Option<NoveltyRows>,
+}
+
+/// The novelty query's rows, with the plan and horizon `novelty::analyse` reads them by.
+struct NoveltyRows {
+    plan: Plan,
+    horizon: (i64, i64),
+    rows: Vec<NoveltyRow>,
+}
+
+/// The primary's series: its events joined to the units once and kept (the daily series and
+/// the novelty split each read them), then both.
+fn primary_series(engine: &dyn Engine, plan: &Plan, series: bool) -> Result<PrimarySeries, EngineError> {
+    if !series {
+        return Ok(PrimarySeries::default());
+    }
     let kept_primary;
     let series_plan = match plan.primary_events_sql(engine.dialect()) {
-        Some(sql) if run.series && plan.series_table.is_none() => {
+        Some(sql) if plan.series_table.is_none() => {
             engine.keep(PRIMARY_EVENTS, &sql)?;
             kept_primary = Plan {
                 primary_events_table: Some(PRIMARY_EVENTS.to_string()),
@@ -112,52 +181,49 @@ where
         }
         _ => plan,
     };
-    let daily = if run.series {
-        daily_sums(engine, series_plan)?
-    } else {
-        Vec::new()
-    };
+    Ok(PrimarySeries {
+        daily: daily_sums(engine, series_plan)?,
+        novelty: novelty_rows(engine, series_plan)?,
+    })
+}
+
+/// Everything a scorecard shows besides the sums and the series.
+struct Diagnostics {
+    quantiles: Vec<QuantileArms>,
+    latency: Vec<LatencySummary>,
+    triggers: Vec<TriggerCounts>,
+    confidence_bounds: Vec<(u8, f64, f64)>,
+    segment_triggers: Vec<(usize, Option<String>, TriggerCounts)>,
+    outputs: Distributions,
+}
+
+fn diagnostics<E>(
+    engine: &dyn Engine,
+    plan: &Plan,
+    references: impl FnOnce() -> Result<References, E>,
+) -> Result<Diagnostics, E>
+where
+    E: From<EngineError>,
+{
     let quantiles = (0..plan.metrics.len())
         .filter_map(|index| quantile_arms(engine, plan, index).transpose())
         .collect::<Result<Vec<QuantileArms>, EngineError>>()?;
-    let latency = latency_summary(engine, plan)?;
-    let triggers = trigger_counts(engine, plan)?;
-    let confidence_bounds = confidence_bounds(engine, plan)?;
-    let segment_triggers = segment_trigger_counts(engine, plan)?;
-    // The model outputs' shape and shifts become diagnostics of the scorecard.
-    let outputs = output_distributions(engine, plan, run.references)?;
-    let mut card = crate::build(
-        &Inputs {
-            experiment: run.experiment,
-            plan,
-            as_of: run.now,
-            quantiles: &quantiles,
-            latency: &latency,
-            output_diagnostics: &outputs.diagnostics,
-            triggers: &triggers,
-            confidence_bounds: &confidence_bounds,
-            segment_triggers: &segment_triggers,
-            planned_progress: run.planned_progress,
-        },
-        &rows,
-        &daily,
-    );
-    if run.series {
-        attach_novelty(engine, series_plan, run.experiment, &mut card)?;
-    }
-    Ok(card)
+    Ok(Diagnostics {
+        quantiles,
+        latency: latency_summary(engine, plan)?,
+        triggers: trigger_counts(engine, plan)?,
+        confidence_bounds: confidence_bounds(engine, plan)?,
+        segment_triggers: segment_trigger_counts(engine, plan)?,
+        // The model outputs' shape and shifts become diagnostics of the scorecard.
+        outputs: output_distributions(engine, plan, references)?,
+    })
 }
 
-/// The primary's effect by days since first exposure (`novelty`), and its diagnostic, when
-/// the window is long enough and the primary splits by day.
-fn attach_novelty(
-    engine: &dyn Engine,
-    plan: &Plan,
-    experiment: &Experiment,
-    card: &mut Scorecard,
-) -> Result<(), EngineError> {
+/// The rows of the primary's effect by days since first exposure (`novelty`), when the
+/// window is long enough and the primary splits by day.
+fn novelty_rows(engine: &dyn Engine, plan: &Plan) -> Result<Option<NoveltyRows>, EngineError> {
     let Some(horizon) = novelty::horizon(plan) else {
-        return Ok(());
+        return Ok(None);
     };
     // Novelty is the trial's, not a segment's, and a segmented plan has no units table (its
     // units carry segment tokens): the unsegmented units are grouped here, once the primary
@@ -168,7 +234,7 @@ fn attach_novelty(
         ..plan.clone()
     };
     let Some(sql) = whole.novelty_sql(engine.dialect(), horizon) else {
-        return Ok(());
+        return Ok(None);
     };
     if plan.units_table.is_none() {
         keep_units_table(engine, &whole)?;
@@ -186,10 +252,11 @@ fn attach_novelty(
             })
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
-    let (novelty, diagnostic) = novelty::analyse(experiment, &whole, &rows, horizon);
-    card.novelty = novelty;
-    card.diagnostics.extend(diagnostic);
-    Ok(())
+    Ok(Some(NoveltyRows {
+        plan: whole,
+        horizon,
+        rows,
+    }))
 }
 
 fn sums_from(row: &Row<'_>, first: usize) -> Result<MetricSums, EngineError> {

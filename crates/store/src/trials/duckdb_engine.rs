@@ -55,6 +55,11 @@ impl Engine for DuckDbEngine<'_> {
     fn broadcast_limit(&self) -> Option<u64> {
         None
     }
+
+    /// DuckDB runs each query on every core; one connection runs one query at a time.
+    fn concurrent(&self) -> Option<&(dyn Engine + Sync)> {
+        None
+    }
 }
 
 /// Column `index` of `row` as a cell: integers of every width, floats, and through DuckDB's
