@@ -52,7 +52,7 @@ pub struct Run<'a, R> {
 /// Groups `plan`'s exposures by unit into the kept table [`UNITS`] that its later queries
 /// read, and their latencies into [`LATENCIES`] when a latency metric reads them (not with a
 /// segment: a segmented plan groups its units per query).
-pub fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineError> {
+fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineError> {
     keep_units_table(engine, plan)?;
     plan.units_table = Some(UNITS.to_string());
     // Where joins are distributed, few enough units go to every worker (`Plan::broadcast_units`).
@@ -89,42 +89,49 @@ pub fn forget_kept(engine: &dyn Engine) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// The scorecard of `plan` (its units kept or not), with everything a scorecard shows.
+/// The scorecard of `plan`, with everything a scorecard shows; with `group`, its units are
+/// grouped and kept first ([`keep_units`], which records them in `plan`) for every later
+/// query to read.
 ///
-/// Its queries fall in three parts that read only what was kept before them: the arms' sums,
-/// the primary's series, and the diagnostics. Where the engine runs queries side by side
-/// usefully ([`Engine::concurrent`]), the first two run on threads of their own while the
-/// diagnostics run here; elsewhere one after another.
+/// Its queries fall in parts that each read only what the part kept: the model's latency and
+/// outputs (the exposures alone), and after the units, the arms' sums, the primary's series
+/// and the units' diagnostics. Where the engine runs queries side by side usefully
+/// ([`Engine::concurrent`]), each part runs on a thread of its own, so the model's part
+/// overlaps the grouping of the units; elsewhere one after another.
 pub fn scorecard<E>(
     engine: &dyn Engine,
-    plan: &Plan,
+    plan: &mut Plan,
+    group: bool,
     run: Run<'_, impl FnOnce() -> Result<References, E>>,
 ) -> Result<Scorecard, E>
 where
     E: From<EngineError>,
 {
-    let (rows, series, diagnostics) = match engine.concurrent() {
-        Some(shared) => std::thread::scope(|scope| {
-            let rows = scope.spawn(|| arm_sums(shared, plan));
-            let series = scope.spawn(|| primary_series(shared, plan, run.series));
-            let diagnostics = diagnostics(engine, plan, run.references);
-            (joined(rows), joined(series), diagnostics)
-        }),
+    let (units, model) = match engine.concurrent() {
+        Some(shared) => {
+            // The model's part reads the exposures, which the units' keep does not change.
+            let exposures = plan.clone();
+            std::thread::scope(|scope| {
+                let units = scope.spawn(|| unit_parts(shared, plan, group, run.series));
+                let model = model_diagnostics(engine, &exposures, run.references);
+                (joined(units), model)
+            })
+        }
         None => (
-            arm_sums(engine, plan),
-            primary_series(engine, plan, run.series),
-            diagnostics(engine, plan, run.references),
+            unit_parts(engine, plan, group, run.series),
+            model_diagnostics(engine, plan, run.references),
         ),
     };
-    let (rows, series, diagnostics) = (rows?, series?, diagnostics?);
+    let (UnitParts { rows, series, diagnostics }, model) = (units?, model?);
+    let plan = &*plan;
     let mut card = crate::build(
         &Inputs {
             experiment: run.experiment,
             plan,
             as_of: run.now,
             quantiles: &diagnostics.quantiles,
-            latency: &diagnostics.latency,
-            output_diagnostics: &diagnostics.outputs.diagnostics,
+            latency: &model.latency,
+            output_diagnostics: &model.outputs.diagnostics,
             triggers: &diagnostics.triggers,
             confidence_bounds: &diagnostics.confidence_bounds,
             segment_triggers: &diagnostics.segment_triggers,
@@ -187,33 +194,76 @@ fn primary_series(engine: &dyn Engine, plan: &Plan, series: bool) -> Result<Prim
     })
 }
 
-/// Everything a scorecard shows besides the sums and the series.
-struct Diagnostics {
+/// What the units' part of a scorecard reads (see [`scorecard`]).
+struct UnitParts {
+    rows: Vec<ArmSums>,
+    series: PrimarySeries,
+    diagnostics: UnitDiagnostics,
+}
+
+/// With `group`, the units kept first; then the arms' sums, the primary's series and the
+/// units' diagnostics, side by side where the engine runs queries so.
+fn unit_parts(engine: &dyn Engine, plan: &mut Plan, group: bool, series: bool) -> Result<UnitParts, EngineError> {
+    if group {
+        keep_units(engine, plan)?;
+    }
+    let plan = &*plan;
+    let (rows, series, diagnostics) = match engine.concurrent() {
+        Some(shared) => std::thread::scope(|scope| {
+            let rows = scope.spawn(|| arm_sums(shared, plan));
+            let series = scope.spawn(|| primary_series(shared, plan, series));
+            let diagnostics = unit_diagnostics(shared, plan);
+            (joined(rows), joined(series), diagnostics)
+        }),
+        None => (
+            arm_sums(engine, plan),
+            primary_series(engine, plan, series),
+            unit_diagnostics(engine, plan),
+        ),
+    };
+    Ok(UnitParts {
+        rows: rows?,
+        series: series?,
+        diagnostics: diagnostics?,
+    })
+}
+
+/// The diagnostics read from the units: quantile metrics' arms, trigger rates, the
+/// confidence deciles' bounds.
+struct UnitDiagnostics {
     quantiles: Vec<QuantileArms>,
-    latency: Vec<LatencySummary>,
     triggers: Vec<TriggerCounts>,
     confidence_bounds: Vec<(u8, f64, f64)>,
     segment_triggers: Vec<(usize, Option<String>, TriggerCounts)>,
-    outputs: Distributions,
 }
 
-fn diagnostics<E>(
-    engine: &dyn Engine,
-    plan: &Plan,
-    references: impl FnOnce() -> Result<References, E>,
-) -> Result<Diagnostics, E>
-where
-    E: From<EngineError>,
-{
-    let quantiles = (0..plan.metrics.len())
-        .filter_map(|index| quantile_arms(engine, plan, index).transpose())
-        .collect::<Result<Vec<QuantileArms>, EngineError>>()?;
-    Ok(Diagnostics {
-        quantiles,
-        latency: latency_summary(engine, plan)?,
+fn unit_diagnostics(engine: &dyn Engine, plan: &Plan) -> Result<UnitDiagnostics, EngineError> {
+    Ok(UnitDiagnostics {
+        quantiles: (0..plan.metrics.len())
+            .filter_map(|index| quantile_arms(engine, plan, index).transpose())
+            .collect::<Result<Vec<QuantileArms>, EngineError>>()?,
         triggers: trigger_counts(engine, plan)?,
         confidence_bounds: confidence_bounds(engine, plan)?,
         segment_triggers: segment_trigger_counts(engine, plan)?,
+    })
+}
+
+/// The diagnostics read from the exposures alone: the model's latency and its outputs.
+struct ModelDiagnostics {
+    latency: Vec<LatencySummary>,
+    outputs: Distributions,
+}
+
+fn model_diagnostics<E>(
+    engine: &dyn Engine,
+    plan: &Plan,
+    references: impl FnOnce() -> Result<References, E>,
+) -> Result<ModelDiagnostics, E>
+where
+    E: From<EngineError>,
+{
+    Ok(ModelDiagnostics {
+        latency: latency_summary(engine, plan)?,
         // The model outputs' shape and shifts become diagnostics of the scorecard.
         outputs: output_distributions(engine, plan, references)?,
     })

@@ -249,12 +249,7 @@ fn run_plan(
     group: bool,
     run: Run<'_, impl FnOnce() -> StoreResult<execute::References>>,
 ) -> StoreResult<Scorecard> {
-    let card = (|| {
-        if group {
-            timed("units", || execute::keep_units(engine, plan))?;
-        }
-        timed("scorecard", || execute::scorecard(engine, plan, run))
-    })();
+    let card = timed("scorecard", || execute::scorecard(engine, plan, group, run));
     let forgotten = execute::forget_kept(engine);
     let card = card?;
     forgotten?;
