@@ -14,6 +14,10 @@ pub trait Dialect {
     /// A timestamp literal for `micros` microseconds since the Unix epoch, UTC.
     fn timestamp_literal(&self, micros: i64) -> String;
 
+    /// A DOUBLE literal holding `value` exactly (a value read back from the engine, written
+    /// into a later query).
+    fn double_literal(&self, value: f64) -> String;
+
     /// The UTC day number (days since the Unix epoch) of `micros`, an expression in epoch
     /// microseconds at or after the epoch.
     fn day_number(&self, micros: &str) -> String;
@@ -93,6 +97,10 @@ impl Dialect for DuckDb {
 
     fn timestamp_literal(&self, micros: i64) -> String {
         format!("make_timestamp({micros}::BIGINT)")
+    }
+
+    fn double_literal(&self, value: f64) -> String {
+        double_literal(value)
     }
 
     fn day_number(&self, micros: &str) -> String {
@@ -176,6 +184,10 @@ impl Dialect for SparkSql {
         format!("timestamp_micros({micros})")
     }
 
+    fn double_literal(&self, value: f64) -> String {
+        double_literal(value)
+    }
+
     fn day_number(&self, micros: &str) -> String {
         format!("({micros} div 86400000000)")
     }
@@ -253,6 +265,22 @@ impl SparkSql {
     }
 }
 
+/// `value` in scientific notation, which both engines read as a DOUBLE (a plain decimal is a
+/// DECIMAL to DuckDB, whose conversion may round a long one differently); Rust prints the
+/// shortest digits that read back as `value`. The non-finite ones, which Rust spells
+/// otherwise, as the strings both engines cast.
+fn double_literal(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:e}")
+    } else if value.is_nan() {
+        "CAST('NaN' AS DOUBLE)".to_string()
+    } else if value > 0.0 {
+        "CAST('Infinity' AS DOUBLE)".to_string()
+    } else {
+        "CAST('-Infinity' AS DOUBLE)".to_string()
+    }
+}
+
 /// The regular expression whose first group is attribute `name`'s raw JSON token in canonical
 /// attribute text: a string value is a JSON string with escapes; anything else runs to the
 /// next comma or brace (attributes are flat: numbers, booleans).
@@ -307,6 +335,19 @@ mod tests {
                 "regexp_extract(attributes, '{}', 1)",
                 pattern.replace('\\', "\\\\")
             )
+        );
+    }
+
+    #[test]
+    fn double_literals_read_back_exactly() {
+        let sum = 0.1 + 0.2;
+        assert_eq!(DuckDb.double_literal(sum), "3.0000000000000004e-1");
+        assert_eq!("3.0000000000000004e-1".parse::<f64>(), Ok(sum));
+        assert_eq!(SparkSql.double_literal(0.0831), "8.31e-2");
+        assert_eq!(DuckDb.double_literal(f64::NAN), "CAST('NaN' AS DOUBLE)");
+        assert_eq!(
+            SparkSql.double_literal(f64::NEG_INFINITY),
+            "CAST('-Infinity' AS DOUBLE)"
         );
     }
 

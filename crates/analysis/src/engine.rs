@@ -83,7 +83,13 @@ pub trait Engine {
     /// cached view), replacing any kept before under that name.
     fn keep(&self, name: &str, sql: &str) -> Result<(), EngineError>;
 
-    /// Forgets what [`Engine::keep`] kept under `name` (nothing if it kept nothing).
+    /// Names the rows of `sql`, which reads only what was kept, under `name` for the queries
+    /// after, replacing any kept before under that name: an engine may compute them on each
+    /// read (a view) where that is cheaper than keeping them.
+    fn derive(&self, name: &str, sql: &str) -> Result<(), EngineError>;
+
+    /// Forgets what [`Engine::keep`] kept or [`Engine::derive`] named under `name` (nothing
+    /// if there is nothing).
     fn forget(&self, name: &str) -> Result<(), EngineError>;
 
     /// The most kept units a join of events may send to every worker

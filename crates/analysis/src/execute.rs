@@ -14,6 +14,7 @@ use crate::engine::{Engine, EngineError, Row};
 use crate::novelty::{self, NoveltyRow};
 use crate::plan::{
     quantile_bounds_sql, quantile_cluster_sql, quantile_counts_sql, quantile_ranks, COLUMNS_PER_METRIC,
+    CONFIDENCE_BUCKETS,
 };
 use crate::{
     ArmSums, DailySums, Inputs, LatencySummary, MetricSums, Plan, QuantileArm, QuantileArms, Scorecard,
@@ -53,13 +54,11 @@ pub struct Run<'a, R> {
 /// read, and their latencies into [`LATENCIES`] when a latency metric reads them (not with a
 /// segment: a segmented plan groups its units per query).
 fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineError> {
-    keep_units_table(engine, plan)?;
+    let counted = keep_units_table(engine, plan)?;
     plan.units_table = Some(UNITS.to_string());
     // Where joins are distributed, few enough units go to every worker (`Plan::broadcast_units`).
     if let Some(limit) = engine.broadcast_limit().filter(|limit| *limit > 0) {
-        let counted = engine.rows(&format!("SELECT count(*) FROM {UNITS} WHERE t0 IS NOT NULL"))?;
-        let units = Row(counted.first().map_or(&[][..], Vec::as_slice)).count(0)?;
-        plan.broadcast_units = units <= limit;
+        plan.broadcast_units = counted <= limit;
     }
     if let Some(latencies) = plan.latencies_sql(engine.dialect()) {
         engine.keep(LATENCIES, &latencies)?;
@@ -68,16 +67,26 @@ fn keep_units(engine: &dyn Engine, plan: &mut Plan) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Keeps `plan`'s units as [`UNITS`], in two steps: the units grouped
-/// from the exposures, then their deciles from those (see [`Plan::exposed_units_sql`]).
-fn keep_units_table(engine: &dyn Engine, plan: &Plan) -> Result<(), EngineError> {
-    engine.keep(EXPOSED_UNITS, &plan.exposed_units_sql(engine.dialect()))?;
-    engine.keep(
+/// Names `plan`'s units [`UNITS`], in two steps: the units grouped from the exposures and
+/// kept as [`EXPOSED_UNITS`], then each one's decile against edges read first, which the
+/// engine may compute on each read (see [`Plan::units_from_exposed_sql`]). Returns the count
+/// of counted units.
+fn keep_units_table(engine: &dyn Engine, plan: &Plan) -> Result<u64, EngineError> {
+    let d = engine.dialect();
+    engine.keep(EXPOSED_UNITS, &plan.exposed_units_sql(d))?;
+    let flags = engine.rows(&plan.decile_flags_sql(d, EXPOSED_UNITS))?;
+    let flags = Row(flags.first().map_or(&[][..], Vec::as_slice));
+    let (any_marked, counted) = (flags.boolean(0)?, flags.count(1)?);
+    let edges = engine.rows(&plan.decile_edges_sql(d, EXPOSED_UNITS, any_marked))?;
+    let edges = Row(edges.first().map_or(&[][..], Vec::as_slice));
+    let edges = (0..usize::from(CONFIDENCE_BUCKETS) - 1)
+        .map(|i| edges.float_or_null(i))
+        .collect::<Result<Option<Vec<f64>>, EngineError>>()?;
+    engine.derive(
         UNITS,
-        &plan.units_from_exposed_sql(engine.dialect(), EXPOSED_UNITS),
+        &plan.units_from_exposed_sql(d, EXPOSED_UNITS, any_marked, edges.as_deref()),
     )?;
-    // Kept tables are materialized: the units no longer need the rows they came from.
-    engine.forget(EXPOSED_UNITS)
+    Ok(counted)
 }
 
 /// Forgets every table an analysis keeps; call it once the analysis is done, whatever
@@ -122,7 +131,14 @@ where
             model_diagnostics(engine, plan, run.references),
         ),
     };
-    let (UnitParts { rows, series, diagnostics }, model) = (units?, model?);
+    let (
+        UnitParts {
+            rows,
+            series,
+            diagnostics,
+        },
+        model,
+    ) = (units?, model?);
     let plan = &*plan;
     let mut card = crate::build(
         &Inputs {
@@ -203,7 +219,12 @@ struct UnitParts {
 
 /// With `group`, the units kept first; then the arms' sums, the primary's series and the
 /// units' diagnostics, side by side where the engine runs queries so.
-fn unit_parts(engine: &dyn Engine, plan: &mut Plan, group: bool, series: bool) -> Result<UnitParts, EngineError> {
+fn unit_parts(
+    engine: &dyn Engine,
+    plan: &mut Plan,
+    group: bool,
+    series: bool,
+) -> Result<UnitParts, EngineError> {
     if group {
         keep_units(engine, plan)?;
     }

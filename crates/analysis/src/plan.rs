@@ -863,6 +863,27 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
         format!("WITH {} SELECT * FROM exposed_units", own.units_ctes(d))
     }
 
+    /// Over `table`, which holds [`Plan::exposed_units_sql`]'s rows: one row of whether any
+    /// unit says whether it triggered (which decides the scored units, see
+    /// [`Plan::decile_edges_sql`]) and the count of counted units (those with a `t0`).
+    pub fn decile_flags_sql(&self, d: &dyn Dialect, table: &str) -> String {
+        format!(
+            "SELECT coalesce(bool_or(marked), false), {} FROM {table}",
+            d.aggregate_where("count", "*", Some("t0 IS NOT NULL"))
+        )
+    }
+
+    /// The nine model-confidence decile edges over `table`'s scored units (see
+    /// [`Plan::units_from_exposed_sql`]), `any_marked` from [`Plan::decile_flags_sql`]: one
+    /// row, NULLs when no unit is scored.
+    pub fn decile_edges_sql(&self, d: &dyn Dialect, table: &str, any_marked: bool) -> String {
+        format!(
+            "SELECT {} FROM {table} WHERE {}",
+            d.discrete_quantiles("output", &decile_fractions()),
+            scored_units(if any_marked { "true" } else { "false" }),
+        )
+    }
+
     /// The units table's rows from `table`, which holds [`Plan::exposed_units_sql`]'s: every
     /// exposed unit, one row each (`unit`, `uid`, `variant`, `t0`, `t0us`, `sid`, `triggered`,
     /// `marked`, `output`), for an engine to keep in a table (`units_table`) when several
@@ -871,8 +892,29 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
     /// The counted units are those with a `t0` (with `triggered_only`, the triggered ones);
     /// the others stay for the trigger rates. Without a segment only (with one, the scorecard
     /// also needs each unit's segment token).
-    pub fn units_from_exposed_sql(&self, d: &dyn Dialect, table: &str) -> String {
-        self.decile_units(d, &format!("exposed_units AS (SELECT * FROM {table})"), "")
+    ///
+    /// Each unit's decile is read against `edges` ([`Plan::decile_edges_sql`], `None` when
+    /// no unit is scored), literals here: the rows cost one comparison per edge over `table`,
+    /// cheap enough for an engine to compute on each read ([`crate::Engine::derive`]).
+    pub fn units_from_exposed_sql(
+        &self,
+        d: &dyn Dialect,
+        table: &str,
+        any_marked: bool,
+        edges: Option<&[f64]>,
+    ) -> String {
+        let sid = match edges {
+            Some(edges) => {
+                let edges: Vec<String> = edges.iter().map(|edge| d.double_literal(*edge)).collect();
+                format!(
+                    "CASE WHEN {} THEN {} ELSE 0 END",
+                    scored_units(if any_marked { "true" } else { "false" }),
+                    decile_of(|i| edges[i - 1].clone()),
+                )
+            }
+            None => "0".to_string(),
+        };
+        format!("SELECT unit, uid, variant, t0, t0us, {sid} AS sid, triggered, marked, output FROM {table}")
     }
 
     /// The units table's rows from `ctes`, which define `exposed_units` (one row per unit
@@ -881,31 +923,23 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
     fn decile_units(&self, d: &dyn Dialect, ctes: &str, extra: &str) -> String {
         // Each scored unit's model-confidence decile rides as `sid` (no segment here): the
         // scorecard query's per-variant rows then come per decile too, at no extra pass
-        // (`ArmSums::bucket`). Scored: counted, in one arm, with a model output, and triggered
-        // when any unit says whether it triggered. The decile is the count of the nine decile
-        // edges below the output (one aggregate over the scored units): no sort, and the
-        // table keeps its order (a window `ntile` made the analysis 15% slower).
-        let fractions: Vec<f64> = (1..CONFIDENCE_BUCKETS)
-            .map(|i| f64::from(i) / f64::from(CONFIDENCE_BUCKETS))
-            .collect();
-        let above: Vec<String> = (1..=fractions.len())
-            .map(|i| format!("CAST(output > {} AS INTEGER)", d.list_element("e.edges", i)))
-            .collect();
+        // (`ArmSums::bucket`). The decile's edges are one aggregate over the scored units: no
+        // sort, and the table keeps its order (a window `ntile` made the analysis 15% slower).
         format!(
             "WITH {ctes},
 flags AS (SELECT coalesce(bool_or(marked), false) AS any_marked FROM exposed_units),
 scored AS (
-  SELECT x.*, output IS NOT NULL AND t0 IS NOT NULL AND variant IS NOT NULL
-              AND (triggered OR NOT f.any_marked) AS scored
+  SELECT x.*, {} AS scored
   FROM exposed_units x, flags f
 ),
 edges AS (SELECT {} AS edges FROM scored WHERE scored)
 SELECT unit, uid, variant, t0, t0us,
-       CASE WHEN scored THEN 1 + {} ELSE 0 END AS sid,
+       CASE WHEN scored THEN {} ELSE 0 END AS sid,
        triggered, marked, output{extra}
 FROM scored, edges e",
-            d.discrete_quantile_list("output", &fractions),
-            above.join(" + "),
+            scored_units("f.any_marked"),
+            d.discrete_quantile_list("output", &decile_fractions()),
+            decile_of(|i| d.list_element("e.edges", i)),
         )
     }
 
@@ -1379,6 +1413,30 @@ fn segment_texts(d: &dyn Dialect, table: &str, name: &str) -> String {
 )",
         token = d.attribute_token("a.attributes", name),
     )
+}
+
+/// The fractions of the nine model-confidence decile edges.
+fn decile_fractions() -> Vec<f64> {
+    (1..CONFIDENCE_BUCKETS)
+        .map(|i| f64::from(i) / f64::from(CONFIDENCE_BUCKETS))
+        .collect()
+}
+
+/// Whether an exposed unit is scored for the confidence deciles: counted, in one arm, with a
+/// model output, and triggered when any unit says whether it triggered (`any_marked`).
+fn scored_units(any_marked: &str) -> String {
+    format!(
+        "output IS NOT NULL AND t0 IS NOT NULL AND variant IS NOT NULL AND (triggered OR NOT {any_marked})"
+    )
+}
+
+/// A scored unit's decile: 1 plus the count of the nine edges (`edge(i)`, 1-based) below its
+/// output, so a unit whose output equals an edge is in the lower decile.
+fn decile_of(edge: impl Fn(usize) -> String) -> String {
+    let above: Vec<String> = (1..CONFIDENCE_BUCKETS as usize)
+        .map(|i| format!("CAST(output > {} AS INTEGER)", edge(i)))
+        .collect();
+    format!("1 + {}", above.join(" + "))
 }
 
 /// The distinct event names `metrics` read, sorted: an event's code is its position here.

@@ -153,6 +153,11 @@ impl Engine for SparkEngine {
         Ok(())
     }
 
+    /// A temporary view: its rows are computed on each read, from the kept rows it reads.
+    fn derive(&self, name: &str, sql: &str) -> Result<(), EngineError> {
+        self.run(&format!("CREATE OR REPLACE TEMP VIEW {name} AS {sql}"))
+    }
+
     /// Drops the view; the checkpointed rows go when the session is released (on drop).
     fn forget(&self, name: &str) -> Result<(), EngineError> {
         self.run(&format!("DROP VIEW IF EXISTS {name}"))
