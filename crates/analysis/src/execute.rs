@@ -283,10 +283,11 @@ fn model_diagnostics<E>(
 where
     E: From<EngineError>,
 {
+    let (latency, range) = model_exposures(engine, plan)?;
     Ok(ModelDiagnostics {
-        latency: latency_summary(engine, plan)?,
+        latency,
         // The model outputs' shape and shifts become diagnostics of the scorecard.
-        outputs: output_distributions(engine, plan, references)?,
+        outputs: distributions_in(engine, plan, range, references)?,
     })
 }
 
@@ -501,27 +502,57 @@ fn read_quantile_arms(
     Ok(arms)
 }
 
-/// Each arm's model latency, in plan order of the variants; empty when no exposure carries
-/// `latency_ms`.
-fn latency_summary(engine: &dyn Engine, plan: &Plan) -> Result<Vec<LatencySummary>, EngineError> {
-    let mut found = engine
-        .rows(&plan.latency_sql(engine.dialect()))?
-        .iter()
-        .map(|cells| {
-            let row = Row(cells);
-            Ok(LatencySummary {
+/// Each arm's model latency, in plan order of the variants (empty when no exposure carries
+/// `latency_ms`), and the outputs' range over every arm, from one scan of the exposures.
+fn model_exposures(
+    engine: &dyn Engine,
+    plan: &Plan,
+) -> Result<(Vec<LatencySummary>, OutputRange), EngineError> {
+    let mut latency = Vec::new();
+    let mut range = OutputRange::default();
+    for cells in engine.rows(&plan.model_exposures_sql(engine.dialect()))? {
+        let row = Row(&cells);
+        let requests = row.count(1)?;
+        if requests > 0 {
+            latency.push(LatencySummary {
                 variant: row.text(0)?,
-                requests: row.count(1)?,
+                requests,
                 mean: row.float(2)?,
                 p50: row.float(3)?,
                 p95: row.float(4)?,
                 p99: row.float(5)?,
                 std_dev: row.float(6)?,
-            })
-        })
-        .collect::<Result<Vec<LatencySummary>, EngineError>>()?;
-    found.sort_by_key(|summary| plan.variants.iter().position(|name| *name == summary.variant));
-    Ok(found)
+            });
+        }
+        range.add(row.count(7)?, row.float_or_null(8)?, row.float_or_null(9)?);
+    }
+    latency.sort_by_key(|summary| plan.variants.iter().position(|name| *name == summary.variant));
+    Ok((latency, range))
+}
+
+/// The model outputs' count and range over every arm (`Plan::output_range_sql`).
+#[derive(Debug, Default, Clone, Copy)]
+struct OutputRange {
+    n: u64,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+impl OutputRange {
+    fn read(engine: &dyn Engine, plan: &Plan) -> Result<OutputRange, EngineError> {
+        let found = engine.rows(&plan.output_range_sql(engine.dialect()))?;
+        let row = Row(found.first().map_or(&[][..], Vec::as_slice));
+        let mut range = OutputRange::default();
+        range.add(row.count(0)?, row.float_or_null(1)?, row.float_or_null(2)?);
+        Ok(range)
+    }
+
+    /// Adds one arm's count and range.
+    fn add(&mut self, n: u64, min: Option<f64>, max: Option<f64>) {
+        self.n += n;
+        self.min = [self.min, min].into_iter().flatten().reduce(f64::min);
+        self.max = [self.max, max].into_iter().flatten().reduce(f64::max);
+    }
 }
 
 /// Each model-confidence bucket's lowest and highest output (none without the units table).
@@ -598,10 +629,22 @@ pub fn output_distributions<E>(
 where
     E: From<EngineError>,
 {
+    let range = OutputRange::read(engine, plan)?;
+    distributions_in(engine, plan, range, references)
+}
+
+/// [`output_distributions`] with the outputs' range already read.
+fn distributions_in<E>(
+    engine: &dyn Engine,
+    plan: &Plan,
+    range: OutputRange,
+    references: impl FnOnce() -> Result<References, E>,
+) -> Result<Distributions, E>
+where
+    E: From<EngineError>,
+{
     let d = engine.dialect();
-    let range = engine.rows(&plan.output_range_sql(d))?;
-    let range = Row(range.first().map_or(&[][..], Vec::as_slice));
-    let (n, min, max) = (range.int(0)?, range.float_or_null(1)?, range.float_or_null(2)?);
+    let OutputRange { n, min, max } = range;
     let scores = matches!((min, max), (Some(min), Some(max)) if min >= 0.0 && max <= 1.0);
     let deciles = if n > 0 && !scores {
         let found = engine.rows(&plan.output_deciles_sql(d))?;
@@ -612,12 +655,7 @@ where
     } else {
         Vec::new()
     };
-    let bins = distribution::choose_bins(
-        u64::try_from(n).unwrap_or(0),
-        min.unwrap_or(f64::NAN),
-        max.unwrap_or(f64::NAN),
-        &deciles,
-    );
+    let bins = distribution::choose_bins(n, min.unwrap_or(f64::NAN), max.unwrap_or(f64::NAN), &deciles);
     let rows = match &bins {
         Some((_, edges)) => bin_counts(engine, plan, edges)?,
         None => Vec::new(),

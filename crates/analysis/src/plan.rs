@@ -755,19 +755,22 @@ WHERE u.variant IS NOT NULL AND e.value IS NOT NULL",
         ))
     }
 
-    /// Each variant's model latency over the experiment's exposures in the window that carry
-    /// `latency_ms`: rows of `variant` (name), `requests`, `mean`, `p50`, `p95`, `p99`. One scan
-    /// of the experiment's exposures, every request counted (a unit seen in two variants too:
-    /// this describes the model's speed, the latency metrics test it); then `std_dev` (sample).
-    pub fn latency_sql(&self, d: &dyn Dialect) -> String {
+    /// The model's part of the exposures, one scan of the experiment's exposures in the window
+    /// that carry `latency_ms` or `model_output`, per variant (name): its latency over those
+    /// with `latency_ms`, `requests`, `mean`, `p50`, `p95`, `p99`, `std_dev` (sample; every
+    /// request counted, a unit seen in two variants too: this describes the model's speed, the
+    /// latency metrics test it); then its outputs' `count`, `min` and `max` (the range
+    /// [`Plan::output_range_sql`] gives over every arm).
+    pub fn model_exposures_sql(&self, d: &dyn Dialect) -> String {
         format!(
-            "SELECT variant, count(*) AS requests, avg(latency_ms) AS mean, {quantiles},
-       coalesce(stddev_samp(latency_ms), 0) AS std_dev
+            "SELECT variant, count(latency_ms) AS requests, avg(latency_ms) AS mean, {quantiles},
+       coalesce(stddev_samp(latency_ms), 0) AS std_dev,
+       count(model_output), min(model_output), max(model_output)
 FROM exposures
 WHERE {filter}
 GROUP BY variant",
             quantiles = d.continuous_quantiles("latency_ms", &[0.5, 0.95, 0.99]),
-            filter = self.exposures_with(d, "latency_ms"),
+            filter = self.exposures_with(d, "coalesce(latency_ms, model_output)"),
         )
     }
 

@@ -74,7 +74,7 @@ pub struct Scorecard {
 }
 
 /// One arm's model latency over the exposures in the window that carry `latency_ms`, in
-/// milliseconds per request (`rctgate_analysis::plan::Plan::latency_sql`).
+/// milliseconds per request (`rctgate_analysis::plan::Plan::model_exposures_sql`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// The variant.
