@@ -107,6 +107,13 @@ pub trait Engine {
 /// Reading one row's cells by position, with the column's position in the error.
 pub(crate) struct Row<'a>(pub(crate) &'a [Cell]);
 
+impl<'a> Row<'a> {
+    /// The first of `rows`, for the queries that answer one row; no row reads as NULLs.
+    pub(crate) fn first(rows: &'a Rows) -> Row<'a> {
+        Row(rows.first().map_or(&[][..], Vec::as_slice))
+    }
+}
+
 impl Row<'_> {
     fn cell(&self, index: usize) -> &Cell {
         self.0.get(index).unwrap_or(&Cell::Null)

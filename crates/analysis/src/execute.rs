@@ -75,10 +75,10 @@ fn keep_units_table(engine: &dyn Engine, plan: &Plan) -> Result<u64, EngineError
     let d = engine.dialect();
     engine.keep(EXPOSED_UNITS, &plan.exposed_units_sql(d))?;
     let flags = engine.rows(&plan.decile_flags_sql(d, EXPOSED_UNITS))?;
-    let flags = Row(flags.first().map_or(&[][..], Vec::as_slice));
+    let flags = Row::first(&flags);
     let (any_marked, counted) = (flags.boolean(0)?, flags.count(1)?);
     let edges = engine.rows(&plan.decile_edges_sql(d, EXPOSED_UNITS, any_marked))?;
-    let edges = Row(edges.first().map_or(&[][..], Vec::as_slice));
+    let edges = Row::first(&edges);
     let edges = (0..usize::from(CONFIDENCE_BUCKETS) - 1)
         .map(|i| edges.float_or_null(i))
         .collect::<Result<Option<Vec<f64>>, EngineError>>()?;
@@ -468,7 +468,7 @@ fn read_quantile_arms(
             n,
             ranks,
         ))?;
-        let bound = Row(bounds.first().map_or(&[][..], Vec::as_slice));
+        let bound = Row::first(&bounds);
         let estimate = bound.float(0)?;
         estimates.push((variant, estimate));
         arms[variant] = Some(QuantileArm {
@@ -541,7 +541,7 @@ struct OutputRange {
 impl OutputRange {
     fn read(engine: &dyn Engine, plan: &Plan) -> Result<OutputRange, EngineError> {
         let found = engine.rows(&plan.output_range_sql(engine.dialect()))?;
-        let row = Row(found.first().map_or(&[][..], Vec::as_slice));
+        let row = Row::first(&found);
         let mut range = OutputRange::default();
         range.add(row.count(0)?, row.float_or_null(1)?, row.float_or_null(2)?);
         Ok(range)
@@ -648,7 +648,7 @@ where
     let scores = matches!((min, max), (Some(min), Some(max)) if min >= 0.0 && max <= 1.0);
     let deciles = if n > 0 && !scores {
         let found = engine.rows(&plan.output_deciles_sql(d))?;
-        let row = Row(found.first().map_or(&[][..], Vec::as_slice));
+        let row = Row::first(&found);
         (0..9)
             .map(|i| row.float_or_null(i).map(|v| v.unwrap_or(f64::NAN)))
             .collect::<Result<Vec<f64>, EngineError>>()?
