@@ -1089,13 +1089,8 @@ SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligib
             .map(|start| format!(" AND ts >= {}", d.timestamp_literal(start.timestamp_micros())))
             .unwrap_or_default();
         let variants: Vec<String> = self.variants.iter().map(|name| d.string_literal(name)).collect();
-        let index: Vec<String> = variants
-            .iter()
-            .enumerate()
-            .map(|(i, literal)| format!("WHEN {literal} THEN {i}"))
-            .collect();
         format!(
-            "SELECT unit, ts, {trig} AS trig, attributes, model_output, CASE variant {index} END AS vid
+            "SELECT unit, ts, {trig} AS trig, attributes, model_output, {index} AS vid
     FROM exposures
     WHERE experiment = {key} AND variant IN ({variants}){start} AND ts < {end}{only}",
             // Whether the exposure triggered: its `triggered`, or, for the model-disagreement
@@ -1103,7 +1098,7 @@ SELECT variant, {units}, CAST(count(*) AS DOUBLE), CAST(0 AS DOUBLE) FROM eligib
             // neither.
             trig = "CASE WHEN triggered IS NOT NULL OR shadow_output IS NOT NULL \
                     THEN coalesce(triggered, false) OR coalesce(model_output <> shadow_output, false) END",
-            index = index.join(" "),
+            index = position_in("variant", &variants),
             key = d.string_literal(&self.experiment),
             variants = variants.join(", "),
             end = d.timestamp_literal(self.window.end.timestamp_micros()),
@@ -1262,21 +1257,14 @@ units AS (
                         "c.code".to_string(),
                     )
                 }
-                EventCoding::Case => {
-                    let arms: String = literals
-                        .iter()
-                        .enumerate()
-                        .map(|(code, name)| format!(" WHEN {name} THEN {code}"))
-                        .collect();
-                    (
-                        format!(
-                            "metric_events m{} AND m.event IN ({})",
-                            self.events_time_filter(d, "m.ts"),
-                            literals.join(", "),
-                        ),
-                        format!("CASE m.event{arms} END"),
-                    )
-                }
+                EventCoding::Case => (
+                    format!(
+                        "metric_events m{} AND m.event IN ({})",
+                        self.events_time_filter(d, "m.ts"),
+                        literals.join(", "),
+                    ),
+                    position_in("m.event", &literals),
+                ),
             };
             format!(
                 "SELECT m.unit, m.value, {code} AS code, {} AS tus FROM {coded}",
@@ -1416,6 +1404,16 @@ fn segment_texts(d: &dyn Dialect, table: &str, name: &str) -> String {
 )",
         token = d.attribute_token("a.attributes", name),
     )
+}
+
+/// `column`'s position among `literals` (0-based), by a `CASE`; NULL when it is none of them.
+fn position_in(column: &str, literals: &[String]) -> String {
+    let arms: String = literals
+        .iter()
+        .enumerate()
+        .map(|(position, literal)| format!(" WHEN {literal} THEN {position}"))
+        .collect();
+    format!("CASE {column}{arms} END")
 }
 
 /// The fractions of the nine model-confidence decile edges.
