@@ -21,7 +21,8 @@ use crate::{
     SegmentKey, TriggerCounts,
 };
 
-/// The kept table of an analysis' counted units (`Plan::units_from_exposed_sql`).
+/// An analysis' units with their deciles (`Plan::units_from_exposed_sql`), named by
+/// [`Engine::derive`]: a table on DuckDB, a view over [`EXPOSED_UNITS`] on Spark.
 pub const UNITS: &str = "rctgate_units";
 /// The kept table of every exposed unit before its model-confidence decile
 /// (`Plan::exposed_units_sql`), which [`UNITS`] is computed from.
