@@ -60,10 +60,12 @@ pub trait Dialect {
     fn text_type(&self) -> &'static str;
 
     /// A number (or key) for each unit of a relation with one row per unit, for the later
-    /// `GROUP BY`s to group on: DuckDB numbers the rows (an integer groups faster than the
-    /// text); a distributed engine would have to move every row to one place to number them,
-    /// so it groups on `unit` itself.
-    fn unit_number(&self, unit: &str) -> String;
+    /// `GROUP BY`s and joins to group on: an integer groups faster than the text. DuckDB
+    /// numbers the rows. A distributed engine would have to move every row to one place to
+    /// number them in order; it can give each row an id from where the row sits instead, but
+    /// that id holds only if the relation is computed once: `kept` says it is
+    /// ([`crate::Engine::keep`]), and otherwise the engine groups on `unit` itself.
+    fn unit_number(&self, unit: &str, kept: bool) -> String;
 
     /// The hint, placed after `SELECT`, that has the engine send the relation `alias` of a
     /// join to every worker instead of moving both sides by key; `None` where joins are not
@@ -153,7 +155,7 @@ impl Dialect for DuckDb {
         "VARCHAR"
     }
 
-    fn unit_number(&self, _unit: &str) -> String {
+    fn unit_number(&self, _unit: &str, _kept: bool) -> String {
         "row_number() OVER ()".to_string()
     }
 
@@ -242,8 +244,13 @@ impl Dialect for SparkSql {
         "STRING"
     }
 
-    fn unit_number(&self, unit: &str) -> String {
-        unit.to_string()
+    fn unit_number(&self, unit: &str, kept: bool) -> String {
+        // Unique and increasing within each partition, no shuffle: stable once checkpointed.
+        if kept {
+            "monotonically_increasing_id()".to_string()
+        } else {
+            unit.to_string()
+        }
     }
 
     fn broadcast_hint(&self, alias: &str) -> Option<String> {
@@ -373,7 +380,12 @@ mod tests {
              element_at(percentile_disc(array(0.1D, 0.9D)) WITHIN GROUP (ORDER BY x), 2)"
         );
         assert_eq!(SparkSql.list_element("e", 2), "element_at(e, 2)");
-        assert_eq!(SparkSql.unit_number("t.unit"), "t.unit");
-        assert_eq!(DuckDb.unit_number("t.unit"), "row_number() OVER ()");
+        assert_eq!(SparkSql.unit_number("t.unit", false), "t.unit");
+        assert_eq!(
+            SparkSql.unit_number("t.unit", true),
+            "monotonically_increasing_id()"
+        );
+        assert_eq!(DuckDb.unit_number("t.unit", false), "row_number() OVER ()");
+        assert_eq!(DuckDb.unit_number("t.unit", true), "row_number() OVER ()");
     }
 }

@@ -462,7 +462,7 @@ joined AS (
 per_unit AS ({per_unit})
 SELECT x.unit, x.variant, x.t0, x.t0us, x.triggered, x.marked, x.output, x.attributes{columns}
 FROM exposed_units x LEFT JOIN per_unit p ON p.uid = x.uid",
-            units = own.units_ctes_with(d, true),
+            units = own.units_ctes_for(d, UnitsFor::StoreRows),
             events = own.events_subquery(d, &own.metrics),
         )
     }
@@ -863,7 +863,10 @@ GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
             units_table: None,
             ..self.clone()
         };
-        format!("WITH {} SELECT * FROM exposed_units", own.units_ctes(d))
+        format!(
+            "WITH {} SELECT * FROM exposed_units",
+            own.units_ctes_for(d, UnitsFor::Keeping)
+        )
     }
 
     /// Over `table`, which holds [`Plan::exposed_units_sql`]'s rows: one row of whether any
@@ -1151,14 +1154,12 @@ GROUP BY variant, token",
     /// units in several variants, t0 NULL for units that do not count, trigger flags) and
     /// `units` (the counted ones, with segment columns when split).
     fn units_ctes(&self, d: &dyn Dialect) -> String {
-        self.units_ctes_with(d, false)
+        self.units_ctes_for(d, UnitsFor::OneQuery)
     }
 
-    /// [`Plan::units_ctes`]; without a segment and with `attributes`, each unit also carries
-    /// the attributes a segment would be read from (`attributes`), so that rows kept for the
-    /// trial serve segmented scorecards too.
-    fn units_ctes_with(&self, d: &dyn Dialect, attributes: bool) -> String {
-        let with_attributes = attributes;
+    /// [`Plan::units_ctes`], for what `purpose` says.
+    fn units_ctes_for(&self, d: &dyn Dialect, purpose: UnitsFor) -> String {
+        let with_attributes = purpose == UnitsFor::StoreRows;
         if let (Some(table), None) = (&self.units_table, &self.segment) {
             let only = self
                 .only_units
@@ -1208,7 +1209,7 @@ exposed_units AS (
 ),
 units AS (SELECT * FROM exposed_units WHERE t0 IS NOT NULL)",
                 carried = if with_attributes { ", attributes" } else { "" },
-                uid = d.unit_number("unit"),
+                uid = d.unit_number("unit", purpose == UnitsFor::Keeping),
             ),
             Some(name) => format!(
                 "{exposed},
@@ -1227,7 +1228,7 @@ units AS (
 )",
                 token = d.attribute_token("attributes", name),
                 t0us = d.epoch_micros("t.t0"),
-                uid = d.unit_number("t.unit"),
+                uid = d.unit_number("t.unit", purpose == UnitsFor::Keeping),
             ),
         }
     }
@@ -1414,6 +1415,20 @@ fn position_in(column: &str, literals: &[String]) -> String {
         .map(|(position, literal)| format!(" WHEN {literal} THEN {position}"))
         .collect();
     format!("CASE {column}{arms} END")
+}
+
+/// What [`Plan::units_ctes_for`] builds the units for: it decides each unit's `uid` and
+/// whether the units carry their attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnitsFor {
+    /// Read within one query.
+    OneQuery,
+    /// Kept ([`crate::Engine::keep`]): computed once, so `uid` may be an id that depends on
+    /// where each row sits ([`Dialect::unit_number`]).
+    Keeping,
+    /// The store's kept unit rows (one query): each unit also carries the attributes a segment
+    /// would be read from, so that the rows serve segmented scorecards too.
+    StoreRows,
 }
 
 /// The fractions of the nine model-confidence decile edges.
