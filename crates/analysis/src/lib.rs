@@ -6,7 +6,7 @@
 //! 2. [`execute`] runs it on an [`Engine`] (DuckDB in the store, Spark through Spark Connect
 //!    in `rctgate-spark`: the I/O lives in those implementations) and reads the answers
 //!    into [`ArmSums`] and [`DailySums`] rows, the same way for every engine;
-//! 3. [`scorecard::build`] runs each metric through the stats crate, adjusts p-values (Holm),
+//! 3. [`build()`](build::build) runs each metric through the stats crate, adjusts p-values (Holm),
 //!    checks SRM and guardrails, and applies the [`policy`];
 //! 4. `rctgate-report` presents it (terminal table, HTML, charts).
 

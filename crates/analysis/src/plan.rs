@@ -1011,33 +1011,33 @@ WHERE u.t0 IS NOT NULL AND u.variant IS NOT NULL{only}",
         // kept primary events hold every row it reads.
         let daily = match &self.primary_events_table {
             Some(kept) => format!(
-                "SELECT e.unit, e.variant, CAST(floor(e.dt / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
+                "SELECT e.uid, e.variant, CAST(floor(e.dt / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
   FROM {kept} e
   WHERE e.code = {event} AND e.dt >= 0 AND e.dt < {horizon} AND e.t0us + {horizon} <= {end}
-  GROUP BY e.unit, e.variant, 3"
+  GROUP BY e.uid, e.variant, 3"
             ),
             None => format!(
-                "SELECT u.unit, u.variant, CAST(floor((e.tus - u.t0us) / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
+                "SELECT u.uid, u.variant, CAST(floor((e.tus - u.t0us) / {MICROS_PER_DAY}) AS BIGINT) AS day, {value} AS v
   FROM eligible u JOIN ({events}) e
     ON e.unit = u.unit AND e.tus >= u.t0us AND e.tus < u.t0us + {horizon}
   WHERE e.code = {event}
-  GROUP BY u.unit, u.variant, 3",
+  GROUP BY u.uid, u.variant, 3",
                 events = self.events_subquery(d, std::slice::from_ref(primary)),
             ),
         };
         Some(format!(
             "WITH eligible AS (
-  SELECT unit, variant, t0us FROM {table}
+  SELECT unit, uid, variant, t0us FROM {table}
   WHERE {eligible}
 ),
 daily AS (
   {daily}
 ),
 units_d AS (
-  SELECT unit, variant,
+  SELECT uid, variant,
          sum(CASE WHEN day < {early} THEN v ELSE 0 END) / {early}.0
            - sum(CASE WHEN day >= {early} THEN v ELSE 0 END) / {late}.0 AS d
-  FROM daily GROUP BY unit, variant
+  FROM daily GROUP BY uid, variant
 )
 SELECT variant, day, sum(v), sum(v * v) FROM daily GROUP BY variant, day
 UNION ALL
