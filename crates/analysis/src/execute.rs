@@ -100,7 +100,7 @@ pub fn forget_kept(engine: &dyn Engine) -> Result<(), EngineError> {
 }
 
 /// The scorecard of `plan`, with everything a scorecard shows; with `group`, its units are
-/// grouped and kept first ([`keep_units`], which records them in `plan`) for every later
+/// grouped and kept first (`keep_units`, which records them in `plan`) for every later
 /// query to read.
 ///
 /// Its queries fall in parts that each read only what the part kept: the model's latency and
