@@ -5,7 +5,8 @@
 //! [`data_generation`](rctgate_store::Store::data_generation) it was computed at, and any
 //! commit of events or metadata makes it stale. Metric events name no experiment, so any new
 //! event invalidates every entry; that is conservative, never stale. Entries also expire
-//! after [`MAX_AGE`], because "days running" moves with the clock. A stopped experiment
+//! after [`MAX_AGE`], because "days running" moves with the clock. Requests that miss
+//! together wait for one analysis ([`crate::results_cache::ResultsCache::flight`]). A stopped experiment
 //! answers its frozen scorecard (segments are still computed, over its final window).
 
 use std::sync::Arc;
@@ -51,6 +52,13 @@ pub async fn cached_results(
 ) -> Result<(Arc<String>, &'static str), ApiError> {
     let cache_key = (key.clone(), segment.clone(), series);
     // Read before computing: a commit during the computation leaves the entry stale.
+    let generation = state.store.data_generation();
+    if let Some(body) = state.results.get(&cache_key, generation) {
+        return Ok((body, "hit"));
+    }
+    let flight = state.results.flight(&cache_key);
+    let _turn = flight.lock().await;
+    // The request that had the turn before this one may have computed it.
     let generation = state.store.data_generation();
     if let Some(body) = state.results.get(&cache_key, generation) {
         return Ok((body, "hit"));

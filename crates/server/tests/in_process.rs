@@ -248,6 +248,67 @@ async fn results_are_cached_until_the_data_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_miss_together_share_one_analysis() {
+    let f = Arc::new(fixture("flight", Limits::default()).await);
+    let a = Some(f.admin.as_str());
+    assert_eq!(
+        call(&f, "POST", "/v1/metrics", a, Some(metric())).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&f, "POST", "/v1/experiments", a, Some(experiment("x")))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&f, "POST", "/v1/experiments/x/start", a, None).await.0,
+        StatusCode::OK
+    );
+    // Enough units that an analysis takes a while: the requests below overlap it.
+    let now = chrono::Utc::now();
+    let events: Vec<String> = (0..2_000)
+        .flat_map(|i| {
+            let variant = if i % 2 == 0 { "control" } else { "treatment" };
+            let exposure = json!({"type": "exposure", "id": format!("x{i}"), "unit": format!("u{i}"),
+                                  "experiment": "x", "variant": variant, "ts": now.to_rfc3339()});
+            let booking = json!({"type": "metric", "id": format!("b{i}"), "unit": format!("u{i}"),
+                                 "event": "booking", "ts": now.to_rfc3339()});
+            [exposure.to_string(), booking.to_string()]
+        })
+        .collect();
+    assert_eq!(
+        call(&f, "POST", "/v1/events", a, Some(events.join("\n"))).await.0,
+        StatusCode::OK
+    );
+    let path = "/v1/experiments/x/results";
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let f = Arc::clone(&f);
+            tokio::spawn(async move {
+                let read = f.read.clone();
+                call(&f, "GET", path, Some(&read), None).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.expect("request"));
+    }
+    let misses = answers
+        .iter()
+        .filter(|(_, cache, _)| cache.as_deref() == Some("miss"))
+        .count();
+    assert_eq!(misses, 1, "one analysis for 8 requests that missed together");
+    for (status, cache, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert!(matches!(cache.as_deref(), Some("hit" | "miss")), "{cache:?}");
+        assert_eq!(body, &answers[0].2);
+    }
+    assert_eq!(answers[0].2["units"]["control"], 1_000, "{}", answers[0].2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_query_string_gets_a_json_sentence_on_every_route() {
     let f = fixture("query", Limits::default()).await;
     // A type that does not parse, a parameter the route does not have, a repeated one.
