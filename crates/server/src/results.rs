@@ -58,11 +58,14 @@ pub async fn cached_results(
     }
     let flight = state.results.flight(&cache_key);
     let _turn = flight.lock().await;
-    // The request that had the turn before this one may have computed it.
-    let generation = state.store.data_generation();
-    if let Some(body) = state.results.get(&cache_key, generation) {
+    // The request that had the turn before this one may have computed it since this one
+    // arrived: then it holds every event this request could have seen, even if more came
+    // while it waited (under steady ingest, waiting requests would otherwise run one after
+    // another).
+    if let Some(body) = state.results.get_since(&cache_key, generation) {
         return Ok((body, "hit"));
     }
+    let generation = state.store.data_generation();
     let analysed = key.clone();
     let body = state
         .blocking(move |store| {

@@ -30,10 +30,19 @@ pub struct ResultsCache {
 
 impl ResultsCache {
     pub(crate) fn get(&self, key: &CacheKey, generation: u64) -> Option<Arc<String>> {
+        self.find(key, |computed| computed == generation)
+    }
+
+    /// The scorecard computed at `generation` or after it (the store's generation only grows).
+    pub(crate) fn get_since(&self, key: &CacheKey, generation: u64) -> Option<Arc<String>> {
+        self.find(key, |computed| computed >= generation)
+    }
+
+    fn find(&self, key: &CacheKey, fresh: impl Fn(u64) -> bool) -> Option<Arc<String>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(key)
-            .filter(|entry| entry.generation == generation && entry.computed.elapsed() < MAX_AGE)
+            .filter(|entry| fresh(entry.generation) && entry.computed.elapsed() < MAX_AGE)
             .map(|entry| Arc::clone(&entry.body))
     }
 
@@ -71,5 +80,41 @@ impl ResultsCache {
                 body,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_request_takes_a_scorecard_computed_since_it_arrived() {
+        let cache = ResultsCache::default();
+        let key: CacheKey = ("x".to_string(), None, true);
+        cache.put(key.clone(), 5, Arc::new("card".to_string()));
+        // An arriving request wants the data as it is now, exactly.
+        assert!(cache.get(&key, 5).is_some());
+        assert!(cache.get(&key, 4).is_none());
+        // A request that arrived at generation 4 or 5 and waited: the card covers what it saw.
+        assert!(cache.get_since(&key, 4).is_some());
+        assert!(cache.get_since(&key, 5).is_some());
+        // One that arrived after more data came (6) does not take an older card.
+        assert!(cache.get_since(&key, 6).is_none());
+    }
+
+    #[test]
+    fn requests_for_one_scorecard_share_a_turn_and_others_do_not() {
+        let cache = ResultsCache::default();
+        let key: CacheKey = ("x".to_string(), None, true);
+        let first = cache.flight(&key);
+        assert!(Arc::ptr_eq(&first, &cache.flight(&key)));
+        let other = cache.flight(&("x".to_string(), None, false));
+        assert!(!Arc::ptr_eq(&first, &other));
+        // Once nobody holds it, the next request gets a new turn and the old one is swept.
+        drop(first);
+        let again = cache.flight(&key);
+        assert_eq!(Arc::strong_count(&again), 1);
+        let flights = cache.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(flights.len(), 2);
     }
 }
