@@ -206,24 +206,30 @@ async fn bodies_and_batches_past_the_limits_get_413() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_are_cached_until_the_data_changes() {
-    let f = fixture("cache", Limits::default()).await;
+/// Metric `bookings` and experiment `x` on it, started (its analysis window opens now).
+async fn start_trial(f: &Fixture) {
     let a = Some(f.admin.as_str());
     assert_eq!(
-        call(&f, "POST", "/v1/metrics", a, Some(metric())).await.0,
+        call(f, "POST", "/v1/metrics", a, Some(metric())).await.0,
         StatusCode::CREATED
     );
     assert_eq!(
-        call(&f, "POST", "/v1/experiments", a, Some(experiment("x")))
+        call(f, "POST", "/v1/experiments", a, Some(experiment("x")))
             .await
             .0,
         StatusCode::CREATED
     );
     assert_eq!(
-        call(&f, "POST", "/v1/experiments/x/start", a, None).await.0,
+        call(f, "POST", "/v1/experiments/x/start", a, None).await.0,
         StatusCode::OK
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_are_cached_until_the_data_changes() {
+    let f = fixture("cache", Limits::default()).await;
+    start_trial(&f).await;
+    let a = Some(f.admin.as_str());
     let path = "/v1/experiments/x/results";
     let (status, cache, first) = call(&f, "GET", path, Some(&f.read), None).await;
     assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("miss")));
@@ -250,21 +256,8 @@ async fn results_are_cached_until_the_data_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_that_miss_together_share_one_analysis() {
     let f = Arc::new(fixture("flight", Limits::default()).await);
+    start_trial(&f).await;
     let a = Some(f.admin.as_str());
-    assert_eq!(
-        call(&f, "POST", "/v1/metrics", a, Some(metric())).await.0,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        call(&f, "POST", "/v1/experiments", a, Some(experiment("x")))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        call(&f, "POST", "/v1/experiments/x/start", a, None).await.0,
-        StatusCode::OK
-    );
     // Enough units that an analysis takes a while: the requests below overlap it.
     let now = chrono::Utc::now();
     let events: Vec<String> = (0..2_000)
