@@ -6,8 +6,9 @@
 //! commit of events or metadata makes it stale. Metric events name no experiment, so any new
 //! event invalidates every entry; that is conservative, never stale. Entries also expire
 //! after [`MAX_AGE`], because "days running" moves with the clock. Requests that miss
-//! together wait for one analysis ([`crate::results_cache::ResultsCache::flight`]). A stopped experiment
-//! answers its frozen scorecard (segments are still computed, over its final window).
+//! together wait for one analysis ([`crate::results_cache::ResultsCache::flight`]). A
+//! stopped experiment answers its frozen scorecard (segments are still computed, over its
+//! final window).
 
 use std::sync::Arc;
 
